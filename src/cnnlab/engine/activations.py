@@ -1,0 +1,96 @@
+"""Activation functions with their derivatives.
+
+Each activation maps z -> a elementwise (softmax along the last axis). The backward pass
+needs only the output a, so layers keep a and not z.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Activation:
+    """Base class: ``forward(z)`` may overwrite z; ``backward(da, a)`` returns dz."""
+
+    name = "linear"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+    def backward(self, da: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return da
+
+
+class ReLU(Activation):
+    """a = max(z, 0);  dz = da where a > 0, else 0."""
+
+    name = "relu"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z, 0, out=z)
+
+    def backward(self, da: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.where(a > 0, da, 0).astype(da.dtype, copy=False)
+
+
+class Sigmoid(Activation):
+    """a = 1 / (1 + e^-z);  dz = da * a * (1 - a)."""
+
+    name = "sigmoid"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        # Split by sign so that exp never overflows.
+        out = np.empty_like(z)
+        positive = z >= 0
+        out[positive] = 1 / (1 + np.exp(-z[positive]))
+        ez = np.exp(z[~positive])
+        out[~positive] = ez / (1 + ez)
+        return out
+
+    def backward(self, da: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return da * a * (1 - a)
+
+
+class Tanh(Activation):
+    """a = tanh(z);  dz = da * (1 - a^2)."""
+
+    name = "tanh"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.tanh(z, out=z)
+
+    def backward(self, da: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return da * (1 - a * a)
+
+
+class Softmax(Activation):
+    """a_i = e^{z_i} / sum_j e^{z_j} over the last axis;  dz = a * (da - sum(da * a))."""
+
+    name = "softmax"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        z -= z.max(axis=-1, keepdims=True)  # shift for stability; softmax is unchanged
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+        return z
+
+    def backward(self, da: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return a * (da - (da * a).sum(axis=-1, keepdims=True))
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (Activation, ReLU, Sigmoid, Tanh, Softmax)
+}
+
+
+def get(identifier: str | None) -> Activation:
+    """An activation by Keras name ("relu", "softmax", ...); None means linear."""
+    if identifier is None:
+        return Activation()
+    if isinstance(identifier, Activation):
+        return identifier
+    if not isinstance(identifier, str) or identifier.lower() not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {identifier!r}; choose one of {', '.join(sorted(ACTIVATIONS))}"
+        )
+    return ACTIVATIONS[identifier.lower()]()

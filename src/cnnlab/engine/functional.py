@@ -1,0 +1,219 @@
+"""The convolution and pooling maths, as pure functions over NHWC arrays.
+
+Layers call these; nothing here keeps state. Shapes use N for the batch, H and W for the
+image, C for channels, F for filters, (kh, kw) for the kernel or pool window, (sh, sw) for
+the strides, and (Ho, Wo) for the output.
+
+A convolution is one matrix product. ``im2col`` lays every receptive field out as a row:
+(N*Ho*Wo, kh*kw*C), so that ``cols @ kernel.reshape(kh*kw*C, F)`` is the whole layer.
+Its transpose, ``col2im``, adds each row back onto the pixels it came from. It loops over
+the kh*kw kernel taps (never over pixels or samples), each tap one strided slice.
+
+Padding follows TensorFlow/Keras: "valid" uses no padding; "same" gives ceil(H / sh)
+outputs and pads (total // 2) before and the rest after, so for stride > 1 the extra
+pixel goes to the bottom/right.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+
+
+# --------------------------------------------------------------------------- sizes
+def output_length(size: int, window: int, stride: int, padding: str) -> int:
+    """Length of one output axis; zero or less means the window does not fit."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - window) // stride + 1
+
+
+def padding_amounts(size: int, window: int, stride: int, padding: str) -> Pair:
+    """Pixels added (before, after) one axis; TensorFlow puts the odd one after."""
+    if padding != "same":
+        return (0, 0)
+    total = max((output_length(size, window, stride, "same") - 1) * stride + window - size, 0)
+    return (total // 2, total - total // 2)
+
+
+def output_hw(hw: Pair, window: Pair, strides: Pair, padding: str) -> Pair:
+    """(Ho, Wo) of a convolution or pooling over an (H, W) image."""
+    return (
+        output_length(hw[0], window[0], strides[0], padding),
+        output_length(hw[1], window[1], strides[1], padding),
+    )
+
+
+def pads_hw(hw: Pair, window: Pair, strides: Pair, padding: str) -> Pads:
+    """((top, bottom), (left, right)) padding of an (H, W) image."""
+    return (
+        padding_amounts(hw[0], window[0], strides[0], padding),
+        padding_amounts(hw[1], window[1], strides[1], padding),
+    )
+
+
+# ------------------------------------------------------------------------- padding
+def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
+    """x: (N, H, W, C) -> (N, H + top + bottom, W + left + right, C), filled with value."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    n, h, w, c = x.shape
+    out = np.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out[:, top : top + h, left : left + w, :] = x
+    return out
+
+
+def crop(x: np.ndarray, pads: Pads) -> np.ndarray:
+    """The inverse of ``pad``: drop the padded border again."""
+    (top, bottom), (left, right) = pads
+    h, w = x.shape[1], x.shape[2]
+    return x[:, top : h - bottom, left : w - right, :]
+
+
+def tap(x: np.ndarray, i: int, j: int, strides: Pair, out_hw: Pair) -> np.ndarray:
+    """The (N, Ho, Wo, C) view of pixel (i, j) of every window: a strided slice, no copy."""
+    (sh, sw), (ho, wo) = strides, out_hw
+    return x[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :]
+
+
+def taps(window: Pair) -> Iterator[Pair]:
+    """Kernel positions (i, j) in row-major order."""
+    for i in range(window[0]):
+        for j in range(window[1]):
+            yield i, j
+
+
+# ---------------------------------------------------------------------- im2col
+def im2col(xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair) -> np.ndarray:
+    """xp: padded (N, Hp, Wp, C) -> cols: (N*Ho*Wo, kh*kw*C), rows in (kh, kw, C) order."""
+    n, c = xp.shape[0], xp.shape[3]
+    (sh, sw), (ho, wo) = strides, out_hw
+    views = np.lib.stride_tricks.sliding_window_view(xp, window, axis=(1, 2))
+    views = views[:, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]  # (N, Ho, Wo, C, kh, kw)
+    return views.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, window[0] * window[1] * c)
+
+
+def col2im(dcols: np.ndarray, padded_shape: tuple[int, ...], strides: Pair) -> np.ndarray:
+    """dcols: (N, Ho, Wo, kh, kw, C) -> (N, Hp, Wp, C), each tap added back where it was read."""
+    dxp = np.zeros(padded_shape, dtype=dcols.dtype)
+    out_hw = dcols.shape[1:3]
+    for i, j in taps(dcols.shape[3:5]):
+        tap(dxp, i, j, strides, out_hw)[...] += dcols[:, :, :, i, j, :]
+    return dxp
+
+
+# ------------------------------------------------------------------ convolution
+def conv2d_forward(
+    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides: Pair, padding: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """x: (N, H, W, C), kernel: (kh, kw, C, F) -> y: (N, Ho, Wo, F), and cols for backward."""
+    n, h, w, _ = x.shape
+    kh, kw, _, f = kernel.shape
+    out_hw = output_hw((h, w), (kh, kw), strides, padding)
+    xp = pad(x, pads_hw((h, w), (kh, kw), strides, padding))
+    cols = im2col(xp, (kh, kw), strides, out_hw)  # (N*Ho*Wo, kh*kw*C)
+    y = cols @ kernel.reshape(-1, f)  # (N*Ho*Wo, F)
+    if bias is not None:
+        y += bias
+    return y.reshape(n, *out_hw, f), cols
+
+
+def conv2d_backward(
+    dy: np.ndarray,
+    cols: np.ndarray,
+    kernel: np.ndarray,
+    x_shape: tuple[int, ...],
+    strides: Pair,
+    padding: str,
+    input_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """dy: (N, Ho, Wo, F) -> (dx: (N, H, W, C) or None, dkernel: (kh, kw, C, F), dbias: (F,)).
+
+    dkernel = cols^T dy (each weight meets the inputs it multiplied); dx is dy correlated
+    with the flipped kernel, computed as dcols = dy kernel^T followed by col2im.
+    """
+    n, ho, wo, f = dy.shape
+    kh, kw, c, _ = kernel.shape
+    dy2 = dy.reshape(-1, f)  # (N*Ho*Wo, F)
+    dkernel = (cols.T @ dy2).reshape(kernel.shape)
+    dbias = dy2.sum(axis=0)
+    if not input_grad:
+        return None, dkernel, dbias
+    dcols = (dy2 @ kernel.reshape(-1, f).T).reshape(n, ho, wo, kh, kw, c)
+    pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
+    padded_shape = (n, x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]), c)
+    return crop(col2im(dcols, padded_shape, strides), pads), dkernel, dbias
+
+
+# ---------------------------------------------------------------------- pooling
+def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> np.ndarray:
+    """x: (N, H, W, C) -> (N, Ho, Wo, C), the largest value of each window.
+
+    Padding is -inf, so a padded pixel never wins.
+    """
+    out_hw = output_hw(x.shape[1:3], pool, strides, padding)
+    xp = pad(x, pads_hw(x.shape[1:3], pool, strides, padding), value=-np.inf)
+    out = tap(xp, 0, 0, strides, out_hw).copy()
+    for i, j in taps(pool):
+        np.maximum(out, tap(xp, i, j, strides, out_hw), out=out)
+    return out
+
+
+def max_pool_backward(
+    dy: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Pair, strides: Pair, padding: str
+) -> np.ndarray:
+    """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C).
+
+    Each window's gradient goes to the pixel that was its maximum; on a tie, to the first
+    one in row-major order (as PyTorch and TensorFlow do).
+    """
+    pads = pads_hw(x.shape[1:3], pool, strides, padding)
+    xp = pad(x, pads, value=-np.inf)
+    dxp = np.zeros_like(xp)
+    unrouted = np.ones(out.shape, dtype=bool)
+    for i, j in taps(pool):
+        winner = (tap(xp, i, j, strides, out.shape[1:3]) == out) & unrouted
+        tap(dxp, i, j, strides, out.shape[1:3])[...] += np.where(winner, dy, 0)
+        unrouted &= ~winner
+    return crop(dxp, pads)
+
+
+def window_counts(hw: Pair, pool: Pair, strides: Pair, padding: str, dtype: np.dtype) -> np.ndarray:
+    """(1, Ho, Wo, 1): how many real (unpadded) pixels each window holds."""
+    ones = np.ones((1, *hw, 1), dtype=dtype)
+    return sum_pool(pad(ones, pads_hw(hw, pool, strides, padding)), pool, strides, output_hw(hw, pool, strides, padding))
+
+
+def sum_pool(xp: np.ndarray, pool: Pair, strides: Pair, out_hw: Pair) -> np.ndarray:
+    """xp: padded (N, Hp, Wp, C) -> (N, Ho, Wo, C), the sum of each window."""
+    out = tap(xp, 0, 0, strides, out_hw).copy()
+    for i, j in list(taps(pool))[1:]:
+        out += tap(xp, i, j, strides, out_hw)
+    return out
+
+
+def avg_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> np.ndarray:
+    """x: (N, H, W, C) -> (N, Ho, Wo, C), the mean of the real pixels of each window.
+
+    With "same" padding the padded pixels are not counted (TensorFlow's rule).
+    """
+    out_hw = output_hw(x.shape[1:3], pool, strides, padding)
+    xp = pad(x, pads_hw(x.shape[1:3], pool, strides, padding))
+    return sum_pool(xp, pool, strides, out_hw) / window_counts(x.shape[1:3], pool, strides, padding, x.dtype)
+
+
+def avg_pool_backward(dy: np.ndarray, x_shape: tuple[int, ...], pool: Pair, strides: Pair, padding: str) -> np.ndarray:
+    """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window shares its gradient equally."""
+    pads = pads_hw(x_shape[1:3], pool, strides, padding)
+    share = dy / window_counts(x_shape[1:3], pool, strides, padding, dy.dtype)
+    n, h, w, c = x_shape
+    dxp = np.zeros((n, h + sum(pads[0]), w + sum(pads[1]), c), dtype=dy.dtype)
+    for i, j in taps(pool):
+        tap(dxp, i, j, strides, dy.shape[1:3])[...] += share
+    return crop(dxp, pads)

@@ -1,0 +1,111 @@
+"""The model file: one zip archive holding ``meta.json`` and one ``.npy`` per array.
+
+No pickle anywhere: arrays are read with ``allow_pickle=False`` and the metadata is JSON.
+The metadata carries a format name and version and a SHA-256 checksum of all arrays, so a
+truncated, altered or foreign file is refused with a message naming the file and the fault.
+Writes are atomic: a temporary file in the same folder, then a rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+FORMAT = "cnnlab-model"
+FORMAT_VERSION = 1
+
+
+def array_checksum(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over every array's key, dtype, shape and bytes, in key order."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call write(file) on a temporary file beside path, then rename it into place."""
+    path = Path(path)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_archive(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], kind: str = FORMAT) -> None:
+    """Write meta (JSON-able) and arrays into one archive at path, atomically."""
+    meta = {"format": kind, "format_version": FORMAT_VERSION, **meta,
+            "arrays": sorted(arrays), "checksum": array_checksum(arrays)}
+
+    def write(file: BinaryIO) -> None:
+        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr("meta.json", json.dumps(meta, indent=1))
+            for key, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                archive.writestr(f"arrays/{key}.npy", buffer.getvalue())
+
+    atomic_write(path, write)
+
+
+def read_archive(path: str | Path, kind: str = FORMAT) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify an archive written by ``write_archive``; ValueError names what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a cnnlab model file (not a zip archive; pickles and other formats are refused)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            meta = read_meta(path, archive, kind)
+            arrays = {key: read_array(path, archive, key) for key in meta["arrays"]}
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"{path}: damaged file ({err})") from None
+    if array_checksum(arrays) != meta.get("checksum"):
+        raise ValueError(f"{path}: checksum mismatch: the weights were altered or damaged")
+    return meta, arrays
+
+
+def read_meta(path: Path, archive: zipfile.ZipFile, kind: str) -> dict[str, Any]:
+    """The archive's metadata, after checking its format name and version."""
+    try:
+        meta = json.loads(archive.read("meta.json"))
+    except KeyError:
+        raise ValueError(f"{path}: not a cnnlab file (no meta.json inside)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: damaged metadata ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != kind:
+        raise ValueError(f"{path}: not a {kind} file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format version {meta.get('format_version')!r} is not supported "
+            f"(this cnnlab reads version {FORMAT_VERSION})")
+    return meta
+
+
+def read_array(path: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray:
+    """One array, never unpickled."""
+    try:
+        data = archive.read(f"arrays/{key}.npy")
+        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    except KeyError:
+        raise ValueError(f"{path}: array {key!r} listed in the metadata is missing") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: array {key!r} cannot be read ({err})") from None
