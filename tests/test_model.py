@@ -1,0 +1,291 @@
+"""Sequential: Keras's summary, build-time shape errors, training, config and files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from cnnlab import Input, Sequential, layers, load_model, optimizers
+from cnnlab.engine.layers import clear_session
+from cnnlab.utils import set_random_seed, to_categorical
+
+
+@pytest.fixture(autouse=True)
+def fresh_names():
+    clear_session()
+    yield
+    set_random_seed(None)
+
+
+def seed_cnn(seed: int | None = 0) -> Sequential:
+    """The classic MNIST CNN of seed 003 and design.md."""
+    return Sequential([
+        Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax"),
+    ], seed=seed)
+
+
+def seed_dense(seed: int | None = 0) -> Sequential:
+    """Seed 000's function approximator, written Keras 2 style with input_shape=."""
+    return Sequential([
+        layers.Dense(64, activation="relu", input_shape=(2,)),
+        layers.Dense(64, activation="relu"),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(2, activation="softmax"),
+    ], seed=seed)
+
+
+def summary_lines(model: Sequential) -> list[str]:
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    return lines
+
+
+def test_seed_cnn_summary_matches_keras():
+    model = seed_cnn()
+    rows = model.summary_rows()
+    assert [(name, kind, shape, count) for name, kind, shape, count in rows] == [
+        ("conv2d", "Conv2D", "(None, 26, 26, 32)", 320),
+        ("max_pooling2d", "MaxPooling2D", "(None, 13, 13, 32)", 0),
+        ("conv2d_1", "Conv2D", "(None, 11, 11, 64)", 18496),
+        ("max_pooling2d_1", "MaxPooling2D", "(None, 5, 5, 64)", 0),
+        ("flatten", "Flatten", "(None, 1600)", 0),
+        ("dropout", "Dropout", "(None, 1600)", 0),
+        ("dense", "Dense", "(None, 10)", 16010),
+    ]
+    text = "\n".join(summary_lines(model))
+    assert "│ conv2d_1 (Conv2D)" in text and "18,496" in text
+    assert " Total params: 34,826 (136.04 KB)" in text
+
+
+def test_seed_dense_summary_matches_seed_000():
+    model = seed_dense()
+    assert [count for *_, count in model.summary_rows()] == [192, 4160, 0, 0, 130]
+    assert model.count_params() == 4482
+    assert model.layers[2].output_shape == (64,)
+
+
+@pytest.mark.parametrize("stack, message", [
+    ([Input(shape=(3, 3, 32)), layers.Conv2D(8, (5, 5), name="conv2d_1")],
+     r"Conv2D 'conv2d_1': kernel_size \(5, 5\) is larger than its input \(3, 3, 32\) with padding='valid'"),
+    ([Input(shape=(4, 4, 1)), layers.MaxPooling2D(5, name="pool")],
+     r"MaxPooling2D 'pool': pool_size \(5, 5\) is larger than its input \(4, 4, 1\).*zero pixels"),
+    ([Input(shape=(8, 8, 1)), layers.Dense(3, name="head")],
+     r"Dense 'head': expects a flat input \(features,\), received \(8, 8, 1\)"),
+    ([Input(shape=(10,)), layers.Conv2D(2, 3, name="c")],
+     r"Conv2D 'c': expected an image .* rank 3 .* received shape \(10,\)"),
+])
+def test_shapes_that_cannot_fit_fail_at_build_time(stack, message):
+    with pytest.raises(ValueError, match=message):
+        Sequential(stack)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: layers.Conv2D(0, 3), "filters must be a positive int"),
+    (lambda: layers.Conv2D(4, (3, 0)), "kernel_size must be a positive int or a pair"),
+    (lambda: layers.Conv2D(4, 3, padding="full"), "padding must be 'valid' or 'same'"),
+    (lambda: layers.Dense(3, activation="swish9"), "unknown activation 'swish9'"),
+    (lambda: layers.Dropout(1.0), r"rate must be in \[0, 1\)"),
+    (lambda: layers.MaxPooling2D(2, strides=0), "strides must be a positive int"),
+])
+def test_bad_arguments_are_refused_with_the_reason(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_same_padding_keeps_the_size_and_strides_shrink_it():
+    model = Sequential([Input(shape=(9, 9, 1)), layers.Conv2D(2, 3, strides=2, padding="same"),
+                        layers.AveragePooling2D(2, padding="same")])
+    assert [layer.output_shape for layer in model.layers] == [(5, 5, 2), (3, 3, 2)]
+
+
+def small_problem(n: int = 256, seed: int = 0):
+    """Two easy classes of 6x6 images: a bright square on the left or on the right."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    x = rng.random((n, 6, 6, 1)).astype("float32") * 0.2
+    for i, label in enumerate(labels):
+        x[i, 1:5, (0 if label == 0 else 3) : (3 if label == 0 else 6), 0] += 1.0
+    return x, to_categorical(labels, 2)
+
+
+def tiny_cnn(seed: int = 0) -> Sequential:
+    return Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2),
+                       layers.Flatten(), layers.Dense(2, activation="softmax")], seed=seed)
+
+
+def test_fit_learns_and_reports_keras_history():
+    x, y = small_problem()
+    model = tiny_cnn()
+    model.compile(loss="categorical_crossentropy", optimizer=optimizers.Adam(0.01), metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=8, validation_split=0.25, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["loss"]) == 8 and len(history.epoch_seconds) == 8
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy > 0.95 and loss < 0.3
+    assert model.predict(x[:7]).shape == (7, 2)
+
+
+def test_validation_split_takes_the_last_fraction():
+    x, y = small_problem(100)
+    seen: list[int] = []
+    model = tiny_cnn()
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    original_step = model.train_step
+    model.train_step = lambda xb, yb: (seen.extend(xb[:, 0, 0, 0].tolist()), original_step(xb, yb))[1]
+    model.fit(x, y, batch_size=10, epochs=1, validation_split=0.25, verbose=0)
+    assert sorted(seen) == sorted(x[:75, 0, 0, 0].tolist())
+
+
+def test_same_seed_gives_byte_identical_weights_and_history():
+    x, y = small_problem()
+    runs = []
+    for _ in range(2):
+        model = Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(4, 3, activation="relu"), layers.Flatten(),
+                            layers.Dropout(0.3), layers.Dense(2, activation="softmax")], seed=42)
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        runs.append((model.get_weights(), history.history))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        assert a.tobytes() == b.tobytes()
+    assert runs[0][1] == runs[1][1]
+
+
+def test_set_random_seed_is_used_by_models_without_a_seed():
+    set_random_seed(7)
+    first = Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(4, 3)])
+    second = Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(4, 3)])
+    np.testing.assert_array_equal(first.get_weights()[0], second.get_weights()[0])
+    set_random_seed(None)
+    third = Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(4, 3)])
+    assert not np.array_equal(first.get_weights()[0], third.get_weights()[0])
+
+
+def test_training_stays_float32():
+    x, y = small_problem(64)
+    model = tiny_cnn()
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    model.fit(x.astype("float64"), y, batch_size=16, epochs=1, verbose=0)
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+    assert all(layer.grads[k].dtype == np.float32 for layer in model.layers for k in layer.grads)
+    assert model.predict(x).dtype == np.float32
+
+
+def test_sparse_labels_train_like_one_hot():
+    x, y = small_problem(64)
+    weights = {}
+    for loss, targets in (("categorical_crossentropy", y), ("sparse_categorical_crossentropy", y.argmax(1))):
+        model = tiny_cnn(seed=3)
+        model.compile(loss=loss, optimizer="sgd", metrics=["accuracy"])
+        model.fit(x, targets, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        weights[loss] = model.get_weights()
+    for a, b in zip(*weights.values()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_save_and_load_give_identical_predictions(tmp_path):
+    x, y = small_problem(64)
+    model = tiny_cnn()
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    model.save(tmp_path / "model.cnnlab")
+    loaded = load_model(tmp_path / "model.cnnlab")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.cnnlab"]  # no temporary file left
+
+
+def test_model_file_holds_no_pickle(tmp_path):
+    model = tiny_cnn()
+    model.save(tmp_path / "m.cnnlab")
+    with zipfile.ZipFile(tmp_path / "m.cnnlab") as archive:
+        meta = json.loads(archive.read("meta.json"))
+        assert meta["format"] == "cnnlab-model" and meta["format_version"] == 1
+        for name in archive.namelist():
+            assert name == "meta.json" or name.endswith(".npy")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[:200]), "not a cnnlab model file|damaged"),
+    (lambda p: p.write_bytes(b"\x80\x04\x95pickle"), "not a zip archive"),
+])
+def test_damaged_model_files_are_refused(tmp_path, damage, message):
+    path = tmp_path / "m.cnnlab"
+    tiny_cnn().save(path)
+    damage(path)
+    with pytest.raises(ValueError, match=message):
+        load_model(path)
+
+
+def test_altered_weights_fail_the_checksum(tmp_path):
+    path = tmp_path / "m.cnnlab"
+    tiny_cnn().save(path)
+    data = bytearray(path.read_bytes())
+    offset = data.index(b"\x93NUMPY") + 200  # inside the first array's data
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch|damaged"):
+        load_model(path)
+
+
+def test_config_round_trip_rebuilds_the_same_architecture():
+    model = seed_cnn()
+    config = json.loads(json.dumps(model.get_config()))
+    rebuilt = Sequential.from_config(config)
+    assert rebuilt.summary_rows() == model.summary_rows()
+    assert rebuilt.get_config() == config
+    assert Sequential.from_config(config["layers"]).count_params() == 34826
+
+
+def test_set_weights_checks_shapes():
+    model = tiny_cnn()
+    weights = model.get_weights()
+    weights[0] = weights[0][..., :2]
+    with pytest.raises(ValueError, match=r"Conv2D 'conv2d': weight 'kernel' has shape \(3, 3, 1, 4\), received \(3, 3, 1, 2\)"):
+        model.set_weights(weights)
+
+
+def test_input_without_channel_axis_gets_a_hint():
+    model = tiny_cnn()
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 6, 6, 1\), received \(3, 6, 6\) \(add the channel axis"):
+        model.predict(np.zeros((3, 6, 6)))
+
+
+def test_nan_inputs_are_refused_before_training():
+    x, y = small_problem(32)
+    x[3, 2, 2, 0] = np.nan
+    model = tiny_cnn()
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    with pytest.raises(ValueError, match="x contains NaN or infinity"):
+        model.fit(x, y, verbose=0)
+
+
+def test_progress_lines_look_like_keras(capsys):
+    x, y = small_problem(64)
+    model = tiny_cnn()
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.fit(x, y, batch_size=16, epochs=2, validation_split=0.25, verbose=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Epoch 1/2" and out[2] == "Epoch 2/2"
+    assert out[1].startswith("3/3 ━━━━━━━━━━━━━━━━━━━━ ")
+    assert " - accuracy: " in out[1] and out[1].index("- loss:") < out[1].index("- val_accuracy:")
+
+
+def test_to_categorical():
+    np.testing.assert_array_equal(to_categorical([0, 2, 1]), [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
+    assert to_categorical(np.array([[1], [0]]), 3).shape == (2, 3)
+    with pytest.raises(ValueError, match="out of range"):
+        to_categorical([0, 5], 3)
