@@ -1,0 +1,731 @@
+"""Figures for runs, comparisons and datasets, written as PNG files (matplotlib, "Agg").
+
+Every public ``plot_*`` function takes plain arrays, writes one PNG at ``path`` (creating
+its folder) and returns the ``Path``. Each is backed by a ``_figure_*`` helper that builds
+and returns the matplotlib ``Figure`` without saving it, so tests can inspect the data
+behind a figure (bar heights, the heatmap array, legend labels).
+
+Figures are built with the object-oriented ``matplotlib.figure.Figure`` API rather than
+pyplot, so nothing accumulates in pyplot's global list of open figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.metrics import auc, roc_curve  # noqa: E402
+
+from cnnlab.metrics import as_probability_matrix  # noqa: E402
+
+DPI = 100
+NOT_CURVES = frozenset({"epoch", "seconds", "lr", "learning_rate"})
+
+History = Mapping[str, Sequence[float]]
+RocCurve = tuple[np.ndarray, np.ndarray, float]
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders created), release it and return the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target, dpi=DPI, bbox_inches="tight", format="png")
+    fig.clear()
+    return target
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A figure of ``width`` x ``height`` inches with constrained layout (no overlaps)."""
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _set_class_ticks(ax: Axes, names: Sequence[object], rotate_longer_than: int = 2) -> None:
+    """Class names as x tick labels, slanted when any is longer than a few characters."""
+    labels = [str(name) for name in names]
+    slanted = max((len(label) for label in labels), default=0) > rotate_longer_than
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=45 if slanted else 0,
+                  ha="right" if slanted else "center")
+
+
+def _class_colors(n_classes: int) -> list[tuple[float, float, float, float]]:
+    """Distinct colours for up to 20 classes (tab10 or tab20), cycling beyond."""
+    cmap = matplotlib.colormaps["tab10" if n_classes <= 10 else "tab20"]
+    return [cmap(k % cmap.N) for k in range(n_classes)]
+
+
+# --------------------------------------------------------------------------- history
+
+
+def history_metric_names(history: History) -> list[str]:
+    """The metrics a history plot shows, ``loss`` first: non-empty keys without ``val_``."""
+    names = [key for key in history if not key.startswith("val_") and key not in NOT_CURVES]
+    names = [key for key in names if len(history[key]) > 0]
+    return sorted(names, key=lambda key: (key != "loss", names.index(key)))
+
+
+def _plot_metric(
+    ax: Axes, history: History, metric: str, label: str = "", **style: object
+) -> None:
+    """Draw ``metric`` (solid) and ``val_metric`` (dashed) against epochs numbered from 1."""
+    for key, line_style, suffix in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
+        values = history.get(key)
+        if values is None or len(values) == 0:
+            continue
+        epochs = np.arange(1, len(values) + 1)
+        name = f"{label} {suffix}".strip()
+        ax.plot(epochs, values, line_style, marker="o", markersize=3, label=name, **style)
+
+
+def _style_history_axes(ax: Axes, metric: str) -> None:
+    """Title, axis labels, integer epoch ticks and a legend for one history panel."""
+    ax.set_title(metric.replace("_", " ").capitalize())
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel(metric)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _figure_history(history: History, title: str = "Training history") -> Figure:
+    """One panel per metric (loss first), training and validation curves per epoch."""
+    metrics = history_metric_names(history)
+    if not metrics:
+        raise ValueError(
+            f"the history holds no per-epoch values to plot; keys: {sorted(history)}."
+        )
+    fig = _new_figure(4.5 * len(metrics), 3.6)
+    for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
+        _plot_metric(ax, history, metric)
+        _style_history_axes(ax, metric)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_history(history: History, path: str | Path, title: str = "Training history") -> Path:
+    """Loss and accuracy (and their ``val_`` versions when present) per epoch, from 1.
+
+    ``history`` is Keras's ``history.history``: ``{"loss": [...], "val_loss": [...], ...}``.
+    A history with only ``loss`` (regression) gives a single panel.
+    """
+    return save_figure(_figure_history(history, title), path)
+
+
+def _figure_history_compare(histories: Mapping[str, History], title: str) -> Figure:
+    """The runs' curves on shared panels, one colour per run."""
+    metrics = list(dict.fromkeys(m for h in histories.values() for m in history_metric_names(h)))
+    if not metrics:
+        raise ValueError("none of the histories holds per-epoch values to plot.")
+    metrics.sort(key=lambda key: key != "loss")
+    fig = _new_figure(4.5 * len(metrics), 3.6)
+    colors = _class_colors(len(histories))
+    for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
+        for color, (run, history) in zip(colors, histories.items()):
+            _plot_metric(ax, history, metric, label=run, color=color)
+        _style_history_axes(ax, metric)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_history_compare(
+    histories: Mapping[str, History], path: str | Path, title: str = "Training history by run"
+) -> Path:
+    """Several runs' histories on the same axes, e.g. ``{"numpy": h1, "torch": h2}``."""
+    return save_figure(_figure_history_compare(histories, title), path)
+
+
+# --------------------------------------------------------------------------- confusion matrix
+
+
+def _normalise_rows(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (the share of each true class); empty rows stay 0."""
+    totals = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, totals, out=np.zeros_like(cm, dtype=np.float64), where=totals > 0)
+
+
+def _annotate_cells(ax: Axes, values: np.ndarray, normalize: bool) -> None:
+    """Write each cell's count (or fraction) in it, white on dark cells."""
+    n_classes = values.shape[0]
+    if n_classes > 20:
+        return
+    threshold = values.max() / 2 if values.size and values.max() > 0 else 1
+    fontsize = 9 if n_classes <= 10 else 6
+    for (row, col), value in np.ndenumerate(values):
+        text = f"{value:.2f}" if normalize else f"{int(value)}"
+        color = "white" if value > threshold else "black"
+        ax.text(col, row, text, ha="center", va="center", color=color, fontsize=fontsize)
+
+
+def _draw_confusion(
+    ax: Axes, cm: np.ndarray, class_names: Sequence[str], normalize: bool, title: str
+) -> None:
+    """An annotated heatmap: true classes on rows, predicted classes on columns."""
+    values = _normalise_rows(cm) if normalize else cm
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    colorbar_label = "share of true class" if normalize else "images"
+    ax.figure.colorbar(image, ax=ax, shrink=0.8, label=colorbar_label)
+    _annotate_cells(ax, values, normalize)
+    _set_class_ticks(ax, class_names)
+    ax.set_yticks(np.arange(len(class_names)), [str(name) for name in class_names])
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    ax.set_title(title)
+
+
+def _check_confusion(
+    cm: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str]
+) -> np.ndarray:
+    """The matrix as an array, checked to be square with one row per class name."""
+    matrix = np.asarray(cm)
+    if matrix.ndim != 2 or matrix.shape != (len(class_names), len(class_names)):
+        raise ValueError(
+            f"the confusion matrix must be {len(class_names)} x {len(class_names)} "
+            f"(one row per class name); received shape {matrix.shape}."
+        )
+    return matrix
+
+
+def _figure_confusion_matrix(
+    cm: np.ndarray, class_names: Sequence[str], normalize: bool = False, title: str | None = None
+) -> Figure:
+    """A single annotated confusion-matrix heatmap."""
+    matrix = _check_confusion(cm, class_names)
+    size = max(4.5, 0.45 * len(class_names) + 2.5)
+    fig = _new_figure(size + 1.0, size)
+    default = "Confusion matrix (row-normalised)" if normalize else "Confusion matrix"
+    _draw_confusion(fig.subplots(), matrix, class_names, normalize, title or default)
+    return fig
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray | Sequence[Sequence[int]],
+    class_names: Sequence[str],
+    path: str | Path,
+    normalize: bool = False,
+    title: str | None = None,
+) -> Path:
+    """An annotated heatmap of a ``K x K`` confusion matrix (true rows, predicted columns).
+
+    ``normalize=True`` shows each row as fractions of its true class (recall on the diagonal).
+    """
+    figure = _figure_confusion_matrix(np.asarray(cm), class_names, normalize, title)
+    return save_figure(figure, path)
+
+
+def _figure_confusion_matrices(
+    cms: Mapping[str, np.ndarray], class_names: Sequence[str], normalize: bool = False
+) -> Figure:
+    """One confusion matrix per engine, side by side."""
+    matrices = {name: _check_confusion(cm, class_names) for name, cm in cms.items()}
+    if not matrices:
+        raise ValueError("no confusion matrices were given.")
+    size = max(4.5, 0.45 * len(class_names) + 2.5)
+    fig = _new_figure((size + 1.0) * len(matrices), size)
+    axes = fig.subplots(1, len(matrices), squeeze=False)[0]
+    for ax, (name, matrix) in zip(axes, matrices.items()):
+        _draw_confusion(ax, matrix, class_names, normalize, name)
+    return fig
+
+
+def plot_confusion_matrices(
+    cms: Mapping[str, np.ndarray | Sequence[Sequence[int]]],
+    class_names: Sequence[str],
+    path: str | Path,
+    normalize: bool = False,
+) -> Path:
+    """Confusion matrices side by side, one per engine, e.g. ``{"numpy": cm1, "torch": cm2}``."""
+    arrays = {name: np.asarray(cm) for name, cm in cms.items()}
+    return save_figure(_figure_confusion_matrices(arrays, class_names, normalize), path)
+
+
+# --------------------------------------------------------------------------- ROC
+
+
+def one_vs_rest_curves(y_true: np.ndarray, y_prob: np.ndarray) -> dict[int, RocCurve]:
+    """ROC curve ``(fpr, tpr, auc)`` of each class against the rest (``roc_curve``, ``auc``).
+
+    Classes that never occur (or always occur) in ``y_true`` have no curve. With two
+    classes only the positive class (1) is returned.
+    """
+    probs = as_probability_matrix(y_prob)
+    labels = np.asarray(y_true).reshape(-1)
+    classes = [1] if probs.shape[1] == 2 else range(probs.shape[1])
+    curves = {}
+    for k in classes:
+        positives = labels == k
+        if positives.all() or not positives.any():
+            continue
+        fpr, tpr, _ = roc_curve(positives, probs[:, k])
+        curves[k] = (fpr, tpr, float(auc(fpr, tpr)))
+    return curves
+
+
+def micro_average_curve(y_true: np.ndarray, y_prob: np.ndarray) -> RocCurve:
+    """Micro-average ROC: every (sample, class) pair pooled into one binary problem."""
+    probs = as_probability_matrix(y_prob)
+    one_hot = np.eye(probs.shape[1])[np.asarray(y_true).reshape(-1)]
+    fpr, tpr, _ = roc_curve(one_hot.ravel(), probs.ravel())
+    return fpr, tpr, float(auc(fpr, tpr))
+
+
+def macro_average_curve(curves: Mapping[int, RocCurve]) -> RocCurve:
+    """Macro-average ROC: per-class TPRs interpolated on a shared FPR grid and averaged.
+
+    The AUC reported is the mean of the per-class AUCs, which is exactly scikit-learn's
+    ``roc_auc_score(..., multi_class="ovr", average="macro")``.
+    """
+    grid = np.unique(np.concatenate([fpr for fpr, _, _ in curves.values()]))
+    mean_tpr = np.mean([np.interp(grid, fpr, tpr) for fpr, tpr, _ in curves.values()], axis=0)
+    return grid, mean_tpr, float(np.mean([score for _, _, score in curves.values()]))
+
+
+def _auc_label(name: object, score: float) -> str:
+    """Legend text of one ROC curve: "name (AUC = 0.987)"."""
+    return f"{name} (AUC = {score:.3f})"
+
+
+def _style_roc_axes(ax: Axes, title: str) -> None:
+    """Chance diagonal, labels, square limits and a legend outside the plot."""
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="chance (AUC = 0.5)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+
+
+def _figure_roc(
+    y_true: np.ndarray, y_prob: np.ndarray, class_names: Sequence[str], title: str
+) -> Figure:
+    """Per-class one-vs-rest ROC curves plus micro and macro averages (multi-class)."""
+    probs = as_probability_matrix(y_prob)
+    curves = one_vs_rest_curves(y_true, probs)
+    if not curves:
+        raise ValueError("ROC curves need positive and negative examples of a class in y_true.")
+    fig = _new_figure(7.5, 5.0)
+    ax = fig.subplots()
+    colors = _class_colors(probs.shape[1])
+    for k, (fpr, tpr, score) in curves.items():
+        ax.plot(fpr, tpr, color=colors[k], linewidth=1.2, label=_auc_label(class_names[k], score))
+    if probs.shape[1] > 2:
+        fpr, tpr, score = micro_average_curve(y_true, probs)
+        ax.plot(fpr, tpr, "--", color="black", linewidth=2,
+                label=_auc_label("micro-average", score))
+        fpr, tpr, score = macro_average_curve(curves)
+        ax.plot(fpr, tpr, color="deeppink", linewidth=2, label=_auc_label("macro-average", score))
+    _style_roc_axes(ax, title)
+    return fig
+
+
+def plot_roc(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path,
+    title: str = "ROC curves (one-vs-rest)",
+) -> Path:
+    """One-vs-rest ROC curves with their AUC in the legend, plus micro and macro averages.
+
+    ``y_true``: ``(N,)`` labels; ``y_prob``: ``(N, K)`` probabilities. With two classes a
+    single curve for the positive class (column 1) is drawn.
+    """
+    return save_figure(_figure_roc(y_true, y_prob, class_names, title), path)
+
+
+def _figure_roc_compare(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str
+) -> Figure:
+    """Macro (solid) and micro (dashed) average ROC curves of several engines."""
+    fig = _new_figure(7.5, 5.0)
+    ax = fig.subplots()
+    for color, (engine, (y_true, y_prob)) in zip(_class_colors(len(curves)), curves.items()):
+        probs = as_probability_matrix(y_prob)
+        per_class = one_vs_rest_curves(y_true, probs)
+        if probs.shape[1] == 2:
+            fpr, tpr, score = per_class[1]
+            ax.plot(fpr, tpr, color=color, label=_auc_label(engine, score))
+            continue
+        fpr, tpr, score = macro_average_curve(per_class)
+        ax.plot(fpr, tpr, "-", color=color, label=_auc_label(f"{engine} macro", score))
+        fpr, tpr, score = micro_average_curve(y_true, probs)
+        ax.plot(fpr, tpr, "--", color=color, label=_auc_label(f"{engine} micro", score))
+    _style_roc_axes(ax, title)
+    return fig
+
+
+def plot_roc_compare(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | Path,
+    title: str = "ROC curves by engine",
+) -> Path:
+    """Average ROC curves of several engines on one plot: ``{"numpy": (y_true, y_prob), ...}``."""
+    return save_figure(_figure_roc_compare(curves, title), path)
+
+
+# --------------------------------------------------------------------------- per-class scores
+
+
+def _figure_per_class(per_class: Sequence[Mapping[str, object]], title: str) -> Figure:
+    """Grouped bars: precision, recall and F1 for each class."""
+    names = [str(row["class"]) for row in per_class]
+    fig = _new_figure(max(6.0, 0.7 * len(names) + 2.5), 4.0)
+    ax = fig.subplots()
+    positions = np.arange(len(names))
+    width = 0.27
+    for offset, score in zip((-width, 0.0, width), ("precision", "recall", "f1")):
+        heights = [float(row[score]) for row in per_class]
+        ax.bar(positions + offset, heights, width, label=score if score != "f1" else "F1")
+    _set_class_ticks(ax, names, rotate_longer_than=3)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("Class")
+    ax.set_ylabel("Score")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    return fig
+
+
+def plot_per_class(
+    per_class: Sequence[Mapping[str, object]],
+    path: str | Path,
+    title: str = "Precision, recall and F1 per class",
+) -> Path:
+    """Grouped bars of precision, recall and F1 per class.
+
+    ``per_class`` is the list of ``classification_metrics(...)["per_class"]``:
+    dicts with ``class``, ``precision``, ``recall`` and ``f1``.
+    """
+    return save_figure(_figure_per_class(per_class, title), path)
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """An image ready for ``imshow`` and its colour map: grey for one channel, RGB for three.
+
+    ``(H, W)`` and ``(H, W, 1)`` become grey ``(H, W)``; ``(H, W, 3)`` is scaled to 0..1.
+    Other channel counts are averaged into grey.
+    """
+    array = np.asarray(image, dtype=np.float64)
+    if array.ndim == 3 and array.shape[2] == 3:
+        low, high = array.min(), array.max()
+        return (array - low) / (high - low) if high > low else np.zeros_like(array), None
+    if array.ndim == 3:
+        array = array.mean(axis=2)
+    if array.ndim != 2:
+        raise ValueError(f"an image must be (H, W) or (H, W, C); received shape {array.shape}.")
+    return array, "gray"
+
+
+def _show_image(ax: Axes, image: np.ndarray, **style: object) -> None:
+    """``imshow`` one image in grey or colour without ticks or frame."""
+    array, cmap = _display_image(image)
+    ax.imshow(array, cmap=cmap, **style)
+    ax.set_axis_off()
+
+
+def _grid(fig: Figure, n_rows: int, n_cols: int) -> np.ndarray:
+    """A ``(n_rows, n_cols)`` array of axes, all hidden until something is drawn on them."""
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    return axes
+
+
+def _sample_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> list[np.ndarray]:
+    """For each class, up to ``per_class`` random indices of its images (seeded)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for k in range(n_classes):
+        members = np.flatnonzero(y == k)
+        chosen.append(rng.choice(members, size=min(per_class, members.size), replace=False))
+    return chosen
+
+
+def _figure_sample_grid(
+    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], per_class: int, seed: int
+) -> Figure:
+    """Rows are classes, columns random images of that class; class name on the left."""
+    labels = np.asarray(y).reshape(-1)
+    chosen = _sample_indices(labels, len(class_names), per_class, seed)
+    fig = _new_figure(0.9 * per_class + 1.0, 0.9 * len(class_names) + 0.4)
+    axes = _grid(fig, len(class_names), per_class)
+    for row, (name, indices) in enumerate(zip(class_names, chosen)):
+        for col, index in enumerate(indices):
+            _show_image(axes[row, col], x[index])
+        axes[row, 0].text(-0.15, 0.5, str(name), transform=axes[row, 0].transAxes,
+                          ha="right", va="center", fontsize=10)
+    fig.suptitle(f"{per_class} random samples per class")
+    return fig
+
+
+def plot_sample_grid(
+    x: np.ndarray,
+    y: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path,
+    per_class: int = 5,
+    seed: int = 0,
+) -> Path:
+    """A grid of random images: one row per class (named on the left), ``per_class`` columns.
+
+    ``x``: ``(N, H, W)`` or ``(N, H, W, C)``; ``y``: ``(N,)`` integer labels. The draw is
+    seeded, so the same ``seed`` gives the same grid.
+    """
+    return save_figure(_figure_sample_grid(x, y, class_names, per_class, seed), path)
+
+
+def _count_bars(ax: Axes, counts: np.ndarray, class_names: Sequence[str], title: str) -> None:
+    """One bar per class with its count written above it."""
+    bars = ax.bar(np.arange(len(counts)), counts, color="steelblue")
+    ax.bar_label(bars, fontsize=7, padding=2)
+    _set_class_ticks(ax, class_names, rotate_longer_than=3)
+    ax.set_title(title)
+    ax.set_xlabel("Class")
+    ax.set_ylabel("Number of images")
+    ax.margins(y=0.12)
+
+
+def _figure_class_distribution(
+    y_train: np.ndarray, y_test: np.ndarray | None, class_names: Sequence[str]
+) -> Figure:
+    """Bar charts of images per class, for the train set and (when given) the test set."""
+    sets = {"train": y_train} if y_test is None else {"train": y_train, "test": y_test}
+    fig = _new_figure(max(5.0, 0.5 * len(class_names) + 2.0) * len(sets), 3.8)
+    for ax, (name, labels) in zip(fig.subplots(1, len(sets), squeeze=False)[0], sets.items()):
+        counts = np.bincount(np.asarray(labels).reshape(-1), minlength=len(class_names))
+        _count_bars(ax, counts, class_names, f"Distribution of the {name} dataset")
+    return fig
+
+
+def plot_class_distribution(
+    y_train: np.ndarray, y_test: np.ndarray | None, class_names: Sequence[str], path: str | Path
+) -> Path:
+    """"Distribution of the train dataset" (images per class) and the same for the test set."""
+    return save_figure(_figure_class_distribution(y_train, y_test, class_names), path)
+
+
+def _figure_pixel_histogram(x: np.ndarray, title: str) -> Figure:
+    """Histogram of all pixel values on a logarithmic count axis."""
+    fig = _new_figure(6.0, 3.6)
+    ax = fig.subplots()
+    counts, edges = np.histogram(np.asarray(x).ravel(), bins=50)
+    ax.stairs(counts, edges, fill=True, color="steelblue")
+    ax.set_yscale("log")
+    ax.set_xlabel("Pixel value")
+    ax.set_ylabel("Number of pixels (log scale)")
+    ax.set_title(title)
+    return fig
+
+
+def plot_pixel_histogram(
+    x: np.ndarray, path: str | Path, title: str = "Distribution of pixel values"
+) -> Path:
+    """Histogram of every pixel value in ``x`` (any shape), counts on a log scale."""
+    return save_figure(_figure_pixel_histogram(x, title), path)
+
+
+def _figure_mean_images(x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """One tile per class: the pixel-wise mean of its images."""
+    labels = np.asarray(y).reshape(-1)
+    n_cols = min(len(class_names), 5)
+    n_rows = math.ceil(len(class_names) / n_cols)
+    fig = _new_figure(1.5 * n_cols + 0.5, 1.6 * n_rows + 0.5)
+    axes = _grid(fig, n_rows, n_cols).ravel()
+    for k, (ax, name) in enumerate(zip(axes, class_names)):
+        members = labels == k
+        ax.set_title(f"{name} ({int(members.sum())})", fontsize=9)
+        if members.any():
+            _show_image(ax, np.asarray(x)[members].mean(axis=0))
+    fig.suptitle("Mean image per class (number of images)")
+    return fig
+
+
+def plot_mean_images(
+    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], path: str | Path
+) -> Path:
+    """The average image of each class, titled with the class name and its image count."""
+    return save_figure(_figure_mean_images(x, y, class_names), path)
+
+
+# --------------------------------------------------------------------------- mistakes
+
+
+def confident_mistake_indices(y_true: np.ndarray, y_prob: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the (at most ``n``) wrong predictions with the highest predicted probability."""
+    probs = as_probability_matrix(y_prob)
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != np.asarray(y_true).reshape(-1))
+    confidence = probs[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:n]]
+
+
+def _mistake_title(true_name: str, predicted_name: str, confidence: float) -> str:
+    """"true 3 / pred 5 (0.97)", broken after the "/" when the class names are long."""
+    title = f"true {true_name} / pred {predicted_name} ({confidence:.2f})"
+    return title.replace(" / ", " /\n") if len(title) > 24 else title
+
+
+def _figure_confident_mistakes(
+    x: np.ndarray, y_true: np.ndarray, y_prob: np.ndarray, class_names: Sequence[str], n: int
+) -> Figure:
+    """The most confidently wrong images, or a short notice when there are none."""
+    probs = as_probability_matrix(y_prob)
+    indices = confident_mistake_indices(y_true, probs, n)
+    if indices.size == 0:
+        return _notice_figure("No mistakes: every image was classified correctly.")
+    n_cols = min(indices.size, 4)
+    n_rows = math.ceil(indices.size / n_cols)
+    fig = _new_figure(1.9 * n_cols, 2.0 * n_rows + 0.4)
+    axes = _grid(fig, n_rows, n_cols).ravel()
+    labels = np.asarray(y_true).reshape(-1)
+    for ax, index in zip(axes, indices):
+        predicted = int(probs[index].argmax())
+        _show_image(ax, x[index])
+        names = str(class_names[labels[index]]), str(class_names[predicted])
+        ax.set_title(_mistake_title(*names, probs[index, predicted]), fontsize=8)
+    fig.suptitle("Most confident mistakes")
+    return fig
+
+
+def _notice_figure(message: str) -> Figure:
+    """A small figure that carries only a sentence (used where there is nothing to draw)."""
+    fig = _new_figure(5.0, 1.2)
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, transform=ax.transAxes)
+    return fig
+
+
+def plot_confident_mistakes(
+    x: np.ndarray,
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path,
+    n: int = 16,
+) -> Path:
+    """The ``n`` most confidently wrong images, titled "true 3 / pred 5 (0.97)".
+
+    With no mistakes the figure says so instead of failing.
+    """
+    return save_figure(_figure_confident_mistakes(x, y_true, y_prob, class_names, n), path)
+
+
+# --------------------------------------------------------------------------- inside the network
+
+
+def _figure_filters(kernel: np.ndarray, title: str) -> Figure:
+    """One tile per filter of a ``(kh, kw, C_in, F)`` kernel, channels averaged."""
+    weights = np.asarray(kernel, dtype=np.float64)
+    if weights.ndim != 4:
+        raise ValueError(
+            f"a Conv2D kernel must be (kh, kw, C_in, F); received shape {weights.shape}."
+        )
+    tiles = weights.mean(axis=2)
+    n_filters = tiles.shape[2]
+    n_cols = min(n_filters, 8)
+    n_rows = math.ceil(n_filters / n_cols)
+    fig = _new_figure(max(3.0, 0.85 * n_cols), 0.9 * n_rows + 0.5)
+    axes = _grid(fig, n_rows, n_cols).ravel()
+    for index, ax in enumerate(axes[:n_filters]):
+        _show_image(ax, tiles[:, :, index])
+        ax.set_title(str(index), fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_filters(kernel: np.ndarray, path: str | Path, title: str = "First-layer filters") -> Path:
+    """The learned filters of a Conv2D kernel ``(kh, kw, C_in, F)`` as a grid of tiles.
+
+    Each tile is one filter, averaged over its input channels when ``C_in > 1``.
+    """
+    return save_figure(_figure_filters(kernel, title), path)
+
+
+def _as_feature_map(maps: np.ndarray) -> np.ndarray:
+    """A layer's output for one image as ``(H, W, C)``: a batch of one and 2-D maps accepted."""
+    array = np.asarray(maps, dtype=np.float64)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 2:
+        array = array[:, :, np.newaxis]
+    if array.ndim != 3:
+        raise ValueError(
+            f"feature maps must be (H, W, C) for one image; received shape {array.shape}."
+        )
+    return array
+
+
+def _figure_feature_maps(
+    maps: Sequence[tuple[str, np.ndarray]], max_channels: int, title: str
+) -> Figure:
+    """One row per layer, up to ``max_channels`` channel maps per row, layer named on the left."""
+    layers = [(name, _as_feature_map(array)) for name, array in maps]
+    if not layers:
+        raise ValueError("no feature maps were given.")
+    n_cols = min(max_channels, max(array.shape[2] for _, array in layers))
+    fig = _new_figure(0.8 * n_cols + 1.6, 0.9 * len(layers) + 0.5)
+    axes = _grid(fig, len(layers), n_cols)
+    for row, (name, array) in enumerate(layers):
+        for channel in range(min(n_cols, array.shape[2])):
+            axes[row, channel].imshow(array[:, :, channel], cmap="viridis")
+        label = f"{name}\n{array.shape[0]}x{array.shape[1]}x{array.shape[2]}"
+        axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes,
+                          ha="right", va="center", fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_feature_maps(
+    maps: Sequence[tuple[str, np.ndarray]],
+    path: str | Path,
+    max_channels: int = 16,
+    title: str = "Feature maps of one image",
+) -> Path:
+    """For one image, the output of each layer: one row per layer, one tile per channel.
+
+    ``maps`` is ``[(layer_name, array (H, W, C)), ...]``; only the first ``max_channels``
+    channels of a layer are drawn.
+    """
+    return save_figure(_figure_feature_maps(maps, max_channels, title), path)
+
+
+def _figure_saliency(image: np.ndarray, saliency: np.ndarray, title: str) -> Figure:
+    """Three panels: the image, |gradient| as a heatmap, and the heatmap over the image."""
+    heat = np.abs(np.asarray(saliency, dtype=np.float64))
+    if heat.ndim == 3:
+        heat = heat.max(axis=2)
+    fig = _new_figure(9.0, 3.4)
+    axes = fig.subplots(1, 3)
+    _show_image(axes[0], image)
+    axes[0].set_title("Input")
+    shown = axes[1].imshow(heat, cmap="hot")
+    axes[1].set_axis_off()
+    axes[1].set_title("|gradient|")
+    fig.colorbar(shown, ax=axes[1], shrink=0.8)
+    _show_image(axes[2], image)
+    axes[2].imshow(heat, cmap="hot", alpha=0.5)
+    axes[2].set_title("Overlay")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_saliency(
+    image: np.ndarray, saliency: np.ndarray, path: str | Path, title: str = "Saliency map"
+) -> Path:
+    """An image, the absolute gradient of the predicted score (``(H, W)``) and an overlay."""
+    return save_figure(_figure_saliency(image, saliency, title), path)

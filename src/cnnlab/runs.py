@@ -1,0 +1,103 @@
+"""The run directory: what a training run leaves behind, and reading it back.
+
+```
+runs/<timestamp>-<name>/
+  config.json     model config and training settings
+  model.cnnlab    the trained model (cnnlab.load_model)
+  history.csv     epoch, loss, accuracy, val_loss, val_accuracy, seconds
+  metrics.json    test metrics (keys in design.md)
+  summary.txt     the model summary table
+  figures/*.png   evaluation figures
+  report.html     everything above in one self-contained page
+```
+Comparisons, studies and reports read these files; they never retrain to report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .engine.saving import atomic_write
+from .errors import CnnlabError
+
+MODEL_FILE = "model.cnnlab"
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def default_run_dir(name: str, root: str | Path = "runs") -> Path:
+    """runs/20261122-031502-<name>, the default ``--out``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}"
+
+
+def prepare_run_dir(path: str | Path) -> Path:
+    """Create the run directory (and figures/); refuse a path that is a file or cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CnnlabError(f"output directory {path} is a file; choose another --out")
+    try:
+        (path / "figures").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CnnlabError(f"cannot create output directory {path}: {err.strerror}") from None
+    return path
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    atomic_write(path, lambda file: file.write(text.encode()))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_history(path: Path, history: dict[str, list[float]], epoch_seconds: list[float]) -> None:
+    """history.csv: one row per epoch, the columns that exist."""
+    columns = [c for c in HISTORY_COLUMNS if c == "epoch" or c in history or (c == "seconds" and epoch_seconds)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for i in range(len(epoch_seconds) or len(next(iter(history.values()), []))):
+        values = {"epoch": i + 1, "seconds": epoch_seconds[i] if i < len(epoch_seconds) else ""}
+        writer.writerow([values[c] if c in values else history[c][i] for c in columns])
+    write_text(path, buffer.getvalue())
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """history.csv back as {"loss": [...], ...} (epoch and seconds included)."""
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    return {key: [float(row[key]) for row in rows if row[key] != ""] for key in (rows[0] if rows else {})}
+
+
+def read_json(run_dir: Path, name: str) -> dict[str, Any]:
+    """config.json or metrics.json of a run; a clear error when it is missing or damaged."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise CnnlabError(f"{run_dir} is not a cnnlab run directory: {name} is missing")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CnnlabError(f"{path}: damaged JSON ({err})") from None
+
+
+def model_path(run_or_model: str | Path) -> Path:
+    """The model file of a run directory, or the path itself when it is a model file."""
+    path = Path(run_or_model)
+    if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise CnnlabError(f"{path} is not a cnnlab run directory: {MODEL_FILE} is missing")
+        return path / MODEL_FILE
+    if not path.exists():
+        raise CnnlabError(f"{path}: no such run directory or model file")
+    return path
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

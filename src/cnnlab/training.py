@@ -1,0 +1,194 @@
+"""The training pipeline behind ``cnnlab train``: data -> model -> fit -> metrics -> run directory.
+
+The NumPy engine trains by default; ``engine="torch"`` trains the same architecture from
+the same initial weights in PyTorch (``cnnlab.reference.torch``) and copies the result back,
+so every run directory holds a model file the engine can load.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import models, runs
+from .datasets import Dataset, load_dataset, prepare_images
+from .engine import Sequential, callbacks, losses, optimizers
+from .errors import CnnlabError
+from .utils import to_categorical
+
+ENGINES = ("numpy", "torch")
+
+
+@dataclass
+class TrainSettings:
+    """Everything that decides a training run; saved as config.json["training"]."""
+
+    dataset: str = "mnist"
+    model: str | None = None  # a built-in name or a model file; None: the default for the data
+    epochs: int = 15
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float | None = None  # None: the optimizer's Keras default
+    validation_split: float = 0.1
+    seed: int = 0
+    engine: str = "numpy"
+    train_size: int | None = None  # use only the first N training images
+    test_size: int | None = None  # use only the first N test images
+    data_dir: str | None = None
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, before any data is read."""
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, received {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be at least 1, received {self.batch_size}"),
+            (0 <= self.validation_split < 1, f"validation split must be in [0, 1), received {self.validation_split}"),
+            (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
+            (self.optimizer in optimizers.OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(optimizers.OPTIMIZERS)}"),
+            (self.learning_rate is None or (self.learning_rate > 0 and math.isfinite(self.learning_rate)),
+             f"learning rate must be a positive number, received {self.learning_rate}"),
+            (self.train_size is None or self.train_size >= 2, f"train size must be at least 2, received {self.train_size}"),
+            (self.test_size is None or self.test_size >= 1, f"test size must be at least 1, received {self.test_size}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CnnlabError(message)
+
+
+@dataclass
+class PreparedData:
+    """Network-ready arrays: x float32 (N, H, W, C) in [0, 1], y integer labels (N,)."""
+
+    name: str
+    class_names: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str = ""
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def prepare_data(dataset: Dataset, train_size: int | None = None, test_size: int | None = None) -> PreparedData:
+    """Scale and shape a dataset for the network, keeping the first N images where asked."""
+    return PreparedData(
+        name=dataset.name, class_names=list(dataset.class_names), source=dataset.source,
+        x_train=prepare_images(dataset.x_train[:train_size]), y_train=np.asarray(dataset.y_train[:train_size]).astype(np.int64),
+        x_test=prepare_images(dataset.x_test[:test_size]), y_test=np.asarray(dataset.y_test[:test_size]).astype(np.int64),
+    )
+
+
+def load_data(settings: TrainSettings) -> PreparedData:
+    return prepare_data(load_dataset(settings.dataset, data_dir=settings.data_dir), settings.train_size, settings.test_size)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced, in memory (the run directory holds the same on disk)."""
+
+    model: Sequential
+    history: dict[str, list[float]]
+    epoch_seconds: list[float]
+    metrics: dict[str, Any]
+    y_prob: np.ndarray
+    run_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_compiled_model(settings: TrainSettings, data: PreparedData) -> tuple[Sequential, dict]:
+    """The model named by the settings, shaped for the data, compiled as the seed program."""
+    spec = settings.model or models.default_model(data.input_shape)
+    config = models.model_config(spec, data.input_shape, data.num_classes)
+    model = models.build_model(config, data.num_classes, settings.seed)
+    model.compile(optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model, config
+
+
+def check_batch_fits(settings: TrainSettings, data: PreparedData) -> None:
+    train_count = math.floor(len(data.x_train) * (1 - settings.validation_split))
+    if settings.batch_size > train_count:
+        raise CnnlabError(f"batch size {settings.batch_size} is larger than the {train_count} training images")
+    if settings.validation_split and train_count == len(data.x_train):
+        raise CnnlabError(f"{len(data.x_train)} training images are too few for validation split {settings.validation_split}")
+
+
+def fit(settings: TrainSettings, model: Sequential, data: PreparedData, progress: list[callbacks.Callback]) -> tuple[dict, list[float]]:
+    """Train with the chosen engine; returns (history, seconds per epoch)."""
+    y_train = to_categorical(data.y_train, data.num_classes)
+    if settings.engine == "torch":
+        return fit_torch(settings, model, data.x_train, y_train, progress)
+    history = model.fit(data.x_train, y_train, batch_size=settings.batch_size, epochs=settings.epochs,
+                        validation_split=settings.validation_split, verbose=0, callbacks=progress)
+    return history.history, history.epoch_seconds
+
+
+def fit_torch(settings: TrainSettings, model: Sequential, x: np.ndarray, y: np.ndarray, progress: list) -> tuple[dict, list[float]]:
+    """Train the same architecture from the same weights in PyTorch; weights come back into model."""
+    try:
+        from .reference.torch import TorchTrainer
+    except ImportError as err:
+        raise CnnlabError(f"--engine torch needs PyTorch: pip install 'cnnlab[torch]' ({err})") from None
+    trainer = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.name, settings.seed)
+    trainer.set_weights_from(model)
+    hooks = callbacks.CallbackList(progress, model)
+    history = trainer.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs,
+                          validation_split=settings.validation_split, shuffle_rng=model.shuffle_rng, hooks=hooks)
+    trainer.to_engine(model)
+    return history, list(trainer.epoch_seconds)
+
+
+def evaluate(model: Sequential, data: PreparedData, settings: TrainSettings, epoch_seconds: list[float]) -> tuple[dict, np.ndarray]:
+    """Test metrics (design.md's metrics.json keys) and the test probabilities (N, K)."""
+    from .metrics import classification_metrics
+
+    y_prob = model.predict(data.x_test, batch_size=1000)
+    scores = classification_metrics(data.y_test, y_prob, data.class_names)
+    test_loss = losses.get("sparse_categorical_crossentropy")(data.y_test, y_prob)
+    metrics = {"test_loss": test_loss, "test_accuracy": scores["accuracy"], **scores,
+               "params": model.count_params(), "epoch_seconds": list(epoch_seconds),
+               "engine": settings.engine, "dataset": data.name, "class_names": data.class_names}
+    return metrics, y_prob
+
+
+def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: TrainResult, data: PreparedData) -> None:
+    """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html."""
+    from .report import render_run_report, write_figures_for_run
+
+    runs.write_json(run_dir / "config.json", {"model": config, "training": asdict(settings), "dataset": data.name,
+                                              "engine": settings.engine, "created": runs.now_iso()})
+    result.model.save(run_dir / runs.MODEL_FILE)
+    runs.write_history(run_dir / "history.csv", result.history, result.epoch_seconds)
+    runs.write_json(run_dir / "metrics.json", result.metrics)
+    lines: list[str] = []
+    result.model.summary(print_fn=lines.append)
+    runs.write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
+    first_conv = next((l.params["kernel"] for l in result.model.layers if l.params and l.params["kernel"].ndim == 4), None)
+    write_figures_for_run(run_dir, history=result.history, y_true=data.y_test, y_prob=result.y_prob,
+                          x_test=data.x_test, class_names=data.class_names, first_kernel=first_conv)
+    render_run_report(run_dir)
+
+
+def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callback] | None = None,
+          data: PreparedData | None = None) -> TrainResult:
+    """The whole run: check, load, build, train, evaluate, write ``run_dir``."""
+    settings.validate()
+    data = data or load_data(settings)
+    model, config = build_compiled_model(settings, data)
+    check_batch_fits(settings, data)
+    run_dir = runs.prepare_run_dir(run_dir)
+    history, seconds = fit(settings, model, data, progress or [])
+    metrics, y_prob = evaluate(model, data, settings, seconds)
+    result = TrainResult(model, history, seconds, metrics, y_prob, run_dir)
+    write_run(run_dir, settings, config, result, data)
+    return result
