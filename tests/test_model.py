@@ -289,3 +289,29 @@ def test_to_categorical():
     assert to_categorical(np.array([[1], [0]]), 3).shape == (2, 3)
     with pytest.raises(ValueError, match="out of range"):
         to_categorical([0, 5], 3)
+
+
+def test_input_gradient_matches_finite_differences():
+    from cnnlab.engine.config import set_floatx
+
+    set_floatx("float64")
+    try:
+        model = Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(3, 3, activation="tanh"), layers.MaxPooling2D(2),
+                            layers.Flatten(), layers.Dense(2)], seed=1)
+        x = np.random.default_rng(0).random((1, 6, 6, 1))
+        analytic = model.input_gradient(x, class_index=1)
+        numeric = np.zeros_like(x)
+        for index in np.ndindex(x.shape):
+            step = np.zeros_like(x)
+            step[index] = 1e-6
+            numeric[index] = (model.predict(x + step)[0, 1] - model.predict(x - step)[0, 1]) / 2e-6
+        np.testing.assert_allclose(analytic, numeric, atol=1e-7)
+        assert model.layers[0].needs_input_grad is False  # restored after the saliency pass
+    finally:
+        set_floatx("float32")
+
+
+def test_feature_maps_name_every_layer():
+    maps = tiny_cnn().feature_maps(np.zeros((1, 6, 6, 1), np.float32))
+    assert [(name, m.shape) for name, m in maps] == [
+        ("conv2d", (1, 4, 4, 4)), ("max_pooling2d", (1, 2, 2, 4)), ("flatten", (1, 16)), ("dense", (1, 2))]

@@ -232,6 +232,38 @@ class Sequential:
         batch_size = check_batch_size(batch_size or 32)
         return np.concatenate([self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
+    # ----------------------------------------------------------- inside the network
+    def feature_maps(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(layer name, output) of every layer for inputs x, at inference."""
+        out, maps = self.standardize_x(x, "feature_maps"), []
+        for layer in self._layers:
+            out = layer.forward(out, training=False)
+            maps.append((layer.name, out.copy()))
+        return maps
+
+    def input_gradient(self, x: np.ndarray, class_index: int | np.ndarray | None = None) -> np.ndarray:
+        """d(score of a class)/d(input), the saliency map: (N, *input_shape).
+
+        The score is the last layer's value before its activation (the logit); the class is
+        the predicted one unless class_index is given. Computed by the engine's own backward.
+        """
+        y = self.forward(self.standardize_x(x, "input_gradient"), training=False)
+        classes = y.argmax(axis=-1) if class_index is None else np.broadcast_to(class_index, (len(y),))
+        seed_grad = np.zeros_like(y)
+        seed_grad[np.arange(len(y)), classes] = 1
+        saved = [layer.needs_input_grad for layer in self._layers]
+        try:
+            for layer in self._layers:
+                layer.needs_input_grad = True
+            last = self._layers[-1]
+            grad = last.backward_linear(seed_grad) if hasattr(last, "backward_linear") else last.backward(seed_grad)
+            for layer in reversed(self._layers[:-1]):
+                grad = layer.backward(grad)
+        finally:
+            for layer, needed in zip(self._layers, saved):
+                layer.needs_input_grad = needed
+        return grad
+
     # ---------------------------------------------------------------- checking
     def require_compiled(self, method: str) -> None:
         if self.loss is None:
