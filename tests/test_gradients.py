@@ -54,7 +54,7 @@ def check_layer(layer: layers.Layer, x: np.ndarray, seed: int = 0) -> None:
         return float((layer.forward(x.copy(), training=True) * upstream).sum())
 
     loss()
-    dx = layer.backward(upstream)
+    dx = layer.backward(upstream.copy())  # backward may reuse its argument's memory
     analytic = {key: layer.grads[key].copy() for key in layer.params}
     assert_close(f"{layer.name} input", dx, numerical_gradient(loss, x))
     for key, param in layer.params.items():
@@ -163,3 +163,25 @@ def test_fused_gradient_equals_the_chain_rule(name, activation, targets):
     fused = loss.gradient_before_activation(y_true, p)
     np.testing.assert_allclose(fused, act.backward(loss.gradient(y_true, p)), rtol=1e-9, atol=1e-12)
     assert_close(f"{name} fused", fused, numerical_gradient(lambda: loss(y_true, act.forward(z.copy())), z))
+
+
+@pytest.mark.parametrize("name, activation, targets", [
+    ("categorical_crossentropy", "softmax", lambda rng: one_hot(rng.integers(0, 3, (2, 3, 3)), 3)),
+    ("sparse_categorical_crossentropy", "softmax", lambda rng: rng.integers(0, 3, (2, 3, 3))),
+])
+def test_cross_entropy_over_spatial_outputs(name, activation, targets):
+    """A per-pixel classifier (N, H, W, K): the mean runs over N*H*W predictions."""
+    rng = np.random.default_rng(9)
+    loss, y_true = losses.get(name), targets(rng)
+    act = layers.Activation(activation)
+    z = rng.standard_normal((2, 3, 3, 3))
+    p = act.forward(z.copy())
+    numeric = numerical_gradient(lambda: loss(y_true, act.forward(z.copy())), z)
+    assert_close(f"{name} fused (N, H, W, K)", loss.gradient_before_activation(y_true, p), numeric)
+    assert_close(f"{name} (N, H, W, K)", act.backward(loss.gradient(y_true, p)), numeric)
+
+
+def test_clipped_probabilities_get_no_gradient():
+    loss = losses.get("categorical_crossentropy")
+    grad = loss.gradient(np.array([[1.0, 0.0]]), np.array([[1e-9, 1 - 1e-9]]))
+    np.testing.assert_array_equal(grad, [[0.0, 0.0]])

@@ -315,3 +315,22 @@ def test_feature_maps_name_every_layer():
     maps = tiny_cnn().feature_maps(np.zeros((1, 6, 6, 1), np.float32))
     assert [(name, m.shape) for name, m in maps] == [
         ("conv2d", (1, 4, 4, 4)), ("max_pooling2d", (1, 2, 2, 4)), ("flatten", (1, 16)), ("dense", (1, 2))]
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "mse"])
+def test_one_unit_output_accepts_flat_targets(loss):
+    x = np.random.default_rng(0).random((40, 3)).astype("float32")
+    y = (x.sum(axis=1) > 1.5).astype("float32")  # shape (N,), as Keras users pass it
+    model = Sequential([Input(shape=(3,)), layers.Dense(1, activation="sigmoid" if loss != "mse" else None)], seed=0)
+    model.compile(loss=loss, optimizer="adam")
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    with pytest.raises(ValueError, match=r"y has shape \(40, 2\) but the model's output is \(N, 1\)"):
+        model.fit(x, np.zeros((40, 2)), verbose=0)
+
+
+def test_a_model_without_weights_still_evaluates():
+    model = Sequential([Input(shape=(4,)), layers.Activation("softmax")])
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    model.fit(np.zeros((4, 4), "float32"), to_categorical([0, 1, 2, 3], 4), verbose=0)
+    assert model.count_params() == 0

@@ -42,7 +42,7 @@ def torch_pad(t, shape, window, strides, padding, value=0.0):
 def run_layer(layer, x: np.ndarray, upstream: np.ndarray):
     layer.build(x.shape[1:], np.random.default_rng(0))
     y = layer.forward(x.copy(), training=True)
-    return y, layer.backward(upstream)
+    return y, layer.backward(upstream.copy())
 
 
 CONV_CASES = [
@@ -64,7 +64,7 @@ def test_conv2d_matches_torch(shape, filters, kernel, strides, padding):
     layer.params["bias"][...] = rng.standard_normal(filters).astype(np.float32)
     upstream = rng.standard_normal((shape[0], *layer.output_shape)).astype(np.float32)
     y = layer.forward(x.copy())
-    dx = layer.backward(upstream)
+    dx = layer.backward(upstream.copy())  # backward may reuse its argument's memory
 
     tx = nchw(x)
     tk = torch.tensor(layer.params["kernel"].transpose(3, 2, 0, 1), requires_grad=True)

@@ -10,7 +10,8 @@ import numpy as np
 
 
 class Activation:
-    """Base class: ``forward(z)`` may overwrite z; ``backward(da, a)`` returns dz."""
+    """Base class: ``forward(z)`` may overwrite z; ``backward(da, a)`` returns dz and may
+    overwrite da (each gradient array is used once, by the layer that receives it)."""
 
     name = "linear"
 
@@ -30,7 +31,7 @@ class ReLU(Activation):
         return np.maximum(z, 0, out=z)
 
     def backward(self, da: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return np.where(a > 0, da, 0).astype(da.dtype, copy=False)
+        return np.multiply(da, a > 0, out=da)  # da is this layer's own gradient: reuse it
 
 
 class Sigmoid(Activation):

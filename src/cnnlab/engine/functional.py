@@ -152,35 +152,35 @@ def conv2d_backward(
 
 
 # ---------------------------------------------------------------------- pooling
-def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> np.ndarray:
-    """x: (N, H, W, C) -> (N, Ho, Wo, C), the largest value of each window.
+def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> tuple[np.ndarray, np.ndarray]:
+    """x: (N, H, W, C) -> (out: (N, Ho, Wo, C), winner: (N, Ho, Wo, C) uint8).
 
+    out is the largest value of each window; winner says which tap of the window (in
+    row-major order) held it, the first one on a tie, as PyTorch and TensorFlow pick.
     Padding is -inf, so a padded pixel never wins.
     """
     out_hw = output_hw(x.shape[1:3], pool, strides, padding)
     xp = pad(x, pads_hw(x.shape[1:3], pool, strides, padding), value=-np.inf)
     out = tap(xp, 0, 0, strides, out_hw).copy()
-    for i, j in taps(pool):
-        np.maximum(out, tap(xp, i, j, strides, out_hw), out=out)
-    return out
+    winner = np.zeros(out.shape, dtype=np.uint8)
+    for k, (i, j) in enumerate(taps(pool)):
+        if k:
+            candidate = tap(xp, i, j, strides, out_hw)
+            better = candidate > out  # strictly greater: a tie keeps the earlier tap
+            np.copyto(out, candidate, where=better)
+            np.copyto(winner, k, where=better)
+    return out, winner
 
 
-def max_pool_backward(
-    dy: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Pair, strides: Pair, padding: str
-) -> np.ndarray:
-    """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C).
-
-    Each window's gradient goes to the pixel that was its maximum; on a tie, to the first
-    one in row-major order (as PyTorch and TensorFlow do).
-    """
-    pads = pads_hw(x.shape[1:3], pool, strides, padding)
-    xp = pad(x, pads, value=-np.inf)
-    dxp = np.zeros_like(xp)
-    unrouted = np.ones(out.shape, dtype=bool)
-    for i, j in taps(pool):
-        winner = (tap(xp, i, j, strides, out.shape[1:3]) == out) & unrouted
-        tap(dxp, i, j, strides, out.shape[1:3])[...] += np.where(winner, dy, 0)
-        unrouted &= ~winner
+def max_pool_backward(dy: np.ndarray, winner: np.ndarray, x_shape: tuple[int, ...], pool: Pair, strides: Pair, padding: str) -> np.ndarray:
+    """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window's gradient goes to its winning pixel."""
+    pads = pads_hw(x_shape[1:3], pool, strides, padding)
+    n, h, w, c = x_shape
+    dxp = np.zeros((n, h + sum(pads[0]), w + sum(pads[1]), c), dtype=dy.dtype)
+    routed = np.empty_like(dy)
+    for k, (i, j) in enumerate(taps(pool)):
+        np.multiply(dy, winner == k, out=routed)
+        tap(dxp, i, j, strides, dy.shape[1:3])[...] += routed
     return crop(dxp, pads)
 
 

@@ -278,14 +278,14 @@ class MaxPooling2D(Pooling2D):
     """The largest value of each window (keras.layers.MaxPooling2D)."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x: (N, H, W, C) -> (N, Ho, Wo, C)
-        self.x = x
-        self.out = functional.max_pool_forward(x, self.pool_size, self.strides, self.padding)
-        return self.out
+        # x: (N, H, W, C) -> out: (N, Ho, Wo, C); winner: which pixel of each window won
+        self.x_shape = x.shape
+        out, self.winner = functional.max_pool_forward(x, self.pool_size, self.strides, self.padding)
+        return out
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), routed to each window's maximum
-        return functional.max_pool_backward(dy, self.x, self.out, self.pool_size, self.strides, self.padding)
+        return functional.max_pool_backward(dy, self.winner, self.x_shape, self.pool_size, self.strides, self.padding)
 
 
 class AveragePooling2D(Pooling2D):

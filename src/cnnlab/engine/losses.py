@@ -33,7 +33,11 @@ class Loss:
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -mean_n sum_k y_nk log p_nk, with one-hot (or soft) targets y."""
+    """L = -mean_n sum_k y_nk log p_nk, with one-hot (or soft) targets y.
+
+    The mean runs over every position but the class axis, so an output (N, ..., K) counts
+    N * ... predictions (``count``).
+    """
 
     name = "categorical_crossentropy"
     fused_activation = "softmax"
@@ -43,37 +47,48 @@ class CategoricalCrossentropy(Loss):
         return float(-(y_true * np.log(p)).sum(axis=-1).mean())
 
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
-        return -y_true / p / len(y_pred)
+        # d/dp of -y log(clip(p)): zero where the clip holds p fixed
+        inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
+        return np.where(inside, -y_true / np.where(inside, y_pred, 1), 0).astype(y_pred.dtype) / count(y_pred)
 
     def gradient_before_activation(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        # softmax + cross-entropy: dL/dz = (p - y) / N
-        return (y_pred - y_true) / len(y_pred)
+        # softmax + cross-entropy: dL/dz = (p - y) / count
+        return (y_pred - y_true) / count(y_pred)
 
 
 class SparseCategoricalCrossentropy(Loss):
-    """L = -mean_n log p_{n, y_n}, with integer labels y: (N,) or (N, 1)."""
+    """L = -mean log p[y], with integer labels y of the output's shape without its class axis."""
 
     name = "sparse_categorical_crossentropy"
     fused_activation = "softmax"
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        labels = y_true.reshape(-1).astype(np.intp)
-        p = np.clip(y_pred[np.arange(len(labels)), labels], EPSILON, 1 - EPSILON)
-        return float(-np.log(p).mean())
+        p = np.take_along_axis(y_pred, labels(y_true, y_pred), axis=-1)
+        return float(-np.log(np.clip(p, EPSILON, 1 - EPSILON)).mean())
 
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        labels = y_true.reshape(-1).astype(np.intp)
-        rows = np.arange(len(labels))
+        index = labels(y_true, y_pred)
+        p = np.take_along_axis(y_pred, index, axis=-1)
+        inside = (p > EPSILON) & (p < 1 - EPSILON)
         grad = np.zeros_like(y_pred)
-        grad[rows, labels] = -1 / np.clip(y_pred[rows, labels], EPSILON, 1 - EPSILON) / len(labels)
+        np.put_along_axis(grad, index, np.where(inside, -1 / np.where(inside, p, 1), 0) / count(y_pred), axis=-1)
         return grad
 
     def gradient_before_activation(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        labels = y_true.reshape(-1).astype(np.intp)
+        index = labels(y_true, y_pred)
         grad = y_pred.copy()
-        grad[np.arange(len(labels)), labels] -= 1
-        return grad / len(labels)
+        np.put_along_axis(grad, index, np.take_along_axis(grad, index, axis=-1) - 1, axis=-1)
+        return grad / count(y_pred)
+
+
+def count(y_pred: np.ndarray) -> int:
+    """How many predictions an output holds: every position but the class axis."""
+    return y_pred.size // y_pred.shape[-1]
+
+
+def labels(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Integer labels shaped (N, ..., 1) to index the class axis of y_pred (N, ..., K)."""
+    return np.asarray(y_true).reshape(*y_pred.shape[:-1], 1).astype(np.intp)
 
 
 class BinaryCrossentropy(Loss):
@@ -87,8 +102,9 @@ class BinaryCrossentropy(Loss):
         return float(-(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)).mean())
 
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
-        return (p - y_true) / (p * (1 - p)) / y_pred.size
+        inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)  # the clip holds p fixed outside
+        p = np.where(inside, y_pred, 0.5)
+        return np.where(inside, (p - y_true) / (p * (1 - p)), 0).astype(y_pred.dtype) / y_pred.size
 
     def gradient_before_activation(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         # sigmoid + binary cross-entropy: dL/dz = (p - y) / (N * K)

@@ -189,6 +189,8 @@ class Sequential:
     def backward(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray | None:
         """Fill every layer's grads; uses the fused softmax/sigmoid + cross-entropy gradient."""
         layers = self._layers[self.first_trainable :]
+        if not layers:
+            return None  # nothing to train
         if self.uses_fused_gradient():
             grad = layers[-1].backward_linear(self.loss.gradient_before_activation(y_true, y_pred))
             layers = layers[:-1]
@@ -291,8 +293,18 @@ class Sequential:
             if array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise ValueError(f"{self.name}.{method}: {name} contains NaN or infinity")
         if not isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
-            y = y.astype(floatx(), copy=False)
+            y = self.match_output_shape(y.astype(floatx(), copy=False), method)
         return x, y
+
+    def match_output_shape(self, y: np.ndarray, method: str) -> np.ndarray:
+        """Targets shaped like the output; (N,) is accepted for a one-unit output, as Keras does."""
+        if tuple(y.shape[1:]) == tuple(self.output_shape):
+            return y
+        if y.size == len(y) * math.prod(self.output_shape):
+            return y.reshape(len(y), *self.output_shape)
+        raise ValueError(f"{self.name}.{method}: y has shape {y.shape} but the model's output is (N, "
+                         f"{', '.join(map(str, self.output_shape))}); one-hot encode labels with to_categorical "
+                         "or use loss='sparse_categorical_crossentropy'")
 
     # ------------------------------------------------------------ weights, config
     def get_weights(self) -> list[np.ndarray]:
