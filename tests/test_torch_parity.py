@@ -206,3 +206,18 @@ def test_optimizer_steps_match_torch_optim(ours, theirs):
         toptimizer.step()
     assert_matches_torch(f"{type(optimizer).__name__} weights after 20 steps", param, tparam)
     assert optimizer.iterations == 20
+
+
+@pytest.mark.parametrize("pool, strides", [(2, None), (3, 2), (2, 1)])
+def test_max_pooling_ties_route_like_torch(pool, strides):
+    """Small integers make ties common; both engines must pick the same pixel of each window."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 3, (2, 8, 8, 3)).astype(np.float32)
+    layer = layers.MaxPooling2D(pool, strides=strides)
+    layer.build(x.shape[1:])
+    upstream = rng.standard_normal((2, *layer.output_shape)).astype(np.float32)
+    _, dx = run_layer(layer, x, upstream)
+    tx = nchw(x)
+    ty = TF.max_pool2d(tx, layer.pool_size, stride=layer.strides)
+    ty.backward(torch.tensor(upstream.transpose(0, 3, 1, 2)))
+    assert_matches_torch("max pool input gradient with ties", dx, nhwc(tx.grad))
