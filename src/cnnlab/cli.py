@@ -8,6 +8,7 @@ saying what is wrong (the traceback only with ``--debug``).
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from rich.table import Table
 from . import __version__, models, runs
 from .errors import CnnlabError
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# markup off: user text (file names, dataset names) is printed as given, "[x]" included
+console = Console(soft_wrap=True, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
 
 EXAMPLES = """
 \b
@@ -73,14 +75,15 @@ Examples:
 @data_dir_option
 @click.option("--out", type=click.Path(), default=None, help="Run directory (default: runs/<timestamp>-<dataset>).")
 def train(model_spec: str | None, out: str | None, **options: Any) -> None:
-    from .training import TrainSettings, build_compiled_model, load_data, train as run_training
+    from .training import TrainSettings, build_compiled_model, check_batch_fits, load_data, train as run_training
 
     settings = TrainSettings(model=model_spec, **options)
     settings.validate()
     data = load_data(settings)
     model, _ = build_compiled_model(settings, data)
+    check_batch_fits(settings, data)
+    run_dir = runs.prepare_run_dir(Path(out) if out else runs.default_run_dir(data.name))
     model.summary(print_fn=lambda line: console.print(line, highlight=False))
-    run_dir = Path(out) if out else runs.default_run_dir(data.name)
     steps = -(-int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size)
     from .progress import EpochProgress
 
@@ -115,12 +118,11 @@ Examples:
 @data_dir_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the metrics to this JSON file.")
 def evaluate(run: str, dataset: str | None, test_size: int | None, data_dir: str | None, json_path: str | None) -> None:
-    from .engine import load_model
-    from .training import PreparedData, TrainSettings, evaluate as evaluate_model, load_data
+    from .training import TrainSettings, evaluate as evaluate_model, load_data
 
-    model = load_model(runs.model_path(run))
+    model = runs.load_run_model(run)
     if dataset is None:
-        dataset = runs.read_json(Path(run), "config.json")["dataset"] if Path(run).is_dir() else "mnist"
+        dataset, data_dir = run_dataset(Path(run), data_dir)
     settings = TrainSettings(dataset=dataset, test_size=test_size, train_size=2, data_dir=data_dir)
     settings.validate()
     data = load_data(settings)
@@ -129,6 +131,15 @@ def evaluate(run: str, dataset: str | None, test_size: int | None, data_dir: str
     print_metrics(metrics)
     if json_path:
         runs.write_json(Path(json_path), metrics)
+
+
+def run_dataset(run: Path, data_dir: str | None) -> tuple[str, str | None]:
+    """The dataset a run was trained on, as given to ``train`` (a name or a path), and its data dir."""
+    if not run.is_dir():
+        return "mnist", data_dir
+    config = runs.read_json(run, "config.json")
+    training = config.get("training") or {}
+    return str(training.get("dataset") or config["dataset"]), data_dir or training.get("data_dir")
 
 
 def check_input_shape(model: Any, data: Any) -> None:
@@ -154,10 +165,9 @@ Example:
 @click.option("--top", type=int, default=3, show_default=True, help="How many classes to list per image.")
 @click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True, help="Invert light backgrounds.")
 def predict(run: str, images: tuple[str, ...], top: int, invert: str) -> None:
-    from .engine import load_model
     from .images import load_image
 
-    model = load_model(runs.model_path(run))
+    model = runs.load_run_model(run)
     names = class_names_of(Path(run), model.output_shape[-1])
     batch = np.stack([load_image(Path(p), model.input_shape, invert) for p in images])
     probabilities = model.predict(batch)
@@ -190,11 +200,9 @@ Examples:
 @click.option("--input-shape", default=None, help="For a built-in or config file: input shape, e.g. 28,28,1 (default 28,28,1; 2 for seed-dense).")
 @click.option("--classes", type=int, default=None, help="For a built-in or config file: number of classes (default 10; 2 for seed-dense).")
 def summary(model: str, input_shape: str | None, classes: int | None) -> None:
-    from .engine import load_model
-
     path = Path(model)
-    if model not in models.BUILTIN_MODELS and (path.is_dir() or path.suffix == runs.MODEL_FILE.split(".")[-1] or path.suffix == ".cnnlab"):
-        built = load_model(runs.model_path(path))
+    if model not in models.BUILTIN_MODELS and (path.is_dir() or path.suffix == Path(runs.MODEL_FILE).suffix):
+        built = runs.load_run_model(path)
     else:
         dense = model == "seed-dense"
         shape = parse_shape(input_shape) if input_shape else ((2,) if dense else (28, 28, 1))
@@ -204,8 +212,8 @@ def summary(model: str, input_shape: str | None, classes: int | None) -> None:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    try:  # 28,28,1 or 28x28x1
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
         raise CnnlabError(f"input shape {text!r} is not a list of integers such as 28,28,1") from None
     if not shape or min(shape) <= 0:
@@ -247,18 +255,186 @@ def explore(dataset: str, per_class: int, seed: int, data_dir: str | None, out: 
 
 
 # -------------------------------------------------------------------------- report
-@cli.command(help="""(Re)build the self-contained report.html of a run directory from its files, without retraining.
+@cli.command(help="""(Re)build the self-contained report.html of a run directory or a study, without retraining.
+
+A study is a study directory (holding study.sqlite) or its .sqlite file; its report
+(trials table, effect of each axis, Pareto fronts) is written beside the database.
 
 \b
-Example:
+Examples:
   cnnlab report runs/20261122-101500-mnist
+  cnnlab report runs/study-seed-study
 """)
 @click.argument("run", type=click.Path())
 def report(run: str) -> None:
     from .report import render_run_report
+    from .study.report import is_study, render_study_report
 
-    path = render_run_report(Path(run))
+    path = render_study_report(Path(run)) if is_study(run) else render_run_report(Path(run))
     console.print(f"Report: {path}", highlight=False)
+
+
+# ------------------------------------------------------------------------- explain
+@cli.command(help="""Look inside a trained model: feature maps of every conv/pool layer and a saliency map.
+
+For test image number --index of the run's dataset, writes figures/feature_maps.png and
+figures/saliency.png into the run directory and rebuilds its report.html.
+
+\b
+Example:
+  cnnlab explain runs/20261122-101500-mnist --index 7
+""")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--index", type=int, default=0, show_default=True, help="Which test image.")
+@data_dir_option
+def explain(run: str, index: int, data_dir: str | None) -> None:
+    from .explain import explain_image
+    from .report import render_run_report
+    from .training import TrainSettings, load_data
+
+    run_dir = Path(run)
+    model = runs.load_run_model(run_dir)
+    dataset, data_dir = run_dataset(run_dir, data_dir)
+    data = load_data(TrainSettings(dataset=dataset, data_dir=data_dir, train_size=2))  # only the test images are used
+    if not 0 <= index < len(data.x_test):
+        raise CnnlabError(f"--index {index} is out of range: the test set has {len(data.x_test)} images")
+    check_input_shape(model, data)
+    shown = explain_image(model, data.x_test[index], data.class_names[data.y_test[index]], data.class_names, run_dir / "figures")
+    render_run_report(run_dir)
+    console.print(f"Test image {index}: true {shown['true']}, predicted {shown['predicted']}; "
+                  f"feature maps of {', '.join(shown['layers']) or 'no spatial layer'}; figures in {run_dir / 'figures'}", highlight=False)
+
+
+# -------------------------------------------------------------------------- approx
+@cli.command(help="""Train a network to approximate a function of (x, y); show the original beside the prediction.
+
+--function is a built-in (ring-band, circle, xor, spiral, checkerboard, sine) or an
+expression in x and y with numbers, pi, e, + - * / // % **, comparisons, & | ~, and, or,
+not, and the functions abs sin cos tan tanh exp log sqrt floor ceil sign minimum maximum
+arctan2 hypot where (nothing else is accepted; the text is never run by Python).
+Boolean or integer results are classes (softmax, cross-entropy, accuracy); real results
+a regression (one linear output, MSE, R^2). Defaults: seed 000's ring-band on [0,1]^2,
+50,000 points, the seed-dense network, Adam, batch 128, 15 epochs.
+
+\b
+Models: seed-dense (Dense64-Dense64-Flatten-Dropout-Dense), patch-cnn (a small CNN
+on a k x k patch of the coordinate grid around each point), or a JSON/TOML model file.
+
+\b
+Examples:
+  cnnlab approx                                             # the seed: ring-band
+  cnnlab approx --function spiral --epochs 30
+  cnnlab approx --function "(x**2 + y**2 < 1) & (abs(x - y) > 0.15)" --domain 0,1,0,1
+  cnnlab approx --function "sin(3*x) * cos(3*y)"            # a regression
+  cnnlab approx --function xor --model patch-cnn --samples 10000
+""")
+@click.option("--function", "function", default="ring-band", show_default=True, help="Built-in name or an expression in x and y (quote it).")
+@click.option("--samples", type=int, default=50_000, show_default=True, help="Points sampled from the domain (train + test).")
+@click.option("--domain", default=None, help="x_low,x_high,y_low,y_high (default: the function's; [-1,1]^2 for expressions).")
+@click.option("--sampling", type=click.Choice(["uniform", "grid"]), default="uniform", show_default=True, help="Uniform random points or a regular lattice.")
+@click.option("--noise", type=float, default=0.0, show_default=True, help="Training targets only: share of labels flipped (classes) or std of gaussian noise (regression).")
+@click.option("--test-fraction", type=float, default=0.1, show_default=True, help="Share of the points held out for testing.")
+@click.option("--validation-split", type=float, default=0.1, show_default=True, help="Last share of the training points held out for validation.")
+@click.option("--model", default="seed-dense", show_default=True, help="seed-dense, patch-cnn, or a JSON/TOML model file (input: the 2 scaled coordinates).")
+@click.option("--patch-size", type=int, default=5, show_default=True, help="patch-cnn only: the side of the coordinate patch (odd, at least 3).")
+@click.option("--epochs", type=int, default=15, show_default=True, help="Passes over the training points.")
+@click.option("--batch-size", type=int, default=128, show_default=True, help="Points per gradient step.")
+@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["adam", "sgd", "rmsprop"]), help="Optimizer, with Keras defaults.")
+@click.option("--learning-rate", type=float, default=None, help="Learning rate (default: the optimizer's Keras default).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampling, initialisation, shuffling and dropout.")
+@click.option("--out", type=click.Path(), default=None, help="Run directory (default: runs/<timestamp>-approx-<function>).")
+def approx(out: str | None, **options: Any) -> None:
+    from .approx import ApproxSettings, headline, prepare, run_approx
+    from .progress import EpochProgress
+
+    problem = prepare(ApproxSettings(**options))
+    function = problem.function
+    console.print(f"Function {function.name} ({function.kind}) on {function.domain}: "
+                  f"{len(problem.x_train):,} training and {len(problem.x_test):,} test points", highlight=False)
+    problem.model.summary(print_fn=lambda line: console.print(line, highlight=False))
+    name = "expression" if function.name == function.formula else function.name
+    run_dir = Path(out) if out else runs.default_run_dir(f"approx-{name}")
+    result = run_approx(problem, run_dir, [EpochProgress(problem.steps_per_epoch, problem.settings.epochs, err_console)])
+    console.print(f"Test: {headline(result.metrics)}", highlight=False)
+    console.print(f"Run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})", highlight=False)
+
+
+# --------------------------------------------------------------------------- study
+@cli.command(help="""Run a hyperparameter study: every trial of a spec, each stored in SQLite as it ends.
+
+SPEC is a TOML file or a built-in spec: seed-study (pool size, number of kernels, strides
+and padding of the seed CNN on an MNIST subset). Trials run in --jobs worker processes
+here, or as Ray tasks on a cluster with --ray. Shapes that cannot fit are recorded as
+invalid, errors as failed; the study goes on. Running the same command again resumes:
+finished trials are kept, unfinished ones run. At the end: OUT/report.html.
+
+\b
+A spec (axes address "layer.argument"; "a,b.arg" or "conv2d*.arg" address several layers):
+  model = "seed-cnn"                # built-in or model file
+  mode = "random"                   # or "grid" (every combination)
+  n_trials = 16
+  repeats = 2                       # seeds per configuration
+  [training]
+  dataset = "mnist"
+  epochs = 2
+  train_size = 3000
+  [axes]
+  "max_pooling2d.pool_size" = [2, 3, 4]
+  "conv2d.filters" = [8, 16, 32]
+  "conv2d,conv2d_1.padding" = ["valid", { conv2d = "same", conv2d_1 = "valid" }, "same"]
+
+\b
+Examples:
+  cnnlab study seed-study --jobs 2
+  cnnlab study my_study.toml --ray auto --out runs/my-study
+  cnnlab report runs/study-seed-study
+""")
+@click.argument("spec")
+@click.option("--jobs", type=int, default=None, help="Worker processes on this machine (default: the number of cores).")
+@click.option("--ray", "ray_address", default=None, help="Run the trials as Ray tasks on the cluster at this address (auto, HOST:PORT; local starts a throwaway one).")
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="The study's SQLite file (default: OUT/study.sqlite).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Study directory: database, figures, report (default: runs/study-<name>).")
+@data_dir_option
+def study(spec: str, jobs: int | None, ray_address: str | None, db: str | None, out: str | None, data_dir: str | None) -> None:
+    from .study.report import render_study_report
+    from .study.runners import LocalRunner, RayRunner, open_store, prepare_data, run_study
+    from .study.spec import load_spec
+    from .study.store import DB_NAME, default_study_dir
+
+    if jobs is not None and ray_address:
+        raise CnnlabError("--jobs and --ray exclude each other: Ray places the trials on the cluster's CPUs")
+    study_spec = load_spec(spec)
+    runner = RayRunner(ray_address) if ray_address else LocalRunner(jobs)
+    out_dir = Path(out) if out else default_study_dir(study_spec.name)
+    db_path = Path(db) if db else out_dir / DB_NAME
+    data, settings = prepare_data(study_spec, data_dir)
+    with open_store(study_spec, db_path) as store:
+        left, total = len(store.unfinished()), sum(store.counts().values())
+        console.print(f"Study {study_spec.name}: {total} trials, {left} to run, on {runner.describe()}; "
+                      f"database {db_path}", highlight=False)
+        counts = run_study(study_spec, store, runner, data, settings, err_console)
+    report_path = render_study_report(db_path, out_dir)
+    print_study(db_path)
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("done", "invalid", "failed", "running", "pending") if counts[s])
+    console.print(f"Trials: {summary}. Report: {report_path}", highlight=False)
+
+
+def print_study(db_path: Path, top: int = 10) -> None:
+    """The best finished trials of a study as a table."""
+    from .study.report import trial_rows
+    from .study.store import StudyStore
+
+    with StudyStore(db_path, create=False) as store:
+        axes = list(store.study()["spec"]["axes"])
+        rows = [r for r in trial_rows({a: [] for a in axes}, store.trials()) if r["status"] == "done"]
+    rows.sort(key=lambda r: -r["accuracy"])
+    table = Table(title=f"Best {min(top, len(rows))} of {len(rows)} finished trials")
+    for column in (*axes, "seed", "accuracy", "params", "seconds"):
+        table.add_column(column, justify="left" if column in axes else "right", overflow="fold")
+    for row in rows[:top]:
+        table.add_row(*[row[a] for a in axes], str(row["seed"]), f"{row['accuracy']:.4f}", f"{row['params']:,}",
+                      f"{row['seconds']:.1f}")
+    console.print(table)
 
 
 # ---------------------------------------------------------------------------- main
@@ -266,19 +442,28 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if debug:  # accepted after the subcommand too: `cnnlab train ... --debug`
+        argv = ["--debug", *(arg for arg in argv if arg != "--debug")]
     try:
         code = cli.main(args=argv, prog_name="cnnlab", standalone_mode=False)
         return code if isinstance(code, int) else 0
-    except click.ClickException as err:
+    except click.exceptions.NoArgsIsHelpError as err:
         err.show()
+        return 2
+    except click.UsageError as err:
+        command = err.ctx.command_path if err.ctx else "cnnlab"
+        print(f"cnnlab: error: {err.format_message()} (see '{command} --help')", file=sys.stderr)
+        return 2
+    except click.ClickException as err:
+        print(f"cnnlab: error: {err.format_message()}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, click.exceptions.Abort):
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
     except (CnnlabError, ValueError, OSError) as err:
         if debug:
-            raise
-        hint = "" if isinstance(err, CnnlabError) else " (run with --debug for the traceback)"
+            traceback.print_exc()
+        hint = "" if isinstance(err, CnnlabError) or debug else " (run with --debug for the traceback)"
         print(f"cnnlab: error: {err}{hint}", file=sys.stderr)
         return 2
 

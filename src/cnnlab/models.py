@@ -81,8 +81,11 @@ def read_model_file(path: Path) -> Config:
         raise CnnlabError(f"{path}: not a model file: {err}") from None
     if isinstance(config, list):
         config = {"layers": config}
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(spec, dict) for spec in layers):
         raise CnnlabError(f"{path}: not a model file: expected a 'layers' list of {{class_name, config}} tables")
+    if not any(spec.get("class_name") != "InputLayer" for spec in layers):
+        raise CnnlabError(f"{path}: the model has no layers")
     return config
 
 
@@ -91,7 +94,9 @@ def build_model(config: Config, num_classes: int, seed: int | None) -> Sequentia
     try:
         model = Sequential.from_config(config, seed=seed)
     except (ValueError, TypeError) as err:
-        raise CnnlabError(f"model {config.get('name', '')!r} does not fit the data: {err}") from None
+        first = config["layers"][0] if config.get("layers") else {}
+        shape = tuple(first.get("config", {}).get("batch_shape", [None])[1:]) if first.get("class_name") == "InputLayer" else None
+        raise CnnlabError(f"model {config.get('name', '')!r} cannot be built for inputs of shape {shape}: {err}") from None
     units = model.output_shape[-1] if model.output_shape else None
     if units != num_classes:
         raise CnnlabError(f"model {config.get('name', '')!r} has {units} outputs but the dataset has {num_classes} classes")

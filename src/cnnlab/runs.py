@@ -99,5 +99,18 @@ def model_path(run_or_model: str | Path) -> Path:
     return path
 
 
+def load_run_model(run_or_model: str | Path) -> Any:
+    """The trained model of a run directory or model file; a damaged file is the user's error."""
+    from .engine import load_model
+
+    path = model_path(run_or_model)
+    try:
+        return load_model(path)
+    except ValueError as err:  # not a model file, damaged, checksum mismatch, config and weights disagree
+        raise CnnlabError(str(err)) from err
+    except (KeyError, TypeError) as err:  # a zip whose metadata lacks or garbles an entry
+        raise CnnlabError(f"{path}: not a usable cnnlab model file ({type(err).__name__}: {err})") from err
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -156,3 +157,34 @@ class LambdaCallback(Callback):
             if not name.startswith("on_"):
                 raise ValueError(f"LambdaCallback: unknown hook {name!r}")
             setattr(self, name, function)
+
+
+class BackupAndRestore(Callback):
+    """Checkpoint after every epoch; on the next ``fit`` with the same directory, continue
+    from the last finished epoch with the same weights, optimizer state, random states and
+    history, so the result is bit for bit that of an uninterrupted run
+    (keras.callbacks.BackupAndRestore). The checkpoint is deleted when training finishes,
+    unless ``delete_checkpoint=False``.
+    """
+
+    FILE = "checkpoint.cnnlab"
+
+    def __init__(self, backup_dir: str | Path, delete_checkpoint: bool = True) -> None:
+        self.path = Path(backup_dir) / self.FILE
+        self.delete_checkpoint = delete_checkpoint
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self.path.is_file():
+            return
+        epoch, history, seconds = self.model.load_checkpoint(self.path)
+        self.model.resume_epoch = epoch
+        self.model.history.history = {key: list(values) for key, values in history.items()}
+        self.model.history.epoch = list(range(epoch))
+        self.model.history.epoch_seconds = list(seconds)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.save_checkpoint(self.path, epoch + 1, self.model.history)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.delete_checkpoint:
+            self.path.unlink(missing_ok=True)

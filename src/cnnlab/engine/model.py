@@ -20,6 +20,13 @@ from .callbacks import Callback, CallbackList, History, ProgbarLogger
 from .config import default_seed, floatx
 from .layers import InputLayer, Layer, deserialize, unique_name
 
+CHECKPOINT_FORMAT = "cnnlab-checkpoint"
+
+
+class TrainingDiverged(ValueError):
+    """The loss or a gradient became NaN or infinite; the message names where and when."""
+
+
 ACCURACY_NAMES = {"accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy"}
 
 
@@ -144,12 +151,13 @@ class Sequential:
         elif validation_data is not None:
             validation_data = self.standardize(*validation_data, "fit validation_data")
         steps = math.ceil(len(x) / batch_size)
-        history = History()
+        self.history = history = History()
         progress = [ProgbarLogger(steps, epochs)] if verbose not in (0, False) else []
         hooks = CallbackList([history, *progress, *(callbacks or [])], self)
-        self.stop_training = False
-        hooks.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        self.stop_training, self.resume_epoch = False, 0
+        hooks.on_train_begin()  # BackupAndRestore may restore a checkpoint and set resume_epoch
+        for epoch in range(max(initial_epoch, self.resume_epoch), epochs):
+            self.epoch = epoch
             hooks.on_epoch_begin(epoch)
             logs = self.train_epoch(x, y, batch_size, shuffle, hooks)
             if validation_data is not None:
@@ -167,6 +175,7 @@ class Sequential:
         start = time.perf_counter()
         for step, begin in enumerate(range(0, len(x), batch_size)):
             batch = order[begin : begin + batch_size]
+            self.step = step
             totals.add(*self.train_step(x[batch], y[batch]), len(batch))
             hooks.on_train_batch_end(step, totals.logs(self.metrics))
         self.last_epoch_seconds = time.perf_counter() - start
@@ -177,8 +186,22 @@ class Sequential:
         y_pred = self.forward(x, training=True)
         loss = self.loss(y, y_pred)
         self.backward(y, y_pred)
+        self.check_finite(loss, "grads")
         self.optimizer.apply(self.trainable_updates())
+        self.check_finite(loss, "params")
         return loss, correct_count(y, y_pred) if self.metrics else 0.0
+
+    def check_finite(self, loss: float, arrays: str) -> None:
+        """The divergence guard: NaN or infinity in the loss, the gradients (checked before the
+        update, so a bad gradient never reaches the weights) or the weights (after it)."""
+        broken = next((layer for layer in self._layers if any(not np.isfinite(a).all() for a in getattr(layer, arrays).values())), None)
+        if math.isfinite(loss) and broken is None:
+            return
+        where = f"first in the {'gradient' if arrays == 'grads' else 'weights'} of layer '{broken.name}'" if broken else "in the loss"
+        raise TrainingDiverged(
+            f"training diverged at epoch {getattr(self, 'epoch', 0) + 1}, batch {getattr(self, 'step', 0) + 1}: "
+            f"the loss is {loss:.4g} and NaN or infinity appeared {where}. "
+            f"Lower the learning rate (now {self.optimizer.learning_rate:g}).")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """x: (N, *input_shape) -> (N, *output_shape)."""
@@ -345,6 +368,33 @@ class Sequential:
         if self.loss is None:
             return None
         return {"optimizer": self.optimizer.get_config(), "loss": self.loss.name, "metrics": list(self.metrics)}
+
+    def rngs(self) -> dict[str, np.random.Generator]:
+        """Every random generator that training draws from: shuffling and each dropout layer."""
+        return {"shuffle": self.shuffle_rng, **{f"layer/{l.name}": l.rng for l in self._layers if hasattr(l, "rng")}}
+
+    def save_checkpoint(self, path: str | Path, epoch: int, history: History) -> None:
+        """Everything needed to continue training exactly: weights, optimizer state, random
+        states, history so far and the number of finished epochs. Written atomically."""
+        meta = {"model_config": self.get_config(), "compile_config": self.compile_config(), "epoch": epoch,
+                "history": history.history, "epoch_seconds": history.epoch_seconds,
+                "rng_states": {name: rng.bit_generator.state for name, rng in self.rngs().items()}}
+        arrays = {f"weights/{k}": v for k, v in self.weights_by_key().items()}
+        arrays.update({f"optimizer/{k}": v for k, v in self.optimizer.get_state().items()})
+        saving.write_archive(path, meta, arrays, kind=CHECKPOINT_FORMAT)
+
+    def load_checkpoint(self, path: str | Path) -> tuple[int, dict[str, list[float]], list[float]]:
+        """Restore a checkpoint of this model; returns (finished epochs, history, epoch seconds)."""
+        meta, arrays = saving.read_archive(path, kind=CHECKPOINT_FORMAT)
+        weights = {k.removeprefix("weights/"): v for k, v in arrays.items() if k.startswith("weights/")}
+        if sorted(weights) != sorted(self.weights_by_key()) or meta["model_config"]["layers"] != self.get_config()["layers"]:
+            raise ValueError(f"{path}: the checkpoint belongs to a different model")
+        for key, target in self.weights_by_key().items():
+            target[...] = weights[key]
+        self.optimizer.set_state({k.removeprefix("optimizer/"): v for k, v in arrays.items() if k.startswith("optimizer/")})
+        for name, rng in self.rngs().items():
+            rng.bit_generator.state = meta["rng_states"][name]
+        return meta["epoch"], meta["history"], meta["epoch_seconds"]
 
     def save(self, path: str | Path) -> None:
         """Write config, compile settings and weights into one file (no pickle), atomically."""

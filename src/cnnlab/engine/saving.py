@@ -28,10 +28,16 @@ def array_checksum(arrays: dict[str, np.ndarray]) -> str:
     """SHA-256 over every array's key, dtype, shape and bytes, in key order."""
     digest = hashlib.sha256()
     for key in sorted(arrays):
-        array = np.ascontiguousarray(arrays[key])
+        array = contiguous(arrays[key])
         digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+def contiguous(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous array of the same shape (np.ascontiguousarray would turn 0-d into 1-d)."""
+    array = np.asarray(array)
+    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
@@ -59,7 +65,7 @@ def write_archive(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.n
             archive.writestr("meta.json", json.dumps(meta, indent=1))
             for key, array in arrays.items():
                 buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                np.lib.format.write_array(buffer, contiguous(array), allow_pickle=False)
                 archive.writestr(f"arrays/{key}.npy", buffer.getvalue())
 
     atomic_write(path, write)

@@ -1,0 +1,59 @@
+"""Every program in examples/ runs, with small settings, so that none of them rots."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cnnlab.datasets.datadir import dataset_dir
+from cnnlab.datasets.mnist import find_local_copy
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+# One BLAS thread: on a small shared machine OpenBLAS's spinning threads make conv 10x slower.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def run_example(name: str, *args: object, timeout: float = 120) -> str:
+    """Run examples/NAME as a user would, from the repository root; returns its stdout."""
+    done = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **ONE_THREAD})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def test_every_example_is_tested_and_described():
+    programs = sorted(p.name for p in EXAMPLES.glob("*.py"))
+    assert programs == ["mnist_cnn.py", "ring_band.py"]
+    readme = (EXAMPLES / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in programs)
+
+
+def test_mnist_cnn(tmp_path):
+    if find_local_copy(dataset_dir("mnist")) is None:
+        pytest.skip("MNIST is not in the data directory (set CNNLAB_DATA_DIR to ../shared/data)")
+    out = run_example("mnist_cnn.py", "--epochs", "1", "--train-size", "1000", "--test-size", "500")
+    assert "x_train shape: (1000, 28, 28, 1)" in out
+    assert "conv2d_1 (Conv2D)" in out and "Total params: 34,826" in out
+    assert "Epoch 1/1" in out
+    accuracy = float(re.search(r"Test accuracy: ([\d.]+)", out)[1])
+    assert 0.2 < accuracy <= 1  # one epoch on 900 images is already well above chance (0.1)
+    assert re.search(r"Test loss: [\d.]+", out)
+
+
+def test_ring_band(tmp_path):
+    figure = tmp_path / "ring_band.png"
+    out = run_example("ring_band.py", "--epochs", "2", "--samples", "3000", "--plot", figure)
+    assert "Total params: 4,482" in out
+    assert "Epoch 2/2" in out
+    assert 0 <= float(re.search(r"Test accuracy: ([\d.]+)", out)[1]) <= 1
+    with Image.open(figure) as image:
+        image.verify()
+        assert image.size[0] > image.size[1]  # original and predicted side by side
