@@ -39,7 +39,6 @@ METRICS_KEYS = {"test_loss", "test_accuracy", "precision_macro", "recall_macro",
                 "confusion_matrix", "params", "epoch_seconds", "engine", "dataset"}
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 RUN_FILES = {"config.json", "model.cnnlab", "history.csv", "metrics.json", "summary.txt", "report.html"}
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # see one_blas_thread
 SUMMARY_ROW = re.compile(r"│ (\w+) \((\w+)\)\s*│ (\([^)]*\))\s*│\s*([\d,]+) │")
 PREDICT_LINE = re.compile(r"^(?P<path>.+): (?P<top>\S+)  \((?P<ranked>.*)\)$")
 
@@ -55,7 +54,7 @@ def console_script(*argv: object, cwd: Path) -> subprocess.CompletedProcess[str]
     """Run the installed `cnnlab` console script (the one beside this Python)."""
     script = shutil.which("cnnlab", path=str(Path(sys.executable).parent)) or "cnnlab"
     return subprocess.run([script, *map(str, argv)], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **ONE_THREAD})
+                          env=dict(os.environ))
 
 
 def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
@@ -68,18 +67,6 @@ def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> Non
     assert lines[0].startswith("cnnlab: error: ")
     for fragment in fragments:
         assert fragment in lines[0]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread() -> Iterator[None]:
-    """One BLAS thread: on a small shared machine OpenBLAS's spinning threads make conv 10x slower."""
-    try:
-        from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 @pytest.fixture(autouse=True)

@@ -17,13 +17,12 @@ from cnnlab.datasets.mnist import find_local_copy
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 # One BLAS thread: on a small shared machine OpenBLAS's spinning threads make conv 10x slower.
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def run_example(name: str, *args: object, timeout: float = 120) -> str:
     """Run examples/NAME as a user would, from the repository root; returns its stdout."""
     done = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **ONE_THREAD})
+                          text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     return done.stdout

@@ -1,0 +1,23 @@
+"""Shared test settings: one BLAS thread, in this process and in the subprocesses tests start.
+
+The tests use small matrices, where OpenBLAS's worker threads only cost time; on a small
+machine shared with other work their spinning made the convolutions 10x slower.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+os.environ.update(ONE_THREAD)  # inherited by every subprocess a test starts
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_blas_thread() -> Iterator[None]:
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
