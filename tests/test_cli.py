@@ -53,8 +53,7 @@ def cli_run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str
 def console_script(*argv: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed `cnnlab` console script (the one beside this Python)."""
     script = shutil.which("cnnlab", path=str(Path(sys.executable).parent)) or "cnnlab"
-    return subprocess.run([script, *map(str, argv)], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+    return subprocess.run([script, *map(str, argv)], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
