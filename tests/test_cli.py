@@ -11,13 +11,12 @@ import csv
 import gzip
 import json
 import math
-import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np

@@ -391,20 +391,22 @@ Examples:
 """)
 @click.argument("spec")
 @click.option("--jobs", type=int, default=None, help="Worker processes on this machine (default: the number of cores).")
+@click.option("--threads", type=int, default=None, help="BLAS threads per worker (default: cores // jobs, so workers never oversubscribe).")
 @click.option("--ray", "ray_address", default=None, help="Run the trials as Ray tasks on the cluster at this address (auto, HOST:PORT; local starts a throwaway one).")
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="The study's SQLite file (default: OUT/study.sqlite).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Study directory: database, figures, report (default: runs/study-<name>).")
 @data_dir_option
-def study(spec: str, jobs: int | None, ray_address: str | None, db: str | None, out: str | None, data_dir: str | None) -> None:
+def study(spec: str, jobs: int | None, threads: int | None, ray_address: str | None, db: str | None, out: str | None,
+          data_dir: str | None) -> None:
     from .study.report import render_study_report
     from .study.runners import LocalRunner, RayRunner, open_store, prepare_data, run_study
     from .study.spec import load_spec
     from .study.store import DB_NAME, default_study_dir
 
-    if jobs is not None and ray_address:
-        raise CnnlabError("--jobs and --ray exclude each other: Ray places the trials on the cluster's CPUs")
+    if (jobs is not None or threads is not None) and ray_address:
+        raise CnnlabError("--jobs/--threads and --ray exclude each other: Ray gives each trial one CPU of the cluster")
     study_spec = load_spec(spec)
-    runner = RayRunner(ray_address) if ray_address else LocalRunner(jobs)
+    runner = RayRunner(ray_address) if ray_address else LocalRunner(jobs, threads)
     out_dir = Path(out) if out else default_study_dir(study_spec.name)
     db_path = Path(db) if db else out_dir / DB_NAME
     data, settings = prepare_data(study_spec, data_dir)
