@@ -183,6 +183,13 @@ def test_report_rebuilds_from_the_run_directory(ring_run):
     assert (ring_run / "report.html").read_text().count("data:image/png;base64,") == len(FIGURES)
 
 
+def test_cnnlab_report_keeps_the_function_figures(ring_run, capsys):
+    (ring_run / "report.html").unlink()
+    assert main(["report", str(ring_run)]) == 0
+    page = (ring_run / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(FIGURES) and "the original" in page
+
+
 # --------------------------------------------------------------------------- figure data
 
 

@@ -267,10 +267,16 @@ Examples:
 """)
 @click.argument("run", type=click.Path())
 def report(run: str) -> None:
+    from .approx import render_report as render_approx_report
     from .report import render_run_report
     from .study.report import is_study, render_study_report
 
-    path = render_study_report(Path(run)) if is_study(run) else render_run_report(Path(run))
+    if is_study(run):
+        path = render_study_report(Path(run))
+    elif runs.read_json(Path(run), "config.json").get("command") == "approx":
+        path = render_approx_report(Path(run))  # keeps the function figures and their captions
+    else:
+        path = render_run_report(Path(run))
     console.print(f"Report: {path}", highlight=False)
 
 
