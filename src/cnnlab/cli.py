@@ -74,10 +74,13 @@ Examples:
 @click.option("--test-size", type=int, default=None, help="Use only the first N test images.")
 @data_dir_option
 @click.option("--out", type=click.Path(), default=None, help="Run directory (default: runs/<timestamp>-<dataset>).")
-def train(model_spec: str | None, out: str | None, **options: Any) -> None:
-    from .training import TrainSettings, build_compiled_model, check_batch_fits, load_data, train as run_training
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue an interrupted run from its last finished epoch, with its saved settings (other options are ignored).")
+def train(model_spec: str | None, out: str | None, resume: str | None, **options: Any) -> None:
+    from .training import TrainSettings, build_compiled_model, check_batch_fits, load_data, resume_settings, train as run_training
 
-    settings = TrainSettings(model=model_spec, **options)
+    settings = resume_settings(Path(resume)) if resume else TrainSettings(model=model_spec, **options)
+    out = resume or out
     settings.validate()
     data = load_data(settings)
     model, _ = build_compiled_model(settings, data)
@@ -87,7 +90,7 @@ def train(model_spec: str | None, out: str | None, **options: Any) -> None:
     steps = -(-int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size)
     from .progress import EpochProgress
 
-    result = run_training(settings, run_dir, [EpochProgress(steps, settings.epochs, err_console)], data=data)
+    result = run_training(settings, run_dir, [EpochProgress(steps, settings.epochs, err_console)], data=data, resume=bool(resume))
     print_metrics(result.metrics)
     console.print(f"Run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})", highlight=False)
 
@@ -465,13 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as err:
         print(f"cnnlab: error: {err.format_message()}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        print("cnnlab: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, click.exceptions.Abort) as err:
+        reason = err.__cause__ or err  # click wraps Ctrl-C in Abort; the message is on the cause
+        print(f"cnnlab: {str(reason) or 'interrupted'}", file=sys.stderr)
         return 130
     except (CnnlabError, ValueError, OSError) as err:
         if debug:
             traceback.print_exc()
-        hint = "" if isinstance(err, CnnlabError) or debug else " (run with --debug for the traceback)"
+        hint = "" if isinstance(err, (CnnlabError, OSError)) or debug else " (run with --debug for the traceback)"
         print(f"cnnlab: error: {err}{hint}", file=sys.stderr)
         return 2
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +46,8 @@ def prepare_run_dir(path: str | Path) -> Path:
         (path / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise CnnlabError(f"cannot create output directory {path}: {err.strerror}") from None
+    if not os.access(path, os.W_OK) or not os.access(path / "figures", os.W_OK):
+        raise CnnlabError(f"output directory {path} is not writable; choose another --out")
     return path
 
 

@@ -123,13 +123,23 @@ def check_batch_fits(settings: TrainSettings, data: PreparedData) -> None:
         raise CnnlabError(f"{len(data.x_train)} training images are too few for validation split {settings.validation_split}")
 
 
-def fit(settings: TrainSettings, model: Sequential, data: PreparedData, progress: list[callbacks.Callback]) -> tuple[dict, list[float]]:
-    """Train with the chosen engine; returns (history, seconds per epoch)."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says what was kept and how to continue."""
+
+
+def fit(settings: TrainSettings, model: Sequential, data: PreparedData, progress: list[callbacks.Callback],
+        checkpoint_dir: Path | None = None) -> tuple[dict, list[float]]:
+    """Train with the chosen engine; returns (history, seconds per epoch).
+
+    With checkpoint_dir, the NumPy engine checkpoints every finished epoch there and resumes
+    from a checkpoint it finds (``BackupAndRestore``).
+    """
     y_train = to_categorical(data.y_train, data.num_classes)
     if settings.engine == "torch":
         return fit_torch(settings, model, data.x_train, y_train, progress)
+    backup = [callbacks.BackupAndRestore(checkpoint_dir)] if checkpoint_dir else []
     history = model.fit(data.x_train, y_train, batch_size=settings.batch_size, epochs=settings.epochs,
-                        validation_split=settings.validation_split, verbose=0, callbacks=progress)
+                        validation_split=settings.validation_split, verbose=0, callbacks=[*progress, *backup])
     return history.history, history.epoch_seconds
 
 
@@ -140,10 +150,18 @@ def fit_torch(settings: TrainSettings, model: Sequential, x: np.ndarray, y: np.n
     except ImportError as err:
         raise CnnlabError(f"--engine torch needs PyTorch: pip install 'cnnlab[torch]' ({err})") from None
     trainer = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.name, settings.seed)
-    trainer.set_weights_from(model)
+    trainer.set_weights_from(model)  # the same initial weights as the engine would start from
     hooks = callbacks.CallbackList(progress, model)
-    history = trainer.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs,
-                          validation_split=settings.validation_split, shuffle_rng=model.shuffle_rng, hooks=hooks)
+
+    def epoch_done(epoch: int, logs: dict[str, float]) -> None:
+        hooks.on_epoch_end(epoch, logs)
+        if epoch + 1 < settings.epochs:
+            hooks.on_epoch_begin(epoch + 1)
+
+    hooks.on_epoch_begin(0)
+    history = trainer.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs, validation_split=settings.validation_split,
+                          shuffle_rng=model.shuffle_rng, on_epoch_end=epoch_done)
+    hooks.on_train_end()
     trainer.to_engine(model)
     return history, list(trainer.epoch_seconds)
 
@@ -165,8 +183,6 @@ def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: Trai
     """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html."""
     from .report import render_run_report, write_figures_for_run
 
-    runs.write_json(run_dir / "config.json", {"model": config, "training": asdict(settings), "dataset": data.name,
-                                              "engine": settings.engine, "created": runs.now_iso()})
     result.model.save(run_dir / runs.MODEL_FILE)
     runs.write_history(run_dir / "history.csv", result.history, result.epoch_seconds)
     runs.write_json(run_dir / "metrics.json", result.metrics)
@@ -179,16 +195,43 @@ def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: Trai
     render_run_report(run_dir)
 
 
+def write_config(run_dir: Path, settings: TrainSettings, config: dict, data: PreparedData) -> None:
+    """config.json, written before training so that an interrupted run can be resumed."""
+    runs.write_json(run_dir / "config.json", {"model": config, "training": asdict(settings), "dataset": data.name,
+                                              "engine": settings.engine, "created": runs.now_iso()})
+
+
 def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callback] | None = None,
-          data: PreparedData | None = None) -> TrainResult:
-    """The whole run: check, load, build, train, evaluate, write ``run_dir``."""
+          data: PreparedData | None = None, resume: bool = False) -> TrainResult:
+    """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write ``run_dir``."""
     settings.validate()
     data = data or load_data(settings)
     model, config = build_compiled_model(settings, data)
     check_batch_fits(settings, data)
     run_dir = runs.prepare_run_dir(run_dir)
-    history, seconds = fit(settings, model, data, progress or [])
+    checkpoint = run_dir / callbacks.BackupAndRestore.FILE
+    if checkpoint.exists() and not resume:
+        raise CnnlabError(f"{run_dir} holds an unfinished run: continue it with --resume {run_dir}, or choose another --out")
+    if not resume:
+        write_config(run_dir, settings, config, data)
+    try:
+        history, seconds = fit(settings, model, data, progress or [], checkpoint_dir=run_dir)
+    except KeyboardInterrupt:
+        kept = f"the finished epochs are saved in {checkpoint}" if checkpoint.exists() else "no epoch had finished"
+        raise Interrupted(f"interrupted: {kept}; continue with: cnnlab train --resume {run_dir}") from None
     metrics, y_prob = evaluate(model, data, settings, seconds)
     result = TrainResult(model, history, seconds, metrics, y_prob, run_dir)
     write_run(run_dir, settings, config, result, data)
     return result
+
+
+def resume_settings(run_dir: Path) -> TrainSettings:
+    """The settings of an interrupted run, read from its config.json."""
+    if not (run_dir / callbacks.BackupAndRestore.FILE).is_file():
+        finished = (run_dir / runs.MODEL_FILE).is_file()
+        raise CnnlabError(f"{run_dir} has no checkpoint to resume: "
+                          + ("the run finished" if finished else "no epoch had finished; start it again"))
+    settings = TrainSettings(**runs.read_json(run_dir, "config.json")["training"])
+    if settings.engine != "numpy":
+        raise CnnlabError(f"--resume works with the numpy engine; {run_dir} was trained with {settings.engine}")
+    return settings

@@ -43,13 +43,19 @@ def contiguous(array: np.ndarray) -> np.ndarray:
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """Call write(file) on a temporary file beside path, then rename it into place."""
     path = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp_name, path)
+    except OSError as err:  # a full disk, a vanished folder: the old file stays as it was
+        Path(temp_name).unlink(missing_ok=True)
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise

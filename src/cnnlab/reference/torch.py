@@ -1,0 +1,762 @@
+"""The same network in PyTorch, built from a cnnlab model config: the engine's framework twin.
+
+Layout. The torch model takes and returns the engine's layout: images NHWC in, (N, units)
+or NHWC out. Inside, images are NCHW, as PyTorch's kernels want them. Weights keep torch's
+layout, conv (out, in, kh, kw) and Linear (out, in); ``copy_weights_to_torch`` and
+``copy_weights_from_torch`` transpose from and to the engine's (kh, kw, in, out) and (in, out).
+
+Keras's conventions, reproduced exactly:
+- "same" padding gives ceil(H / stride) outputs and pads total // 2 before, the odd pixel
+  after (explicit ``F.pad``; torch's own ``padding=`` is symmetric);
+- max pooling pads with -inf, so a padded pixel never wins;
+- average pooling divides by the number of real pixels in each window (TensorFlow's rule);
+- Flatten flattens channels-last (H, W, C), so Dense kernels are interchangeable.
+
+Losses. The reported value is Keras's definition: cross-entropy on probabilities clipped to
+[1e-7, 1 - 1e-7], averaged over every prediction. When the last activation is the loss's own
+(softmax for categorical, sigmoid for binary), the gradient is the exact, unclipped one
+computed from the logits (``log_softmax`` / ``binary_cross_entropy_with_logits``):
+dL/dz = (p - y) / count, which is also the engine's fused gradient. The clipped and unclipped
+values differ only where a probability is clipped (below 1e-7, or within 1e-7 of 1). With any
+other last activation the loss is the clipped formula itself, with no gradient where the clip
+holds p fixed, as in the engine.
+
+Optimizers. ``KerasAdam``, ``KerasRMSprop`` and ``KerasSGD`` apply the engine's (Keras's)
+update rules operation for operation; torch.optim's Adam and RMSprop put epsilon elsewhere.
+
+This is the only cnnlab module that imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.engine import layers as engine_layers
+from cnnlab.engine import losses as engine_losses
+from cnnlab.engine import optimizers as engine_optimizers
+from cnnlab.engine.config import floatx
+from cnnlab.engine.model import Sequential, Totals, check_batch_size, correct_count, split_validation
+
+__all__ = [
+    "KerasAdam", "KerasLoss", "KerasRMSprop", "KerasSGD", "TorchSequential", "TorchTrainer",
+    "build_torch_model", "build_torch_twin", "copy_weights_from_torch", "copy_weights_to_torch",
+    "format_parity", "make_torch_optimizer", "parity_report",
+]
+
+Config = dict[str, Any] | list[dict[str, Any]]
+Pads = tuple[int, int, int, int]  # (left, right, top, bottom), the order of F.pad
+SUPPORTED_LAYERS = ("InputLayer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense", "Flatten", "Dropout", "Activation")
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+# --------------------------------------------------------------------------- layout
+def channels_first(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, C) -> (N, C, H, W); other ranks unchanged."""
+    return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H, W, C); other ranks unchanged."""
+    return x.permute(0, 2, 3, 1) if x.dim() == 4 else x
+
+
+def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
+    """Keras's "same": ceil(size / stride) outputs; (before, after) with the odd pixel after."""
+    total = max((math.ceil(size / stride) - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def keras_pads(input_shape: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int], padding: str) -> Pads:
+    """(left, right, top, bottom) padding of an (H, W, C) input, as F.pad takes it."""
+    if padding != "same":
+        return (0, 0, 0, 0)
+    top, bottom = same_padding(input_shape[0], window[0], strides[0])
+    left, right = same_padding(input_shape[1], window[1], strides[1])
+    return (left, right, top, bottom)
+
+
+def pad(h: torch.Tensor, pads: Pads, value: float = 0.0) -> torch.Tensor:
+    """h: (N, C, H, W) -> (N, C, H + top + bottom, W + left + right)."""
+    return F.pad(h, pads, value=value) if any(pads) else h
+
+
+# ---------------------------------------------------------------------- activations
+def softmax_over_channels(z: torch.Tensor) -> torch.Tensor:
+    """The engine's softmax is over its last axis: the channels (dim 1 of NCHW images)."""
+    return torch.softmax(z, dim=1 if z.dim() == 4 else -1)
+
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+    "softmax": softmax_over_channels,
+}
+
+
+# --------------------------------------------------------------------------- layers
+class TorchLayer(nn.Module):
+    """One engine layer: ``pre_activation`` then the activation; tensors NCHW or (N, features)."""
+
+    activation = "linear"
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def activate(self, z: torch.Tensor) -> torch.Tensor:
+        return ACTIVATIONS[self.activation](z)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.pre_activation(h))
+
+    def keras_params(self) -> dict[str, nn.Parameter]:
+        """The weights under their Keras names ("kernel", "bias"), in torch's layout."""
+        return {}
+
+
+class TorchConv2D(TorchLayer):
+    """keras.layers.Conv2D: explicit Keras padding, then nn.Conv2d without padding."""
+
+    def __init__(self, layer: engine_layers.Conv2D, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.activation = layer.activation.name
+        self.pads = keras_pads(layer.input_shape, layer.kernel_size, layer.strides, layer.padding)
+        self.conv = nn.utils.skip_init(nn.Conv2d, layer.input_shape[2], layer.filters, layer.kernel_size,
+                                       stride=layer.strides, bias=layer.use_bias, dtype=dtype)
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        # h: (N, C_in, H, W) -> (N, filters, Ho, Wo)
+        return self.conv(pad(h, self.pads))
+
+    def keras_params(self) -> dict[str, nn.Parameter]:
+        return without_none({"kernel": self.conv.weight, "bias": self.conv.bias})
+
+
+class TorchDense(TorchLayer):
+    """keras.layers.Dense as nn.Linear; its weight is the transposed Keras kernel."""
+
+    def __init__(self, layer: engine_layers.Dense, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.activation = layer.activation.name
+        self.linear = nn.utils.skip_init(nn.Linear, layer.input_shape[0], layer.units, bias=layer.use_bias, dtype=dtype)
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return self.linear(h)  # (N, in) -> (N, units)
+
+    def keras_params(self) -> dict[str, nn.Parameter]:
+        return without_none({"kernel": self.linear.weight, "bias": self.linear.bias})
+
+
+class TorchMaxPooling2D(TorchLayer):
+    """keras.layers.MaxPooling2D: padded with -inf, so padding never wins."""
+
+    def __init__(self, layer: engine_layers.MaxPooling2D, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.pool, self.strides = layer.pool_size, layer.strides
+        self.pads = keras_pads(layer.input_shape, layer.pool_size, layer.strides, layer.padding)
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        # h: (N, C, H, W) -> (N, C, Ho, Wo)
+        return F.max_pool2d(pad(h, self.pads, value=-math.inf), self.pool, stride=self.strides)
+
+
+class TorchAveragePooling2D(TorchLayer):
+    """keras.layers.AveragePooling2D: window sums over the count of real (unpadded) pixels."""
+
+    def __init__(self, layer: engine_layers.AveragePooling2D, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.pool, self.strides = layer.pool_size, layer.strides
+        self.pads = keras_pads(layer.input_shape, layer.pool_size, layer.strides, layer.padding)
+        ones = torch.ones(1, 1, *layer.input_shape[:2], dtype=dtype)
+        self.register_buffer("counts", self.window_sums(ones), persistent=False)  # (1, 1, Ho, Wo)
+
+    def window_sums(self, h: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(pad(h, self.pads), self.pool, stride=self.strides, divisor_override=1)
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        # h: (N, C, H, W) -> (N, C, Ho, Wo)
+        return self.window_sums(h) / self.counts
+
+
+class TorchFlatten(TorchLayer):
+    """keras.layers.Flatten: (N, C, H, W) -> (N, H*W*C) in channels-last order."""
+
+    def __init__(self, layer: engine_layers.Flatten, dtype: torch.dtype) -> None:
+        super().__init__()
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return channels_last(h).reshape(len(h), -1)
+
+
+class TorchDropout(TorchLayer):
+    """keras.layers.Dropout as nn.Dropout (inverted dropout; the identity in eval mode)."""
+
+    def __init__(self, layer: engine_layers.Dropout, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(layer.rate)
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return self.dropout(h)
+
+
+class TorchActivation(TorchLayer):
+    """keras.layers.Activation: the activation alone."""
+
+    def __init__(self, layer: engine_layers.Activation, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.activation = layer.activation.name
+
+
+TORCH_LAYERS: dict[str, type[TorchLayer]] = {
+    "Conv2D": TorchConv2D, "Dense": TorchDense, "MaxPooling2D": TorchMaxPooling2D,
+    "AveragePooling2D": TorchAveragePooling2D, "Flatten": TorchFlatten, "Dropout": TorchDropout,
+    "Activation": TorchActivation,
+}
+
+
+def without_none(params: dict[str, nn.Parameter | None]) -> dict[str, nn.Parameter]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+# ---------------------------------------------------------------------------- model
+class TorchSequential(nn.Sequential):
+    """The PyTorch twin of a cnnlab Sequential; children carry the cnnlab layer names
+    (``torch_model.conv2d.conv.weight``). x: (N, *input_shape), NHWC for images ->
+    (N, *output_shape) in the engine's layout."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return channels_last(super().forward(channels_first(x)))
+
+    def trace(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every layer's output and the last layer's pre-activation z, all in the engine's layout."""
+        *body, last = list(self)
+        h, outputs = channels_first(x), []
+        for layer in body:
+            h = layer(h)
+            outputs.append(channels_last(h))
+        z = last.pre_activation(h)
+        outputs.append(channels_last(last.activate(z)))
+        return outputs, channels_last(z)
+
+    def forward_with_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, y_pred): the last layer's pre-activation and the model's output."""
+        outputs, z = self.trace(x)
+        return z, outputs[-1]
+
+    @property
+    def last_activation(self) -> str:
+        return list(self)[-1].activation
+
+
+def check_supported(config: Config) -> None:
+    """ValueError for a layer class that has no torch twin."""
+    specs = config if isinstance(config, list) else config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(specs, list):
+        raise ValueError("a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}")
+    for spec in specs:
+        class_name = spec.get("class_name") if isinstance(spec, dict) else spec
+        if class_name not in SUPPORTED_LAYERS:
+            raise ValueError(f"the PyTorch reference does not support layer class {class_name!r}; "
+                             f"supported: {', '.join(SUPPORTED_LAYERS)}")
+
+
+def engine_model_from_config(config: Config, seed: int | None = None) -> Sequential:
+    """The built cnnlab model of a config: its layers know their input and output shapes."""
+    check_supported(config)
+    model = Sequential.from_config(config, seed=seed)
+    if not model.built or not model.layers:
+        raise ValueError("the PyTorch reference needs a config with an input shape and at least one layer")
+    return model
+
+
+def build_torch_twin(model: Sequential, dtype: torch.dtype | None = None) -> TorchSequential:
+    """The torch twin of a built engine model, with its weights copied (dtype: the engine's floatx)."""
+    check_supported(model.get_config())
+    dtype = dtype or TORCH_DTYPES[floatx()]
+    modules = OrderedDict((layer.name, TORCH_LAYERS[type(layer).__name__](layer, dtype)) for layer in model.layers)
+    torch_model = TorchSequential(modules)
+    copy_weights_to_torch(model, torch_model)
+    return torch_model
+
+
+def build_torch_model(config: Config, seed: int | None = None, dtype: torch.dtype | None = None) -> TorchSequential:
+    """The torch twin of ``Sequential.get_config()`` (or the bare list of layers).
+
+    Its weights are those ``Sequential.from_config(config, seed=seed)`` initialises
+    (glorot_uniform kernels, zero biases), so one seed gives the same start in both engines.
+    Raises ValueError for layer classes without a twin.
+    """
+    return build_torch_twin(engine_model_from_config(config, seed), dtype)
+
+
+# -------------------------------------------------------------------------- weights
+def torch_layout(value: np.ndarray) -> np.ndarray:
+    """Engine -> torch: conv kernel (kh, kw, in, out) -> (out, in, kh, kw); dense (in, out) -> (out, in)."""
+    if value.ndim == 4:
+        return value.transpose(3, 2, 0, 1)
+    return value.T if value.ndim == 2 else value
+
+
+def engine_layout(value: torch.Tensor) -> np.ndarray:
+    """Torch -> engine: the inverse of ``torch_layout``."""
+    value = value.detach().cpu()
+    if value.dim() == 4:
+        value = value.permute(2, 3, 1, 0)
+    elif value.dim() == 2:
+        value = value.T
+    return value.numpy()
+
+
+def torch_param(torch_model: TorchSequential, layer_name: str, key: str) -> nn.Parameter:
+    """The torch weight behind the engine's "layer_name/key"."""
+    module = dict(torch_model.named_children()).get(layer_name)
+    params = module.keras_params() if isinstance(module, TorchLayer) else {}
+    if key not in params:
+        raise ValueError(f"the torch model has no weight {layer_name}/{key}; is it the twin of this model?")
+    return params[key]
+
+
+def copy_weights_to_torch(model: Sequential, torch_model: TorchSequential) -> None:
+    """Engine -> torch, every weight, transposed to torch's layout (exact)."""
+    with torch.no_grad():
+        for layer in model.layers:
+            for key, value in layer.params.items():
+                target = torch_param(torch_model, layer.name, key)
+                source = torch.tensor(np.ascontiguousarray(torch_layout(value)))
+                if source.shape != target.shape:
+                    raise ValueError(f"{layer.describe()}: weight {key!r} of shape {value.shape} does not fit "
+                                     f"the torch weight of shape {tuple(target.shape)}")
+                target.copy_(source)
+
+
+def copy_weights_from_torch(torch_model: TorchSequential, model: Sequential) -> None:
+    """Torch -> engine, every weight, transposed to the engine's layout (exact)."""
+    for layer in model.layers:
+        for key, value in layer.params.items():
+            source = engine_layout(torch_param(torch_model, layer.name, key))
+            if source.shape != value.shape:
+                raise ValueError(f"{layer.describe()}: weight {key!r} has shape {value.shape}, "
+                                 f"the torch weight gives {source.shape}")
+            value[...] = source
+
+
+# ----------------------------------------------------------------------- optimizers
+class KerasOptimizer(torch.optim.Optimizer):
+    """Base: ``step`` calls ``update(param, grad, state, group)`` for every parameter with a gradient."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    self.update(param, param.grad, self.state[param], group)
+        return loss
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def zero_slots(state: dict[str, Any], param: torch.Tensor, names: Iterable[str]) -> None:
+    """Create the per-parameter slots as zeros on first use (as the engine does)."""
+    if not state:
+        state["step"] = 0
+        state.update({name: torch.zeros_like(param) for name in names})
+    state["step"] += 1
+
+
+class KerasSGD(KerasOptimizer):
+    """keras.optimizers.SGD: v = momentum v - lr g;  p += v  (nesterov: p += momentum v - lr g)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False) -> None:
+        super().__init__(params, {"lr": learning_rate, "momentum": momentum, "nesterov": nesterov})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        if momentum == 0:
+            param -= lr * grad
+            return
+        zero_slots(state, param, ["velocity"])
+        velocity = state["velocity"]
+        velocity *= momentum
+        velocity -= lr * grad
+        param += momentum * velocity - lr * grad if group["nesterov"] else velocity
+
+
+class KerasAdam(KerasOptimizer):
+    """keras.optimizers.Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps).
+
+    torch.optim.Adam adds eps to sqrt(v / (1 - b2^t)) instead: the same for eps -> 0.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7) -> None:
+        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["momentum", "velocity"])
+        beta_1, beta_2, t = group["beta_1"], group["beta_2"], state["step"]
+        step_size = group["lr"] * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        m, v = state["momentum"], state["velocity"]
+        m += (1 - beta_1) * (grad - m)
+        v += (1 - beta_2) * (grad * grad - v)
+        param -= step_size * m / (v.sqrt() + group["epsilon"])
+
+
+class KerasRMSprop(KerasOptimizer):
+    """keras.optimizers.RMSprop: v = rho v + (1 - rho) g^2;  p -= lr g / sqrt(v + eps).
+
+    torch.optim.RMSprop divides by sqrt(v) + eps instead.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, rho: float = 0.9,
+                 epsilon: float = 1e-7) -> None:
+        super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["velocity"])
+        rho, v = group["rho"], state["velocity"]
+        v *= rho
+        v += (1 - rho) * grad * grad
+        param -= group["lr"] * grad / (v + group["epsilon"]).sqrt()
+
+
+TORCH_OPTIMIZERS: dict[str, type[KerasOptimizer]] = {"sgd": KerasSGD, "adam": KerasAdam, "rmsprop": KerasRMSprop}
+
+
+def make_torch_optimizer(engine_optimizer_config: dict[str, Any] | str, params: Iterable[torch.Tensor]) -> KerasOptimizer:
+    """The torch optimizer for ``optimizer.get_config()`` of the engine (or a name: "adam").
+
+    The engine checks the arguments and fills in Keras's defaults first.
+    """
+    config = engine_optimizers.get(engine_optimizer_config).get_config()
+    name = config.pop("name")
+    if name not in TORCH_OPTIMIZERS:
+        raise ValueError(f"the PyTorch reference has no optimizer {name!r}; choose one of {', '.join(TORCH_OPTIMIZERS)}")
+    return TORCH_OPTIMIZERS[name](params, **config)
+
+
+# --------------------------------------------------------------------------- losses
+CLIP = engine_losses.EPSILON
+
+
+def categorical_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return -(y_true * torch.log(y_pred.clamp(CLIP, 1 - CLIP))).sum(-1).mean()
+
+
+def categorical_from_logits(z: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return -(y_true * F.log_softmax(z, dim=-1)).sum(-1).mean()
+
+
+def true_class(values: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """values: (N, ..., K), integer labels: (N, ...) -> (N, ..., 1), the value at each label."""
+    return values.gather(-1, labels.reshape(*values.shape[:-1], 1).long())
+
+
+def sparse_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return -torch.log(true_class(y_pred, y_true).clamp(CLIP, 1 - CLIP)).mean()
+
+
+def sparse_from_logits(z: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return -true_class(F.log_softmax(z, dim=-1), y_true).mean()
+
+
+def binary_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    p = y_pred.clamp(CLIP, 1 - CLIP)
+    return -(y_true * torch.log(p) + (1 - y_true) * torch.log(1 - p)).mean()
+
+
+def binary_from_logits(z: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(z, y_true)
+
+
+def mse_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return ((y_pred - y_true) ** 2).mean()
+
+
+LOSS_VALUES = {"categorical_crossentropy": categorical_value, "sparse_categorical_crossentropy": sparse_value,
+               "binary_crossentropy": binary_value, "mean_squared_error": mse_value}
+LOSSES_FROM_LOGITS = {"categorical_crossentropy": categorical_from_logits,
+                      "sparse_categorical_crossentropy": sparse_from_logits, "binary_crossentropy": binary_from_logits}
+
+
+class KerasLoss:
+    """The engine's loss by name ("categorical_crossentropy", "mse", ...), averaged over the batch.
+
+    ``loss(z, y_pred, y_true)``: z is the last layer's pre-activation, y_pred the model's
+    output, both (N, ..., K); y_true of the same shape, or integer labels (N, ...) for the
+    sparse loss. The value is Keras's (clipped); the gradient comes from z when
+    ``from_logits`` (see the module notes).
+    """
+
+    def __init__(self, name: str, last_activation: str = "linear") -> None:
+        engine_loss = engine_losses.get(name)
+        self.name = engine_loss.name
+        self.from_logits = engine_loss.fused_activation == last_activation
+
+    def __call__(self, z: torch.Tensor, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        value = LOSS_VALUES[self.name](y_pred, y_true)
+        if not self.from_logits:
+            return value
+        stable = LOSSES_FROM_LOGITS[self.name](z, y_true)
+        return stable + (value - stable).detach()  # Keras's value, the stable gradient
+
+
+def train_step(torch_model: TorchSequential, loss: KerasLoss, optimizer: torch.optim.Optimizer,
+               x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, loss, backward, one optimizer step; returns (loss, y_pred), both detached."""
+    z, y_pred = torch_model.forward_with_logits(x)
+    value = loss(z, y_pred, y)
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    optimizer.step()
+    return value.detach(), y_pred.detach()
+
+
+# -------------------------------------------------------------------------- trainer
+class TorchTrainer:
+    """Trains the torch twin of a cnnlab config with the engine's rules and Keras's bookkeeping.
+
+    Same start: weights from ``Sequential.from_config(config, seed=seed)``, and the shuffling
+    generator of that model, so one seed gives the same initial weights and batch order as
+    the engine. Inputs and targets are checked and shaped by that engine model's own rules.
+    Dropout masks come from torch's generator, seeded from ``seed`` and kept by the trainer
+    (torch's global random state is left as it was). ``threads``, if given, is passed to
+    ``torch.set_num_threads`` (process-wide); by default torch's own setting stays.
+    """
+
+    def __init__(self, config: Config, optimizer_config: dict[str, Any] | str = "adam",
+                 loss_name: str = "categorical_crossentropy", seed: int | None = None,
+                 threads: int | None = None, accuracy: bool = True) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.engine_model = engine_model_from_config(config, seed)  # checks inputs as the engine does
+        self.engine_model.compile(optimizer=optimizer_config, loss=loss_name, metrics=["accuracy"] if accuracy else None)
+        self.shuffle_rng = self.engine_model.shuffle_rng
+        self.torch_model = build_torch_twin(self.engine_model)
+        self.dtype = TORCH_DTYPES[floatx()]
+        self.optimizer = make_torch_optimizer(optimizer_config, self.torch_model.parameters())
+        self.loss = KerasLoss(loss_name, self.torch_model.last_activation)
+        self.metrics = self.engine_model.metrics
+        self.torch_rng_state = seeded_torch_generator(self.engine_model.seed).get_state()
+        self.history: dict[str, list[float]] = {}
+        self.epoch_seconds: list[float] = []
+
+    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32, epochs: int = 1, validation_split: float = 0.0,
+            validation_data: tuple[np.ndarray, np.ndarray] | None = None, shuffle: bool = True,
+            shuffle_rng: np.random.Generator | None = None,
+            on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None) -> dict[str, list[float]]:
+        """Train like ``Sequential.fit``; returns the history {"loss", "accuracy", "val_loss", "val_accuracy"}.
+
+        validation_split takes the last floor-complement fraction before shuffling; each epoch
+        is shuffled with ``shuffle_rng.permutation(n)`` (default: this trainer's generator).
+        ``history`` and ``epoch_seconds`` (training time per epoch, validation excluded) hold
+        the last fit's epochs.
+        """
+        x, y = self.engine_model.standardize(x, y, "fit")
+        batch_size = check_batch_size(batch_size)
+        if validation_data is None and validation_split:
+            x, y, validation_data = split_validation(x, y, validation_split)
+        elif validation_data is not None:
+            validation_data = self.engine_model.standardize(*validation_data, "fit validation_data")
+        rng = (self.shuffle_rng if shuffle_rng is None else shuffle_rng) if shuffle else None
+        self.history, self.epoch_seconds = {}, []
+        with self.own_random_state():
+            for epoch in range(epochs):
+                logs = self.train_epoch(x, y, batch_size, rng)
+                if validation_data is not None:
+                    logs.update({f"val_{k}": v for k, v in self.evaluate_logs(*validation_data, batch_size).items()})
+                for key, value in logs.items():
+                    self.history.setdefault(key, []).append(value)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, logs)
+        return self.history
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> dict[str, float]:
+        """One pass in mini-batches, in the engine's order; the logs are sample-weighted means."""
+        order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
+        self.torch_model.train()
+        totals = Totals()
+        start = time.perf_counter()
+        for begin in range(0, len(x), batch_size):
+            batch = order[begin : begin + batch_size]
+            loss, y_pred = train_step(self.torch_model, self.loss, self.optimizer, *self.tensors(x[batch], y[batch]))
+            totals.add(loss.item(), self.correct(y[batch], y_pred), len(batch))
+        self.epoch_seconds.append(time.perf_counter() - start)
+        return totals.logs(self.metrics)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> tuple[float, float]:
+        """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the metric."""
+        logs = self.evaluate_logs(*self.engine_model.standardize(x, y, "evaluate"), batch_size)
+        return logs["loss"], logs.get("accuracy", math.nan)
+
+    @torch.no_grad()
+    def evaluate_logs(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        self.torch_model.eval()
+        totals = Totals()
+        for begin in range(0, len(x), batch_size):
+            xb, yb = self.tensors(x[begin : begin + batch_size], y[begin : begin + batch_size])
+            z, y_pred = self.torch_model.forward_with_logits(xb)
+            totals.add(self.loss(z, y_pred, yb).item(), self.correct(y[begin : begin + batch_size], y_pred), len(yb))
+        return totals.logs(self.metrics)
+
+    @torch.no_grad()
+    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """x: (N, *input_shape) -> (N, *output_shape) float32 outputs (probabilities after softmax)."""
+        x = self.engine_model.standardize_x(x, "predict")
+        self.torch_model.eval()
+        outputs = [self.torch_model(self.tensors(x[i : i + batch_size])[0]).numpy() for i in range(0, len(x), batch_size)]
+        return np.concatenate(outputs).astype(np.float32, copy=False)
+
+    def set_weights_from(self, model: Sequential) -> None:
+        """Load the weights of an engine model of the same config."""
+        copy_weights_to_torch(model, self.torch_model)
+
+    def to_engine(self, model: Sequential | None = None) -> Sequential:
+        """The trained weights in an engine model of the same config (by default the trainer's
+        own compiled engine twin, ready to save or evaluate); returns that model."""
+        model = self.engine_model if model is None else model
+        copy_weights_from_torch(self.torch_model, model)
+        return model
+
+    # ---------------------------------------------------------------- helpers
+    @contextlib.contextmanager
+    def own_random_state(self) -> Iterator[None]:
+        """Run with this trainer's torch generator state (dropout masks), restoring the global one."""
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.torch_rng_state)
+            try:
+                yield
+            finally:
+                self.torch_rng_state = torch.get_rng_state()
+
+    def correct(self, y_true: np.ndarray, y_pred: torch.Tensor) -> float:
+        return correct_count(y_true, y_pred.detach().numpy()) if self.metrics else 0.0
+
+    def tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """NumPy batches -> torch tensors (copies, so read-only arrays are fine)."""
+        tx = torch.tensor(x, dtype=self.dtype)
+        return tx, None if y is None else torch.tensor(y)
+
+
+def seeded_torch_generator(seed: int | None) -> torch.Generator:
+    """A torch generator from a seed, or from fresh entropy without one."""
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+# --------------------------------------------------------------------------- parity
+def parity_report(model: Sequential, x: np.ndarray, y: np.ndarray, steps: int = 100,
+                  optimizer_config: dict[str, Any] | str | None = None, loss_name: str | None = None,
+                  batch_size: int = 32) -> list[dict[str, Any]]:
+    """How closely the engine and its torch twin agree, quantity by quantity.
+
+    Works on a copy of ``model`` (the model itself is left untouched) with every Dropout
+    rate set to 0, and on a torch twin in eval mode with identical weights. Compares, on
+    the first batch, every layer's forward output, the loss and every weight gradient; then
+    the weights after ``steps`` optimizer steps on the batches of (x, y) in a fixed cycle.
+    The optimizer and loss default to the model's compile settings, with fresh state.
+
+    Rows: {"quantity": "forward"|"loss"|"gradient"|"weights", "layer", "param", "steps",
+    "max_abs", "max_rel"}, where max_rel = max|engine - torch| / max(max|torch|, tiny).
+    """
+    if model.optimizer is None and optimizer_config is None or model.loss is None and loss_name is None:
+        raise ValueError("parity_report needs a compiled model, or optimizer_config and loss_name")
+    optimizer_config = optimizer_config or model.optimizer.get_config()
+    engine = dropout_free_copy(model, optimizer_config, loss_name or model.loss.name)
+    twin = build_torch_twin(engine).eval()
+    loss = KerasLoss(engine.loss.name, twin.last_activation)
+    optimizer = make_torch_optimizer(optimizer_config, twin.parameters())
+    x, y = engine.standardize(x, y, "parity_report")
+    batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    rows = first_batch_rows(engine, twin, loss, *batches[0])
+    for step in range(steps):
+        xb, yb = batches[step % len(batches)]
+        engine.train_step(xb, yb)
+        train_step(twin, loss, optimizer, *twin_tensors(twin, xb, yb))
+    return rows + [parity_row("weights", layer, key, value, torch_param(twin, layer, key), steps)
+                   for layer, key, value in engine_weights(engine)]
+
+
+def dropout_free_copy(model: Sequential, optimizer_config: dict[str, Any] | str, loss_name: str) -> Sequential:
+    """A compiled copy of model with the same weights, every Dropout rate 0 and a fresh optimizer."""
+    copy = Sequential.from_config(model.get_config(), seed=0)
+    copy.set_weights(model.get_weights())
+    copy.compile(optimizer=engine_optimizers.get(optimizer_config), loss=loss_name)
+    for layer in copy.layers:
+        if isinstance(layer, engine_layers.Dropout):
+            layer.rate = 0.0
+    return copy
+
+
+def engine_weights(model: Sequential) -> list[tuple[str, str, np.ndarray]]:
+    return [(layer.name, key, value) for layer in model.layers for key, value in layer.params.items()]
+
+
+def twin_tensors(twin: TorchSequential, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    dtype = next(twin.parameters()).dtype
+    return torch.tensor(x, dtype=dtype), torch.tensor(y)
+
+
+def first_batch_rows(engine: Sequential, twin: TorchSequential, loss: KerasLoss,
+                     x: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+    """Forward outputs, loss and weight gradients of one batch in both engines."""
+    outputs = []
+    h = x
+    for layer in engine.layers:
+        h = layer.forward(h, training=True)
+        outputs.append(h.copy())
+    engine_loss = engine.loss(y, h)
+    engine.backward(y, h)
+    torch_x, torch_y = twin_tensors(twin, x, y)
+    torch_outputs, z = twin.trace(torch_x)
+    torch_loss = loss(z, torch_outputs[-1], torch_y)
+    twin.zero_grad(set_to_none=True)
+    torch_loss.backward()
+    rows = [parity_row("forward", layer.name, "", ours, theirs)
+            for layer, ours, theirs in zip(engine.layers, outputs, torch_outputs)]
+    rows.append(parity_row("loss", "", "", np.array(engine_loss), torch_loss))
+    for layer in engine.layers:
+        rows += [parity_row("gradient", layer.name, key, grad, torch_param(twin, layer.name, key).grad)
+                 for key, grad in layer.grads.items()]
+    return rows
+
+
+def parity_row(quantity: str, layer: str, param: str, ours: np.ndarray, theirs: torch.Tensor,
+               steps: int = 0) -> dict[str, Any]:
+    """One comparison; a weight or gradient in torch's layout is turned to the engine's first."""
+    theirs = engine_layout(theirs) if param else theirs.detach().cpu().numpy()
+    ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if ours.shape != theirs.shape:
+        raise ValueError(f"{quantity} {layer}/{param}: engine shape {ours.shape} vs torch {theirs.shape}")
+    max_abs = float(np.abs(ours - theirs).max(initial=0.0))
+    scale = max(float(np.abs(theirs).max(initial=0.0)), np.finfo(np.float64).tiny)
+    return {"quantity": quantity, "layer": layer, "param": param, "steps": steps,
+            "max_abs": max_abs, "max_rel": max_abs / scale}
+
+
+def format_parity(rows: list[dict[str, Any]]) -> str:
+    """The rows of ``parity_report`` as a plain-text table (one line per quantity)."""
+    header = f"{'quantity':<10} {'layer':<18} {'param':<7} {'steps':>5} {'max abs':>10} {'max rel':>10}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(f"{row['quantity']:<10} {row['layer'] or '-':<18} {row['param'] or '-':<7} {row['steps']:>5} "
+                     f"{row['max_abs']:>10.2e} {row['max_rel']:>10.2e}")
+    return "\n".join(lines)
