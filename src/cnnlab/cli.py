@@ -448,6 +448,88 @@ def print_study(db_path: Path, top: int = 10) -> None:
     console.print(table)
 
 
+# ------------------------------------------------------------------------- compare
+@cli.command(help="""Train the same network in cnnlab's NumPy engine and in PyTorch, and compare them side by side.
+
+Both start from identical weights and see identical batches (only dropout masks differ).
+Writes both models, comparison.json (accuracy, precision, recall, F1, ROC-AUC, loss,
+parameters, seconds per epoch, peak memory, agreement), figures and report.html.
+With --parity: dropout off, compares every layer's output, the loss, every gradient and
+the weights after --steps optimizer steps, and reports the largest differences.
+
+\b
+Examples:
+  cnnlab compare --dataset digits --epochs 5
+  cnnlab compare --train-size 10000 --epochs 3
+  cnnlab compare --parity --steps 100
+""")
+@click.option("--dataset", default="mnist", show_default=True, help="mnist, digits, or an .npz file.")
+@click.option("--model", "model_spec", default=None, help="Built-in model or a JSON/TOML model file (default as for train).")
+@click.option("--epochs", type=int, default=15, show_default=True, help="Passes over the training data.")
+@click.option("--batch-size", type=int, default=128, show_default=True, help="Images per gradient step.")
+@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["adam", "sgd", "rmsprop"]), help="Optimizer, with Keras defaults.")
+@click.option("--learning-rate", type=float, default=None, help="Learning rate (default: the optimizer's Keras default).")
+@click.option("--validation-split", type=float, default=0.1, show_default=True, help="Last fraction held out for validation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shared initial weights and batch order.")
+@click.option("--train-size", type=int, default=None, help="Use only the first N training images.")
+@click.option("--test-size", type=int, default=None, help="Use only the first N test images.")
+@click.option("--reference", type=click.Choice(["torch", "keras"]), default="torch", show_default=True, help="The framework to compare with.")
+@click.option("--parity", is_flag=True, help="Compare outputs, loss, gradients and weights layer by layer instead of training.")
+@click.option("--steps", type=int, default=100, show_default=True, help="With --parity: optimizer steps before the weights are compared.")
+@data_dir_option
+@click.option("--out", type=click.Path(), default=None, help="Output directory (default: runs/<timestamp>-compare-<dataset>).")
+def compare(model_spec: str | None, reference: str, parity: bool, steps: int, out: str | None, **options: Any) -> None:
+    from . import compare as comparison
+    from .training import TrainSettings, load_data
+
+    if reference == "keras":
+        raise CnnlabError("--reference keras needs Keras 3, which is not installed here (pip install keras); use --reference torch")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise CnnlabError("cnnlab compare needs PyTorch: pip install 'cnnlab[torch]'") from None
+    if steps < 1:
+        raise CnnlabError(f"--steps must be at least 1, received {steps}")
+    settings = TrainSettings(model=model_spec, **options)
+    settings.validate()
+    data = load_data(settings)
+    out_dir = Path(out) if out else runs.default_run_dir(f"{'parity' if parity else 'compare'}-{data.name}")
+    if parity:
+        result = comparison.parity(settings, out_dir, steps=steps, data=data)
+        from .reference.torch import format_parity
+
+        console.print(format_parity(result["rows"]), highlight=False)
+    else:
+        from .progress import EpochProgress
+
+        steps_per_epoch = -(-int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size)
+        torch_line = lambda epoch, logs: err_console.print(f"torch epoch {epoch + 1}/{settings.epochs}{format_logs(logs)}", highlight=False)
+        summary = comparison.compare(settings, out_dir, {"numpy": [EpochProgress(steps_per_epoch, settings.epochs, err_console)],
+                                                         "torch": [torch_line]}, data=data)
+        print_comparison(summary)
+    console.print(f"Comparison directory: {out_dir}  (report: {out_dir / 'report.html'})", highlight=False)
+
+
+def format_logs(logs: dict[str, float]) -> str:
+    from .engine.callbacks import format_logs as engine_format
+
+    return engine_format(logs)
+
+
+def print_comparison(summary: dict[str, Any]) -> None:
+    from .compare import metric_rows
+
+    table = Table(title=f"NumPy engine vs PyTorch on {summary['dataset']}")
+    for column in ("metric", "numpy", "torch"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, *values in metric_rows(summary):
+        table.add_row(label, *("n/a" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.4f}" for v in values))
+    console.print(table)
+    agree = summary["agreement"]
+    console.print(f"Same prediction on {agree['same_prediction_share']:.2%} of the test images; largest probability "
+                  f"difference {agree['max_abs_prob_diff']:.3g}. {summary['note']}", highlight=False)
+
+
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""

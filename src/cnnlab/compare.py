@@ -1,0 +1,214 @@
+"""Handwritten engine vs PyTorch (``cnnlab compare``): the same network, side by side.
+
+Both engines start from identical weights and see identical batches in identical order
+(the torch trainer shuffles with a copy of the engine model's generator). Only the dropout
+masks differ: each engine draws its own. The comparison directory holds both models,
+``comparison.json`` (every metric of both and their agreement), figures and a report.
+
+``parity`` (``cnnlab compare --parity``) switches dropout off and compares, layer by layer,
+the forward outputs, the loss, every gradient and the weights after N optimizer steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import plots, runs
+from .metrics import agreement, classification_metrics
+from .report import ReportFigure, Section, build_report, html_table
+from .training import PreparedData, TrainSettings, build_compiled_model, check_batch_fits, load_data, write_config
+from .utils import to_categorical
+
+ENGINES = ("numpy", "torch")
+ROWS = [("test_accuracy", "accuracy"), ("precision_macro", "precision (macro)"), ("recall_macro", "recall (macro)"),
+        ("f1_macro", "F1 (macro)"), ("roc_auc_ovr", "ROC-AUC (one-vs-rest, macro)"), ("test_loss", "test loss"),
+        ("params", "parameters"), ("seconds_per_epoch", "seconds per epoch (median)"), ("memory_growth_mb", "memory growth while training (MB)")]
+DROPOUT_NOTE = ("Both engines started from the same weights and saw the same batches in the same order; "
+                "their dropout masks differ (each draws its own), so their results differ a little by chance.")
+
+
+class PeakMemory:
+    """How far the resident set size of this process rose above its starting value while the
+    block ran (sampled every 20 ms): ``growth`` in bytes."""
+
+    def __enter__(self) -> PeakMemory:
+        self.start = self.peak = current_rss()
+        self.running = True
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, current_rss())
+            time.sleep(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, current_rss())
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
+
+
+def current_rss() -> int:
+    """Resident set size in bytes, from /proc (Linux); 0 where unavailable."""
+    try:
+        with open("/proc/self/statm") as file:
+            return int(file.read().split()[1]) * 4096
+    except OSError:
+        return 0
+
+
+def train_both(settings: TrainSettings, data: PreparedData, progress: dict[str, list]) -> dict[str, dict[str, Any]]:
+    """Train the engine and its torch twin from identical weights and batch order."""
+    from .reference.torch import TorchTrainer
+
+    model, config = build_compiled_model(settings, data)
+    shuffle_copy = copy.deepcopy(model.shuffle_rng)  # taken before the engine draws its first permutation
+    trainer = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.name, settings.seed,
+                           threads=blas_threads())  # like with like: the same thread count as NumPy's BLAS
+    trainer.set_weights_from(model)
+    y = to_categorical(data.y_train, data.num_classes)
+    fit = dict(batch_size=settings.batch_size, epochs=settings.epochs, validation_split=settings.validation_split)
+    with PeakMemory() as numpy_memory:
+        history = model.fit(data.x_train, y, verbose=0, callbacks=progress["numpy"], **fit)
+    with PeakMemory() as torch_memory:
+        torch_history = trainer.fit(data.x_train, y, shuffle_rng=shuffle_copy, on_epoch_end=epoch_printer(progress["torch"]), **fit)
+    return {
+        "numpy": {"model": model, "history": history.history, "epoch_seconds": history.epoch_seconds, "memory": numpy_memory.growth,
+                  "y_prob": model.predict(data.x_test, batch_size=1000)},
+        "torch": {"model": trainer.to_engine(), "history": torch_history, "epoch_seconds": list(trainer.epoch_seconds),
+                  "memory": torch_memory.growth, "y_prob": trainer.predict(data.x_test, batch_size=1000)},
+        "config": config,
+    }
+
+
+def blas_threads() -> int:
+    """How many threads NumPy's BLAS uses in this process."""
+    from threadpoolctl import threadpool_info
+
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts, default=1)
+
+
+def epoch_printer(hooks: list) -> Any:
+    def on_epoch_end(epoch: int, logs: dict[str, float]) -> None:
+        for hook in hooks:
+            hook(epoch, logs)
+    return on_epoch_end
+
+
+def engine_metrics(result: dict[str, Any], data: PreparedData, engine: str) -> dict[str, Any]:
+    """metrics.json-style figures of one engine, from scikit-learn."""
+    from .engine import losses
+
+    scores = classification_metrics(data.y_test, result["y_prob"], data.class_names)
+    return {"test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result["y_prob"]),
+            "test_accuracy": scores["accuracy"], **scores, "params": result["model"].count_params(),
+            "epoch_seconds": list(result["epoch_seconds"]), "seconds_per_epoch": float(np.median(result["epoch_seconds"])),
+            "memory_growth_mb": result["memory"] / 2**20, "engine": engine, "dataset": data.name}
+
+
+def compare(settings: TrainSettings, out_dir: Path, progress: dict[str, list] | None = None,
+            data: PreparedData | None = None) -> dict[str, Any]:
+    """Train both engines, measure both, write the comparison directory; returns comparison.json."""
+    settings.validate()
+    data = data or load_data(settings)
+    check_batch_fits(settings, data)
+    out_dir = runs.prepare_run_dir(out_dir)
+    results = train_both(settings, data, progress or {"numpy": [], "torch": []})
+    write_config(out_dir, settings, results["config"], data)
+    summary = {"engines": {e: engine_metrics(results[e], data, e) for e in ENGINES},
+               "agreement": agreement(results["numpy"]["y_prob"], results["torch"]["y_prob"]),
+               "histories": {e: results[e]["history"] for e in ENGINES}, "note": DROPOUT_NOTE,
+               "dataset": data.name, "class_names": data.class_names}
+    for engine in ENGINES:
+        results[engine]["model"].save(out_dir / f"{engine}.cnnlab")
+    runs.write_json(out_dir / "comparison.json", summary)
+    write_figures(out_dir, summary, results, data)
+    render_comparison_report(out_dir)
+    return summary
+
+
+def write_figures(out_dir: Path, summary: dict, results: dict, data: PreparedData) -> None:
+    figures = out_dir / "figures"
+    cms = {e: np.array(summary["engines"][e]["confusion_matrix"]) for e in ENGINES}
+    plots.plot_confusion_matrices(cms, data.class_names, figures / "confusion_matrices.png")
+    plots.plot_roc_compare({e: (data.y_test, results[e]["y_prob"]) for e in ENGINES}, figures / "roc_compare.png")
+    plots.plot_history_compare(summary["histories"], figures / "history_compare.png")
+
+
+COMPARE_FIGURES = {
+    "confusion_matrices.png": "Confusion matrices: the NumPy engine (left) and PyTorch (right)",
+    "roc_compare.png": "ROC curves of both engines (micro and macro averages)",
+    "history_compare.png": "Training and validation curves of both engines",
+}
+
+
+def metric_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    """One row per metric: name, numpy value, torch value."""
+    return [[label, *(summary["engines"][e].get(key) for e in ENGINES)] for key, label in ROWS]
+
+
+def per_class_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    """Per class: precision, recall, F1 of numpy and of torch."""
+    tables = [summary["engines"][e]["per_class"] for e in ENGINES]
+    return [[a["class"], a["precision"], b["precision"], a["recall"], b["recall"], a["f1"], b["f1"]] for a, b in zip(*tables)]
+
+
+def render_comparison_report(out_dir: Path) -> Path:
+    """report.html of a comparison directory, from its files alone."""
+    if not (out_dir / "comparison.json").exists() and (out_dir / "parity.json").exists():
+        section = parity_section(runs.read_json(out_dir, "parity.json"))
+        return build_report("Parity of the NumPy engine and PyTorch", [section], out_dir / "report.html")
+    summary = runs.read_json(out_dir, "comparison.json")
+    agree = summary["agreement"]
+    sections = [
+        Section("Side by side", [f"<p>{html.escape(summary['note'])}</p>",
+                                 html_table(metric_rows(summary), ["metric", "NumPy engine", "PyTorch"])]),
+        Section("Agreement", [html_table([["test images predicted the same", agree["same_prediction_share"]],
+                                          ["largest difference of an output probability", agree["max_abs_prob_diff"]]],
+                                         ["measure", "value"])]),
+        Section("Per class", [html_table(per_class_rows(summary), ["class", "precision numpy", "precision torch", "recall numpy",
+                                                                   "recall torch", "F1 numpy", "F1 torch"])]),
+        Section("Figures", figures=[ReportFigure(out_dir / "figures" / n, c) for n, c in COMPARE_FIGURES.items()
+                                    if (out_dir / "figures" / n).exists()]),
+    ]
+    parity = out_dir / "parity.json"
+    if parity.exists():
+        sections.append(parity_section(runs.read_json(out_dir, "parity.json")))
+    return build_report(f"NumPy engine vs PyTorch on {summary['dataset']}", sections, out_dir / "report.html")
+
+
+def parity_section(parity: dict[str, Any]) -> Section:
+    rows = [[r["quantity"], r["layer"] or "-", r["param"] or "-", r["steps"], r["max_abs"], r["max_rel"]] for r in parity["rows"]]
+    text = (f"<p>Dropout off, identical weights, {parity['batch_size']} images per batch, float32. "
+            f"Largest difference of any quantity: {parity['max_abs']:.3g}.</p>")
+    return Section("Parity, layer by layer", [text, html_table(rows, ["quantity", "layer", "param", "steps", "max abs", "max rel"])])
+
+
+def parity(settings: TrainSettings, out_dir: Path, steps: int = 100, images: int = 256, data: PreparedData | None = None) -> dict[str, Any]:
+    """Forward, loss, gradients and weights after ``steps`` steps of both engines, per layer."""
+    from .reference.torch import parity_report
+
+    settings.validate()
+    data = data or load_data(settings)
+    model, _ = build_compiled_model(settings, data)
+    rows = parity_report(model, data.x_train[:images], to_categorical(data.y_train[:images], data.num_classes),
+                         steps=steps, batch_size=settings.batch_size)
+    result = {"rows": rows, "steps": steps, "batch_size": settings.batch_size, "images": images,
+              "max_abs": max(r["max_abs"] for r in rows)}
+    out_dir = runs.prepare_run_dir(out_dir)
+    runs.write_json(out_dir / "parity.json", result)
+    render_comparison_report(out_dir)
+    return result
