@@ -72,6 +72,7 @@ class Layer:
         self.output_shape: Shape | None = None
         self.built = False
         self.needs_input_grad = True
+        self.workspace = functional.Workspace()  # scratch arrays reused from batch to batch
         self.declared_input_shape = None if input_shape is None else tuple(input_shape)
 
     def __repr__(self) -> str:
@@ -179,7 +180,7 @@ class Dense(Layer):
         """dz: (N, units), the gradient before the activation -> dx: (N, in)."""
         self.grads["kernel"] = self.x.T @ dz  # (in, units)
         if self.use_bias:
-            self.grads["bias"] = dz.sum(axis=0)
+            self.grads["bias"] = functional.column_sums(dz)
         return dz @ self.params["kernel"].T if self.needs_input_grad else None
 
     def get_config(self) -> dict[str, Any]:
@@ -226,7 +227,8 @@ class Conv2D(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, H, W, C_in) -> cols: (N*Ho*Wo, kh*kw*C_in) -> a: (N, Ho, Wo, filters)
         self.x_shape = x.shape
-        z, self.cols = functional.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding)
+        z, self.cols = functional.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding,
+                                                 self.workspace)
         self.a = self.activation.forward(z)
         return self.a
 
@@ -236,7 +238,7 @@ class Conv2D(Layer):
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
         """dz: (N, Ho, Wo, filters) -> dx: (N, H, W, C_in); fills grads kernel and bias."""
         dx, dkernel, dbias = functional.conv2d_backward(
-            dz, self.cols, self.params["kernel"], self.x_shape, self.strides, self.padding, self.needs_input_grad)
+            dz, self.cols, self.params["kernel"], self.x_shape, self.strides, self.padding, self.needs_input_grad, self.workspace)
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
@@ -285,7 +287,8 @@ class MaxPooling2D(Pooling2D):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), routed to each window's maximum
-        return functional.max_pool_backward(dy, self.winner, self.x_shape, self.pool_size, self.strides, self.padding)
+        return functional.max_pool_backward(dy, self.winner, self.x_shape, self.pool_size, self.strides, self.padding,
+                                            self.workspace)
 
 
 class AveragePooling2D(Pooling2D):

@@ -287,7 +287,7 @@ class Sequential:
         finally:
             for layer, needed in zip(self._layers, saved):
                 layer.needs_input_grad = needed
-        return grad
+        return grad.copy()  # the backward pass reuses its scratch memory next time
 
     # ---------------------------------------------------------------- checking
     def require_compiled(self, method: str) -> None:
