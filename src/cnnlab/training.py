@@ -206,6 +206,7 @@ def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callb
     """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write ``run_dir``."""
     settings.validate()
     data = data or load_data(settings)
+    settings.model = settings.model or models.default_model(data.input_shape)  # config.json names the model used
     model, config = build_compiled_model(settings, data)
     check_batch_fits(settings, data)
     run_dir = runs.prepare_run_dir(run_dir)
