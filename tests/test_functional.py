@@ -76,7 +76,7 @@ def test_conv_forward_matches_loops(shape, k, s, padding):
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pool_forward_matches_loops(shape, k, s, padding, kind):
     x = np.random.default_rng(1).standard_normal(shape)
-    out = F.max_pool_forward(x, k, s, padding)[0] if kind == "max" else F.avg_pool_forward(x, k, s, padding)
+    out = F.max_pool_forward(x, k, s, padding) if kind == "max" else F.avg_pool_forward(x, k, s, padding)
     np.testing.assert_allclose(out, naive_pool(x, k, s, padding, kind), rtol=1e-12)
 
 
@@ -91,14 +91,14 @@ def test_same_padding_puts_the_odd_pixel_after():
 
 def test_max_pool_routes_a_tie_to_the_first_pixel():
     x = np.array([[5.0, 5.0], [1.0, 5.0]]).reshape(1, 2, 2, 1)
-    out, winner = F.max_pool_forward(x, (2, 2), (2, 2), "valid")
-    dx = F.max_pool_backward(np.ones_like(out), winner, x.shape, (2, 2), (2, 2), "valid")
+    out = F.max_pool_forward(x, (2, 2), (2, 2), "valid")
+    dx = F.max_pool_backward(np.ones_like(out), x, out, (2, 2), (2, 2), "valid")
     np.testing.assert_array_equal(dx.reshape(2, 2), [[1.0, 0.0], [0.0, 0.0]])
 
 
 def test_max_pool_padding_never_wins():
     x = -np.ones((1, 3, 3, 1))
-    out, _ = F.max_pool_forward(x, (2, 2), (2, 2), "same")
+    out = F.max_pool_forward(x, (2, 2), (2, 2), "same")
     np.testing.assert_array_equal(out, -np.ones((1, 2, 2, 1)))
 
 

@@ -197,36 +197,37 @@ def conv2d_backward(
 
 
 # ---------------------------------------------------------------------- pooling
-def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> tuple[np.ndarray, np.ndarray]:
-    """x: (N, H, W, C) -> (out: (N, Ho, Wo, C), winner: (N, Ho, Wo, C) uint8).
+def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> np.ndarray:
+    """x: (N, H, W, C) -> (N, Ho, Wo, C), the largest value of each window.
 
-    out is the largest value of each window; winner says which tap of the window (in
-    row-major order) held it, the first one on a tie, as PyTorch and TensorFlow pick.
     Padding is -inf, so a padded pixel never wins.
     """
     out_hw = output_hw(x.shape[1:3], pool, strides, padding)
     xp = pad(x, pads_hw(x.shape[1:3], pool, strides, padding), value=-np.inf)
     out = tap(xp, 0, 0, strides, out_hw).copy()
-    winner = np.zeros(out.shape, dtype=np.uint8)
-    for k, (i, j) in enumerate(taps(pool)):
-        if k:
-            candidate = tap(xp, i, j, strides, out_hw)
-            better = candidate > out  # strictly greater: a tie keeps the earlier tap
-            np.copyto(out, candidate, where=better)
-            np.copyto(winner, k, where=better)
-    return out, winner
+    for i, j in taps(pool):
+        np.maximum(out, tap(xp, i, j, strides, out_hw), out=out)
+    return out
 
 
-def max_pool_backward(dy: np.ndarray, winner: np.ndarray, x_shape: tuple[int, ...], pool: Pair, strides: Pair, padding: str,
+def max_pool_backward(dy: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Pair, strides: Pair, padding: str,
                       workspace: Workspace | None = None) -> np.ndarray:
-    """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window's gradient goes to its winning pixel."""
-    pads = pads_hw(x_shape[1:3], pool, strides, padding)
-    n, h, w, c = x_shape
-    dxp = scratch(workspace, "dxp", (n, h + sum(pads[0]), w + sum(pads[1]), c), dy.dtype, zero=True)
+    """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window's gradient goes to its maximum.
+
+    Taps are visited in row-major order and the first pixel equal to the maximum takes what
+    remains of the window's gradient, so on a tie the first pixel gets it all and the later
+    ones get zero (as PyTorch and TensorFlow route it).
+    """
+    pads = pads_hw(x.shape[1:3], pool, strides, padding)
+    xp = pad(x, pads, value=-np.inf)
+    dxp = scratch(workspace, "dxp", xp.shape, dy.dtype, zero=True)
+    remaining = scratch(workspace, "remaining", dy.shape, dy.dtype)
+    remaining[...] = dy
     routed = scratch(workspace, "routed", dy.shape, dy.dtype)
-    for k, (i, j) in enumerate(taps(pool)):
-        np.multiply(dy, winner == k, out=routed)
-        tap(dxp, i, j, strides, dy.shape[1:3])[...] += routed
+    for i, j in taps(pool):
+        np.multiply(remaining, tap(xp, i, j, strides, out.shape[1:3]) == out, out=routed)
+        remaining -= routed
+        tap(dxp, i, j, strides, out.shape[1:3])[...] += routed
     return crop(dxp, pads)
 
 

@@ -280,15 +280,14 @@ class MaxPooling2D(Pooling2D):
     """The largest value of each window (keras.layers.MaxPooling2D)."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x: (N, H, W, C) -> out: (N, Ho, Wo, C); winner: which pixel of each window won
-        self.x_shape = x.shape
-        out, self.winner = functional.max_pool_forward(x, self.pool_size, self.strides, self.padding)
-        return out
+        # x: (N, H, W, C) -> out: (N, Ho, Wo, C); x and out are kept to find each window's maximum
+        self.x = x
+        self.out = functional.max_pool_forward(x, self.pool_size, self.strides, self.padding)
+        return self.out
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), routed to each window's maximum
-        return functional.max_pool_backward(dy, self.winner, self.x_shape, self.pool_size, self.strides, self.padding,
-                                            self.workspace)
+        return functional.max_pool_backward(dy, self.x, self.out, self.pool_size, self.strides, self.padding, self.workspace)
 
 
 class AveragePooling2D(Pooling2D):
