@@ -168,7 +168,7 @@ def test_train_and_evaluate_on_real_mnist(mnist_available, capsys, tmp_path):
     assert "Total params: 34,826" in out and "Test metrics" in out and f"Run directory: {run}" in out
     assert "Epoch 1/1" in err and "val_accuracy" in err
     data = load_data(TrainSettings(dataset="mnist", train_size=2, test_size=200))
-    training = {"dataset": "mnist", "model": None, "epochs": 1, "batch_size": 128, "train_size": 512, "test_size": 200}
+    training = {"dataset": "mnist", "model": "seed-cnn", "epochs": 1, "batch_size": 128, "train_size": 512, "test_size": 200}
     check_run_directory(run, data, "mnist", epochs=1, training=training)
 
     code, out, err = cli_run(capsys, "evaluate", run, "--test-size", "200", "--json", tmp_path / "again.json")

@@ -1,0 +1,19 @@
+"""Hyperparameter studies: a TOML spec, trials run locally or on Ray, SQLite, a report.
+
+```
+spec.py     the spec file: base model, training settings, axes ("layer.argument" = [values])
+trial.py    one trial (configuration x seed): build, train, evaluate; never raises
+store.py    the SQLite file: one row per trial, written in a transaction as it finishes
+runners.py  local worker processes or Ray tasks; the driver writes; one progress bar
+report.py   the study report: trials table, effect of each axis, Pareto fronts
+```
+"""
+
+from __future__ import annotations
+
+from .spec import Axis, StudySpec, load_spec, parse_spec
+from .store import StudyStore
+from .trial import TrialPlan, TrialResult, TrialTask, plan_trials, run_trial
+
+__all__ = ["Axis", "StudySpec", "StudyStore", "TrialPlan", "TrialResult", "TrialTask", "load_spec", "parse_spec",
+           "plan_trials", "run_trial"]

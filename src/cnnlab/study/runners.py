@@ -1,0 +1,305 @@
+"""Running a study: local worker processes or Ray tasks; the driver alone writes SQLite.
+
+Both runners call the same ``trial.run_trial`` and hand each result back to the driver,
+which records it (one transaction) and advances one progress bar.
+
+- ``LocalRunner(jobs, threads)``: ``jobs`` spawned worker processes. Each worker starts
+  with ``OMP_NUM_THREADS`` (and the OpenBLAS/MKL equivalents) set to ``threads`` (default
+  cores // jobs) before NumPy is imported in it, so the workers do not oversubscribe the
+  cores, and reads the data once, in its initializer. ``jobs=1`` runs the trials in this
+  process, its BLAS limited to ``threads`` by threadpoolctl.
+- ``RayRunner(address)``: ``ray.init(address=...)`` on an existing cluster (or ``local``
+  for a throwaway one); the prepared data is put into the object store once and every task
+  receives the same reference. Ray gives each one-CPU task one BLAS thread.
+
+The BLAS thread count changes floating-point sums in the last bits, so a trial gives the
+same numbers under any runner with the same thread count (``--threads 1`` matches Ray).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .. import runs
+from ..errors import CnnlabError
+from ..training import PreparedData, TrainSettings, check_batch_fits, load_data
+from .spec import StudySpec
+from .store import StudyStore
+from .trial import TrialResult, TrialTask, make_task, plan_trials, run_trial
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                    "NUMEXPR_NUM_THREADS")
+Started = Callable[[str], None]
+Finished = Callable[[TrialResult], None]
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def failed_result(task: TrialTask, error: str) -> TrialResult:
+    """A failure that happened outside run_trial (a worker that died, a lost Ray task)."""
+    now = runs.now_iso()
+    return TrialResult(task.key, "failed", error=error, started=now, finished=now)
+
+
+# --------------------------------------------------------------------------- local processes
+
+_worker_data: PreparedData | None = None  # one copy per worker process, loaded by its initializer
+
+
+def init_worker(settings: dict[str, Any], parent_pid: int) -> None:
+    """Worker initializer: watch the parent, read the data once."""
+    global _worker_data
+    threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
+    _worker_data = load_data(TrainSettings(**settings))
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """End this worker when the driver is gone (killed), instead of finishing work nobody records."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def run_in_worker(task: TrialTask) -> TrialResult:
+    if _worker_data is None:
+        raise RuntimeError("run_in_worker needs init_worker to have run in this process")
+    return run_trial(task, _worker_data)
+
+
+@contextlib.contextmanager
+def thread_limits(threads: int) -> Iterator[None]:
+    """Set the BLAS/OpenMP thread variables while worker processes are spawned, then restore them."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def blas_thread_limit(threads: int) -> Iterator[None]:
+    """Limit the BLAS threads of this process (NumPy already loaded) while the block runs."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
+
+
+class LocalRunner:
+    """Trials in ``jobs`` worker processes on this machine (``jobs=1``: in this process)."""
+
+    def __init__(self, jobs: int | None = None, threads: int | None = None) -> None:
+        cores = available_cores()
+        self.jobs = cores if jobs is None else jobs
+        if self.jobs < 1:
+            raise CnnlabError(f"--jobs must be at least 1, received {self.jobs}")
+        if threads is not None and threads < 1:
+            raise CnnlabError(f"--threads must be at least 1, received {threads}")
+        self.threads = max(1, cores // self.jobs) if threads is None else threads  # BLAS threads per worker
+
+    def describe(self) -> str:
+        where = "1 job in this process" if self.jobs == 1 else f"{self.jobs} worker processes"
+        return f"{where}, {self.threads} BLAS thread(s) each"
+
+    def execute(self, tasks: list[TrialTask], data: PreparedData, settings: TrainSettings,
+                started: Started, finished: Finished) -> None:
+        if self.jobs == 1:
+            with blas_thread_limit(self.threads):
+                for task in tasks:
+                    started(task.key)
+                    finished(run_trial(task, data))
+            return
+        queue = deque(tasks)
+        while queue:  # a pool whose worker died is replaced, the rest of the queue goes on
+            self.run_pool(queue, settings, started, finished)
+
+    def run_pool(self, queue: deque[TrialTask], settings: TrainSettings, started: Started, finished: Finished) -> None:
+        """Run the queue with at most ``jobs`` trials in flight; return early if the pool breaks."""
+        settings_dict = dict(vars(settings))
+        with thread_limits(self.threads):
+            pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=init_worker,
+                                       initargs=(settings_dict, os.getpid()))
+            try:
+                in_flight: dict[Future, TrialTask] = {}
+                while queue or in_flight:
+                    while queue and len(in_flight) < self.jobs:
+                        task = queue.popleft()
+                        started(task.key)
+                        in_flight[pool.submit(run_in_worker, task)] = task
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    if not collect(done, in_flight, finished):
+                        for future, task in in_flight.items():
+                            finished(failed_result(task, "its worker process pool broke while it ran"))
+                        return
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def collect(done: set[Future], in_flight: dict[Future, TrialTask], finished: Finished) -> bool:
+    """Record finished futures; False when a worker process died (the pool is broken)."""
+    healthy = True
+    for future in done:
+        task = in_flight.pop(future)
+        try:
+            finished(future.result())
+        except Exception as err:  # BrokenProcessPool, or a result that could not travel back
+            finished(failed_result(task, f"{type(err).__name__}: {err}"))
+            healthy = False
+    return healthy
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+class RayRunner:
+    """Trials as Ray tasks (one CPU each) on the cluster at ``address``."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def describe(self) -> str:
+        return f"Ray cluster at {self.address}"
+
+    def execute(self, tasks: list[TrialTask], data: PreparedData, settings: TrainSettings,
+                started: Started, finished: Finished) -> None:
+        ray = import_ray()
+        owned = not ray.is_initialized()
+        if owned:
+            connect(ray, self.address)
+        try:
+            data_ref = ray.put(data)  # shipped once; every task gets the same reference
+            remote_trial = ray.remote(num_cpus=1)(run_trial)
+            window = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            queue, in_flight = deque(tasks), {}
+            while queue or in_flight:
+                while queue and len(in_flight) < window:
+                    task = queue.popleft()
+                    started(task.key)
+                    in_flight[remote_trial.remote(task, data_ref)] = task
+                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                task = in_flight.pop(ready[0])
+                try:
+                    finished(ray.get(ready[0]))
+                except Exception as err:  # the task was lost: node gone, worker crashed
+                    finished(failed_result(task, f"{type(err).__name__}: {err}"))
+        finally:
+            if owned:
+                ray.shutdown()
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise CnnlabError("--ray needs Ray: pip install 'cnnlab[ray]'") from None
+    return ray
+
+
+def connect(ray: Any, address: str) -> None:
+    try:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise CnnlabError(f"cannot connect to the Ray cluster at {address}: {err}") from None
+
+
+# --------------------------------------------------------------------------- the study
+
+
+class StudyProgress:
+    """One bar for the study: trials done / failed / invalid / left and the best accuracy so far.
+
+    Without a terminal (a log file), one line per finished trial instead.
+    """
+
+    def __init__(self, console: Console, name: str, total: int, counts: Counter[str], best: float | None) -> None:
+        self.console, self.total, self.counts, self.best = console, total, counts, best
+        self.progress = Progress(TextColumn(f"study {name}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+                                 disable=not console.is_terminal)
+        self.task = self.progress.add_task("study", total=total, completed=self.finished(), status=self.status())
+
+    def finished(self) -> int:
+        return sum(self.counts[s] for s in ("done", "failed", "invalid"))
+
+    def status(self) -> str:
+        best = "n/a" if self.best is None else f"{self.best:.4f}"
+        return (f"done {self.counts['done']} · failed {self.counts['failed']} · invalid {self.counts['invalid']} · "
+                f"left {self.total - self.finished()} · best accuracy {best}")
+
+    def update(self, result: TrialResult) -> None:
+        self.counts[result.status] += 1
+        accuracy = (result.metrics or {}).get("test_accuracy")
+        if accuracy is not None and (self.best is None or accuracy > self.best):
+            self.best = accuracy
+        self.progress.update(self.task, completed=self.finished(), status=self.status())
+        if not self.console.is_terminal:
+            self.console.print(f"trial {result.key} {result.status} in {result.seconds:.1f}s; {self.status()}",
+                               highlight=False)
+
+    def __enter__(self) -> StudyProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
+
+
+def prepare_data(spec: StudySpec, data_dir: str | None = None) -> tuple[PreparedData, TrainSettings]:
+    """Read the study's data once in the driver and check the training settings fit it."""
+    settings = spec.settings(data_dir=data_dir)
+    settings.validate()
+    data = load_data(settings)
+    check_batch_fits(settings, data)
+    return data, settings
+
+
+def open_store(spec: StudySpec, db_path: str | os.PathLike[str]) -> StudyStore:
+    """The study's SQLite file with every planned trial in it (new ones pending)."""
+    store = StudyStore(db_path)
+    try:
+        store.attach(spec.name, spec.fingerprint(), spec.summary(), spec.text)
+        store.add_trials(plan_trials(spec))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def run_study(spec: StudySpec, store: StudyStore, runner: LocalRunner | RayRunner, data: PreparedData,
+              settings: TrainSettings, console: Console | None = None) -> Counter[str]:
+    """Run every unfinished trial of the study; returns the trial counts by status."""
+    plans = {plan.key: plan for plan in plan_trials(spec)}
+    tasks = [make_task(spec, plans[key], data) for key in store.unfinished() if key in plans]
+    console = console or Console(stderr=True)
+    bar = StudyProgress(console, spec.name, len(plans), store.counts(), store.best_accuracy())
+
+    def finished(result: TrialResult) -> None:
+        store.record(result)
+        bar.update(result)
+
+    if tasks:
+        with bar:
+            runner.execute(tasks, data, settings, store.mark_running, finished)
+    return store.counts()

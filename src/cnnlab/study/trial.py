@@ -1,0 +1,135 @@
+"""One trial: a configuration trained with one seed. The same function runs everywhere.
+
+``run_trial(task, data)`` is what a local worker process and a Ray task both call: it
+builds the model, trains, evaluates and returns a ``TrialResult``; it never raises. A
+model whose shapes cannot fit comes back ``invalid`` (with the reason, untrained); any
+other error comes back ``failed`` (with the traceback), so the study goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import models, runs
+from ..engine import optimizers
+from ..errors import CnnlabError
+from ..training import PreparedData, TrainSettings, evaluate, fit
+from .spec import StudySpec, apply_configuration, configurations
+
+STORED_METRICS = ("test_accuracy", "test_loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr",
+                  "confusion_matrix")
+
+
+def trial_key(configuration: dict[str, Any], seed: int) -> str:
+    """A stable name of (configuration, seed): the same in every process and every run."""
+    canonical = json.dumps({"configuration": configuration, "seed": seed}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """A trial as the study lists it, before any data is read."""
+
+    key: str
+    position: int
+    configuration: dict[str, Any]
+    seed: int
+    repeat: int
+
+
+def plan_trials(spec: StudySpec) -> list[TrialPlan]:
+    """Every (configuration, seed) of the study, in the order they are run."""
+    plans = []
+    for index, configuration in enumerate(configurations(spec)):
+        for repeat in range(spec.repeats):
+            seed = spec.seed + repeat
+            position = index * spec.repeats + repeat
+            plans.append(TrialPlan(trial_key(configuration, seed), position, configuration, seed, repeat))
+    return plans
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """Everything a worker needs besides the data: picklable, small."""
+
+    key: str
+    model_config: dict[str, Any]
+    training: dict[str, Any]
+    seed: int
+
+
+def make_task(spec: StudySpec, plan: TrialPlan, data: PreparedData) -> TrialTask:
+    base = models.model_config(spec.model, data.input_shape, data.num_classes)
+    config = apply_configuration(spec, base, plan.configuration)
+    return TrialTask(plan.key, config, dict(spec.training), plan.seed)
+
+
+@dataclass
+class TrialResult:
+    """What one trial produced; the store writes it in one transaction."""
+
+    key: str
+    status: str  # done | failed | invalid
+    metrics: dict[str, Any] | None = None
+    history: dict[str, list[float]] | None = None
+    params: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    blas_threads: int | None = None
+    started: str = ""
+    finished: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_trial(task: TrialTask, data: PreparedData) -> TrialResult:
+    """Build, train and evaluate one trial; never raises (see the module docstring)."""
+    result = TrialResult(task.key, "running", started=runs.now_iso(), blas_threads=blas_threads())
+    start = time.perf_counter()
+    settings = TrainSettings(seed=task.seed, **task.training)
+    try:
+        model = models.build_model(task.model_config, data.num_classes, task.seed)
+    except CnnlabError as err:
+        result.status, result.error = "invalid", str(err)
+    else:
+        try:
+            train_and_evaluate(model, settings, data, result)
+            result.status = "done"
+        except Exception as err:  # a failing trial is recorded, the study goes on
+            result.status = "failed"
+            result.error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=-8)}"
+    result.seconds = time.perf_counter() - start
+    result.finished = runs.now_iso()
+    return result
+
+
+def train_and_evaluate(model: Any, settings: TrainSettings, data: PreparedData, result: TrialResult) -> None:
+    """Compile as the seed program, fit, evaluate; fills result's metrics, history and params."""
+    model.compile(optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    history, epoch_seconds = fit(settings, model, data, [])
+    metrics, _ = evaluate(model, data, settings, epoch_seconds)
+    result.metrics = {key: metrics[key] for key in STORED_METRICS if key in metrics}
+    result.history = {**{k: [float(v) for v in values] for k, values in history.items()},
+                      "seconds": [float(s) for s in epoch_seconds]}
+    result.params = int(model.count_params())
+
+
+def blas_threads() -> int | None:
+    """The BLAS thread count of this process (threadpoolctl), to check for oversubscription."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts) if counts else None
