@@ -334,3 +334,38 @@ def test_a_model_without_weights_still_evaluates():
     model.compile(loss="categorical_crossentropy", optimizer="sgd")
     model.fit(np.zeros((4, 4), "float32"), to_categorical([0, 1, 2, 3], 4), verbose=0)
     assert model.count_params() == 0
+
+
+def rewrite_meta(path, change) -> None:
+    """Rewrite meta.json inside a saved model, keeping every array as it was."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    meta = json.loads(members["meta.json"])
+    change(meta)
+    members["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda meta: meta.update(format_version=99), "format version 99 is not supported"),
+    (lambda meta: meta.update(format="keras-model"), "not a cnnlab-model file"),
+    (lambda meta: meta.update(arrays=[*meta["arrays"], "dense/extra"]), "array 'dense/extra' listed in the metadata is missing"),
+    (lambda meta: meta.pop("model_config"), "the model config in the file is incomplete or damaged"),
+    (lambda meta: meta.update(model_config={"layers": [{"class_name": "Dense"}]}), "incomplete or damaged|Dense"),
+])
+def test_model_files_with_wrong_metadata_are_refused(tmp_path, change, message):
+    path = tmp_path / "m.cnnlab"
+    tiny_cnn().save(path)
+    rewrite_meta(path, change)
+    with pytest.raises(ValueError, match=message):
+        load_model(path)
+
+
+def test_a_foreign_zip_is_refused(tmp_path):
+    path = tmp_path / "m.cnnlab"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model.json", "{}")
+    with pytest.raises(ValueError, match=r"not a cnnlab file \(no meta.json inside\)"):
+        load_model(path)

@@ -405,7 +405,10 @@ class Sequential:
 def load_model(path: str | Path, compile: bool = True) -> Sequential:
     """A model saved by ``Sequential.save`` (keras.models.load_model); verifies the checksum."""
     meta, arrays = saving.read_archive(path)
-    model = Sequential.from_config(meta["model_config"])
+    try:
+        model = Sequential.from_config(meta["model_config"])
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path}: the model config in the file is incomplete or damaged ({err!r})") from None
     expected = model.weights_by_key()
     if sorted(expected) != sorted(arrays):
         raise ValueError(f"{path}: the weights in the file do not match its model config")
