@@ -15,7 +15,6 @@ from cnnlab.datasets.mnist import find_local_copy
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-# One BLAS thread: on a small shared machine OpenBLAS's spinning threads make conv 10x slower.
 
 
 def run_example(name: str, *args: object, timeout: float = 120) -> str:
@@ -28,8 +27,8 @@ def run_example(name: str, *args: object, timeout: float = 120) -> str:
 
 
 def test_every_example_is_tested_and_described():
-    programs = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert programs == ["mnist_cnn.py", "ring_band.py"]
+    programs = sorted(p.name for p in [*EXAMPLES.glob("*.py"), *EXAMPLES.glob("*.toml")])
+    assert programs == ["compare_engines.py", "mnist_cnn.py", "pool_and_kernels.toml", "ring_band.py"]
     readme = (EXAMPLES / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in programs)
 
@@ -55,3 +54,25 @@ def test_ring_band(tmp_path):
     with Image.open(figure) as image:
         image.verify()
         assert image.size[0] > image.size[1]  # original and predicted side by side
+
+
+def test_compare_engines(tmp_path):
+    pytest.importorskip("torch")
+    if find_local_copy(dataset_dir("mnist")) is None:
+        pytest.skip("MNIST is not in the data directory (set CNNLAB_DATA_DIR to ../shared/data)")
+    out = run_example("compare_engines.py", "--epochs", "1", "--train-size", "600", "--test-size", "200")
+    assert re.search(r"numpy engine: accuracy 0\.\d{4}", out) and re.search(r"pytorch: accuracy 0\.\d{4}", out)
+    assert re.search(r"predict the same class for \d+\.\d+% of the test images", out)
+
+
+def test_pool_and_kernels_study(tmp_path):
+    if find_local_copy(dataset_dir("mnist")) is None:
+        pytest.skip("MNIST is not in the data directory (set CNNLAB_DATA_DIR to ../shared/data)")
+    spec = tmp_path / "small.toml"  # the example, on fewer images so the test stays quick
+    spec.write_text((EXAMPLES / "pool_and_kernels.toml").read_text()
+                    .replace("epochs = 2", "epochs = 1").replace("train_size = 2000", "train_size = 300")
+                    .replace("test_size = 500", "test_size = 100"))
+    done = subprocess.run([sys.executable, "-m", "cnnlab.cli", "study", str(spec), "--jobs", "1", "--out", str(tmp_path / "s")],
+                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "s" / "study.sqlite").exists() and (tmp_path / "s" / "report.html").exists()
