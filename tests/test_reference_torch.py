@@ -463,3 +463,27 @@ def test_cli_trains_with_the_torch_engine_into_a_run_the_engine_loads(tmp_path, 
     assert metrics["engine"] == "torch" and len(metrics["epoch_seconds"]) == 1
     model = load_model(out / "model.cnnlab")  # torch-trained weights, saved in the engine's format
     assert model.count_params() == metrics["params"]
+
+
+def test_strides_larger_than_the_kernel_do_not_corrupt_memory(tmp_path):
+    """PyTorch 2.13's oneDNN convolution corrupts the heap in backward for a 1x1 kernel with
+    stride 3 on one thread; the reference runs such layers natively. glibc's malloc checks
+    (MALLOC_CHECK_=3) abort the process at once if the heap is damaged."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "strided.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from cnnlab import Sequential, Input, layers\n"
+        "from cnnlab.reference.torch import TorchTrainer\n"
+        "m = Sequential([Input(shape=(9, 9, 1)), layers.Conv2D(3, 1, strides=3, activation='relu'), layers.Flatten(),\n"
+        "                layers.Dense(2, activation='softmax')], seed=0)\n"
+        "m.compile(loss='categorical_crossentropy', optimizer='sgd')\n"
+        "t = TorchTrainer(m.get_config(), m.optimizer.get_config(), m.loss.name, seed=0, threads=1)\n"
+        "x = np.random.default_rng(0).random((64, 9, 9, 1)).astype('float32')\n"
+        "t.fit(x, np.eye(2, dtype='float32')[np.arange(64) % 2], batch_size=8, epochs=10)\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MALLOC_CHECK_": "3", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-1500:]

@@ -131,13 +131,33 @@ class TorchConv2D(TorchLayer):
         self.pads = keras_pads(layer.input_shape, layer.kernel_size, layer.strides, layer.padding)
         self.conv = nn.utils.skip_init(nn.Conv2d, layer.input_shape[2], layer.filters, layer.kernel_size,
                                        stride=layer.strides, bias=layer.use_bias, dtype=dtype)
+        self.avoid_onednn = strides_skip_pixels(layer.kernel_size, layer.strides)
 
     def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
         # h: (N, C_in, H, W) -> (N, filters, Ho, Wo)
-        return self.conv(pad(h, self.pads))
+        with onednn(enabled=not self.avoid_onednn):
+            return self.conv(pad(h, self.pads))
 
     def keras_params(self) -> dict[str, nn.Parameter]:
         return without_none({"kernel": self.conv.weight, "bias": self.conv.bias})
+
+
+@contextlib.contextmanager
+def onednn(enabled: bool) -> Iterator[None]:
+    """Switch PyTorch's oneDNN (mkldnn) kernels on or off for the block."""
+    saved = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = saved
+
+
+def strides_skip_pixels(kernel_size: tuple[int, int], strides: tuple[int, int]) -> bool:
+    """True when a stride is larger than the kernel. PyTorch 2.13's oneDNN convolution
+    corrupts the heap in the backward pass of such a layer when torch runs on one thread
+    (e.g. a 1x1 kernel with stride 3); its native convolution is used for them instead."""
+    return any(s > k for k, s in zip(kernel_size, strides))
 
 
 class TorchDense(TorchLayer):
@@ -245,6 +265,12 @@ class TorchSequential(nn.Sequential):
         z = last.pre_activation(h)
         outputs.append(channels_last(last.activate(z)))
         return outputs, channels_last(z)
+
+    @property
+    def needs_native_convolution(self) -> bool:
+        """True when a convolution's stride exceeds its kernel (see ``strides_skip_pixels``):
+        then backward passes must run with oneDNN off too."""
+        return any(getattr(layer, "avoid_onednn", False) for layer in self)
 
     def forward_with_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z, y_pred): the last layer's pre-activation and the model's output."""
@@ -521,7 +547,8 @@ def train_step(torch_model: TorchSequential, loss: KerasLoss, optimizer: torch.o
     z, y_pred = torch_model.forward_with_logits(x)
     value = loss(z, y_pred, y)
     optimizer.zero_grad(set_to_none=True)
-    value.backward()
+    with onednn(enabled=not torch_model.needs_native_convolution):
+        value.backward()
     optimizer.step()
     return value.detach(), y_pred.detach()
 
@@ -729,7 +756,8 @@ def first_batch_rows(engine: Sequential, twin: TorchSequential, loss: KerasLoss,
     torch_outputs, z = twin.trace(torch_x)
     torch_loss = loss(z, torch_outputs[-1], torch_y)
     twin.zero_grad(set_to_none=True)
-    torch_loss.backward()
+    with onednn(enabled=not twin.needs_native_convolution):
+        torch_loss.backward()
     rows = [parity_row("forward", layer.name, "", ours, theirs)
             for layer, ours, theirs in zip(engine.layers, outputs, torch_outputs)]
     rows.append(parity_row("loss", "", "", np.array(engine_loss), torch_loss))
