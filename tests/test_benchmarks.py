@@ -1,0 +1,96 @@
+"""Smoke test of benchmarks/bench_train.py: a tiny run, so that the script never rots.
+
+It runs the script as a user would (a subprocess, which itself starts one subprocess per
+part) with a few batches and 500 test images, then checks that the JSON has every figure,
+with positive times and ratios that are the quotients they claim to be. MNIST is used when
+it is in the data directory, else the script's random images of the same shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "bench_train.py"
+DATA_DIR = Path(os.environ.get("CNNLAB_DATA_DIR") or REPO.parent / "shared" / "data")
+TINY = ["--batches", "3", "--warmup", "1", "--rounds", "1", "--threads", "1", "--inference-images", "500",
+        "--inference-repeats", "1", "--profile-batches", "2", "--matmul-size", "512", "--matmul-repeats", "2"]
+ENGINE_KEYS = {"epoch_seconds", "batch_ms_median", "inference_images_per_second", "peak_rss_mib",
+               "peak_rss_training_mib", "minor_faults_training", "minor_faults_per_batch"}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "bench_train.json"
+    data = "mnist" if (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists() else "random"
+    env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
+    done = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--data", data, "--out", str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "saved" in done.stdout and "conv2d" in done.stdout  # the tables were printed
+    return json.loads(out.read_text())
+
+
+def test_engines_have_positive_figures(result: dict) -> None:
+    for engine in ("numpy", "torch"):
+        figures = result[engine]
+        assert ENGINE_KEYS <= figures.keys(), ENGINE_KEYS - figures.keys()
+        assert figures["epoch_seconds"] > 0 and figures["peak_rss_mib"] > 50
+        assert figures["peak_rss_mib"] >= figures["peak_rss_training_mib"] > 0
+        assert set(figures["inference_images_per_second"]) == {"batch_1000", "batch_128"}
+        assert all(v > 0 for v in figures["inference_images_per_second"].values())
+
+
+def test_ratios_are_numpy_over_torch(result: dict) -> None:
+    numpy_figures, torch_figures = result["numpy"], result["torch"]
+    assert math.isclose(result["ratio_numpy_to_torch"], numpy_figures["epoch_seconds"] / torch_figures["epoch_seconds"])
+    assert math.isclose(result["ratio_numpy_to_torch_from_p10"],
+                        numpy_figures["epoch_seconds_from_p10"] / torch_figures["epoch_seconds_from_p10"])
+    assert math.isclose(result["peak_rss_ratio_numpy_to_torch"], numpy_figures["peak_rss_mib"] / torch_figures["peak_rss_mib"])
+    for key, value in result["inference_ratio_numpy_to_torch"].items():
+        expected = numpy_figures["inference_images_per_second"][key] / torch_figures["inference_images_per_second"][key]
+        assert math.isclose(value, expected)
+    assert result["ratio_target"] == 1.0 and result["ratio_goal"] == 0.75
+    assert set(result["targets_met"]) == {"epoch_ratio", "epoch_ratio_goal", "inference", "peak_rss"}
+
+
+def test_blas_floor_from_the_layer_shapes(result: dict) -> None:
+    flops = result["flops"]
+    assert math.isclose(flops["forward_per_image"], 4_881_920)  # conv1 0.39 M + conv2 4.46 M + dense 0.03 M
+    assert math.isclose(flops["backward_per_image"], 9_374_464)  # kernel grads + input grads but conv1's
+    floor = result["blas_floor"]
+    assert floor["matmul"]["gflops_best"] > 0 and floor["epoch_seconds"] > 0
+    assert math.isclose(floor["epoch_seconds"], flops["train_epoch"] / floor["matmul"]["gflops_best"] / 1e9)
+    assert math.isclose(floor["share_of_numpy_epoch"], floor["epoch_seconds"] / result["numpy"]["epoch_seconds"])
+    assert len(floor["seed_cnn_gemms"]) == 8  # 3 layers x (forward, kernel grad) + 2 input grads
+
+
+def test_profile_has_every_layer_and_the_optimizer(result: dict) -> None:
+    rows = {row["name"]: row for row in result["profile"]["rows"]}
+    classes = [row["class"] for row in result["profile"]["rows"]]
+    assert classes[:8] == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense",
+                           "CategoricalCrossentropy"]
+    assert rows["optimizer"]["backward_ms"] > 0 and result["profile"]["train_step_ms"] > 0
+    assert all(row["forward_ms"] >= 0 and row["backward_ms"] >= 0 for row in rows.values())
+    assert all(rows[name]["forward_ms"] > 0 and rows[name]["backward_ms"] > 0 for name in rows if name.startswith("conv2d"))
+
+
+def test_settings_and_environment_are_recorded(result: dict) -> None:
+    assert result["settings"]["threads"] == 1 and result["settings"]["batches"] == 3
+    assert result["environment"]["torch_threads"] == 1
+    assert result["environment"]["thread_variables"]["OPENBLAS_NUM_THREADS"] == "1"
+    assert isinstance(result["environment"]["malloc"], dict)
+    assert len(result["load_average_start"]) == 3 and len(result["load_average_end"]) == 3
+    assert result["command"].startswith("python benchmarks/bench_train.py")
+    noise = result["noise"]
+    assert noise["cores"] >= 1 and isinstance(noise["trustworthy"], bool)
+    assert set(noise["batch_p90_over_p10"]) == {"numpy", "torch"} and min(noise["batch_p90_over_p10"].values()) >= 1
