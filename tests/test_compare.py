@@ -80,6 +80,21 @@ def test_parity_mode_reports_every_layer_within_tolerance(tmp_path, capsys):
     assert "conv2d_1" in capsys.readouterr().out and (out / "report.html").exists()
 
 
-def test_keras_reference_without_keras_is_a_clear_error(tmp_path, capsys):
+def test_keras_reference_without_keras_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import cnnlab.reference.keras
+
+    monkeypatch.setattr(cnnlab.reference.keras, "keras_available", lambda: False)
     assert main(["compare", "--reference", "keras", "--out", str(tmp_path / "k")]) == 2
     assert "needs Keras 3" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_compare_with_keras_where_it_is_installed(tmp_path, capsys):
+    pytest.importorskip("keras")
+    out = tmp_path / "keras"
+    assert main(["compare", *ARGS, "--epochs", "1", "--reference", "keras", "--out", str(out)]) == 0
+    summary = json.loads((out / "comparison.json").read_text())
+    assert set(summary["engines"]) == {"numpy", "keras"} and summary["reference_name"] == "Keras 3"
+    assert np.array(summary["engines"]["keras"]["confusion_matrix"]).sum() == 120
+    assert "NumPy engine vs Keras 3 on digits" in (out / "report.html").read_text()
+    assert load_model(out / "keras.cnnlab").count_params() == 21386

@@ -473,21 +473,24 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shared initial weights and batch order.")
 @click.option("--train-size", type=int, default=None, help="Use only the first N training images.")
 @click.option("--test-size", type=int, default=None, help="Use only the first N test images.")
-@click.option("--reference", type=click.Choice(["torch", "keras"]), default="torch", show_default=True, help="The framework to compare with.")
+@click.option("--reference", type=click.Choice(["torch", "keras"]), default="torch", show_default=True, help="The framework to compare with: PyTorch, or Keras 3 where it is installed.")
 @click.option("--parity", is_flag=True, help="Compare outputs, loss, gradients and weights layer by layer instead of training.")
 @click.option("--steps", type=int, default=100, show_default=True, help="With --parity: optimizer steps before the weights are compared.")
 @data_dir_option
 @click.option("--out", type=click.Path(), default=None, help="Output directory (default: runs/<timestamp>-compare-<dataset>).")
 def compare(model_spec: str | None, reference: str, parity: bool, steps: int, out: str | None, **options: Any) -> None:
     from . import compare as comparison
+    from .reference.keras import keras_available
     from .training import TrainSettings, load_data
 
-    if reference == "keras":
-        raise CnnlabError("--reference keras needs Keras 3, which is not installed here (pip install keras); use --reference torch")
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  (both references run on PyTorch)
     except ImportError:
         raise CnnlabError("cnnlab compare needs PyTorch: pip install 'cnnlab[torch]'") from None
+    if reference == "keras" and not keras_available():
+        raise CnnlabError("--reference keras needs Keras 3, which is not installed (pip install keras); or use --reference torch")
+    if parity and reference != "torch":
+        raise CnnlabError("--parity compares with PyTorch only; leave out --reference")
     if steps < 1:
         raise CnnlabError(f"--steps must be at least 1, received {steps}")
     settings = TrainSettings(model=model_spec, **options)
@@ -503,9 +506,9 @@ def compare(model_spec: str | None, reference: str, parity: bool, steps: int, ou
         from .progress import EpochProgress
 
         steps_per_epoch = -(-int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size)
-        torch_line = lambda epoch, logs: err_console.print(f"torch epoch {epoch + 1}/{settings.epochs}{format_logs(logs)}", highlight=False)
+        torch_line = lambda epoch, logs: err_console.print(f"{reference} epoch {epoch + 1}/{settings.epochs}{format_logs(logs)}", highlight=False)
         summary = comparison.compare(settings, out_dir, {"numpy": [EpochProgress(steps_per_epoch, settings.epochs, err_console)],
-                                                         "torch": [torch_line]}, data=data)
+                                                         "reference": [torch_line]}, data=data, reference=reference)
         print_comparison(summary)
     console.print(f"Comparison directory: {out_dir}  (report: {out_dir / 'report.html'})", highlight=False)
 
@@ -519,8 +522,8 @@ def format_logs(logs: dict[str, float]) -> str:
 def print_comparison(summary: dict[str, Any]) -> None:
     from .compare import metric_rows
 
-    table = Table(title=f"NumPy engine vs PyTorch on {summary['dataset']}")
-    for column in ("metric", "numpy", "torch"):
+    table = Table(title=f"NumPy engine vs {summary['reference_name']} on {summary['dataset']}")
+    for column in ("metric", "numpy", summary["reference"]):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for label, *values in metric_rows(summary):
         table.add_row(label, *("n/a" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.4f}" for v in values))

@@ -1,7 +1,9 @@
-"""Handwritten engine vs PyTorch (``cnnlab compare``): the same network, side by side.
+"""Handwritten engine vs a framework (``cnnlab compare``): the same network, side by side.
 
-Both engines start from identical weights and see identical batches in identical order
-(the torch trainer shuffles with a copy of the engine model's generator). Only the dropout
+The framework is PyTorch (``cnnlab.reference.torch``) or, where it is installed, Keras 3
+(``cnnlab.reference.keras``). Both engines start from identical weights and see identical
+batches in identical order (the framework's trainer shuffles with a copy of the engine
+model's generator). Only the dropout
 masks differ: each engine draws its own. The comparison directory holds both models,
 ``comparison.json`` (every metric of both and their agreement), figures and a report.
 
@@ -26,7 +28,8 @@ from .report import ReportFigure, Section, build_report, html_table
 from .training import PreparedData, TrainSettings, build_compiled_model, check_batch_fits, load_data, write_config
 from .utils import to_categorical
 
-ENGINES = ("numpy", "torch")
+REFERENCES = {"torch": ("cnnlab.reference.torch", "TorchTrainer", "PyTorch"),
+              "keras": ("cnnlab.reference.keras", "KerasTrainer", "Keras 3")}
 ROWS = [("test_accuracy", "accuracy"), ("precision_macro", "precision (macro)"), ("recall_macro", "recall (macro)"),
         ("f1_macro", "F1 (macro)"), ("roc_auc_ovr", "ROC-AUC (one-vs-rest, macro)"), ("test_loss", "test loss"),
         ("params", "parameters"), ("seconds_per_epoch", "seconds per epoch (median)"), ("memory_growth_mb", "memory growth while training (MB)")]
@@ -69,26 +72,34 @@ def current_rss() -> int:
         return 0
 
 
-def train_both(settings: TrainSettings, data: PreparedData, progress: dict[str, list]) -> dict[str, dict[str, Any]]:
-    """Train the engine and its torch twin from identical weights and batch order."""
-    from .reference.torch import TorchTrainer
+def reference_trainer(reference: str, model: Any, seed: int) -> Any:
+    """The framework twin of the engine model (TorchTrainer or KerasTrainer), same weights."""
+    import importlib
 
+    module, name, _ = REFERENCES[reference]
+    trainer_class = getattr(importlib.import_module(module), name)
+    trainer = trainer_class(model.get_config(), model.optimizer.get_config(), model.loss.name, seed,
+                            threads=blas_threads())  # like with like: the same thread count as NumPy's BLAS
+    trainer.set_weights_from(model)
+    return trainer
+
+
+def train_both(settings: TrainSettings, data: PreparedData, progress: dict[str, list], reference: str = "torch") -> dict[str, dict[str, Any]]:
+    """Train the engine and its framework twin from identical weights and batch order."""
     model, config = build_compiled_model(settings, data)
     shuffle_copy = copy.deepcopy(model.shuffle_rng)  # taken before the engine draws its first permutation
-    trainer = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.name, settings.seed,
-                           threads=blas_threads())  # like with like: the same thread count as NumPy's BLAS
-    trainer.set_weights_from(model)
+    trainer = reference_trainer(reference, model, settings.seed)
     y = to_categorical(data.y_train, data.num_classes)
     fit = dict(batch_size=settings.batch_size, epochs=settings.epochs, validation_split=settings.validation_split)
     with PeakMemory() as numpy_memory:
         history = model.fit(data.x_train, y, verbose=0, callbacks=progress["numpy"], **fit)
-    with PeakMemory() as torch_memory:
-        torch_history = trainer.fit(data.x_train, y, shuffle_rng=shuffle_copy, on_epoch_end=epoch_printer(progress["torch"]), **fit)
+    with PeakMemory() as reference_memory:
+        reference_history = trainer.fit(data.x_train, y, shuffle_rng=shuffle_copy, on_epoch_end=epoch_printer(progress["reference"]), **fit)
     return {
         "numpy": {"model": model, "history": history.history, "epoch_seconds": history.epoch_seconds, "memory": numpy_memory.growth,
                   "y_prob": model.predict(data.x_test, batch_size=1000)},
-        "torch": {"model": trainer.to_engine(), "history": torch_history, "epoch_seconds": list(trainer.epoch_seconds),
-                  "memory": torch_memory.growth, "y_prob": trainer.predict(data.x_test, batch_size=1000)},
+        reference: {"model": trainer.to_engine(), "history": reference_history, "epoch_seconds": list(trainer.epoch_seconds),
+                    "memory": reference_memory.growth, "y_prob": trainer.predict(data.x_test, batch_size=1000)},
         "config": config,
     }
 
@@ -120,19 +131,20 @@ def engine_metrics(result: dict[str, Any], data: PreparedData, engine: str) -> d
 
 
 def compare(settings: TrainSettings, out_dir: Path, progress: dict[str, list] | None = None,
-            data: PreparedData | None = None) -> dict[str, Any]:
+            data: PreparedData | None = None, reference: str = "torch") -> dict[str, Any]:
     """Train both engines, measure both, write the comparison directory; returns comparison.json."""
     settings.validate()
     data = data or load_data(settings)
     check_batch_fits(settings, data)
     out_dir = runs.prepare_run_dir(out_dir)
-    results = train_both(settings, data, progress or {"numpy": [], "torch": []})
+    results = train_both(settings, data, progress or {"numpy": [], "reference": []}, reference)
     write_config(out_dir, settings, results["config"], data)
-    summary = {"engines": {e: engine_metrics(results[e], data, e) for e in ENGINES},
-               "agreement": agreement(results["numpy"]["y_prob"], results["torch"]["y_prob"]),
-               "histories": {e: results[e]["history"] for e in ENGINES}, "note": DROPOUT_NOTE,
-               "dataset": data.name, "class_names": data.class_names}
-    for engine in ENGINES:
+    engines = ("numpy", reference)
+    summary = {"engines": {e: engine_metrics(results[e], data, e) for e in engines},
+               "agreement": agreement(results["numpy"]["y_prob"], results[reference]["y_prob"]),
+               "histories": {e: results[e]["history"] for e in engines}, "note": DROPOUT_NOTE, "reference": reference,
+               "reference_name": REFERENCES[reference][2], "dataset": data.name, "class_names": data.class_names}
+    for engine in engines:
         results[engine]["model"].save(out_dir / f"{engine}.cnnlab")
     runs.write_json(out_dir / "comparison.json", summary)
     write_figures(out_dir, summary, results, data)
@@ -142,27 +154,27 @@ def compare(settings: TrainSettings, out_dir: Path, progress: dict[str, list] | 
 
 def write_figures(out_dir: Path, summary: dict, results: dict, data: PreparedData) -> None:
     figures = out_dir / "figures"
-    cms = {e: np.array(summary["engines"][e]["confusion_matrix"]) for e in ENGINES}
+    cms = {e: np.array(summary["engines"][e]["confusion_matrix"]) for e in summary["engines"]}
     plots.plot_confusion_matrices(cms, data.class_names, figures / "confusion_matrices.png")
-    plots.plot_roc_compare({e: (data.y_test, results[e]["y_prob"]) for e in ENGINES}, figures / "roc_compare.png")
+    plots.plot_roc_compare({e: (data.y_test, results[e]["y_prob"]) for e in summary["engines"]}, figures / "roc_compare.png")
     plots.plot_history_compare(summary["histories"], figures / "history_compare.png")
 
 
 COMPARE_FIGURES = {
-    "confusion_matrices.png": "Confusion matrices: the NumPy engine (left) and PyTorch (right)",
+    "confusion_matrices.png": "Confusion matrices: the NumPy engine (left) and the framework (right)",
     "roc_compare.png": "ROC curves of both engines (micro and macro averages)",
     "history_compare.png": "Training and validation curves of both engines",
 }
 
 
 def metric_rows(summary: dict[str, Any]) -> list[list[Any]]:
-    """One row per metric: name, numpy value, torch value."""
-    return [[label, *(summary["engines"][e].get(key) for e in ENGINES)] for key, label in ROWS]
+    """One row per metric: name, the engine's value, the framework's value."""
+    return [[label, *(figures.get(key) for figures in summary["engines"].values())] for key, label in ROWS]
 
 
 def per_class_rows(summary: dict[str, Any]) -> list[list[Any]]:
-    """Per class: precision, recall, F1 of numpy and of torch."""
-    tables = [summary["engines"][e]["per_class"] for e in ENGINES]
+    """Per class: precision, recall, F1 of the engine and of the framework."""
+    tables = [figures["per_class"] for figures in summary["engines"].values()]
     return [[a["class"], a["precision"], b["precision"], a["recall"], b["recall"], a["f1"], b["f1"]] for a, b in zip(*tables)]
 
 
@@ -172,22 +184,22 @@ def render_comparison_report(out_dir: Path) -> Path:
         section = parity_section(runs.read_json(out_dir, "parity.json"))
         return build_report("Parity of the NumPy engine and PyTorch", [section], out_dir / "report.html")
     summary = runs.read_json(out_dir, "comparison.json")
-    agree = summary["agreement"]
+    agree, ref, name = summary["agreement"], summary.get("reference", "torch"), summary.get("reference_name", "PyTorch")
     sections = [
         Section("Side by side", [f"<p>{html.escape(summary['note'])}</p>",
-                                 html_table(metric_rows(summary), ["metric", "NumPy engine", "PyTorch"])]),
+                                 html_table(metric_rows(summary), ["metric", "NumPy engine", name])]),
         Section("Agreement", [html_table([["test images predicted the same", agree["same_prediction_share"]],
                                           ["largest difference of an output probability", agree["max_abs_prob_diff"]]],
                                          ["measure", "value"])]),
-        Section("Per class", [html_table(per_class_rows(summary), ["class", "precision numpy", "precision torch", "recall numpy",
-                                                                   "recall torch", "F1 numpy", "F1 torch"])]),
+        Section("Per class", [html_table(per_class_rows(summary), ["class", "precision numpy", f"precision {ref}", "recall numpy",
+                                                                   f"recall {ref}", "F1 numpy", f"F1 {ref}"])]),
         Section("Figures", figures=[ReportFigure(out_dir / "figures" / n, c) for n, c in COMPARE_FIGURES.items()
                                     if (out_dir / "figures" / n).exists()]),
     ]
     parity = out_dir / "parity.json"
     if parity.exists():
         sections.append(parity_section(runs.read_json(out_dir, "parity.json")))
-    return build_report(f"NumPy engine vs PyTorch on {summary['dataset']}", sections, out_dir / "report.html")
+    return build_report(f"NumPy engine vs {name} on {summary['dataset']}", sections, out_dir / "report.html")
 
 
 def parity_section(parity: dict[str, Any]) -> Section:
