@@ -220,14 +220,21 @@ def max_pool_backward(dy: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Pair
     """
     pads = pads_hw(x.shape[1:3], pool, strides, padding)
     xp = pad(x, pads, value=-np.inf)
-    dxp = scratch(workspace, "dxp", xp.shape, dy.dtype, zero=True)
+    out_hw = out.shape[1:3]
+    tiled = tuple(strides) == tuple(pool)  # windows tile the image: each pixel is in at most one
+    dxp = scratch(workspace, "dxp", xp.shape, dy.dtype, zero=not tiled)
+    if tiled:  # pixels past the last window get no gradient
+        dxp[:, out_hw[0] * pool[0] :] = 0
+        dxp[:, :, out_hw[1] * pool[1] :] = 0
     remaining = scratch(workspace, "remaining", dy.shape, dy.dtype)
     remaining[...] = dy
     routed = scratch(workspace, "routed", dy.shape, dy.dtype)
     for i, j in taps(pool):
-        np.multiply(remaining, tap(xp, i, j, strides, out.shape[1:3]) == out, out=routed)
-        remaining -= routed
-        tap(dxp, i, j, strides, out.shape[1:3])[...] += routed
+        share = tap(dxp, i, j, strides, out_hw) if tiled else routed  # tiled: write each share in place
+        np.multiply(remaining, tap(xp, i, j, strides, out_hw) == out, out=share)
+        remaining -= share
+        if not tiled:
+            tap(dxp, i, j, strides, out_hw)[...] += share
     return crop(dxp, pads)
 
 
