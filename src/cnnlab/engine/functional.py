@@ -6,8 +6,8 @@ the strides, and (Ho, Wo) for the output.
 
 A convolution is one matrix product. ``im2col`` lays every receptive field out as a row:
 (N*Ho*Wo, kh*kw*C), so that ``cols @ kernel.reshape(kh*kw*C, F)`` is the whole layer.
-Its transpose, ``col2im``, adds each row back onto the pixels it came from. It loops over
-the kh*kw kernel taps (never over pixels or samples), each tap one strided slice.
+The input gradient goes the other way: a loop over the kh*kw kernel taps (never over
+pixels or samples), each tap one matrix product added back onto one strided slice.
 
 Padding follows TensorFlow/Keras: "valid" uses no padding; "same" gives ceil(H / sh)
 outputs and pads (total // 2) before and the rest after, so for stride > 1 the extra
@@ -139,15 +139,6 @@ def im2col(xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair, out: np.nd
     return cols
 
 
-def col2im(dcols: np.ndarray, dxp: np.ndarray, strides: Pair) -> np.ndarray:
-    """dcols: (N, Ho, Wo, kh, kw, C) -> dxp: (N, Hp, Wp, C), zeros on entry; each tap is added
-    back where it was read."""
-    out_hw = dcols.shape[1:3]
-    for i, j in taps(dcols.shape[3:5]):
-        tap(dxp, i, j, strides, out_hw)[...] += dcols[:, :, :, i, j, :]
-    return dxp
-
-
 # ------------------------------------------------------------------ convolution
 def conv2d_forward(
     x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides: Pair, padding: str,
@@ -178,8 +169,10 @@ def conv2d_backward(
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """dy: (N, Ho, Wo, F) -> (dx: (N, H, W, C) or None, dkernel: (kh, kw, C, F), dbias: (F,)).
 
-    dkernel = cols^T dy (each weight meets the inputs it multiplied); dx is dy correlated
-    with the flipped kernel, computed as dcols = dy kernel^T followed by col2im.
+    dkernel = cols^T dy (each weight meets the inputs it multiplied). dx is dy correlated
+    with the flipped kernel: for each kernel tap (i, j), dy @ kernel[i, j]^T is what that tap
+    sends back, and it is added to the pixels the tap read (a strided slice): the transpose
+    of im2col, one matrix product per tap.
     """
     n, ho, wo, f = dy.shape
     kh, kw, c, _ = kernel.shape
@@ -188,12 +181,13 @@ def conv2d_backward(
     dbias = column_sums(dy2)
     if not input_grad:
         return None, dkernel, dbias
-    dcols = scratch(workspace, "dcols", (n * ho * wo, kh * kw * c), dy.dtype)
-    np.matmul(dy2, kernel.reshape(-1, f).T, out=dcols)  # (N*Ho*Wo, kh*kw*C)
     pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
-    padded_shape = (n, x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]), c)
-    dxp = scratch(workspace, "dxp", padded_shape, dy.dtype, zero=True)
-    return crop(col2im(dcols.reshape(n, ho, wo, kh, kw, c), dxp, strides), pads), dkernel, dbias
+    dxp = scratch(workspace, "dxp", (n, x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]), c), dy.dtype, zero=True)
+    sent_back = scratch(workspace, "sent_back", (n * ho * wo, c), dy.dtype)
+    for i, j in taps((kh, kw)):
+        np.matmul(dy2, kernel[i, j].T, out=sent_back)  # (N*Ho*Wo, F) @ (F, C): what tap (i, j) sends back
+        tap(dxp, i, j, strides, (ho, wo))[...] += sent_back.reshape(n, ho, wo, c)  # to the pixels it read
+    return crop(dxp, pads), dkernel, dbias
 
 
 # ---------------------------------------------------------------------- pooling
