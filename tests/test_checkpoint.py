@@ -69,6 +69,5 @@ def test_a_huge_learning_rate_trips_the_divergence_guard_and_names_the_layer(tmp
     m.compile(loss="categorical_crossentropy", optimizer=optimizers.SGD(1e6))
     with pytest.raises(TrainingDiverged, match=r"training diverged at epoch 1, batch \d+: .* of layer 'dense(_1)?'.*"
                                                r"Lower the learning rate \(now 1e\+06\)"):
-        with np.errstate(over="ignore", invalid="ignore"):
-            m.fit(x, y, batch_size=16, epochs=20, verbose=0, callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)])
+        m.fit(x, y, batch_size=16, epochs=20, verbose=0, callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)])
     assert not (tmp_path / "checkpoint.cnnlab").exists()  # no finished epoch, so nothing saved

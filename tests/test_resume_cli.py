@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -139,3 +140,18 @@ def test_nan_in_the_inputs_is_refused_before_training(tmp_path, capsys):
     assert main(["train", "--dataset", str(data), "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "NaN" in err and "Traceback" not in err
+
+
+def test_a_learning_rate_of_1e6_trips_the_divergence_guard(tmp_path, capsys):
+    """Plain SGD at 1e6 through a linear hidden layer overflows within a few batches."""
+    model = tmp_path / "linear.json"
+    model.write_text('{"layers": [{"class_name": "Flatten", "config": {"name": "flatten"}},'
+                     ' {"class_name": "Dense", "config": {"name": "hidden", "units": 32}},'
+                     ' {"class_name": "Dense", "config": {"name": "out", "units": 10, "activation": "softmax"}}]}')
+    out = tmp_path / "run"
+    code = main(["train", "--dataset", "digits", "--model", str(model), "--optimizer", "sgd", "--learning-rate", "1e6",
+                 "--epochs", "3", "--batch-size", "16", "--out", str(out)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cnnlab:")]
+    assert code == 2 and len(err) == 1
+    assert re.search(r"training diverged at epoch 1, batch \d+: .* layer '(hidden|out)'.*Lower the learning rate \(now 1e\+06\)", err[0])
+    assert not (out / "model.cnnlab").exists()

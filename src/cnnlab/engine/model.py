@@ -176,7 +176,8 @@ class Sequential:
         for step, begin in enumerate(range(0, len(x), batch_size)):
             batch = order[begin : begin + batch_size]
             self.step = step
-            totals.add(*self.train_step(x[batch], y[batch]), len(batch))
+            with np.errstate(over="ignore", invalid="ignore"):  # the divergence guard reports these
+                totals.add(*self.train_step(x[batch], y[batch]), len(batch))
             hooks.on_train_batch_end(step, totals.logs(self.metrics))
         self.last_epoch_seconds = time.perf_counter() - start
         return totals.logs(self.metrics)
