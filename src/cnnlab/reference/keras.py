@@ -38,6 +38,7 @@ import numpy as np
 
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
+from cnnlab.reference.common import SUPPORTED_LAYERS, check_supported, engine_model_from_config
 from cnnlab.engine.model import Sequential, check_batch_size, split_validation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 Config = dict[str, Any] | list[dict[str, Any]]
-SUPPORTED_LAYERS = ("InputLayer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense", "Flatten", "Dropout", "Activation")
 ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
 KERAS_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 
@@ -81,25 +81,6 @@ def quiet_keras() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------- model
-def check_supported(config: Config) -> None:
-    """ValueError for a malformed config or a layer class without a Keras twin here."""
-    specs = config if isinstance(config, list) else config.get("layers") if isinstance(config, dict) else None
-    if not isinstance(specs, list):
-        raise ValueError("a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}")
-    for spec in specs:
-        class_name = spec.get("class_name") if isinstance(spec, dict) else spec
-        if class_name not in SUPPORTED_LAYERS:
-            raise ValueError(f"the Keras reference does not support layer class {class_name!r}; "
-                             f"supported: {', '.join(SUPPORTED_LAYERS)}")
-
-
-def engine_model_from_config(config: Config, seed: int | None = None) -> Sequential:
-    """The built cnnlab model of a config: its layers know their input and output shapes."""
-    check_supported(config)
-    model = Sequential.from_config(config, seed=seed)
-    if not model.built or not model.layers:
-        raise ValueError("the Keras reference needs a config with an input shape and at least one layer")
-    return model
 
 
 def keras_layer(class_name: str, config: dict[str, Any], dtype: str | None = None) -> Any:
@@ -125,7 +106,7 @@ def build_keras_twin(model: Sequential) -> keras.Sequential:
     """The keras.Sequential of a built engine model, with its weights copied."""
     keras = import_keras()
     config = model.get_config()
-    check_supported(config)
+    check_supported(config, "Keras")
     dtype = floatx()
     specs = config["layers"]
     inputs = keras.Input(shape=tuple(model.input_shape), dtype=dtype, name=specs[0]["config"].get("name"))
@@ -143,7 +124,7 @@ def build_keras_model(config: Config, seed: int | None = None) -> keras.Sequenti
     The weights are those ``Sequential.from_config(config, seed=seed)`` initialises, so one
     seed gives the same start in both engines. Raises ValueError for other layer classes.
     """
-    return build_keras_twin(engine_model_from_config(config, seed))
+    return build_keras_twin(engine_model_from_config(config, "Keras", seed))
 
 
 def make_keras_optimizer(optimizer_config: dict[str, Any] | str) -> Any:
@@ -179,7 +160,7 @@ class KerasTrainer:
             import torch
 
             torch.set_num_threads(threads)
-        self.engine_model = engine_model_from_config(config, seed)  # checks inputs as the engine does
+        self.engine_model = engine_model_from_config(config, "Keras", seed)  # checks inputs as the engine does
         self.engine_model.compile(optimizer=optimizer_config, loss=loss_name, metrics=["accuracy"] if accuracy else None)
         self.shuffle_rng = self.engine_model.shuffle_rng
         self.metrics = self.engine_model.metrics

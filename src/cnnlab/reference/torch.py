@@ -45,6 +45,7 @@ from cnnlab.engine import layers as engine_layers
 from cnnlab.engine import losses as engine_losses
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
+from cnnlab.reference.common import check_supported, engine_model_from_config
 from cnnlab.engine.model import Sequential, Totals, check_batch_size, correct_count, split_validation
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
 
 Config = dict[str, Any] | list[dict[str, Any]]
 Pads = tuple[int, int, int, int]  # (left, right, top, bottom), the order of F.pad
-SUPPORTED_LAYERS = ("InputLayer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense", "Flatten", "Dropout", "Activation")
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -282,30 +282,11 @@ class TorchSequential(nn.Sequential):
         return list(self)[-1].activation
 
 
-def check_supported(config: Config) -> None:
-    """ValueError for a layer class that has no torch twin."""
-    specs = config if isinstance(config, list) else config.get("layers") if isinstance(config, dict) else None
-    if not isinstance(specs, list):
-        raise ValueError("a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}")
-    for spec in specs:
-        class_name = spec.get("class_name") if isinstance(spec, dict) else spec
-        if class_name not in SUPPORTED_LAYERS:
-            raise ValueError(f"the PyTorch reference does not support layer class {class_name!r}; "
-                             f"supported: {', '.join(SUPPORTED_LAYERS)}")
-
-
-def engine_model_from_config(config: Config, seed: int | None = None) -> Sequential:
-    """The built cnnlab model of a config: its layers know their input and output shapes."""
-    check_supported(config)
-    model = Sequential.from_config(config, seed=seed)
-    if not model.built or not model.layers:
-        raise ValueError("the PyTorch reference needs a config with an input shape and at least one layer")
-    return model
 
 
 def build_torch_twin(model: Sequential, dtype: torch.dtype | None = None) -> TorchSequential:
     """The torch twin of a built engine model, with its weights copied (dtype: the engine's floatx)."""
-    check_supported(model.get_config())
+    check_supported(model.get_config(), "PyTorch")
     dtype = dtype or TORCH_DTYPES[floatx()]
     modules = OrderedDict((layer.name, TORCH_LAYERS[type(layer).__name__](layer, dtype)) for layer in model.layers)
     torch_model = TorchSequential(modules)
@@ -320,7 +301,7 @@ def build_torch_model(config: Config, seed: int | None = None, dtype: torch.dtyp
     (glorot_uniform kernels, zero biases), so one seed gives the same start in both engines.
     Raises ValueError for layer classes without a twin.
     """
-    return build_torch_twin(engine_model_from_config(config, seed), dtype)
+    return build_torch_twin(engine_model_from_config(config, "PyTorch", seed), dtype)
 
 
 # -------------------------------------------------------------------------- weights
@@ -570,7 +551,7 @@ class TorchTrainer:
                  threads: int | None = None, accuracy: bool = True) -> None:
         if threads is not None:
             torch.set_num_threads(threads)
-        self.engine_model = engine_model_from_config(config, seed)  # checks inputs as the engine does
+        self.engine_model = engine_model_from_config(config, "PyTorch", seed)  # checks inputs as the engine does
         self.engine_model.compile(optimizer=optimizer_config, loss=loss_name, metrics=["accuracy"] if accuracy else None)
         self.shuffle_rng = self.engine_model.shuffle_rng
         self.torch_model = build_torch_twin(self.engine_model)

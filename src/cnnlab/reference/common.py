@@ -1,0 +1,33 @@
+"""What the framework twins (``reference.torch``, ``reference.keras``) share: which layer
+classes they support, and the built engine model a config describes. Imports no framework."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import Sequential
+
+Config = dict[str, Any] | list[dict[str, Any]]
+
+SUPPORTED_LAYERS = ("InputLayer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense", "Flatten", "Dropout", "Activation")
+
+
+def check_supported(config: Config, framework: str) -> None:
+    """ValueError for a malformed config or a layer class without a twin in the framework."""
+    specs = config if isinstance(config, list) else config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(specs, list):
+        raise ValueError("a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}")
+    for spec in specs:
+        class_name = spec.get("class_name") if isinstance(spec, dict) else spec
+        if class_name not in SUPPORTED_LAYERS:
+            raise ValueError(f"the {framework} reference does not support layer class {class_name!r}; "
+                             f"supported: {', '.join(SUPPORTED_LAYERS)}")
+
+
+def engine_model_from_config(config: Config, framework: str, seed: int | None = None) -> Sequential:
+    """The built cnnlab model of a config: its layers know their input and output shapes."""
+    check_supported(config, framework)
+    model = Sequential.from_config(config, seed=seed)
+    if not model.built or not model.layers:
+        raise ValueError(f"the {framework} reference needs a config with an input shape and at least one layer")
+    return model
