@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..engine import Sequential
+from ..engine.model import check_batch_size, split_validation
 
 Config = dict[str, Any] | list[dict[str, Any]]
 
@@ -31,3 +34,17 @@ def engine_model_from_config(config: Config, framework: str, seed: int | None = 
     if not model.built or not model.layers:
         raise ValueError(f"the {framework} reference needs a config with an input shape and at least one layer")
     return model
+
+
+def fit_inputs(engine_model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int, validation_split: float,
+               validation_data: tuple[np.ndarray, np.ndarray] | None, rng: np.random.Generator | None):
+    """What ``Sequential.fit`` does before its first batch, for a framework twin's trainer:
+    checked arrays, the last floor-complement fraction as validation (before any shuffling),
+    the batch size. Returns (x, y, validation_data or None, batch_size, rng)."""
+    x, y = engine_model.standardize(x, y, "fit")
+    batch_size = check_batch_size(batch_size)
+    if validation_data is None and validation_split:
+        x, y, validation_data = split_validation(x, y, validation_split)
+    elif validation_data is not None:
+        validation_data = engine_model.standardize(*validation_data, "fit validation_data")
+    return x, y, validation_data, batch_size, rng

@@ -38,8 +38,8 @@ import numpy as np
 
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
-from cnnlab.reference.common import SUPPORTED_LAYERS, check_supported, engine_model_from_config
-from cnnlab.engine.model import Sequential, check_batch_size, split_validation
+from cnnlab.engine.model import Sequential, check_batch_size
+from cnnlab.reference.common import SUPPORTED_LAYERS, check_supported, engine_model_from_config, fit_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -184,13 +184,9 @@ class KerasTrainer:
         batches in the engine's order. ``history`` and ``epoch_seconds`` (the time of that fit
         call: training only, validation is evaluated after it) hold the last fit's epochs.
         """
-        x, y = self.engine_model.standardize(x, y, "fit")
-        batch_size = check_batch_size(batch_size)
-        if validation_data is None and validation_split:
-            x, y, validation_data = split_validation(x, y, validation_split)
-        elif validation_data is not None:
-            validation_data = self.engine_model.standardize(*validation_data, "fit validation_data")
         rng = (self.shuffle_rng if shuffle_rng is None else shuffle_rng) if shuffle else None
+        x, y, validation_data, batch_size, rng = fit_inputs(self.engine_model, x, y, batch_size, validation_split,
+                                                            validation_data, rng)
         self.history, self.epoch_seconds = {}, []
         for epoch in range(epochs):
             order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))

@@ -45,8 +45,8 @@ from cnnlab.engine import layers as engine_layers
 from cnnlab.engine import losses as engine_losses
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
-from cnnlab.reference.common import check_supported, engine_model_from_config
-from cnnlab.engine.model import Sequential, Totals, check_batch_size, correct_count, split_validation
+from cnnlab.engine.model import Sequential, Totals, correct_count
+from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs
 
 __all__ = [
     "KerasAdam", "KerasLoss", "KerasRMSprop", "KerasSGD", "TorchSequential", "TorchTrainer",
@@ -574,13 +574,9 @@ class TorchTrainer:
         ``history`` and ``epoch_seconds`` (training time per epoch, validation excluded) hold
         the last fit's epochs.
         """
-        x, y = self.engine_model.standardize(x, y, "fit")
-        batch_size = check_batch_size(batch_size)
-        if validation_data is None and validation_split:
-            x, y, validation_data = split_validation(x, y, validation_split)
-        elif validation_data is not None:
-            validation_data = self.engine_model.standardize(*validation_data, "fit validation_data")
         rng = (self.shuffle_rng if shuffle_rng is None else shuffle_rng) if shuffle else None
+        x, y, validation_data, batch_size, rng = fit_inputs(self.engine_model, x, y, batch_size, validation_split,
+                                                            validation_data, rng)
         self.history, self.epoch_seconds = {}, []
         with self.own_random_state():
             for epoch in range(epochs):
