@@ -7,6 +7,7 @@ saying what is wrong (the traceback only with ``--debug``).
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import traceback
 from pathlib import Path
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__, models, runs
+from .engine.callbacks import format_logs
 from .errors import CnnlabError
 
 # markup off: user text (file names, dataset names) is printed as given, "[x]" included
@@ -483,10 +485,8 @@ def compare(model_spec: str | None, reference: str, parity: bool, steps: int, ou
     from .reference.keras import keras_available
     from .training import TrainSettings, load_data
 
-    try:
-        import torch  # noqa: F401  (both references run on PyTorch)
-    except ImportError:
-        raise CnnlabError("cnnlab compare needs PyTorch: pip install 'cnnlab[torch]'") from None
+    if importlib.util.find_spec("torch") is None:  # both references run on PyTorch
+        raise CnnlabError("cnnlab compare needs PyTorch: pip install 'cnnlab[torch]'")
     if reference == "keras" and not keras_available():
         raise CnnlabError("--reference keras needs Keras 3, which is not installed (pip install keras); or use --reference torch")
     if parity and reference != "torch":
@@ -506,17 +506,14 @@ def compare(model_spec: str | None, reference: str, parity: bool, steps: int, ou
         from .progress import EpochProgress
 
         steps_per_epoch = -(-int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size)
-        torch_line = lambda epoch, logs: err_console.print(f"{reference} epoch {epoch + 1}/{settings.epochs}{format_logs(logs)}", highlight=False)
+
+        def reference_epoch_line(epoch: int, logs: dict[str, float]) -> None:
+            err_console.print(f"{reference} epoch {epoch + 1}/{settings.epochs}{format_logs(logs)}", highlight=False)
+
         summary = comparison.compare(settings, out_dir, {"numpy": [EpochProgress(steps_per_epoch, settings.epochs, err_console)],
-                                                         "reference": [torch_line]}, data=data, reference=reference)
+                                                         "reference": [reference_epoch_line]}, data=data, reference=reference)
         print_comparison(summary)
     console.print(f"Comparison directory: {out_dir}  (report: {out_dir / 'report.html'})", highlight=False)
-
-
-def format_logs(logs: dict[str, float]) -> str:
-    from .engine.callbacks import format_logs as engine_format
-
-    return engine_format(logs)
 
 
 def print_comparison(summary: dict[str, Any]) -> None:
