@@ -22,6 +22,7 @@ from collections.abc import Iterator
 import numpy as np
 
 Pair = tuple[int, int]
+FEW_CHANNELS = 4  # im2col copies tap by tap below this many input channels (measured: 3x faster at C=1)
 Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
 
@@ -132,10 +133,15 @@ def im2col(xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair, out: np.nd
     """xp: padded (N, Hp, Wp, C) -> cols: (N*Ho*Wo, kh*kw*C), rows in (kh, kw, C) order."""
     n, c = xp.shape[0], xp.shape[3]
     (sh, sw), (ho, wo) = strides, out_hw
+    cols = np.empty((n * ho * wo, window[0] * window[1] * c), xp.dtype) if out is None else out
+    rows = cols.reshape(n, ho, wo, *window, c)
+    if c <= FEW_CHANNELS:  # one strided copy per tap: faster than a 6-D transpose when C is tiny
+        for i, j in taps(window):
+            rows[:, :, :, i, j, :] = tap(xp, i, j, strides, out_hw)
+        return cols
     views = np.lib.stride_tricks.sliding_window_view(xp, window, axis=(1, 2))
     views = views[:, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]  # (N, Ho, Wo, C, kh, kw)
-    cols = np.empty((n * ho * wo, window[0] * window[1] * c), xp.dtype) if out is None else out
-    cols.reshape(n, ho, wo, *window, c)[...] = views.transpose(0, 1, 2, 4, 5, 3)
+    rows[...] = views.transpose(0, 1, 2, 4, 5, 3)
     return cols
 
 
