@@ -216,7 +216,7 @@ def max_pool_backward(dy: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Pair
 
     Taps are visited in row-major order and the first pixel equal to the maximum takes what
     remains of the window's gradient, so on a tie the first pixel gets it all and the later
-    ones get zero (as PyTorch and TensorFlow route it).
+    ones get zero (as PyTorch and TensorFlow route it). dy is used up: it is overwritten.
     """
     pads = pads_hw(x.shape[1:3], pool, strides, padding)
     xp = pad(x, pads, value=-np.inf)
@@ -226,13 +226,15 @@ def max_pool_backward(dy: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Pair
     if tiled:  # pixels past the last window get no gradient
         dxp[:, out_hw[0] * pool[0] :] = 0
         dxp[:, :, out_hw[1] * pool[1] :] = 0
-    remaining = scratch(workspace, "remaining", dy.shape, dy.dtype)
-    remaining[...] = dy
+    remaining = dy  # dy is this layer's own gradient: it is used up as it is routed
     routed = scratch(workspace, "routed", dy.shape, dy.dtype)
-    for i, j in taps(pool):
+    is_max = scratch(workspace, "is_max", dy.shape, np.dtype(bool))
+    last = pool[0] * pool[1] - 1
+    for k, (i, j) in enumerate(taps(pool)):
         share = tap(dxp, i, j, strides, out_hw) if tiled else routed  # tiled: write each share in place
-        np.multiply(remaining, tap(xp, i, j, strides, out_hw) == out, out=share)
-        remaining -= share
+        np.multiply(remaining, np.equal(tap(xp, i, j, strides, out_hw), out, out=is_max), out=share)
+        if k < last:
+            remaining -= share
         if not tiled:
             tap(dxp, i, j, strides, out_hw)[...] += share
     return crop(dxp, pads)
