@@ -13,8 +13,6 @@ import base64
 import csv
 import html
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +23,7 @@ import numpy as np
 
 from cnnlab import __version__, plots
 from cnnlab.errors import CnnlabError
+from cnnlab.runs import write_text
 from cnnlab.metrics import classification_metrics
 
 FIGURE_CAPTIONS: dict[str, str] = {
@@ -204,24 +203,11 @@ def _page_html(title: str, sections: Sequence[Section]) -> str:
     )
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0o600; a report is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def build_report(title: str, sections: Sequence[Section], path: str | Path) -> Path:
     """Write a self-contained HTML report (figures inlined) atomically and return its path."""
     target = Path(path)
-    write_text_atomically(target, _page_html(title, sections))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text(target, _page_html(title, sections))
     return target
 
 

@@ -46,19 +46,26 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     try:
         handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
-        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
+        raise write_error(path, err) from None
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+            os.fchmod(file.fileno(), 0o644)  # mkstemp makes 0o600; results are meant to be shared
         os.replace(temp_name, path)
     except OSError as err:  # a full disk, a vanished folder: the old file stays as it was
         Path(temp_name).unlink(missing_ok=True)
-        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
+        raise write_error(path, err) from None
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def write_error(path: Path, err: OSError) -> OSError:
+    """The same error, saying which file could not be written."""
+    message = f"cannot write {path}: {err.strerror or err}"
+    return OSError(err.errno, message) if err.errno else OSError(message)
 
 
 def write_archive(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], kind: str = FORMAT) -> None:
