@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab import Input, Sequential, layers
+from cnnlab import Sequential, layers, models
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "bench_train.json"
@@ -95,17 +95,8 @@ def child_argv(args: argparse.Namespace, only: str) -> list[str]:
 
 # ---------------------------------------------------------------------- the model
 def seed_model(seed: int) -> Sequential:
-    """The seed MNIST CNN of design.md in cnnlab, compiled as the seed program compiles it."""
-    model = Sequential([
-        Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ], seed=seed)
+    """The seed MNIST CNN of design.md (the built-in seed-cnn), compiled as the seed program compiles it."""
+    model = models.build_model(models.model_config("seed-cnn", (28, 28, 1), 10), 10, seed)
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnnlab import models
 from cnnlab.engine import Input, Sequential, layers, set_floatx
 
 torch = pytest.importorskip("torch")
@@ -68,17 +69,8 @@ def precision(request: pytest.FixtureRequest) -> Iterator[str]:
 
 # ------------------------------------------------------------------------- models
 def seed_cnn(seed: int = 1, optimizer: str | dict = "adam") -> Sequential:
-    """The seed MNIST CNN (34,826 parameters), compiled as the seed program compiles it."""
-    model = Sequential([
-        Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ], seed=seed)
+    """The seed MNIST CNN (34,826 parameters; the built-in seed-cnn), compiled as the seed program compiles it."""
+    model = models.build_model(models.model_config("seed-cnn", (28, 28, 1), 10), 10, seed)
     model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
     return model
 
