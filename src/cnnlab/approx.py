@@ -397,12 +397,7 @@ def write_run(problem: ApproxProblem, result: ApproxResult) -> None:
         "command": "approx", "function": function_facts, "model": problem.model_config,
         "training": asdict(problem.settings), "inputs": problem.encoder.describe(),
         "dataset": function.name, "engine": "numpy", "created": runs.now_iso()})
-    problem.model.save(run_dir / runs.MODEL_FILE)
-    runs.write_history(run_dir / "history.csv", result.history, result.epoch_seconds)
-    runs.write_json(run_dir / "metrics.json", result.metrics)
-    lines: list[str] = []
-    problem.model.summary(print_fn=lines.append)
-    runs.write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
+    runs.write_results(run_dir, problem.model, result.history, result.epoch_seconds, result.metrics)
     atomic_write(run_dir / DATA_FILE, lambda file: np.savez_compressed(file, **result.arrays))
     result.figures = write_figures(run_dir)
     render_report(run_dir)

@@ -72,6 +72,17 @@ def write_history(path: Path, history: dict[str, list[float]], epoch_seconds: li
     write_text(path, buffer.getvalue())
 
 
+def write_results(run_dir: Path, model: Any, history: dict[str, list[float]], epoch_seconds: list[float],
+                  metrics: dict[str, Any]) -> None:
+    """The trained part of a run directory: model.cnnlab, history.csv, metrics.json, summary.txt."""
+    model.save(run_dir / MODEL_FILE)
+    write_history(run_dir / "history.csv", history, epoch_seconds)
+    write_json(run_dir / "metrics.json", metrics)
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     """history.csv back as {"loss": [...], ...} (epoch and seconds included)."""
     with open(path, newline="") as file:

@@ -183,12 +183,7 @@ def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: Trai
     """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html."""
     from .report import render_run_report, write_figures_for_run
 
-    result.model.save(run_dir / runs.MODEL_FILE)
-    runs.write_history(run_dir / "history.csv", result.history, result.epoch_seconds)
-    runs.write_json(run_dir / "metrics.json", result.metrics)
-    lines: list[str] = []
-    result.model.summary(print_fn=lines.append)
-    runs.write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
+    runs.write_results(run_dir, result.model, result.history, result.epoch_seconds, result.metrics)
     first_conv = next((l.params["kernel"] for l in result.model.layers if l.params and l.params["kernel"].ndim == 4), None)
     write_figures_for_run(run_dir, history=result.history, y_true=data.y_test, y_prob=result.y_prob,
                           x_test=data.x_test, class_names=data.class_names, first_kernel=first_conv)
