@@ -92,7 +92,9 @@ def test_same_padding_puts_the_odd_pixel_after():
 def test_max_pool_routes_a_tie_to_the_first_pixel():
     x = np.array([[5.0, 5.0], [1.0, 5.0]]).reshape(1, 2, 2, 1)
     out = F.max_pool_forward(x, (2, 2), (2, 2), "valid")
-    dx = F.max_pool_backward(np.ones_like(out), x, out, (2, 2), (2, 2), "valid")
+    windows = F.window_taps(x, (2, 2), (2, 2), "valid")
+    np.testing.assert_array_equal(windows.reshape(4), [5.0, 5.0, 1.0, 5.0])
+    dx = F.max_pool_backward(np.ones_like(out), windows, out, x.shape, (2, 2), (2, 2), "valid")
     np.testing.assert_array_equal(dx.reshape(2, 2), [[1.0, 0.0], [0.0, 0.0]])
 
 
@@ -113,3 +115,61 @@ def test_im2col_rows_are_kernel_major_then_channel():
     assert cols.shape == (2 * 2 * 2, 2 * 2 * 2)
     np.testing.assert_array_equal(cols[0], x[0, :2, :2, :].reshape(-1))
     np.testing.assert_array_equal(cols[-1], x[1, 1:, 1:, :].reshape(-1))
+
+
+@pytest.mark.parametrize("shape, k, s, padding", CASES)
+def test_conv_without_bias_has_no_ones_column_and_no_bias_gradient(shape, k, s, padding):
+    rng = np.random.default_rng(3)
+    x, kernel, bias = rng.standard_normal(shape), rng.standard_normal((*k, shape[3], 4)), rng.standard_normal(4)
+    with_bias, cols = F.conv2d_forward(x, kernel, bias, s, padding)
+    without, plain_cols = F.conv2d_forward(x, kernel, None, s, padding)
+    np.testing.assert_allclose(with_bias, without + bias, rtol=1e-12, atol=1e-12)
+    assert cols.shape[1] == plain_cols.shape[1] + 1 == math.prod(k) * shape[3] + 1
+    np.testing.assert_array_equal(cols[:, -1], 1.0)
+    dy = rng.standard_normal(with_bias.shape)
+    _, dkernel, dbias = F.conv2d_backward(dy, cols, kernel, x.shape, s, padding)
+    _, plain_dkernel, no_dbias = F.conv2d_backward(dy, plain_cols, kernel, x.shape, s, padding)
+    np.testing.assert_allclose(dbias, dy.sum(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(dkernel, plain_dkernel, rtol=1e-12)
+    assert no_dbias is None
+
+
+@pytest.mark.parametrize("shape, k, s, padding", CASES)
+def test_window_taps_are_the_pixels_of_each_window(shape, k, s, padding):
+    x = np.random.default_rng(4).standard_normal(shape)
+    windows = F.window_taps(x, k, s, padding)
+    xp = naive_pad(x, k, s, padding, -np.inf)
+    ho, wo = windows.shape[2:4]
+    for n, (i, j) in enumerate((i, j) for i in range(k[0]) for j in range(k[1])):
+        np.testing.assert_array_equal(windows[n], xp[:, i : i + s[0] * ho : s[0], j : j + s[1] * wo : s[1]])
+    np.testing.assert_array_equal(windows.max(axis=0), F.max_pool_forward(x, k, s, padding))
+
+
+@pytest.mark.parametrize("pool, strides, padding", [((2, 2), (2, 2), "valid"), ((3, 3), (1, 1), "same"), ((2, 3), (2, 1), "valid")])
+def test_max_pool_layer_backward_after_inference_forward_equals_training(pool, strides, padding):
+    """Backward lays the windows out itself when forward ran without training (input gradients)."""
+    from cnnlab.engine import layers
+
+    x = np.round(np.random.default_rng(5).standard_normal((2, 7, 6, 3)), 1)  # rounded: many ties
+    grads = []
+    for training in (True, False):
+        layer = layers.MaxPooling2D(pool, strides=strides, padding=padding)
+        layer.build(x.shape[1:])
+        out = layer.forward(x, training=training)
+        grads.append(layer.backward(np.ones_like(out)).copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    assert grads[0].sum() == np.prod(out.shape)  # every window's gradient lands on exactly one pixel
+
+
+@pytest.mark.parametrize("shape", [(4, 256), (3, 5, 7), (1024,), (0, 512)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_forward_equals_numpy_maximum(shape, dtype):
+    from cnnlab.engine.activations import maximum_with_zero
+
+    z = np.random.default_rng(6).standard_normal(shape).astype(dtype)
+    expected = np.maximum(z, 0)
+    assert maximum_with_zero(z) is z
+    np.testing.assert_array_equal(z, expected)
+    strided = np.random.default_rng(7).standard_normal((8, 1024)).astype(dtype)[:, ::2]  # not contiguous
+    expected = np.maximum(strided, 0)
+    np.testing.assert_array_equal(maximum_with_zero(strided), expected)

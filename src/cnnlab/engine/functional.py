@@ -5,9 +5,13 @@ image, C for channels, F for filters, (kh, kw) for the kernel or pool window, (s
 the strides, and (Ho, Wo) for the output.
 
 A convolution is one matrix product. ``im2col`` lays every receptive field out as a row:
-(N*Ho*Wo, kh*kw*C), so that ``cols @ kernel.reshape(kh*kw*C, F)`` is the whole layer.
-The input gradient goes the other way: a loop over the kh*kw kernel taps (never over
-pixels or samples), each tap one matrix product added back onto one strided slice.
+(N*Ho*Wo, kh*kw*C), so that ``cols @ kernel.reshape(kh*kw*C, F)`` is the whole layer. The
+bias rides along as one more input that is always 1: cols gets a last column of ones and
+the weight matrix a last row holding the bias, so the product adds it (no extra pass over
+the output), and in backward the same product that gives the kernel's gradient gives the
+bias's gradient in its last row. The input gradient goes the other way: a loop over the
+kh*kw kernel taps (never over pixels or samples), each tap one matrix product added back
+onto one strided slice.
 
 Padding follows TensorFlow/Keras: "valid" uses no padding; "same" gives ceil(H / sh)
 outputs and pads (total // 2) before and the rest after, so for stride > 1 the extra
@@ -130,11 +134,13 @@ def column_sums(a: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------- im2col
 def im2col(xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair, out: np.ndarray | None = None) -> np.ndarray:
-    """xp: padded (N, Hp, Wp, C) -> cols: (N*Ho*Wo, kh*kw*C), rows in (kh, kw, C) order."""
+    """xp: padded (N, Hp, Wp, C) -> cols: (N*Ho*Wo, kh*kw*C), rows in (kh, kw, C) order.
+
+    out may be a column slice of a wider array (its rows need not be contiguous)."""
     n, c = xp.shape[0], xp.shape[3]
     (sh, sw), (ho, wo) = strides, out_hw
     cols = np.empty((n * ho * wo, window[0] * window[1] * c), xp.dtype) if out is None else out
-    rows = cols.reshape(n, ho, wo, *window, c)
+    rows = cols.reshape(n, ho, wo, *window, c, copy=False)  # a view: what is written lands in cols
     if c <= FEW_CHANNELS:  # one strided copy per tap: faster than a 6-D transpose when C is tiny
         for i, j in taps(window):
             rows[:, :, :, i, j, :] = tap(xp, i, j, strides, out_hw)
@@ -150,16 +156,20 @@ def conv2d_forward(
     x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides: Pair, padding: str,
     workspace: Workspace | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """x: (N, H, W, C), kernel: (kh, kw, C, F) -> y: (N, Ho, Wo, F), and cols for backward."""
+    """x: (N, H, W, C), kernel: (kh, kw, C, F), bias: (F,) -> y: (N, Ho, Wo, F), and cols
+    for backward: (N*Ho*Wo, K) with K = kh*kw*C, or (N*Ho*Wo, K + 1) ending in ones with a bias."""
     n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape
+    k = kh * kw * c
     out_hw = output_hw((h, w), (kh, kw), strides, padding)
     xp = pad(x, pads_hw((h, w), (kh, kw), strides, padding))
-    cols = scratch(workspace, "cols", (n * out_hw[0] * out_hw[1], kh * kw * c), x.dtype)
-    im2col(xp, (kh, kw), strides, out_hw, out=cols)  # (N*Ho*Wo, kh*kw*C)
-    y = cols @ kernel.reshape(-1, f)  # (N*Ho*Wo, F)
-    if bias is not None:
-        y += bias
+    weights = kernel.reshape(k, f)  # (K, F)
+    cols = scratch(workspace, "cols", (n * out_hw[0] * out_hw[1], k + (bias is not None)), x.dtype)
+    if bias is not None:  # the bias is the weight of an input that is always 1
+        cols[:, k] = 1
+        weights = np.concatenate([weights, bias.reshape(1, f)])  # (K + 1, F)
+    im2col(xp, (kh, kw), strides, out_hw, out=cols[:, :k])  # (N*Ho*Wo, K)
+    y = cols @ weights  # (N*Ho*Wo, F)
     return y.reshape(n, *out_hw, f), cols
 
 
@@ -173,18 +183,21 @@ def conv2d_backward(
     input_grad: bool = True,
     workspace: Workspace | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """dy: (N, Ho, Wo, F) -> (dx: (N, H, W, C) or None, dkernel: (kh, kw, C, F), dbias: (F,)).
+    """dy: (N, Ho, Wo, F) -> (dx: (N, H, W, C) or None, dkernel: (kh, kw, C, F), dbias: (F,)
+    or None when cols has no column of ones).
 
-    dkernel = cols^T dy (each weight meets the inputs it multiplied). dx is dy correlated
-    with the flipped kernel: for each kernel tap (i, j), dy @ kernel[i, j]^T is what that tap
-    sends back, and it is added to the pixels the tap read (a strided slice): the transpose
-    of im2col, one matrix product per tap.
+    dweights = cols^T dy (each weight meets the inputs it multiplied; the bias's input is 1,
+    so its row is the sum of dy). dx is dy correlated with the flipped kernel: for each
+    kernel tap (i, j), dy @ kernel[i, j]^T is what that tap sends back, and it is added to
+    the pixels the tap read (a strided slice): the transpose of im2col, one product per tap.
     """
     n, ho, wo, f = dy.shape
     kh, kw, c, _ = kernel.shape
+    k = kh * kw * c
     dy2 = dy.reshape(-1, f)  # (N*Ho*Wo, F)
-    dkernel = (cols.T @ dy2).reshape(kernel.shape)
-    dbias = column_sums(dy2)
+    dweights = cols.T @ dy2  # (K, F), or (K + 1, F) with the bias's gradient last
+    dkernel = dweights[:k].reshape(kernel.shape)
+    dbias = dweights[k] if len(dweights) > k else None
     if not input_grad:
         return None, dkernel, dbias
     pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
@@ -210,33 +223,51 @@ def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> 
     return out
 
 
-def max_pool_backward(dy: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Pair, strides: Pair, padding: str,
-                      workspace: Workspace | None = None) -> np.ndarray:
+def window_taps(x: np.ndarray, pool: Pair, strides: Pair, padding: str, workspace: Workspace | None = None) -> np.ndarray:
+    """x: (N, H, W, C) -> windows: (kh*kw, N, Ho, Wo, C), pixel k (row-major) of every window.
+
+    One strided copy; afterwards each tap is one contiguous block, which NumPy compares
+    several times faster than a strided view. Padding is -inf, as in max_pool_forward.
+    """
+    (n, h, w, c), (kh, kw), (sh, sw) = x.shape, pool, strides
+    ho, wo = output_hw((h, w), pool, strides, padding)
+    xp = pad(x, pads_hw((h, w), pool, strides, padding), value=-np.inf)
+    views = np.lib.stride_tricks.sliding_window_view(xp, pool, axis=(1, 2))
+    views = views[:, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]  # (N, Ho, Wo, C, kh, kw)
+    windows = scratch(workspace, "windows", (kh * kw, n, ho, wo, c), x.dtype)
+    windows.reshape(kh, kw, n, ho, wo, c)[...] = views.transpose(4, 5, 0, 1, 2, 3)
+    return windows
+
+
+def max_pool_backward(dy: np.ndarray, windows: np.ndarray, out: np.ndarray, x_shape: tuple[int, ...], pool: Pair,
+                      strides: Pair, padding: str, workspace: Workspace | None = None) -> np.ndarray:
     """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window's gradient goes to its maximum.
 
-    Taps are visited in row-major order and the first pixel equal to the maximum takes what
-    remains of the window's gradient, so on a tie the first pixel gets it all and the later
-    ones get zero (as PyTorch and TensorFlow route it). dy is used up: it is overwritten.
+    windows: (kh*kw, N, Ho, Wo, C) from window_taps; out: (N, Ho, Wo, C), the forward result.
+    Taps are visited in row-major order and the first pixel equal to the maximum takes the
+    window's gradient, so on a tie the later pixels get zero (as PyTorch and TensorFlow
+    route it).
     """
-    pads = pads_hw(x.shape[1:3], pool, strides, padding)
-    xp = pad(x, pads, value=-np.inf)
+    n, h, w, c = x_shape
+    pads = pads_hw((h, w), pool, strides, padding)
     out_hw = out.shape[1:3]
     tiled = tuple(strides) == tuple(pool)  # windows tile the image: each pixel is in at most one
-    dxp = scratch(workspace, "dxp", xp.shape, dy.dtype, zero=not tiled)
+    dxp = scratch(workspace, "dxp", (n, h + sum(pads[0]), w + sum(pads[1]), c), dy.dtype, zero=not tiled)
     if tiled:  # pixels past the last window get no gradient
         dxp[:, out_hw[0] * pool[0] :] = 0
         dxp[:, :, out_hw[1] * pool[1] :] = 0
-    remaining = dy  # dy is this layer's own gradient: it is used up as it is routed
-    routed = scratch(workspace, "routed", dy.shape, dy.dtype)
+    taken = scratch(workspace, "taken", dy.shape, np.dtype(bool), zero=True)  # windows whose maximum is found
     is_max = scratch(workspace, "is_max", dy.shape, np.dtype(bool))
-    last = pool[0] * pool[1] - 1
+    first = scratch(workspace, "first", dy.shape, np.dtype(bool))
+    share = scratch(workspace, "share", dy.shape, dy.dtype)
     for k, (i, j) in enumerate(taps(pool)):
-        share = tap(dxp, i, j, strides, out_hw) if tiled else routed  # tiled: write each share in place
-        np.multiply(remaining, np.equal(tap(xp, i, j, strides, out_hw), out, out=is_max), out=share)
-        if k < last:
-            remaining -= share
-        if not tiled:
-            tap(dxp, i, j, strides, out_hw)[...] += share
+        np.equal(windows[k], out, out=is_max)
+        np.greater(is_max, taken, out=first)  # a maximum, and no earlier tap was: this pixel takes dy
+        taken |= is_max
+        if tiled:  # each pixel is in one window: write its share in place
+            np.multiply(dy, first, out=tap(dxp, i, j, strides, out_hw))
+        else:
+            tap(dxp, i, j, strides, out_hw)[...] += np.multiply(dy, first, out=share)
     return crop(dxp, pads)
 
 

@@ -280,14 +280,24 @@ class MaxPooling2D(Pooling2D):
     """The largest value of each window (keras.layers.MaxPooling2D)."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x: (N, H, W, C) -> out: (N, Ho, Wo, C); x and out are kept to find each window's maximum
+        # x: (N, H, W, C) -> out: (N, Ho, Wo, C). In training the windows are laid out tap by
+        # tap, (kh*kw, N, Ho, Wo, C), and kept: backward finds each window's maximum in them.
         self.x = x
-        self.out = functional.max_pool_forward(x, self.pool_size, self.strides, self.padding)
+        if training:
+            self.windows = functional.window_taps(x, self.pool_size, self.strides, self.padding, self.workspace)
+            self.out = self.windows.max(axis=0)
+        else:
+            self.windows = None
+            self.out = functional.max_pool_forward(x, self.pool_size, self.strides, self.padding)
         return self.out
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), routed to each window's maximum
-        return functional.max_pool_backward(dy, self.x, self.out, self.pool_size, self.strides, self.padding, self.workspace)
+        windows = self.windows
+        if windows is None:  # after an inference forward (an input gradient): lay them out now
+            windows = functional.window_taps(self.x, self.pool_size, self.strides, self.padding, self.workspace)
+        return functional.max_pool_backward(dy, windows, self.out, self.x.shape, self.pool_size, self.strides, self.padding,
+                                            self.workspace)
 
 
 class AveragePooling2D(Pooling2D):
