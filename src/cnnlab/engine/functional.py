@@ -259,15 +259,19 @@ def max_pool_backward(dy: np.ndarray, windows: np.ndarray, out: np.ndarray, x_sh
     taken = scratch(workspace, "taken", dy.shape, np.dtype(bool), zero=True)  # windows whose maximum is found
     is_max = scratch(workspace, "is_max", dy.shape, np.dtype(bool))
     first = scratch(workspace, "first", dy.shape, np.dtype(bool))
-    share = scratch(workspace, "share", dy.shape, dy.dtype)
-    for k, (i, j) in enumerate(taps(pool)):
+    shares = scratch(workspace, "shares", windows.shape, dy.dtype)  # (kh*kw, N, Ho, Wo, C): what each tap gets
+    for k in range(len(windows)):
         np.equal(windows[k], out, out=is_max)
         np.greater(is_max, taken, out=first)  # a maximum, and no earlier tap was: this pixel takes dy
         taken |= is_max
-        if tiled:  # each pixel is in one window: write its share in place
-            np.multiply(dy, first, out=tap(dxp, i, j, strides, out_hw))
-        else:
-            tap(dxp, i, j, strides, out_hw)[...] += np.multiply(dy, first, out=share)
+        np.multiply(dy, first, out=shares[k])
+    if tiled:  # each pixel is in one window: one copy puts every share in place
+        (ho, wo), (ph, pw) = out_hw, pool
+        in_windows = dxp[:, : ho * ph, : wo * pw].reshape(n, ho, ph, wo, pw, c, copy=False)
+        in_windows[...] = shares.reshape(ph, pw, n, ho, wo, c).transpose(2, 3, 0, 4, 1, 5)
+    else:
+        for k, (i, j) in enumerate(taps(pool)):
+            tap(dxp, i, j, strides, out_hw)[...] += shares[k]
     return crop(dxp, pads)
 
 
