@@ -506,6 +506,12 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("inf")
 
 
+def paired_ratios(numpy_figures: dict[str, Any], torch_figures: dict[str, Any]) -> list[float]:
+    """numpy / torch epoch seconds of each round: the two runs of a round are back to back, so
+    a slow spell of the machine that spans both cancels out of their ratio."""
+    return [ratio(n, t) for n, t in zip(numpy_figures["epoch_seconds_per_round"], torch_figures["epoch_seconds_per_round"])]
+
+
 def assemble(args: argparse.Namespace, argv: list[str], env: dict[str, str], parts: dict[str, Any]) -> dict[str, Any]:
     """The JSON document: settings, environment, both engines, ratios, floor, profile."""
     numpy_figures, torch_figures = combine(parts["numpy"], args), combine(parts["torch"], args)
@@ -523,6 +529,8 @@ def assemble(args: argparse.Namespace, argv: list[str], env: dict[str, str], par
         "ratio_numpy_to_torch": ratio(numpy_figures["epoch_seconds"], torch_figures["epoch_seconds"]),
         "ratio_target": TARGET_RATIO, "ratio_goal": GOAL_RATIO,
         "ratio_numpy_to_torch_from_p10": ratio(numpy_figures["epoch_seconds_from_p10"], torch_figures["epoch_seconds_from_p10"]),
+        "ratio_per_round": paired_ratios(numpy_figures, torch_figures),
+        "ratio_numpy_to_torch_paired": statistics.median(paired_ratios(numpy_figures, torch_figures)),
         "inference_ratio_numpy_to_torch": inference_ratio,
         "peak_rss_ratio_numpy_to_torch": ratio(numpy_figures["peak_rss_mib"], torch_figures["peak_rss_mib"]),
         "flops": flops,
@@ -557,6 +565,8 @@ def print_tables(result: dict[str, Any]) -> None:
     figures.add_row("s per training epoch", f"{n['epoch_seconds']:.2f}", f"{t['epoch_seconds']:.2f}", f"{result['ratio_numpy_to_torch']:.2f}")
     figures.add_row("  from the 10th-percentile batch", f"{n['epoch_seconds_from_p10']:.2f}", f"{t['epoch_seconds_from_p10']:.2f}",
                     f"{result['ratio_numpy_to_torch_from_p10']:.2f}")
+    figures.add_row("  rounds paired (median of " + " / ".join(f"{r:.2f}" for r in result["ratio_per_round"]) + ")", "", "",
+                    f"{result['ratio_numpy_to_torch_paired']:.2f}")
     if "full_epoch_ratio_numpy_to_torch" in result:
         figures.add_row("s per full epoch (measured)", f"{n['full_epoch_seconds']:.2f}", f"{t['full_epoch_seconds']:.2f}",
                         f"{result['full_epoch_ratio_numpy_to_torch']:.2f}")
