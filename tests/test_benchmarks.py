@@ -59,6 +59,9 @@ def test_ratios_are_numpy_over_torch(result: dict) -> None:
     for key, value in result["inference_ratio_numpy_to_torch"].items():
         expected = numpy_figures["inference_images_per_second"][key] / torch_figures["inference_images_per_second"][key]
         assert math.isclose(value, expected)
+    per_round = [n / t for n, t in zip(numpy_figures["epoch_seconds_per_round"], torch_figures["epoch_seconds_per_round"])]
+    assert result["ratio_per_round"] == pytest.approx(per_round) and len(per_round) == 1
+    assert math.isclose(result["ratio_numpy_to_torch_paired"], per_round[0])
     assert result["ratio_target"] == 1.0 and result["ratio_goal"] == 0.75
     assert set(result["targets_met"]) == {"epoch_ratio", "epoch_ratio_goal", "inference", "peak_rss"}
 
@@ -94,3 +97,36 @@ def test_settings_and_environment_are_recorded(result: dict) -> None:
     noise = result["noise"]
     assert noise["cores"] >= 1 and isinstance(noise["trustworthy"], bool)
     assert set(noise["batch_p90_over_p10"]) == {"numpy", "torch"} and min(noise["batch_p90_over_p10"].values()) >= 1
+
+
+AB_SCRIPT = REPO / "benchmarks" / "ab_engine.py"
+
+
+def test_ab_engine_times_two_versions_of_the_engine(tmp_path: Path) -> None:
+    """The A/B script loads HEAD's engine and the working tree's side by side and times both."""
+    if subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, check=False).returncode:
+        pytest.skip("not a git checkout")
+    out = tmp_path / "ab.json"
+    env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
+    if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("MNIST is not in the data directory")
+    done = subprocess.run([sys.executable, str(AB_SCRIPT), "HEAD", "worktree", "--rounds", "2", "--per-turn", "2",
+                           "--threads", "1", "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [row["version"] for row in result["versions"]] == ["HEAD", "worktree"]
+    assert result["versions"][0]["ratio_to_first"] == 1.0
+    assert all(row["step_ms_median"] > 0 for row in result["versions"])
+    assert math.isclose(result["versions"][1]["ratio_to_first"],
+                        result["versions"][1]["step_ms_median"] / result["versions"][0]["step_ms_median"])
+    assert "worktree" in done.stdout and "saved" in done.stdout
+
+
+def test_ab_engine_names_a_revision_it_cannot_read(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(AB_SCRIPT), "no-such-revision", "--out", str(tmp_path / "ab.json")], cwd=REPO,
+                          env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode != 0
+    assert "cannot read src/cnnlab/engine at 'no-such-revision'" in done.stderr
+    assert not (tmp_path / "ab.json").exists()
