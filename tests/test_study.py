@@ -267,6 +267,67 @@ def test_a_study_killed_with_sigkill_resumes_with_every_trial_exactly_once(tmp_p
     assert sum(t["attempts"] for t in trials) == 12 + killed.get("running", 0)
 
 
+WORKER_WITHOUT_SKLEARN = """
+import pickle, sys
+from cnnlab.study import parse_spec, plan_trials
+from cnnlab.study.runners import prepare_data
+from cnnlab.study.trial import make_task, run_trial
+spec = parse_spec(open(sys.argv[1]).read(), base_dir=sys.argv[2])
+data, _ = prepare_data(spec)
+result = run_trial(make_task(spec, plan_trials(spec)[0], data), data)
+assert result.status == "done", result.error
+print("SKLEARN_IMPORTED", any(name == "sklearn" or name.startswith("sklearn.") for name in sys.modules))
+sys.stdout.flush()
+open(sys.argv[3], "wb").write(pickle.dumps(result))
+"""
+
+
+def test_workers_bring_back_predictions_and_the_driver_scores_them(tmp_path):
+    """A trial (in a fresh process, as a worker) trains and predicts without importing
+    scikit-learn; score() in the driver turns its probabilities into the stored metrics."""
+    import pickle
+
+    import numpy as np
+    from sklearn.metrics import accuracy_score, confusion_matrix
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((360, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 360)
+    x[np.arange(360), y % 8, :, 0] += 2.0  # a learnable signal: the class lights up a row
+    np.savez(tmp_path / "rows.npz", x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:])
+    spec_path = write_spec(tmp_path, '"conv2d.filters" = [4]', dataset=str(tmp_path / "rows.npz"), train_size=300,
+                           test_size=60)
+    out = tmp_path / "result.pickle"
+    done = subprocess.run([sys.executable, "-c", WORKER_WITHOUT_SKLEARN, str(spec_path), str(tmp_path), str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "SKLEARN_IMPORTED False" in done.stdout
+    result = pickle.loads(out.read_bytes())
+    assert result.metrics is None and result.y_prob.shape == (60, 10)
+    np.testing.assert_allclose(result.y_prob.sum(axis=1), 1.0, rtol=1e-5)
+    spec = parse_spec(spec_path.read_text(), base_dir=tmp_path)
+    data, _ = runners.prepare_data(spec)
+    y_prob = result.y_prob
+    scored = trial.score(result, data)
+    assert scored.y_prob is None and "y_prob" not in scored.to_dict()
+    assert set(trial.STORED_METRICS) - {"roc_auc_ovr"} <= set(scored.metrics) <= set(trial.STORED_METRICS)
+    assert scored.metrics["test_accuracy"] == accuracy_score(data.y_test, y_prob.argmax(axis=1))
+    assert scored.metrics["confusion_matrix"] == confusion_matrix(data.y_test, y_prob.argmax(axis=1), labels=range(10)).tolist()
+    assert scored.metrics["test_loss"] == pytest.approx(-np.log(np.clip(y_prob[np.arange(60), data.y_test], 1e-7, 1)).mean(), rel=1e-5)
+
+
+def test_a_result_that_cannot_be_scored_is_recorded_as_failed(tmp_path):
+    import numpy as np
+
+    spec_path = write_spec(tmp_path, '"conv2d.filters" = [4]')
+    data, _ = runners.prepare_data(parse_spec(spec_path.read_text(), base_dir=tmp_path))
+    broken = TrialResult("k", "done", y_prob=np.full((len(data.y_test), 10), np.nan, dtype=np.float32))
+    scored = trial.score(broken, data)
+    assert scored.status == "failed" and scored.error.startswith("scoring the test predictions failed: ValueError")
+    assert scored.y_prob is None and scored.metrics is None
+    invalid = trial.score(TrialResult("k", "invalid", error="leaves zero pixels"), data)
+    assert invalid.status == "invalid" and invalid.metrics is None
+
+
 # --------------------------------------------------------------------------- Ray against local processes
 
 

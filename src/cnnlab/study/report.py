@@ -235,7 +235,7 @@ def figure_pareto(points: list[Point], cost: str) -> Figure:
                linewidths=1.6, label="Pareto front", zorder=3)
     if cost == "params" and min(xs) > 0 and max(xs) / min(xs) > 10:
         ax.set_xscale("log")
-    ax.set_xlabel("parameters" if cost == "params" else "seconds per trial (build, train, evaluate)")
+    ax.set_xlabel("parameters" if cost == "params" else "seconds per trial (build, train, predict)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

@@ -1,7 +1,8 @@
 """Running a study: local worker processes or Ray tasks; the driver alone writes SQLite.
 
 Both runners call the same ``trial.run_trial`` and hand each result back to the driver,
-which records it (one transaction) and advances one progress bar.
+which scores its test predictions (``trial.score``), records it (one transaction) and
+advances one progress bar.
 
 - ``LocalRunner(jobs, threads)``: ``jobs`` spawned worker processes. Each worker starts
   with ``OMP_NUM_THREADS`` (and the OpenBLAS/MKL equivalents) set to ``threads`` (default
@@ -36,7 +37,7 @@ from ..errors import CnnlabError
 from ..training import PreparedData, TrainSettings, check_batch_fits, load_data
 from .spec import StudySpec
 from .store import StudyStore
-from .trial import TrialResult, TrialTask, make_task, plan_trials, run_trial
+from .trial import TrialResult, TrialTask, make_task, plan_trials, run_trial, score
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                     "NUMEXPR_NUM_THREADS")
@@ -296,7 +297,7 @@ def run_study(spec: StudySpec, store: StudyStore, runner: LocalRunner | RayRunne
     bar = StudyProgress(console, spec.name, len(plans), store.counts(), store.best_accuracy())
 
     def finished(result: TrialResult) -> None:
-        store.record(result)
+        store.record(score(result, data))
         bar.update(result)
 
     if tasks:

@@ -1,9 +1,13 @@
 """One trial: a configuration trained with one seed. The same function runs everywhere.
 
 ``run_trial(task, data)`` is what a local worker process and a Ray task both call: it
-builds the model, trains, evaluates and returns a ``TrialResult``; it never raises. A
-model whose shapes cannot fit comes back ``invalid`` (with the reason, untrained); any
-other error comes back ``failed`` (with the traceback), so the study goes on.
+builds the model, trains, predicts the test images and returns a ``TrialResult``; it never
+raises. A model whose shapes cannot fit comes back ``invalid`` (with the reason,
+untrained); any other error comes back ``failed`` (with the traceback), so the study goes on.
+
+The driver turns the test probabilities into metrics (``score``) as each result arrives:
+scikit-learn is then imported once, in the driver, instead of once in every worker (a
+second of CPU each, which two workers on two cores pay on top of their trials).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .. import models, runs
-from ..engine import optimizers
+from ..engine import losses, optimizers
 from ..errors import CnnlabError
-from ..training import PreparedData, TrainSettings, evaluate, fit
+from ..training import PreparedData, TrainSettings, fit
 from .spec import StudySpec, apply_configuration, configurations
 
 STORED_METRICS = ("test_accuracy", "test_loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr",
@@ -87,9 +93,10 @@ class TrialResult:
     blas_threads: int | None = None
     started: str = ""
     finished: str = ""
+    y_prob: np.ndarray | None = None  # test probabilities (N, K) on their way to ``score``; not stored
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {key: value for key, value in asdict(self).items() if key != "y_prob"}
 
 
 def run_trial(task: TrialTask, data: PreparedData) -> TrialResult:
@@ -114,15 +121,34 @@ def run_trial(task: TrialTask, data: PreparedData) -> TrialResult:
 
 
 def train_and_evaluate(model: Any, settings: TrainSettings, data: PreparedData, result: TrialResult) -> None:
-    """Compile as the seed program, fit, evaluate; fills result's metrics, history and params."""
+    """Compile as the seed program, fit, predict the test images; fills result's y_prob,
+    history and params (``score`` makes the metrics)."""
     model.compile(optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     history, epoch_seconds = fit(settings, model, data, [])
-    metrics, _ = evaluate(model, data, settings, epoch_seconds)
-    result.metrics = {key: metrics[key] for key in STORED_METRICS if key in metrics}
+    result.y_prob = model.predict(data.x_test, batch_size=1000, verbose=0)
     result.history = {**{k: [float(v) for v in values] for k, values in history.items()},
                       "seconds": [float(s) for s in epoch_seconds]}
     result.params = int(model.count_params())
+
+
+def score(result: TrialResult, data: PreparedData) -> TrialResult:
+    """The stored test metrics of a finished trial, from the probabilities it brought back
+    (run in the driver); a result that cannot be scored becomes ``failed``."""
+    if result.status != "done" or result.y_prob is None:
+        result.y_prob = None
+        return result
+    from ..metrics import classification_metrics  # scikit-learn: imported by the driver only
+
+    try:
+        scores = classification_metrics(data.y_test, result.y_prob, data.class_names)
+        metrics = {"test_accuracy": scores["accuracy"],
+                   "test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result.y_prob), **scores}
+        result.metrics = {key: metrics[key] for key in STORED_METRICS if key in metrics}
+    except Exception as err:  # e.g. NaN probabilities from a model that diverged without the guard noticing
+        result.status, result.error = "failed", f"scoring the test predictions failed: {type(err).__name__}: {err}"
+    result.y_prob = None
+    return result
 
 
 def blas_threads() -> int | None:
