@@ -182,7 +182,7 @@ def conv2d_backward(
     padding: str,
     input_grad: bool = True,
     workspace: Workspace | None = None,
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """dy: (N, Ho, Wo, F) -> (dx: (N, H, W, C) or None, dkernel: (kh, kw, C, F), dbias: (F,)
     or None when cols has no column of ones).
 
@@ -259,19 +259,19 @@ def max_pool_backward(dy: np.ndarray, windows: np.ndarray, out: np.ndarray, x_sh
     taken = scratch(workspace, "taken", dy.shape, np.dtype(bool), zero=True)  # windows whose maximum is found
     is_max = scratch(workspace, "is_max", dy.shape, np.dtype(bool))
     first = scratch(workspace, "first", dy.shape, np.dtype(bool))
-    shares = scratch(workspace, "shares", windows.shape, dy.dtype)  # (kh*kw, N, Ho, Wo, C): what each tap gets
-    for k in range(len(windows)):
+    # what each tap gets: kept for all taps (kh*kw, N, Ho, Wo, C) when the windows tile, else one at a time
+    shares = scratch(workspace, "shares", windows.shape if tiled else (1, *dy.shape), dy.dtype)
+    for k, (i, j) in enumerate(taps(pool)):
         np.equal(windows[k], out, out=is_max)
         np.greater(is_max, taken, out=first)  # a maximum, and no earlier tap was: this pixel takes dy
         taken |= is_max
-        np.multiply(dy, first, out=shares[k])
+        share = np.multiply(dy, first, out=shares[k if tiled else 0])
+        if not tiled:  # windows overlap: a pixel's shares from several windows add up
+            tap(dxp, i, j, strides, out_hw)[...] += share
     if tiled:  # each pixel is in one window: one copy puts every share in place
         (ho, wo), (ph, pw) = out_hw, pool
         in_windows = dxp[:, : ho * ph, : wo * pw].reshape(n, ho, ph, wo, pw, c, copy=False)
         in_windows[...] = shares.reshape(ph, pw, n, ho, wo, c).transpose(2, 3, 0, 4, 1, 5)
-    else:
-        for k, (i, j) in enumerate(taps(pool)):
-            tap(dxp, i, j, strides, out_hw)[...] += shares[k]
     return crop(dxp, pads)
 
 
