@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from cnnlab import models
 from cnnlab.datasets import mnist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,12 +80,9 @@ def load_engine(package_dir: Path, name: str) -> ModuleType:
 
 
 def seed_cnn(package: str) -> Any:
-    """The seed MNIST CNN of design.md, built by one engine copy."""
-    layers, model = importlib.import_module(f"{package}.layers"), importlib.import_module(f"{package}.model")
-    net = model.Sequential([
-        layers.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax")], seed=0)
+    """The seed MNIST CNN of design.md (the built-in seed-cnn config), built by one engine copy."""
+    model = importlib.import_module(f"{package}.model")
+    net = model.Sequential.from_config(models.model_config("seed-cnn", (28, 28, 1), 10), seed=0)
     net.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return net
 
