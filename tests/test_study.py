@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
@@ -267,13 +268,70 @@ def test_a_study_killed_with_sigkill_resumes_with_every_trial_exactly_once(tmp_p
     assert sum(t["attempts"] for t in trials) == 12 + killed.get("running", 0)
 
 
+def dies_on_seed_2(task):
+    """A worker's work whose trial with seed 2 kills its process, as the kernel's OOM killer would."""
+    if task.seed == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return runners.run_in_worker(task)
+
+
+class DyingWorkers(runners.LocalRunner):
+    work = staticmethod(dies_on_seed_2)
+
+
+def shared_blocks() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
+
+
+@pytest.mark.slow
+def test_a_trial_that_kills_its_worker_fails_alone_and_every_other_trial_finishes(tmp_path):
+    spec_path = write_spec(tmp_path, '"conv2d.filters" = [4]', "repeats = 6")
+    spec = parse_spec(spec_path.read_text(), base_dir=tmp_path)
+    data = runners.prepare_data(spec)
+    blocks_before = shared_blocks()
+    with runners.open_store(spec, tmp_path / "dying.sqlite") as store:
+        counts = runners.run_study(spec, store, DyingWorkers(2, threads=1), data, Console(quiet=True))
+        trials = {t["seed"]: t for t in store.trials()}
+    assert +counts == {"done": 5, "failed": 1}
+    assert trials[2]["status"] == "failed" and trials[2]["error"] == runners.WORKER_DIED
+    assert trials[2]["attempts"] == 2  # once in the pool of two, once alone in a pool of its own
+    assert shared_blocks() <= blocks_before  # the data's shared memory is removed
+    with runners.open_store(spec, tmp_path / "alone.sqlite") as store:  # the same trials in this process
+        runners.run_study(spec, store, runners.LocalRunner(1, threads=1), data, Console(quiet=True))
+        alone = {t["seed"]: t for t in store.trials()}
+    for seed in (0, 1, 3, 4, 5):  # the trials in the pool when it broke ran again, with the same results
+        assert trials[seed]["status"] == "done" and trials[seed]["metrics"] == alone[seed]["metrics"]
+        assert trials[seed]["history"]["loss"] == alone[seed]["history"]["loss"]
+
+
+def test_workers_map_the_drivers_arrays_read_only_and_the_block_goes_with_close(tmp_path):
+    import numpy as np
+    from multiprocessing import shared_memory
+
+    data = runners.prepare_data(parse_spec(write_spec(tmp_path, '"conv2d.filters" = [4]').read_text(), base_dir=tmp_path))
+    with runners.SharedData(data) as shared:
+        mapped, memory = runners.attach_data(shared.handle)
+        for name in runners.ARRAY_FIELDS:
+            original, view = getattr(data, name), getattr(mapped, name)
+            assert view.dtype == original.dtype and view.shape == original.shape
+            np.testing.assert_array_equal(view, original)
+            assert not view.flags.writeable and view.ctypes.data % 64 == 0
+        assert (mapped.name, mapped.class_names, mapped.source) == (data.name, data.class_names, data.source)
+        with pytest.raises(ValueError, match="read-only"):
+            mapped.x_train[0, 0, 0, 0] = 1.0
+        del mapped, view
+        memory.close()
+    with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(name=shared.handle["memory"])
+
+
 WORKER_WITHOUT_SKLEARN = """
 import pickle, sys
 from cnnlab.study import parse_spec, plan_trials
 from cnnlab.study.runners import prepare_data
 from cnnlab.study.trial import make_task, run_trial
 spec = parse_spec(open(sys.argv[1]).read(), base_dir=sys.argv[2])
-data, _ = prepare_data(spec)
+data = prepare_data(spec)
 result = run_trial(make_task(spec, plan_trials(spec)[0], data), data)
 assert result.status == "done", result.error
 print("SKLEARN_IMPORTED", any(name == "sklearn" or name.startswith("sklearn.") for name in sys.modules))
@@ -305,7 +363,7 @@ def test_workers_bring_back_predictions_and_the_driver_scores_them(tmp_path):
     assert result.metrics is None and result.y_prob.shape == (60, 10)
     np.testing.assert_allclose(result.y_prob.sum(axis=1), 1.0, rtol=1e-5)
     spec = parse_spec(spec_path.read_text(), base_dir=tmp_path)
-    data, _ = runners.prepare_data(spec)
+    data = runners.prepare_data(spec)
     y_prob = result.y_prob
     scored = trial.score(result, data)
     assert scored.y_prob is None and "y_prob" not in scored.to_dict()
@@ -319,7 +377,7 @@ def test_a_result_that_cannot_be_scored_is_recorded_as_failed(tmp_path):
     import numpy as np
 
     spec_path = write_spec(tmp_path, '"conv2d.filters" = [4]')
-    data, _ = runners.prepare_data(parse_spec(spec_path.read_text(), base_dir=tmp_path))
+    data = runners.prepare_data(parse_spec(spec_path.read_text(), base_dir=tmp_path))
     broken = TrialResult("k", "done", y_prob=np.full((len(data.y_test), 10), np.nan, dtype=np.float32))
     scored = trial.score(broken, data)
     assert scored.status == "failed" and scored.error.startswith("scoring the test predictions failed: ValueError")

@@ -420,12 +420,12 @@ def study(spec: str, jobs: int | None, threads: int | None, ray_address: str | N
     runner = RayRunner(ray_address) if ray_address else LocalRunner(jobs, threads)
     out_dir = Path(out) if out else default_study_dir(study_spec.name)
     db_path = Path(db) if db else out_dir / DB_NAME
-    data, settings = prepare_data(study_spec, data_dir)
+    data = prepare_data(study_spec, data_dir)
     with open_store(study_spec, db_path) as store:
         left, total = len(store.unfinished()), sum(store.counts().values())
         console.print(f"Study {study_spec.name}: {total} trials, {left} to run, on {runner.describe()}; "
                       f"database {db_path}", highlight=False)
-        counts = run_study(study_spec, store, runner, data, settings, err_console)
+        counts = run_study(study_spec, store, runner, data, err_console)
     report_path = render_study_report(db_path, out_dir)
     print_study(db_path)
     summary = ", ".join(f"{counts[s]} {s}" for s in ("done", "invalid", "failed", "running", "pending") if counts[s])

@@ -7,11 +7,15 @@ advances one progress bar.
 - ``LocalRunner(jobs, threads)``: ``jobs`` spawned worker processes. Each worker starts
   with ``OMP_NUM_THREADS`` (and the OpenBLAS/MKL equivalents) set to ``threads`` (default
   cores // jobs) before NumPy is imported in it, so the workers do not oversubscribe the
-  cores, and reads the data once, in its initializer. ``jobs=1`` runs the trials in this
-  process, its BLAS limited to ``threads`` by threadpoolctl.
+  cores. The driver's prepared arrays are put in shared memory once and every worker maps
+  them read-only: no worker re-reads the dataset or holds a copy of it. ``jobs=1`` runs
+  the trials in this process, its BLAS limited to ``threads`` by threadpoolctl.
 - ``RayRunner(address)``: ``ray.init(address=...)`` on an existing cluster (or ``local``
   for a throwaway one); the prepared data is put into the object store once and every task
   receives the same reference. Ray gives each one-CPU task one BLAS thread.
+
+Both keep twice as many trials handed out as there are workers (CPUs), so a worker that
+finishes goes straight on to its next trial while the driver scores and records.
 
 The BLAS thread count changes floating-point sums in the last bits, so a trial gives the
 same numbers under any runner with the same thread count (``--threads 1`` matches Ray).
@@ -19,6 +23,7 @@ same numbers under any runner with the same thread count (``--threads 1`` matche
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -26,15 +31,17 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from multiprocessing import get_context
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context, shared_memory
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import runs
 from ..errors import CnnlabError
-from ..training import PreparedData, TrainSettings, check_batch_fits, load_data
+from ..training import PreparedData, check_batch_fits, load_data
 from .spec import StudySpec
 from .store import StudyStore
 from .trial import TrialResult, TrialTask, make_task, plan_trials, run_trial, score
@@ -61,14 +68,70 @@ def failed_result(task: TrialTask, error: str) -> TrialResult:
 
 # --------------------------------------------------------------------------- local processes
 
-_worker_data: PreparedData | None = None  # one copy per worker process, loaded by its initializer
+
+class SharedData:
+    """The prepared arrays in one block of shared memory, which every worker maps read-only.
+
+    A worker neither re-reads the dataset nor holds a copy of it: N workers cost the memory
+    of one. The driver creates the block and removes it (``close``); if the driver is
+    killed, Python's resource tracker removes it once the workers are gone.
+    """
+
+    def __init__(self, data: PreparedData) -> None:
+        layout, size = {}, 0
+        for name in ARRAY_FIELDS:
+            array = getattr(data, name)
+            layout[name] = (size, array.shape, array.dtype.str)
+            size += -(-array.nbytes // 64) * 64  # each array starts on a 64-byte boundary
+        self.memory = shared_memory.SharedMemory(create=True, size=max(size, 1))
+        for name, (offset, shape, dtype) in layout.items():
+            np.ndarray(shape, dtype, buffer=self.memory.buf, offset=offset)[...] = getattr(data, name)
+        self.handle = {"memory": self.memory.name, "layout": layout,
+                       "fields": {"name": data.name, "class_names": data.class_names, "source": data.source}}
+
+    def close(self) -> None:
+        self.memory.close()
+        self.memory.unlink()
+
+    def __enter__(self) -> SharedData:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
-def init_worker(settings: dict[str, Any], parent_pid: int) -> None:
-    """Worker initializer: watch the parent, read the data once."""
-    global _worker_data
+ARRAY_FIELDS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def attach_data(handle: dict[str, Any]) -> tuple[PreparedData, shared_memory.SharedMemory]:
+    """The driver's PreparedData, its arrays read-only views of the shared block."""
+    memory = shared_memory.SharedMemory(name=handle["memory"])
+    arrays = {}
+    for name, (offset, shape, dtype) in handle["layout"].items():
+        arrays[name] = np.ndarray(tuple(shape), dtype, buffer=memory.buf, offset=offset)
+        arrays[name].flags.writeable = False
+    return PreparedData(**handle["fields"], **arrays), memory
+
+
+_worker_data: PreparedData | None = None  # the shared arrays, mapped by this worker's initializer
+_worker_memory: shared_memory.SharedMemory | None = None
+
+
+def init_worker(handle: dict[str, Any], parent_pid: int) -> None:
+    """Worker initializer: watch the parent, map the shared data."""
+    global _worker_data, _worker_memory
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
-    _worker_data = load_data(TrainSettings(**settings))
+    _worker_data, _worker_memory = attach_data(handle)
+    atexit.register(detach_data)
+
+
+def detach_data() -> None:
+    """Drop the views before closing the block (a block with views alive cannot close)."""
+    global _worker_data, _worker_memory
+    _worker_data = None
+    if _worker_memory is not None:
+        _worker_memory.close()
+        _worker_memory = None
 
 
 def exit_with_parent(parent_pid: int) -> None:
@@ -108,8 +171,20 @@ def blas_thread_limit(threads: int) -> Iterator[None]:
         yield
 
 
+WORKER_DIED = "its worker process died while it ran (killed by a signal, or out of memory?)"
+
+
 class LocalRunner:
-    """Trials in ``jobs`` worker processes on this machine (``jobs=1``: in this process)."""
+    """Trials in ``jobs`` worker processes on this machine (``jobs=1``: in this process).
+
+    Each worker has its next trial waiting in the pool's queue, so it goes straight on
+    while the driver scores and records a result (the first one imports scikit-learn).
+    When a worker process dies, the pool breaks and every trial in it comes back without a
+    result; those trials are then run again one at a time, each in a pool of its own, so a
+    trial that kills its worker is recorded ``failed`` alone and the others finish.
+    """
+
+    work = staticmethod(run_in_worker)  # what a worker does with a task (a module-level function: it is pickled)
 
     def __init__(self, jobs: int | None = None, threads: int | None = None) -> None:
         cores = available_cores()
@@ -124,51 +199,61 @@ class LocalRunner:
         where = "1 job in this process" if self.jobs == 1 else f"{self.jobs} worker processes"
         return f"{where}, {self.threads} BLAS thread(s) each"
 
-    def execute(self, tasks: list[TrialTask], data: PreparedData, settings: TrainSettings,
-                started: Started, finished: Finished) -> None:
+    def execute(self, tasks: list[TrialTask], data: PreparedData, started: Started, finished: Finished) -> None:
         if self.jobs == 1:
             with blas_thread_limit(self.threads):
                 for task in tasks:
                     started(task.key)
                     finished(run_trial(task, data))
             return
-        queue = deque(tasks)
-        while queue:  # a pool whose worker died is replaced, the rest of the queue goes on
-            self.run_pool(queue, settings, started, finished)
+        with SharedData(data) as shared:
+            queue, suspects = deque(tasks), deque[TrialTask]()
+            while queue or suspects:
+                if suspects:  # alone in a pool of one worker: if that worker dies too, this trial killed it
+                    task = suspects.popleft()
+                    if self.run_pool(deque([task]), 1, shared, started, finished):
+                        finished(failed_result(task, WORKER_DIED))
+                else:
+                    suspects.extend(self.run_pool(queue, self.jobs, shared, started, finished))
 
-    def run_pool(self, queue: deque[TrialTask], settings: TrainSettings, started: Started, finished: Finished) -> None:
-        """Run the queue with at most ``jobs`` trials in flight; return early if the pool breaks."""
-        settings_dict = dict(vars(settings))
+    def run_pool(self, queue: deque[TrialTask], workers: int, shared: SharedData, started: Started,
+                 finished: Finished) -> list[TrialTask]:
+        """Run the queue in a pool of ``workers`` processes, each with one trial queued behind
+        the one it runs. Returns [] when the queue is done, or the trials that were in the
+        pool when a worker died (the pool is then broken; the rest of the queue waits)."""
         with thread_limits(self.threads):
-            pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=init_worker,
-                                       initargs=(settings_dict, os.getpid()))
+            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker,
+                                       initargs=(shared.handle, os.getpid()))
             try:
                 in_flight: dict[Future, TrialTask] = {}
                 while queue or in_flight:
-                    while queue and len(in_flight) < self.jobs:
-                        task = queue.popleft()
-                        started(task.key)
-                        in_flight[pool.submit(run_in_worker, task)] = task
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    if not collect(done, in_flight, finished):
-                        for future, task in in_flight.items():
-                            finished(failed_result(task, "its worker process pool broke while it ran"))
-                        return
+                    try:
+                        while queue and len(in_flight) < 2 * workers:
+                            future = pool.submit(self.work, queue[0])
+                            task = in_flight[future] = queue.popleft()
+                            started(task.key)
+                    except BrokenProcessPool:  # a worker died since the last wait; the task stays queued
+                        broken = True
+                    else:
+                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                        broken = any(isinstance(future.exception(), BrokenProcessPool) for future in done)
+                    if broken:
+                        wait(in_flight)  # a broken pool completes every future at once
+                        return [task for future, task in in_flight.items() if not record(future, task, finished)]
+                    for future in done:
+                        record(future, in_flight.pop(future), finished)
+                return []
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
-def collect(done: set[Future], in_flight: dict[Future, TrialTask], finished: Finished) -> bool:
-    """Record finished futures; False when a worker process died (the pool is broken)."""
-    healthy = True
-    for future in done:
-        task = in_flight.pop(future)
-        try:
-            finished(future.result())
-        except Exception as err:  # BrokenProcessPool, or a result that could not travel back
-            finished(failed_result(task, f"{type(err).__name__}: {err}"))
-            healthy = False
-    return healthy
+def record(future: Future, task: TrialTask, finished: Finished) -> bool:
+    """Hand a finished future's result to ``finished``; False (nothing recorded) when its worker died."""
+    error = future.exception()
+    if isinstance(error, BrokenProcessPool):
+        return False
+    finished(future.result() if error is None else failed_result(task, f"{type(error).__name__}: {error}"))
+    return True
 
 
 # --------------------------------------------------------------------------- Ray
@@ -183,8 +268,7 @@ class RayRunner:
     def describe(self) -> str:
         return f"Ray cluster at {self.address}"
 
-    def execute(self, tasks: list[TrialTask], data: PreparedData, settings: TrainSettings,
-                started: Started, finished: Finished) -> None:
+    def execute(self, tasks: list[TrialTask], data: PreparedData, started: Started, finished: Finished) -> None:
         ray = import_ray()
         owned = not ray.is_initialized()
         if owned:
@@ -192,7 +276,7 @@ class RayRunner:
         try:
             data_ref = ray.put(data)  # shipped once; every task gets the same reference
             remote_trial = ray.remote(num_cpus=1)(run_trial)
-            window = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))  # a next task waits behind each
             queue, in_flight = deque(tasks), {}
             while queue or in_flight:
                 while queue and len(in_flight) < window:
@@ -267,13 +351,13 @@ class StudyProgress:
         self.progress.stop()
 
 
-def prepare_data(spec: StudySpec, data_dir: str | None = None) -> tuple[PreparedData, TrainSettings]:
+def prepare_data(spec: StudySpec, data_dir: str | None = None) -> PreparedData:
     """Read the study's data once in the driver and check the training settings fit it."""
     settings = spec.settings(data_dir=data_dir)
     settings.validate()
     data = load_data(settings)
     check_batch_fits(settings, data)
-    return data, settings
+    return data
 
 
 def open_store(spec: StudySpec, db_path: str | os.PathLike[str]) -> StudyStore:
@@ -289,7 +373,7 @@ def open_store(spec: StudySpec, db_path: str | os.PathLike[str]) -> StudyStore:
 
 
 def run_study(spec: StudySpec, store: StudyStore, runner: LocalRunner | RayRunner, data: PreparedData,
-              settings: TrainSettings, console: Console | None = None) -> Counter[str]:
+              console: Console | None = None) -> Counter[str]:
     """Run every unfinished trial of the study; returns the trial counts by status."""
     plans = {plan.key: plan for plan in plan_trials(spec)}
     tasks = [make_task(spec, plans[key], data) for key in store.unfinished() if key in plans]
@@ -302,5 +386,5 @@ def run_study(spec: StudySpec, store: StudyStore, runner: LocalRunner | RayRunne
 
     if tasks:
         with bar:
-            runner.execute(tasks, data, settings, store.mark_running, finished)
+            runner.execute(tasks, data, store.mark_running, finished)
     return store.counts()
