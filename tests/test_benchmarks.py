@@ -130,3 +130,30 @@ def test_ab_engine_names_a_revision_it_cannot_read(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "cannot read src/cnnlab/engine at 'no-such-revision'" in done.stderr
     assert not (tmp_path / "ab.json").exists()
+
+
+STUDY_SCRIPT = REPO / "benchmarks" / "bench_study.py"
+
+
+@pytest.mark.slow
+def test_bench_study_times_the_study_both_ways_and_reports_the_median_ratio(tmp_path: Path) -> None:
+    if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("MNIST is not in the data directory")
+    out = tmp_path / "bench_study.json"
+    done = subprocess.run([sys.executable, str(STUDY_SCRIPT), "--train-size", "200", "--rounds", "2", "--out", str(out)],
+                          cwd=REPO, env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    for name in ("sequential", "two_workers", "sequential_one_blas_thread"):
+        assert len(result[name]) == 2 and all(run["seconds"] > 0 and len(run["trial_seconds"]) == 8 for run in result[name])
+    assert result["two_workers"][0]["blas_threads"] == [max(1, result["cores"] // 2)]
+    assert result["sequential_one_blas_thread"][0]["blas_threads"] == [1]
+    ratios = [p["seconds"] / s["seconds"] for p, s in zip(result["two_workers"], result["sequential"])]
+    assert result["ratios_by_round"] == pytest.approx(ratios)
+    assert math.isclose(result["ratio_two_workers_to_sequential"], sum(ratios) / 2)  # the median of two
+    trial = result["median_trial_seconds"]
+    assert math.isclose(result["amdahl_bound"], trial["sequential_one_blas_thread"] / (2 * trial["sequential"]))
+    assert result["same_accuracies_at_same_threads"] is True  # one BLAS thread in a worker or in the driver: same numbers
+    assert result["two_workers_all_blas_threads"] is None and 0 < result["capacity"]["capacity_ratio"]
+    assert "ratio" in done.stdout and "Amdahl bound" in done.stdout
