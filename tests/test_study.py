@@ -268,6 +268,34 @@ def test_a_study_killed_with_sigkill_resumes_with_every_trial_exactly_once(tmp_p
     assert sum(t["attempts"] for t in trials) == 12 + killed.get("running", 0)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_the_study_at_once_and_the_same_command_goes_on(tmp_path, capsys):
+    spec = write_spec(tmp_path, '"conv2d.filters" = [2, 3, 4, 5, 6, 7]\n"conv2d_1.filters" = [2, 3]',
+                      epochs=2, train_size=1347)
+    out, db = tmp_path / "out", tmp_path / "out" / "study.sqlite"
+    command = [sys.executable, "-c", "from cnnlab.cli import entry_point; entry_point()",
+               "study", str(spec), "--jobs", "2", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # a process group of its own, as a terminal's job
+    try:
+        assert wait_until(lambda: status_counts(db).get("done", 0) >= 2, timeout=60)
+        workers = child_pids(process.pid)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole group, driver and workers
+        output, _ = process.communicate(timeout=10)  # no waiting for the trials in flight
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    counts = status_counts(db)
+    finished = counts.get("done", 0)
+    assert process.returncode == 130, output
+    assert f"cnnlab: interrupted: {finished} of 12 trials finished, kept in {db}; go on with the same command" in output
+    assert "Traceback" not in output and "failed" not in counts  # a trial cut short is not a failed trial
+    assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=5)
+    code, _, err = run_cli(capsys, "study", spec, "--jobs", "2", "--out", out)
+    assert code == 0, err
+    assert status_counts(db) == {"done": 12}
+
+
 def dies_on_seed_2(task):
     """A worker's work whose trial with seed 2 kills its process, as the kernel's OOM killer would."""
     if task.seed == 2:

@@ -413,6 +413,7 @@ def study(spec: str, jobs: int | None, threads: int | None, ray_address: str | N
     from .study.runners import LocalRunner, RayRunner, open_store, prepare_data, run_study
     from .study.spec import load_spec
     from .study.store import DB_NAME, default_study_dir
+    from .training import Interrupted
 
     if (jobs is not None or threads is not None) and ray_address:
         raise CnnlabError("--jobs/--threads and --ray exclude each other: Ray gives each trial one CPU of the cluster")
@@ -425,7 +426,13 @@ def study(spec: str, jobs: int | None, threads: int | None, ray_address: str | N
         left, total = len(store.unfinished()), sum(store.counts().values())
         console.print(f"Study {study_spec.name}: {total} trials, {left} to run, on {runner.describe()}; "
                       f"database {db_path}", highlight=False)
-        counts = run_study(study_spec, store, runner, data, err_console)
+        try:
+            counts = run_study(study_spec, store, runner, data, err_console)
+        except KeyboardInterrupt:
+            kept = store.counts()
+            finished = sum(kept[s] for s in ("done", "failed", "invalid"))
+            raise Interrupted(f"interrupted: {finished} of {total} trials finished, kept in {db_path}; "
+                              "go on with the same command") from None
     report_path = render_study_report(db_path, out_dir)
     print_study(db_path)
     summary = ", ".join(f"{counts[s]} {s}" for s in ("done", "invalid", "failed", "running", "pending") if counts[s])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import signal
 import threading
 import time
 from collections import Counter, deque
@@ -118,8 +119,9 @@ _worker_memory: shared_memory.SharedMemory | None = None
 
 
 def init_worker(handle: dict[str, Any], parent_pid: int) -> None:
-    """Worker initializer: watch the parent, map the shared data."""
+    """Worker initializer: leave Ctrl-C to the driver, watch it, map the shared data."""
     global _worker_data, _worker_memory
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops the study and ends the workers
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     _worker_data, _worker_memory = attach_data(handle)
     atexit.register(detach_data)
@@ -243,6 +245,10 @@ class LocalRunner:
                     for future in done:
                         record(future, in_flight.pop(future), finished)
                 return []
+            except BaseException:  # Ctrl-C, or the driver failing: nobody will record what the workers do
+                for process in list(pool._processes.values()):  # Python 3.14 has pool.kill_workers()
+                    process.kill()
+                raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
 
