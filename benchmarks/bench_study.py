@@ -28,6 +28,7 @@ Writes benchmarks/results/bench_study.json.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -108,7 +109,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {"sequential": [], "two_workers": [], "sequential_one_blas_thread": []}
     runners = {"sequential": LocalRunner(1), "two_workers": LocalRunner(2),
                "sequential_one_blas_thread": LocalRunner(1, threads=1)}
-    import cnnlab.metrics  # noqa: F401 -- scikit-learn, which the driver scores with: imported before any timed run
+    importlib.import_module("cnnlab.metrics")  # scikit-learn, which the driver scores with: imported before any timed run
     with tempfile.TemporaryDirectory() as folder:
         load_before = os.getloadavg()
         capacity = capacity_ratio()
