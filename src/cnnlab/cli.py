@@ -448,13 +448,20 @@ def print_study(db_path: Path, top: int = 10) -> None:
         axes = list(store.study()["spec"]["axes"])
         rows = [r for r in trial_rows({a: [] for a in axes}, store.trials()) if r["status"] == "done"]
     rows.sort(key=lambda r: -r["accuracy"])
-    table = Table(title=f"Best {min(top, len(rows))} of {len(rows)} finished trials")
-    for column in (*axes, "seed", "accuracy", "params", "seconds"):
-        table.add_column(column, justify="left" if column in axes else "right", overflow="fold")
+    arguments = [axis.rsplit(".", 1)[-1] for axis in axes]  # "pool_size" for "max_pooling2d.pool_size", if unique
+    headers = [arg if arguments.count(arg) == 1 else axis for axis, arg in zip(axes, arguments, strict=True)]
+    renamed = [f"{header} = {axis}" for header, axis in zip(headers, axes, strict=True) if header != axis]
+    table = Table(title=f"Best {min(top, len(rows))} of {len(rows)} finished trials",
+                  caption="; ".join(renamed) or None)
+    for header in headers:
+        table.add_column(header, min_width=len(header), overflow="fold")
+    for column in ("seed", "accuracy", "params", "seconds"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in rows[:top]:
-        table.add_row(*[row[a] for a in axes], str(row["seed"]), f"{row['accuracy']:.4f}", f"{row['params']:,}",
-                      f"{row['seconds']:.1f}")
-    console.print(table)
+        table.add_row(*[row[a].replace(",", ", ") for a in axes], str(row["seed"]), f"{row['accuracy']:.4f}",
+                      f"{row['params']:,}", f"{row['seconds']:.1f}")
+    wide = console if console.is_terminal else Console(width=120, markup=False, file=console.file)  # a log file
+    wide.print(table)
 
 
 # ------------------------------------------------------------------------- compare
