@@ -353,6 +353,22 @@ def test_workers_map_the_drivers_arrays_read_only_and_the_block_goes_with_close(
         shared_memory.SharedMemory(name=shared.handle["memory"])
 
 
+@pytest.mark.slow
+def test_without_room_in_dev_shm_each_worker_gets_a_copy_and_the_same_results(tmp_path, monkeypatch):
+    spec = parse_spec(write_spec(tmp_path, '"conv2d.filters" = [2, 4]', "repeats = 2").read_text(), base_dir=tmp_path)
+    data = runners.prepare_data(spec)
+    results = []
+    for room in ("enough", "none"):
+        if room == "none":  # as in a Docker container with its 64 MB /dev/shm and a large dataset
+            monkeypatch.setattr(runners, "shared_memory_room", lambda: 0)
+            with runners.SharedData(data) as shared:
+                assert shared.memory is None and shared.handle["data"] is data
+        with runners.open_store(spec, tmp_path / f"{room}.sqlite") as store:
+            assert runners.run_study(spec, store, runners.LocalRunner(2, threads=1), data, Console(quiet=True)) == {"done": 4}
+            results.append([(t["key"], t["metrics"], t["history"]["loss"]) for t in store.trials()])
+    assert results[0] == results[1]
+
+
 WORKER_WITHOUT_SKLEARN = """
 import pickle, sys
 from cnnlab.study import parse_spec, plan_trials
