@@ -8,8 +8,9 @@ advances one progress bar.
   with ``OMP_NUM_THREADS`` (and the OpenBLAS/MKL equivalents) set to ``threads`` (default
   cores // jobs) before NumPy is imported in it, so the workers do not oversubscribe the
   cores. The driver's prepared arrays are put in shared memory once and every worker maps
-  them read-only: no worker re-reads the dataset or holds a copy of it. ``jobs=1`` runs
-  the trials in this process, its BLAS limited to ``threads`` by threadpoolctl.
+  them read-only: no worker re-reads the dataset or holds a copy of it (unless /dev/shm
+  has no room for them; see ``SharedData``). ``jobs=1`` runs the trials in this process,
+  its BLAS limited to ``threads`` by threadpoolctl.
 - ``RayRunner(address)``: ``ray.init(address=...)`` on an existing cluster (or ``local``
   for a throwaway one); the prepared data is put into the object store once and every task
   receives the same reference. Ray gives each one-CPU task one BLAS thread.
@@ -267,7 +268,7 @@ class LocalRunner:
                         record(future, in_flight.pop(future), finished)
                 return []
             except BaseException:  # Ctrl-C, or the driver failing: nobody will record what the workers do
-                for process in list(pool._processes.values()):  # Python 3.14 has pool.kill_workers()
+                for process in list((pool._processes or {}).values()):  # Python 3.14 has pool.kill_workers()
                     process.kill()
                 raise
             finally:
