@@ -126,7 +126,7 @@ def train_and_evaluate(model: Any, settings: TrainSettings, data: PreparedData, 
     model.compile(optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     history, epoch_seconds = fit(settings, model, data, [])
-    result.y_prob = model.predict(data.x_test, batch_size=1000, verbose=0)
+    result.y_prob = model.predict(data.x_test, verbose=0)
     result.history = {**{k: [float(v) for v in values] for k, values in history.items()},
                       "seconds": [float(s) for s in epoch_seconds]}
     result.params = int(model.count_params())
