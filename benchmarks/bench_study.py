@@ -22,6 +22,9 @@ Two figures say what this machine allows:
   trial uses the second core only inside its GEMMs; two workers use it all the time, but
   each trial runs on one core. With no start-up, scoring or memory contention at all, two
   workers would take this fraction of the sequential time.
+The capacity ratio is measured before and after the rounds; a run is marked not
+trustworthy when either is above 0.6 or the rounds' ratios differ by more than 15%: then
+other work on the machine, not cnnlab, decided the figures.
 Writes benchmarks/results/bench_study.json.
 """
 
@@ -120,6 +123,7 @@ def main() -> None:
                 print(f"round {index + 1}/{args.rounds}: {name} {runs[name][-1]['seconds']:.1f} s", flush=True)
         oversubscribed = (timed_study(LocalRunner(2, threads=cores), spec_text, Path(folder))
                           if args.oversubscribed else None)
+        capacity_after = capacity_ratio()
         load_after = os.getloadavg()
     ratios = [p["seconds"] / s["seconds"] for p, s in zip(runs["two_workers"], runs["sequential"], strict=True)]
     ratios_one = [p["seconds"] / s["seconds"]
@@ -127,11 +131,17 @@ def main() -> None:
     trial = {name: statistics.median(t for run in done for t in run["trial_seconds"]) for name, done in runs.items()}
     bound = trial["sequential_one_blas_thread"] / (2 * trial["sequential"])
     accuracies = {name: [run["accuracies"] for run in done] for name, done in runs.items()}
+    reasons = [f"capacity ratio {c['capacity_ratio']:.2f} {when}: other work held a core"
+               for c, when in ((capacity, "before"), (capacity_after, "after")) if c["capacity_ratio"] > 0.6]
+    if max(ratios) > 1.15 * min(ratios):
+        reasons.append(f"the rounds' ratios differ by more than 15% ({min(ratios):.2f} to {max(ratios):.2f})")
+    trustworthy = not reasons
     result = {
         **runs, "two_workers_all_blas_threads": oversubscribed,
         "ratio_two_workers_to_sequential": statistics.median(ratios), "ratios_by_round": ratios,
         "ratio_two_workers_to_sequential_one_thread": statistics.median(ratios_one), "target_ratio": 0.65,
-        "median_trial_seconds": trial, "amdahl_bound": bound, "capacity": capacity,
+        "median_trial_seconds": trial, "amdahl_bound": bound, "capacity": capacity, "capacity_after": capacity_after,
+        "trustworthy": trustworthy, "untrustworthy_because": reasons,
         "same_accuracies_at_same_threads": all(a == accuracies["sequential_one_blas_thread"][0]
                                                for a in accuracies["two_workers"] + accuracies["sequential_one_blas_thread"]),
         "cores": cores, "rounds": args.rounds, "load_average_before": load_before, "load_average_after": load_after,
@@ -149,6 +159,7 @@ def main() -> None:
           f"BLAS thread, {trial['two_workers']:.2f} s in a worker; Amdahl bound {bound:.2f}; capacity ratio "
           f"{capacity['capacity_ratio']:.2f} (0.5 = two free cores); same accuracies at the same thread count: "
           f"{result['same_accuracies_at_same_threads']}")
+    print("trustworthy run" if trustworthy else "NOT trustworthy: " + "; ".join(reasons))
     if oversubscribed:
         print(f"2 workers oversubscribed ({cores} BLAS threads each): {oversubscribed['seconds']:.1f} s")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

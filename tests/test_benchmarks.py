@@ -156,4 +156,8 @@ def test_bench_study_times_the_study_both_ways_and_reports_the_median_ratio(tmp_
     assert math.isclose(result["amdahl_bound"], trial["sequential_one_blas_thread"] / (2 * trial["sequential"]))
     assert result["same_accuracies_at_same_threads"] is True  # one BLAS thread in a worker or in the driver: same numbers
     assert result["two_workers_all_blas_threads"] is None and 0 < result["capacity"]["capacity_ratio"]
+    assert result["trustworthy"] == (not result["untrustworthy_because"])
+    spread = max(ratios) > 1.15 * min(ratios)
+    assert spread == any("rounds' ratios differ" in reason for reason in result["untrustworthy_because"])
+    assert ("trustworthy run" in done.stdout) == result["trustworthy"]
     assert "ratio" in done.stdout and "Amdahl bound" in done.stdout
