@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .. import runs
 from ..errors import CnnlabError
@@ -349,7 +349,8 @@ class StudyProgress:
     def __init__(self, console: Console, name: str, total: int, counts: Counter[str], best: float | None) -> None:
         self.console, self.total, self.counts, self.best = console, total, counts, best
         self.progress = Progress(TextColumn(f"study {name}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("elapsed, to go"),
+                                 TimeRemainingColumn(), console=console,
                                  disable=not console.is_terminal)
         self.task = self.progress.add_task("study", total=total, completed=self.finished(), status=self.status())
 
