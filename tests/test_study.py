@@ -232,13 +232,19 @@ def status_counts(db: Path) -> dict[str, int]:
             return {}
 
 
-@pytest.mark.slow
-def test_a_study_killed_with_sigkill_resumes_with_every_trial_exactly_once(tmp_path, capsys):
+def twelve_trial_study(tmp_path: Path) -> tuple[Path, Path, Path, list[str]]:
+    """A 12-trial study long enough to be stopped mid-way: (spec, out, db, the cnnlab command running it)."""
     spec = write_spec(tmp_path, '"conv2d.filters" = [2, 3, 4, 5, 6, 7]\n"conv2d_1.filters" = [2, 3]',
                       epochs=2, train_size=1347)
-    out, db = tmp_path / "out", tmp_path / "out" / "study.sqlite"
+    out = tmp_path / "out"
     command = [sys.executable, "-c", "from cnnlab.cli import entry_point; entry_point()",
                "study", str(spec), "--jobs", "2", "--out", str(out)]
+    return spec, out, out / "study.sqlite", command
+
+
+@pytest.mark.slow
+def test_a_study_killed_with_sigkill_resumes_with_every_trial_exactly_once(tmp_path, capsys):
+    spec, out, db, command = twelve_trial_study(tmp_path)
     with open(tmp_path / "log.txt", "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -270,11 +276,7 @@ def test_a_study_killed_with_sigkill_resumes_with_every_trial_exactly_once(tmp_p
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_study_at_once_and_the_same_command_goes_on(tmp_path, capsys):
-    spec = write_spec(tmp_path, '"conv2d.filters" = [2, 3, 4, 5, 6, 7]\n"conv2d_1.filters" = [2, 3]',
-                      epochs=2, train_size=1347)
-    out, db = tmp_path / "out", tmp_path / "out" / "study.sqlite"
-    command = [sys.executable, "-c", "from cnnlab.cli import entry_point; entry_point()",
-               "study", str(spec), "--jobs", "2", "--out", str(out)]
+    spec, out, db, command = twelve_trial_study(tmp_path)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)  # a process group of its own, as a terminal's job
     try:
