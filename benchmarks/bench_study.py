@@ -12,8 +12,9 @@ Rounds alternate the order of the first two, so a change in the machine's speed 
 both alike; the ratio reported is the median of the rounds' ratios (target: 2 workers <=
 0.65 x sequential). Times are wall clock of the whole study: worker start-up, scoring and
 recording included (scikit-learn, with which the driver scores, is imported before the
-first run, so that no run pays for it). --oversubscribed adds a run with every worker allowed all cores'
-BLAS threads, to show why cnnlab limits them (slow: OpenBLAS threads spin for each other).
+first run, so that no run pays for it). --oversubscribed adds a run with every worker
+allowed all cores' BLAS threads, to show why cnnlab limits them (slow: OpenBLAS threads
+spin for each other).
 
 Two figures say what this machine allows:
 - capacity ratio: the same one-thread NumPy loop in one process, then in two at once
