@@ -7,7 +7,8 @@ trials  key, position, configuration JSON, seed, repeat, status, metrics JSON,
         started, finished
 ```
 Status goes ``pending`` -> ``running`` (handed to a worker: running, or queued behind the
-trial it runs; ``attempts`` counts the hand-outs) -> ``done`` | ``failed`` | ``invalid``. Every change is one transaction, and the file is in WAL mode, so a process
+trial it runs; ``attempts`` counts the hand-outs) -> ``done`` | ``failed`` | ``invalid``.
+Every change is one transaction, and the file is in WAL mode, so a process
 killed at any moment leaves a consistent file: finished trials stay finished, and trials
 left ``running`` are run again by the next ``cnnlab study`` with the same spec.
 """
