@@ -23,6 +23,20 @@ import numpy as np
 FORMAT = "cnnlab-model"
 FORMAT_VERSION = 1
 
+# Other file formats, by suffix, registered from outside the engine (``cnnlab.keras_format``
+# registers ".keras"): suffix -> (save(model, path), load(path, compile) -> model).
+OTHER_FORMATS: dict[str, tuple[Callable[..., None], Callable[..., Any]]] = {}
+
+
+def register_format(suffix: str, save: Callable[..., None], load: Callable[..., Any]) -> None:
+    """Let ``model.save(path)`` and ``load_model(path)`` handle files ending in ``suffix``."""
+    OTHER_FORMATS[suffix.lower()] = (save, load)
+
+
+def other_format(path: str | Path) -> tuple[Callable[..., None], Callable[..., Any]] | None:
+    """The registered (save, load) pair for this path's suffix, or None for cnnlab's own."""
+    return OTHER_FORMATS.get(Path(path).suffix.lower())
+
 
 def array_checksum(arrays: dict[str, np.ndarray]) -> str:
     """SHA-256 over every array's key, dtype, shape and bytes, in key order."""
