@@ -212,9 +212,13 @@ class InputLayer(Layer):
         return {"name": self.name, "batch_shape": [None, *self.shape], "dtype": self.dtype}
 
 
-def Input(shape: Shape, name: str | None = None, dtype: str | None = None) -> InputLayer:
-    """The input of a model, without the batch axis: ``Input(shape=(28, 28, 1))`` (keras.Input)."""
-    return InputLayer(shape=shape, name=name, dtype=dtype)
+def Input(shape: Shape | None = None, **kwargs: Any) -> Any:
+    """The input of a model, without the batch axis: ``Input(shape=(28, 28, 1))`` (keras.Input).
+
+    A symbolic tensor: the first element of a Sequential, or the start of a functional model."""
+    from ..graph import Input as symbolic_input  # the functional API builds on layers
+
+    return symbolic_input(shape, **kwargs)
 
 
 def deserialize(spec: dict[str, Any]) -> Layer:
