@@ -3,12 +3,14 @@
 Nothing here imports the rest of cnnlab; everything else may import this.
 """
 
-from . import activations, callbacks, functional, initializers, layers, losses, optimizers
+from . import activations, callbacks, functional, initializers, layers, losses, metrics, optimizers
 from .config import floatx, set_floatx, set_random_seed
+from .graph import Functional, KerasTensor
 from .layers import Input
-from .model import Sequential, load_model
+from .model import Model, Sequential, load_model
 
 __all__ = [
-    "Input", "Sequential", "activations", "callbacks", "floatx", "functional", "initializers",
-    "layers", "load_model", "losses", "optimizers", "set_floatx", "set_random_seed",
+    "Functional", "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "floatx",
+    "functional", "initializers", "layers", "load_model", "losses", "metrics", "optimizers", "set_floatx",
+    "set_random_seed",
 ]
