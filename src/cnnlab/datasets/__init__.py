@@ -1,4 +1,5 @@
-"""Datasets: MNIST, scikit-learn's 8x8 digits, and a user's own ``.npz`` or IDX folder.
+"""Datasets: MNIST, Fashion-MNIST, CIFAR-10, scikit-learn's 8x8 digits, and a user's own
+``.npz`` or IDX folder.
 
 Keras-style loaders return ``((x_train, y_train), (x_test, y_test))``::
 
@@ -6,7 +7,7 @@ Keras-style loaders return ``((x_train, y_train), (x_test, y_test))``::
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
 
 :func:`load_dataset` wraps any of them in a :class:`Dataset` with class names and the
-source, for the command line's ``--dataset mnist|digits|PATH``.
+source, for the command line's ``--dataset NAME|PATH`` (NAME one of :data:`DATASETS`).
 """
 
 from __future__ import annotations
@@ -17,18 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.datasets import digits, mnist
+from cnnlab.datasets import cifar10, digits, fashion_mnist, mnist
 from cnnlab.datasets.datadir import resolve_data_dir
 from cnnlab.datasets.npz import SplitPair, load_class_names, load_npz
 from cnnlab.datasets.preprocessing import prepare_images
 from cnnlab.errors import DatasetError
 
-DATASETS = ("mnist", "digits")
+# The built-in datasets by name: the one list the command line's help and checks come from.
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "digits")
+# Those kept in the data directory (downloaded when absent), by name.
+DATA_DIR_DATASETS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
 
 __all__ = [
     "DATASETS",
     "Dataset",
+    "cifar10",
     "digits",
+    "fashion_mnist",
     "load_dataset",
     "mnist",
     "prepare_images",
@@ -64,16 +70,18 @@ def load_dataset(
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
 ) -> Dataset:
-    """Load a built-in dataset by name (``"mnist"``, ``"digits"``) or a dataset from a path.
+    """Load a built-in dataset by name (one of :data:`DATASETS`) or a dataset from a path.
 
     A path is an ``.npz`` file with ``x_train, y_train, x_test, y_test`` (and optionally
     ``class_names``), or a folder holding MNIST-format IDX files. ``data_dir`` and
-    ``download`` apply to MNIST (see :func:`cnnlab.datasets.mnist.load_data`).
+    ``download`` apply to the datasets of the data directory (MNIST, Fashion-MNIST,
+    CIFAR-10; see their ``load_data``). Labels are (N,) (CIFAR-10's (N, 1) flattened).
     """
     name = str(name_or_path).strip()
-    if name.lower() == "mnist":
-        split, source = mnist.load_with_source(data_dir=data_dir, download=download)
-        return make_dataset("mnist", split, mnist.CLASS_NAMES, str(source))
+    module = DATA_DIR_DATASETS.get(name.lower())
+    if module is not None:
+        split, source = module.load_with_source(data_dir=data_dir, download=download)
+        return make_dataset(name.lower(), split, module.CLASS_NAMES, str(source))
     if name.lower() == "digits":
         return make_dataset("digits", digits.load_data(), digits.CLASS_NAMES, "scikit-learn")
     path = Path(name).expanduser()
@@ -106,6 +114,15 @@ def load_dataset_path(path: Path) -> Dataset:
 
 
 def make_dataset(name: str, split: SplitPair, class_names: list[str], source: str) -> Dataset:
-    """Wrap a Keras-style ``((x_train, y_train), (x_test, y_test))`` in a :class:`Dataset`."""
+    """Wrap a Keras-style ``((x_train, y_train), (x_test, y_test))`` in a :class:`Dataset`.
+
+    Column labels (N, 1), as CIFAR-10's, become (N,).
+    """
     (x_train, y_train), (x_test, y_test) = split
+    y_train, y_test = label_vector(y_train), label_vector(y_test)
     return Dataset(name, x_train, y_train, x_test, y_test, list(class_names), source)
+
+
+def label_vector(labels: np.ndarray) -> np.ndarray:
+    """Labels (N, 1) -> (N,); other shapes unchanged."""
+    return labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels

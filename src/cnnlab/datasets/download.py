@@ -53,6 +53,7 @@ class DownloadSettings:
     timeout: float
     progress: bool
     backoff: float
+    size: int | None = None
 
 
 def download_file(
@@ -65,6 +66,7 @@ def download_file(
     timeout: float = 30,
     progress: bool = True,
     backoff: float | None = None,
+    size: int | None = None,
 ) -> Path:
     """Download one file from the first mirror in ``urls`` that delivers it intact.
 
@@ -72,7 +74,9 @@ def download_file(
     it is the digest of the gunzipped content (as the MNIST checksums are). ``retries`` is
     the number of extra attempts per mirror after a transient fault, ``backoff`` the first
     pause in seconds (doubling; default :data:`RETRY_BACKOFF_SECONDS`), ``timeout`` the
-    socket timeout. A rich progress bar is shown when ``progress`` and stderr is a terminal.
+    socket timeout. ``size`` is the file's length in bytes (None: not checked): a mirror that
+    announces another Content-Length, or sends more, is refused before the bytes are kept.
+    A rich progress bar is shown when ``progress`` and stderr is a terminal.
     Returns ``dest``; raises :class:`DatasetError` listing every mirror and why it failed.
     """
     dest = Path(dest)
@@ -85,6 +89,7 @@ def download_file(
         timeout=timeout,
         progress=progress,
         backoff=RETRY_BACKOFF_SECONDS if backoff is None else backoff,
+        size=size,
     )
     make_folder(dest.parent)
     failures = []
@@ -97,6 +102,16 @@ def download_file(
         f"could not download {dest.name} into {dest.parent}; every mirror failed:\n"
         + "\n".join(failures)
     )
+
+
+def resolve_mirrors(
+    mirrors: Sequence[str] | None, env_name: str, defaults: Sequence[str]
+) -> list[str]:
+    """Mirror base URLs: ``mirrors``, else ``$<env_name>`` (comma separated), else ``defaults``."""
+    if mirrors is not None:
+        return list(mirrors)
+    from_env = [url.strip() for url in os.environ.get(env_name, "").split(",")]
+    return [url for url in from_env if url] or list(defaults)
 
 
 def make_folder(folder: Path) -> None:
@@ -157,8 +172,9 @@ def stream_url(url: str, out: BinaryIO, settings: DownloadSettings, label: str) 
     try:
         with urllib.request.urlopen(request, timeout=settings.timeout) as response:
             expected = content_length(response)
+            check_announced_size(expected, settings.size)
             with progress_reporter(label, expected, settings.progress) as advance:
-                received = copy_body(response, out, advance)
+                received = copy_body(response, out, advance, settings.size)
     except urllib.error.HTTPError as error:
         error.close()
         raise http_failure(error) from None
@@ -175,15 +191,29 @@ def stream_url(url: str, out: BinaryIO, settings: DownloadSettings, label: str) 
 
 
 def copy_body(
-    response: http.client.HTTPResponse, out: BinaryIO, advance: Callable[[int], None]
+    response: http.client.HTTPResponse,
+    out: BinaryIO,
+    advance: Callable[[int], None],
+    size: int | None = None,
 ) -> int:
-    """Copy the response body in chunks; return the number of bytes received."""
+    """Copy the response body in chunks; return the number of bytes received.
+
+    A body longer than ``size`` bytes (when given) is refused as soon as it exceeds it.
+    """
     received = 0
     while chunk := read_chunk(response):
-        write_chunk(out, chunk)
         received += len(chunk)
+        if size is not None and received > size:
+            raise PermanentFailure(f"wrong size: the server sent more than {size} bytes")
+        write_chunk(out, chunk)
         advance(len(chunk))
     return received
+
+
+def check_announced_size(announced: int | None, size: int | None) -> None:
+    """Refuse a response whose Content-Length is not the expected file size."""
+    if announced is not None and size is not None and announced != size:
+        raise PermanentFailure(f"wrong size: the server announced {announced} bytes, not {size}")
 
 
 def read_chunk(response: http.client.HTTPResponse) -> bytes:
