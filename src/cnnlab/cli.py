@@ -19,12 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__, models, runs
+from .datasets import DATASETS
 from .engine.callbacks import format_logs
 from .errors import CnnlabError
 
 # markup off: user text (file names, dataset names) is printed as given, "[x]" included
 console = Console(soft_wrap=True, markup=False)
 err_console = Console(stderr=True, soft_wrap=True, markup=False)
+DATASET_CHOICES = ", ".join(DATASETS)  # the built-in datasets, from cnnlab.datasets
 
 EXAMPLES = """
 \b
@@ -63,7 +65,7 @@ Examples:
   cnnlab train --model seed-cnn --train-size 5000 --epochs 2 --engine torch
   cnnlab train --model my_model.json --dataset my_data.npz
 """)
-@click.option("--dataset", default="mnist", show_default=True, help="mnist, digits, or a path to an .npz file (x_train, y_train, x_test, y_test).")
+@click.option("--dataset", default="mnist", show_default=True, help=f"{DATASET_CHOICES}, or a path to an .npz file (x_train, y_train, x_test, y_test).")
 @click.option("--model", "model_spec", default=None, help=f"Built-in ({', '.join(models.BUILTIN_MODELS)}) or a JSON/TOML model file in the get_config format. Default: seed-cnn (seed-cnn-same for images under 10 pixels).")
 @click.option("--epochs", type=int, default=15, show_default=True, help="Passes over the training data.")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Images per gradient step.")
@@ -118,7 +120,7 @@ Examples:
   cnnlab evaluate runs/my-run --dataset my_data.npz --json metrics.json
 """)
 @click.argument("run", type=click.Path())
-@click.option("--dataset", default=None, help="Dataset to evaluate on (default: the run's own).")
+@click.option("--dataset", default=None, help=f"Dataset to evaluate on: {DATASET_CHOICES} or an .npz file (default: the run's own).")
 @click.option("--test-size", type=int, default=None, help="Use only the first N test images.")
 @data_dir_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the metrics to this JSON file.")
@@ -227,13 +229,16 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------------- explore
-@cli.command(help="""Look at a dataset: samples per class, class distribution, pixel intensities, mean images.
+@cli.command(help=f"""Look at a dataset: samples per class, class distribution, pixel intensities, mean images.
+
+DATASET is {DATASET_CHOICES}, or a path to an .npz file or a folder of IDX files.
 
 Prints shapes, dtype, value range and counts, and writes the figures and a report.
 
 \b
 Examples:
   cnnlab explore mnist
+  cnnlab explore cifar10
   cnnlab explore digits --per-class 8 --out runs/digits-explore
 """)
 @click.argument("dataset")
@@ -479,7 +484,7 @@ Examples:
   cnnlab compare --train-size 10000 --epochs 3
   cnnlab compare --parity --steps 100
 """)
-@click.option("--dataset", default="mnist", show_default=True, help="mnist, digits, or an .npz file.")
+@click.option("--dataset", default="mnist", show_default=True, help=f"{DATASET_CHOICES}, or an .npz file.")
 @click.option("--model", "model_spec", default=None, help="Built-in model or a JSON/TOML model file (default as for train).")
 @click.option("--epochs", type=int, default=15, show_default=True, help="Passes over the training data.")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Images per gradient step.")
