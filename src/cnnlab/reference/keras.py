@@ -51,7 +51,8 @@ __all__ = [
 
 Config = dict[str, Any] | list[dict[str, Any]]
 ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
-KERAS_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
+KERAS_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adadelta": "Adadelta", "adagrad": "Adagrad",
+                    "nadam": "Nadam", "adamw": "AdamW"}
 
 
 # --------------------------------------------------------------------------- import
@@ -128,9 +129,11 @@ def build_keras_model(config: Config, seed: int | None = None) -> keras.Sequenti
 
 
 def make_keras_optimizer(optimizer_config: dict[str, Any] | str) -> Any:
-    """keras.optimizers.SGD/Adam/RMSprop for ``optimizer.get_config()`` of the engine (or a
-    name: "adam"), with the same arguments; the engine checks them and fills in Keras's
-    defaults first. Both apply the same update formulas (see cnnlab.engine.optimizers)."""
+    """The keras.optimizers class (SGD, Adam, RMSprop, Adadelta, Adagrad, Nadam, AdamW) for
+    ``optimizer.get_config()`` of the engine (or a name: "adam"), with the same arguments; the
+    engine checks them and fills in Keras's defaults first. Both apply the same update formulas
+    (see cnnlab.engine.optimizers). Keras 2's ``decay``, which Keras 3 ignores, becomes the
+    schedule that computes it: InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)."""
     keras = import_keras()
     config = engine_optimizers.get(optimizer_config).get_config()
     name = config.pop("name")
@@ -156,6 +159,9 @@ class KerasTrainer:
                  loss_name: str = "categorical_crossentropy", seed: int | None = None,
                  threads: int | None = None, accuracy: bool = True) -> None:
         keras = import_keras()
+    decay = config.pop("decay", None)
+    if decay:
+        config["learning_rate"] = keras.optimizers.schedules.InverseTimeDecay(config["learning_rate"], 1, decay)
         if threads is not None:
             import torch
 

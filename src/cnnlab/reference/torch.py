@@ -49,7 +49,8 @@ from cnnlab.engine.model import Sequential, Totals, correct_count
 from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs
 
 __all__ = [
-    "KerasAdam", "KerasLoss", "KerasRMSprop", "KerasSGD", "TorchSequential", "TorchTrainer",
+    "KerasAdadelta", "KerasAdagrad", "KerasAdam", "KerasAdamW", "KerasLoss", "KerasNadam", "KerasRMSprop", "KerasSGD",
+    "TorchSequential", "TorchTrainer",
     "build_torch_model", "build_torch_twin", "copy_weights_from_torch", "copy_weights_to_torch",
     "format_parity", "make_torch_optimizer", "parity_report",
 ]
@@ -357,7 +358,10 @@ def copy_weights_from_torch(torch_model: TorchSequential, model: Sequential) -> 
 
 # ----------------------------------------------------------------------- optimizers
 class KerasOptimizer(torch.optim.Optimizer):
-    """Base: ``step`` calls ``update(param, grad, state, group)`` for every parameter with a gradient."""
+    """Base: ``step`` calls ``update(param, grad, state, group)`` for every parameter with a gradient,
+    after what Keras does around every rule (as the engine's Optimizer.apply): the step's rate
+    lr / (1 + decay * iterations) (Keras 2's ``decay``), ``clipnorm``/``clipvalue``, and decoupled
+    ``weight_decay`` p -= p * wd * lr. Those arguments sit in the group only when given."""
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -368,18 +372,30 @@ class KerasOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is not None:
-                    self.update(param, param.grad, self.state[param], group)
+                    if group.get("weight_decay"):
+                        param -= param * group["weight_decay"] * step_group["lr"]
+                    self.update(param, clip_gradient(param.grad, group), self.state[param], step_group)
+            group["iterations"] = iterations + 1
         return loss
 
     def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
 
 
-def zero_slots(state: dict[str, Any], param: torch.Tensor, names: Iterable[str]) -> None:
-    """Create the per-parameter slots as zeros on first use (as the engine does)."""
+def clip_gradient(grad: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    """Keras's clipnorm (g * c / max(||g||, c), per weight) or clipvalue (clip(g, -c, c))."""
+    if group.get("clipnorm") is not None:
+        return grad * group["clipnorm"] / max(float(grad.square().sum().sqrt()), group["clipnorm"])
+    if group.get("clipvalue") is not None:
+        return grad.clamp(-group["clipvalue"], group["clipvalue"])
+    return grad
+
+
+def zero_slots(state: dict[str, Any], param: torch.Tensor, names: Iterable[str], initial_value: float = 0.0) -> None:
+    """Create the per-parameter slots on first use, as zeros (Adagrad: its initial value) as the engine does."""
     if not state:
         state["step"] = 0
-        state.update({name: torch.zeros_like(param) for name in names})
+        state.update({name: torch.full_like(param, initial_value) for name in names})
     state["step"] += 1
 
 
@@ -387,8 +403,8 @@ class KerasSGD(KerasOptimizer):
     """keras.optimizers.SGD: v = momentum v - lr g;  p += v  (nesterov: p += momentum v - lr g)."""
 
     def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False) -> None:
-        super().__init__(params, {"lr": learning_rate, "momentum": momentum, "nesterov": nesterov})
+                 nesterov: bool = False, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "momentum": momentum, "nesterov": nesterov, **common})
 
     def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, momentum = group["lr"], group["momentum"]
@@ -404,17 +420,19 @@ class KerasSGD(KerasOptimizer):
 
 class KerasAdam(KerasOptimizer):
     """keras.optimizers.Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
-    p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps).
+    p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)  (amsgrad: max(v_hat, v) for v).
 
     torch.optim.Adam adds eps to sqrt(v / (1 - b2^t)) instead: the same for eps -> 0.
     """
 
     def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7) -> None:
-        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon})
+                 beta_2: float = 0.999, epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon,
+                                  **common})
 
     def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        zero_slots(state, param, ["momentum", "velocity"])
+        zero_slots(state, param, ["momentum", "velocity", "velocity_hat"] if group.get("amsgrad") else
+                   ["momentum", "velocity"])
         beta_1, beta_2, t = group["beta_1"], group["beta_2"], state["step"]
         step_size = group["lr"] * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
         m, v = state["momentum"], state["velocity"]
@@ -430,8 +448,8 @@ class KerasRMSprop(KerasOptimizer):
     """
 
     def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, rho: float = 0.9,
-                 epsilon: float = 1e-7) -> None:
-        super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon})
+                 epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon, **common})
 
     def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         zero_slots(state, param, ["velocity"])
@@ -441,7 +459,9 @@ class KerasRMSprop(KerasOptimizer):
         param -= group["lr"] * grad / (v + group["epsilon"]).sqrt()
 
 
-TORCH_OPTIMIZERS: dict[str, type[KerasOptimizer]] = {"sgd": KerasSGD, "adam": KerasAdam, "rmsprop": KerasRMSprop}
+TORCH_OPTIMIZERS: dict[str, type[KerasOptimizer]] = {
+    "sgd": KerasSGD, "adam": KerasAdam, "rmsprop": KerasRMSprop, "adadelta": KerasAdadelta, "adagrad": KerasAdagrad,
+    "nadam": KerasNadam, "adamw": KerasAdamW}
 
 
 def make_torch_optimizer(engine_optimizer_config: dict[str, Any] | str, params: Iterable[torch.Tensor]) -> KerasOptimizer:
@@ -495,27 +515,36 @@ def mse_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
 
 
 LOSS_VALUES = {"categorical_crossentropy": categorical_value, "sparse_categorical_crossentropy": sparse_value,
-               "binary_crossentropy": binary_value, "mean_squared_error": mse_value}
+               "binary_crossentropy": binary_value, "mean_squared_error": mse_value, "mean_absolute_error": mae_value,
+               "huber": huber_value}
 LOSSES_FROM_LOGITS = {"categorical_crossentropy": categorical_from_logits,
                       "sparse_categorical_crossentropy": sparse_from_logits, "binary_crossentropy": binary_from_logits}
 
 
 class KerasLoss:
-    """The engine's loss by name ("categorical_crossentropy", "mse", ...), averaged over the batch.
+    """The engine's loss (a name such as "categorical_crossentropy" or "mse", a config
+    ``{"name": ..., "from_logits": True}``, or an engine Loss), averaged over the batch.
 
     ``loss(z, y_pred, y_true)``: z is the last layer's pre-activation, y_pred the model's
     output, both (N, ..., K); y_true of the same shape, or integer labels (N, ...) for the
     sparse loss. The value is Keras's (clipped); the gradient comes from z when
-    ``from_logits`` (see the module notes).
+    ``from_logits`` (see the module notes). A loss made with ``from_logits=True`` (``logits_output``)
+    reads the model's output as logits: value and gradient are the stable ones.
     """
+            iterations = group.get("iterations", 0)
+            step_group = {**group, "lr": group["lr"] / (1 + group.get("decay", 0.0) * iterations)}
 
-    def __init__(self, name: str, last_activation: str = "linear") -> None:
+    def __init__(self, name: str | dict[str, Any] | engine_losses.Loss, last_activation: str = "linear") -> None:
         engine_loss = engine_losses.get(name)
         self.name = engine_loss.name
-        self.from_logits = engine_loss.fused_activation == last_activation
+        self.logits_output = engine_loss.from_logits
+        self.from_logits = not self.logits_output and engine_loss.fused_activation == last_activation
+        self.arguments = {"delta": engine_loss.delta} if isinstance(engine_loss, engine_losses.Huber) else {}
 
     def __call__(self, z: torch.Tensor, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-        value = LOSS_VALUES[self.name](y_pred, y_true)
+        if self.logits_output:
+            return LOSSES_FROM_LOGITS[self.name](y_pred, y_true)
+        value = LOSS_VALUES[self.name](y_pred, y_true, **self.arguments)
         if not self.from_logits:
             return value
         stable = LOSSES_FROM_LOGITS[self.name](z, y_true)
@@ -562,9 +591,74 @@ class TorchTrainer:
         self.torch_rng_state = seeded_torch_generator(self.engine_model.seed).get_state()
         self.history: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []
+        if group.get("amsgrad"):
+            v = torch.maximum(state["velocity_hat"], v, out=state["velocity_hat"])
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32, epochs: int = 1, validation_split: float = 0.0,
             validation_data: tuple[np.ndarray, np.ndarray] | None = None, shuffle: bool = True,
+class KerasAdamW(KerasAdam):
+    """keras.optimizers.AdamW: Adam after p -= p * weight_decay * lr (default weight_decay 0.004)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, weight_decay: float = 0.004,
+                 **arguments: float) -> None:
+        super().__init__(params, learning_rate, weight_decay=weight_decay, **arguments)
+
+
+class KerasNadam(KerasOptimizer):
+    """keras.optimizers.Nadam: momentum schedule u_t = b1 (1 - 0.5 * 0.96^t), U_t = u_1 ... u_t;
+    m_hat = u_{t+1} m / (1 - U_{t+1}) + (1 - u_t) g / (1 - U_t);  p -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon,
+                                  **common})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["momentum", "velocity"])
+        beta_1, beta_2, t = group["beta_1"], group["beta_2"], state["step"]
+        u_t, u_next = beta_1 * (1 - 0.5 * 0.96**t), beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
+        u_product = state["u_product"] = state.get("u_product", 1.0) * u_t
+        m, v = state["momentum"], state["velocity"]
+        m += (1 - beta_1) * (grad - m)
+        v += (1 - beta_2) * (grad * grad - v)
+        m_hat = u_next * m / (1 - u_product * u_next) + (1 - u_t) * grad / (1 - u_product)
+        param -= group["lr"] * m_hat / ((v / (1 - beta_2**t)).sqrt() + group["epsilon"])
+
+
+class KerasAdagrad(KerasOptimizer):
+    """keras.optimizers.Adagrad: a += g^2 (a starts at initial_accumulator_value);  p -= lr g / sqrt(a + eps)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "initial_accumulator_value": initial_accumulator_value,
+                                  "epsilon": epsilon, **common})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["accumulator"], group["initial_accumulator_value"])
+        a = state["accumulator"]
+        a += grad * grad
+        param -= group["lr"] * grad / (a + group["epsilon"]).sqrt()
+
+
+class KerasAdadelta(KerasOptimizer):
+    """keras.optimizers.Adadelta: a = rho a + (1 - rho) g^2;  d = -sqrt(s + eps) / sqrt(a + eps) g;
+    s = rho s + (1 - rho) d^2;  p += lr d."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, rho: float = 0.95,
+                 epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon, **common})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["accumulated_grad", "accumulated_delta_var"])
+        rho, eps, a, s = group["rho"], group["epsilon"], state["accumulated_grad"], state["accumulated_delta_var"]
+        a *= rho
+        a += (1 - rho) * grad * grad
+        delta = -((s + eps).sqrt() * grad) / (a + eps).sqrt()
+        s *= rho
+        s += (1 - rho) * delta * delta
+        param += group["lr"] * delta
+
+
             shuffle_rng: np.random.Generator | None = None,
             on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None) -> dict[str, list[float]]:
         """Train like ``Sequential.fit``; returns the history {"loss", "accuracy", "val_loss", "val_accuracy"}.
@@ -636,6 +730,14 @@ class TorchTrainer:
         copy_weights_from_torch(self.torch_model, model)
         return model
 
+def mae_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return (y_pred - y_true).abs().mean()
+
+
+def huber_value(y_pred: torch.Tensor, y_true: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+    return F.huber_loss(y_pred, y_true, delta=delta)  # Keras's: e^2 / 2 within delta, delta (|e| - delta / 2) beyond
+
+
     # ---------------------------------------------------------------- helpers
     @contextlib.contextmanager
     def own_random_state(self) -> Iterator[None]:
@@ -653,6 +755,8 @@ class TorchTrainer:
     def tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """NumPy batches -> torch tensors (copies, so read-only arrays are fine)."""
         tx = torch.tensor(x, dtype=self.dtype)
+        if getattr(engine_loss, "label_smoothing", 0):
+            raise ValueError("the PyTorch reference has no label smoothing")
         return tx, None if y is None else torch.tensor(y)
 
 
