@@ -139,6 +139,9 @@ def make_keras_optimizer(optimizer_config: dict[str, Any] | str) -> Any:
     name = config.pop("name")
     if name not in KERAS_OPTIMIZERS:
         raise ValueError(f"the Keras reference has no optimizer {name!r}; choose one of {', '.join(KERAS_OPTIMIZERS)}")
+    decay = config.pop("decay", None)
+    if decay:
+        config["learning_rate"] = keras.optimizers.schedules.InverseTimeDecay(config["learning_rate"], 1, decay)
     return getattr(keras.optimizers, KERAS_OPTIMIZERS[name])(**config)
 
 
@@ -159,9 +162,6 @@ class KerasTrainer:
                  loss_name: str = "categorical_crossentropy", seed: int | None = None,
                  threads: int | None = None, accuracy: bool = True) -> None:
         keras = import_keras()
-    decay = config.pop("decay", None)
-    if decay:
-        config["learning_rate"] = keras.optimizers.schedules.InverseTimeDecay(config["learning_rate"], 1, decay)
         if threads is not None:
             import torch
 

@@ -370,6 +370,8 @@ class KerasOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            iterations = group.get("iterations", 0)
+            step_group = {**group, "lr": group["lr"] / (1 + group.get("decay", 0.0) * iterations)}
             for param in group["params"]:
                 if param.grad is not None:
                     if group.get("weight_decay"):
@@ -438,7 +440,72 @@ class KerasAdam(KerasOptimizer):
         m, v = state["momentum"], state["velocity"]
         m += (1 - beta_1) * (grad - m)
         v += (1 - beta_2) * (grad * grad - v)
+        if group.get("amsgrad"):
+            v = torch.maximum(state["velocity_hat"], v, out=state["velocity_hat"])
         param -= step_size * m / (v.sqrt() + group["epsilon"])
+
+
+class KerasAdamW(KerasAdam):
+    """keras.optimizers.AdamW: Adam after p -= p * weight_decay * lr (default weight_decay 0.004)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, weight_decay: float = 0.004,
+                 **arguments: float) -> None:
+        super().__init__(params, learning_rate, weight_decay=weight_decay, **arguments)
+
+
+class KerasNadam(KerasOptimizer):
+    """keras.optimizers.Nadam: momentum schedule u_t = b1 (1 - 0.5 * 0.96^t), U_t = u_1 ... u_t;
+    m_hat = u_{t+1} m / (1 - U_{t+1}) + (1 - u_t) g / (1 - U_t);  p -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon,
+                                  **common})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["momentum", "velocity"])
+        beta_1, beta_2, t = group["beta_1"], group["beta_2"], state["step"]
+        u_t, u_next = beta_1 * (1 - 0.5 * 0.96**t), beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
+        u_product = state["u_product"] = state.get("u_product", 1.0) * u_t
+        m, v = state["momentum"], state["velocity"]
+        m += (1 - beta_1) * (grad - m)
+        v += (1 - beta_2) * (grad * grad - v)
+        m_hat = u_next * m / (1 - u_product * u_next) + (1 - u_t) * grad / (1 - u_product)
+        param -= group["lr"] * m_hat / ((v / (1 - beta_2**t)).sqrt() + group["epsilon"])
+
+
+class KerasAdagrad(KerasOptimizer):
+    """keras.optimizers.Adagrad: a += g^2 (a starts at initial_accumulator_value);  p -= lr g / sqrt(a + eps)."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "initial_accumulator_value": initial_accumulator_value,
+                                  "epsilon": epsilon, **common})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["accumulator"], group["initial_accumulator_value"])
+        a = state["accumulator"]
+        a += grad * grad
+        param -= group["lr"] * grad / (a + group["epsilon"]).sqrt()
+
+
+class KerasAdadelta(KerasOptimizer):
+    """keras.optimizers.Adadelta: a = rho a + (1 - rho) g^2;  d = -sqrt(s + eps) / sqrt(a + eps) g;
+    s = rho s + (1 - rho) d^2;  p += lr d."""
+
+    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, rho: float = 0.95,
+                 epsilon: float = 1e-7, **common: float) -> None:
+        super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon, **common})
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        zero_slots(state, param, ["accumulated_grad", "accumulated_delta_var"])
+        rho, eps, a, s = group["rho"], group["epsilon"], state["accumulated_grad"], state["accumulated_delta_var"]
+        a *= rho
+        a += (1 - rho) * grad * grad
+        delta = -((s + eps).sqrt() * grad) / (a + eps).sqrt()
+        s *= rho
+        s += (1 - rho) * delta * delta
+        param += group["lr"] * delta
 
 
 class KerasRMSprop(KerasOptimizer):
@@ -514,6 +581,14 @@ def mse_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     return ((y_pred - y_true) ** 2).mean()
 
 
+def mae_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    return (y_pred - y_true).abs().mean()
+
+
+def huber_value(y_pred: torch.Tensor, y_true: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+    return F.huber_loss(y_pred, y_true, delta=delta)  # Keras's: e^2 / 2 within delta, delta (|e| - delta / 2) beyond
+
+
 LOSS_VALUES = {"categorical_crossentropy": categorical_value, "sparse_categorical_crossentropy": sparse_value,
                "binary_crossentropy": binary_value, "mean_squared_error": mse_value, "mean_absolute_error": mae_value,
                "huber": huber_value}
@@ -531,11 +606,11 @@ class KerasLoss:
     ``from_logits`` (see the module notes). A loss made with ``from_logits=True`` (``logits_output``)
     reads the model's output as logits: value and gradient are the stable ones.
     """
-            iterations = group.get("iterations", 0)
-            step_group = {**group, "lr": group["lr"] / (1 + group.get("decay", 0.0) * iterations)}
 
     def __init__(self, name: str | dict[str, Any] | engine_losses.Loss, last_activation: str = "linear") -> None:
         engine_loss = engine_losses.get(name)
+        if getattr(engine_loss, "label_smoothing", 0):
+            raise ValueError("the PyTorch reference has no label smoothing")
         self.name = engine_loss.name
         self.logits_output = engine_loss.from_logits
         self.from_logits = not self.logits_output and engine_loss.fused_activation == last_activation
@@ -591,74 +666,9 @@ class TorchTrainer:
         self.torch_rng_state = seeded_torch_generator(self.engine_model.seed).get_state()
         self.history: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []
-        if group.get("amsgrad"):
-            v = torch.maximum(state["velocity_hat"], v, out=state["velocity_hat"])
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32, epochs: int = 1, validation_split: float = 0.0,
             validation_data: tuple[np.ndarray, np.ndarray] | None = None, shuffle: bool = True,
-class KerasAdamW(KerasAdam):
-    """keras.optimizers.AdamW: Adam after p -= p * weight_decay * lr (default weight_decay 0.004)."""
-
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, weight_decay: float = 0.004,
-                 **arguments: float) -> None:
-        super().__init__(params, learning_rate, weight_decay=weight_decay, **arguments)
-
-
-class KerasNadam(KerasOptimizer):
-    """keras.optimizers.Nadam: momentum schedule u_t = b1 (1 - 0.5 * 0.96^t), U_t = u_1 ... u_t;
-    m_hat = u_{t+1} m / (1 - U_{t+1}) + (1 - u_t) g / (1 - U_t);  p -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)."""
-
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, **common: float) -> None:
-        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon,
-                                  **common})
-
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        zero_slots(state, param, ["momentum", "velocity"])
-        beta_1, beta_2, t = group["beta_1"], group["beta_2"], state["step"]
-        u_t, u_next = beta_1 * (1 - 0.5 * 0.96**t), beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
-        u_product = state["u_product"] = state.get("u_product", 1.0) * u_t
-        m, v = state["momentum"], state["velocity"]
-        m += (1 - beta_1) * (grad - m)
-        v += (1 - beta_2) * (grad * grad - v)
-        m_hat = u_next * m / (1 - u_product * u_next) + (1 - u_t) * grad / (1 - u_product)
-        param -= group["lr"] * m_hat / ((v / (1 - beta_2**t)).sqrt() + group["epsilon"])
-
-
-class KerasAdagrad(KerasOptimizer):
-    """keras.optimizers.Adagrad: a += g^2 (a starts at initial_accumulator_value);  p -= lr g / sqrt(a + eps)."""
-
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001,
-                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **common: float) -> None:
-        super().__init__(params, {"lr": learning_rate, "initial_accumulator_value": initial_accumulator_value,
-                                  "epsilon": epsilon, **common})
-
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        zero_slots(state, param, ["accumulator"], group["initial_accumulator_value"])
-        a = state["accumulator"]
-        a += grad * grad
-        param -= group["lr"] * grad / (a + group["epsilon"]).sqrt()
-
-
-class KerasAdadelta(KerasOptimizer):
-    """keras.optimizers.Adadelta: a = rho a + (1 - rho) g^2;  d = -sqrt(s + eps) / sqrt(a + eps) g;
-    s = rho s + (1 - rho) d^2;  p += lr d."""
-
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, rho: float = 0.95,
-                 epsilon: float = 1e-7, **common: float) -> None:
-        super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon, **common})
-
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        zero_slots(state, param, ["accumulated_grad", "accumulated_delta_var"])
-        rho, eps, a, s = group["rho"], group["epsilon"], state["accumulated_grad"], state["accumulated_delta_var"]
-        a *= rho
-        a += (1 - rho) * grad * grad
-        delta = -((s + eps).sqrt() * grad) / (a + eps).sqrt()
-        s *= rho
-        s += (1 - rho) * delta * delta
-        param += group["lr"] * delta
-
-
             shuffle_rng: np.random.Generator | None = None,
             on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None) -> dict[str, list[float]]:
         """Train like ``Sequential.fit``; returns the history {"loss", "accuracy", "val_loss", "val_accuracy"}.
@@ -730,14 +740,6 @@ class KerasAdadelta(KerasOptimizer):
         copy_weights_from_torch(self.torch_model, model)
         return model
 
-def mae_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    return (y_pred - y_true).abs().mean()
-
-
-def huber_value(y_pred: torch.Tensor, y_true: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
-    return F.huber_loss(y_pred, y_true, delta=delta)  # Keras's: e^2 / 2 within delta, delta (|e| - delta / 2) beyond
-
-
     # ---------------------------------------------------------------- helpers
     @contextlib.contextmanager
     def own_random_state(self) -> Iterator[None]:
@@ -755,8 +757,6 @@ def huber_value(y_pred: torch.Tensor, y_true: torch.Tensor, delta: float = 1.0) 
     def tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """NumPy batches -> torch tensors (copies, so read-only arrays are fine)."""
         tx = torch.tensor(x, dtype=self.dtype)
-        if getattr(engine_loss, "label_smoothing", 0):
-            raise ValueError("the PyTorch reference has no label smoothing")
         return tx, None if y is None else torch.tensor(y)
 
 
