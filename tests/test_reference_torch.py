@@ -244,8 +244,8 @@ def test_format_parity_is_one_line_per_row():
 # --------------------------------------------------------------- build, weights
 def test_unsupported_layer_class_is_refused():
     config = seed_dense().get_config()
-    config["layers"].insert(2, {"class_name": "BatchNormalization", "config": {"name": "batch_normalization"}})
-    with pytest.raises(ValueError, match="the PyTorch reference does not support layer class 'BatchNormalization'"):
+    config["layers"].insert(2, {"class_name": "LSTM", "config": {"name": "lstm"}})
+    with pytest.raises(ValueError, match="the PyTorch reference does not support layer class 'LSTM'"):
         reference.build_torch_model(config)
 
 

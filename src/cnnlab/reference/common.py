@@ -1,30 +1,41 @@
 """What the framework twins (``reference.torch``, ``reference.keras``) share: which layer
-classes they support, and the built engine model a config describes. Imports no framework."""
+classes they support, and the built engine model a config describes. Imports no framework.
+
+The engine's layer registry (``cnnlab.engine.layers.LAYER_CLASSES``) is the one list of layers:
+every registered class is supported by both references (the torch twin in
+``reference.torch.TORCH_LAYERS``, the Keras twin the keras.layers class of the same name), and
+tests/test_layers_keras_extra.py fails for a registered layer without both twins."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 
 from ..engine import Sequential
+from ..engine.layers import LAYER_CLASSES
 from ..engine.model import check_batch_size, split_validation
 
 Config = dict[str, Any] | list[dict[str, Any]]
 
-SUPPORTED_LAYERS = ("InputLayer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense", "Flatten", "Dropout", "Activation")
+
+def supported_layers(twins: Collection[str] | None = None) -> tuple[str, ...]:
+    """The registered layer classes, InputLayer first; with ``twins``, only those among them."""
+    return ("InputLayer", *(name for name in LAYER_CLASSES if name != "InputLayer" and (twins is None or name in twins)))
 
 
-def check_supported(config: Config, framework: str) -> None:
+def check_supported(config: Config, framework: str, twins: Collection[str] | None = None) -> None:
     """ValueError for a malformed config or a layer class without a twin in the framework."""
     specs = config if isinstance(config, list) else config.get("layers") if isinstance(config, dict) else None
     if not isinstance(specs, list):
         raise ValueError("a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}")
+    supported = supported_layers(twins)
     for spec in specs:
         class_name = spec.get("class_name") if isinstance(spec, dict) else spec
-        if class_name not in SUPPORTED_LAYERS:
+        if class_name not in supported:
             raise ValueError(f"the {framework} reference does not support layer class {class_name!r}; "
-                             f"supported: {', '.join(SUPPORTED_LAYERS)}")
+                             f"supported: {', '.join(supported)}")
 
 
 def engine_model_from_config(config: Config, framework: str, seed: int | None = None) -> Sequential:

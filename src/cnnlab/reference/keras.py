@@ -39,14 +39,14 @@ import numpy as np
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
 from cnnlab.engine.model import Sequential, check_batch_size
-from cnnlab.reference.common import SUPPORTED_LAYERS, check_supported, engine_model_from_config, fit_inputs
+from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs, supported_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = [
-    "KerasTrainer", "SUPPORTED_LAYERS", "build_keras_model", "build_keras_twin", "import_keras",
-    "keras_available", "keras_layer", "make_keras_optimizer", "quiet_keras",
+    "KerasTrainer", "build_keras_model", "build_keras_twin", "import_keras",
+    "keras_available", "keras_layer", "make_keras_optimizer", "quiet_keras", "supported_layers",
 ]
 
 Config = dict[str, Any] | list[dict[str, Any]]
@@ -86,11 +86,12 @@ def quiet_keras() -> Iterator[None]:
 
 def keras_layer(class_name: str, config: dict[str, Any], dtype: str | None = None) -> Any:
     """keras.layers.<class_name> with the engine layer's config; keys Keras's constructor
-    does not take are dropped (the engine's names are Keras's, so normally none are)."""
+    does not take are dropped (the engine's names are Keras's, so normally none are). Every
+    class of the engine's layer registry has its twin of the same name in keras.layers."""
     keras = import_keras()
-    if class_name not in SUPPORTED_LAYERS or class_name == "InputLayer":
+    if class_name not in supported_layers() or class_name == "InputLayer":
         raise ValueError(f"the Keras reference does not support layer class {class_name!r}; "
-                         f"supported: {', '.join(SUPPORTED_LAYERS)}")
+                         f"supported: {', '.join(supported_layers())}")
     cls = getattr(keras.layers, class_name)
     known = constructor_arguments(cls) | {"name"}
     arguments = {key: value for key, value in config.items() if key in known}
@@ -113,8 +114,27 @@ def build_keras_twin(model: Sequential) -> keras.Sequential:
     inputs = keras.Input(shape=tuple(model.input_shape), dtype=dtype, name=specs[0]["config"].get("name"))
     layers = [keras_layer(spec["class_name"], spec["config"], dtype) for spec in specs[1:]]
     keras_model = keras.Sequential([inputs, *layers], name=config.get("name"))
-    keras_model.set_weights(model.get_weights())
+    keras_model.set_weights(engine_weight_list(model))
     return keras_model
+
+
+def engine_weight_list(model: Sequential) -> list[np.ndarray]:
+    """Every weight of the engine model in Keras's get_weights() order: per layer, the trainable
+    ones then the non-trainable ones (BatchNormalization's moving statistics)."""
+    return [value for layer in model.layers for value in layer.weights_dict().values()]
+
+
+def copy_keras_weights_to_engine(keras_model: Any, model: Sequential) -> None:
+    """keras_model.get_weights() into the engine model's arrays, moving statistics included."""
+    targets = [(layer, key, value) for layer in model.layers for key, value in layer.weights_dict().items()]
+    with quiet_keras():
+        weights = keras_model.get_weights()
+    if len(weights) != len(targets):
+        raise ValueError(f"the Keras model has {len(weights)} weight arrays, the engine model {len(targets)}")
+    for (layer, key, value), source in zip(targets, weights):
+        if value.shape != source.shape:
+            raise ValueError(f"{layer.describe()}: weight {key!r} has shape {value.shape}, Keras gives {source.shape}")
+        value[...] = source
 
 
 def build_keras_model(config: Config, seed: int | None = None) -> keras.Sequential:
@@ -229,13 +249,13 @@ class KerasTrainer:
 
     def set_weights_from(self, model: Sequential) -> None:
         """Load the weights of an engine model of the same config."""
-        self.keras_model.set_weights(model.get_weights())
+        self.keras_model.set_weights(engine_weight_list(model))
 
     def to_engine(self, model: Sequential | None = None) -> Sequential:
         """The trained weights in an engine model of the same config (by default the trainer's
         own compiled engine twin, ready to save or evaluate); returns that model."""
         model = self.engine_model if model is None else model
-        model.set_weights(self.keras_model.get_weights())
+        copy_keras_weights_to_engine(self.keras_model, model)
         return model
 
 

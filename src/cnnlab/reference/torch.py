@@ -122,6 +122,10 @@ class TorchLayer(nn.Module):
         """The weights under their Keras names ("kernel", "bias"), in torch's layout."""
         return {}
 
+    def keras_state(self) -> dict[str, torch.Tensor]:
+        """The non-trainable weights (buffers) under their Keras names ("moving_mean", ...)."""
+        return {}
+
 
 class TorchConv2D(TorchLayer):
     """keras.layers.Conv2D: explicit Keras padding, then nn.Conv2d without padding."""
@@ -167,10 +171,12 @@ class TorchDense(TorchLayer):
     def __init__(self, layer: engine_layers.Dense, dtype: torch.dtype) -> None:
         super().__init__()
         self.activation = layer.activation.name
-        self.linear = nn.utils.skip_init(nn.Linear, layer.input_shape[0], layer.units, bias=layer.use_bias, dtype=dtype)
+        self.linear = nn.utils.skip_init(nn.Linear, layer.input_shape[-1], layer.units, bias=layer.use_bias, dtype=dtype)
 
     def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
-        return self.linear(h)  # (N, in) -> (N, units)
+        if h.dim() == 4:  # an image: the engine's last axis, the channels, is dim 1 here
+            return channels_first(self.linear(channels_last(h)))
+        return self.linear(h)  # (N, ..., in) -> (N, ..., units)
 
     def keras_params(self) -> dict[str, nn.Parameter]:
         return without_none({"kernel": self.linear.weight, "bias": self.linear.bias})
@@ -236,10 +242,146 @@ class TorchActivation(TorchLayer):
         self.activation = layer.activation.name
 
 
-TORCH_LAYERS: dict[str, type[TorchLayer]] = {
+def torch_axis(axis: int, rank: int) -> int:
+    """An engine axis (channels last, batch axis 0) -> the same axis of the twin's tensor (NCHW at rank 4)."""
+    axis %= rank
+    return (0, 2, 3, 1)[axis] if rank == 4 else axis
+
+
+def along(v: torch.Tensor, axis: int, rank: int) -> torch.Tensor:
+    """v: (C,) -> broadcastable along ``axis`` of a rank-``rank`` tensor."""
+    shape = [1] * rank
+    shape[axis] = -1
+    return v.reshape(shape)
+
+
+class TorchBatchNormalization(TorchLayer):
+    """keras.layers.BatchNormalization by hand: in train mode the batch's mean and biased variance,
+    and Keras's update moving = moving * momentum + batch * (1 - momentum); in eval mode (or for
+    a non-trainable layer) the moving statistics. nn.BatchNorm is not used: its momentum is
+    1 - Keras's and its running variance is the unbiased one."""
+
+    def __init__(self, layer: engine_layers.BatchNormalization, dtype: torch.dtype) -> None:
+        super().__init__()
+        channels = layer.state["moving_mean"].shape
+        self.gamma = nn.Parameter(torch.ones(channels, dtype=dtype)) if layer.scale else None
+        self.beta = nn.Parameter(torch.zeros(channels, dtype=dtype)) if layer.center else None
+        self.register_buffer("moving_mean", torch.zeros(channels, dtype=dtype))
+        self.register_buffer("moving_variance", torch.ones(channels, dtype=dtype))
+        self.momentum, self.epsilon, self.trainable = layer.momentum, layer.epsilon, layer.trainable
+        self.rank = len(layer.input_shape) + 1
+        self.axis = torch_axis(layer.channel_axis, self.rank)
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        # h: (N, C, H, W) or (N, ..., C) -> same shape
+        if self.training and self.trainable:
+            dims = [d for d in range(self.rank) if d != self.axis]
+            mean, variance = h.mean(dim=dims), h.var(dim=dims, correction=0)
+            with torch.no_grad():
+                self.moving_mean.copy_(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+                self.moving_variance.copy_(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        out = (h - along(mean, self.axis, self.rank)) * along(torch.rsqrt(variance + self.epsilon), self.axis, self.rank)
+        if self.gamma is not None:
+            out = out * along(self.gamma, self.axis, self.rank)
+        return out if self.beta is None else out + along(self.beta, self.axis, self.rank)
+
+    def keras_params(self) -> dict[str, nn.Parameter]:
+        return without_none({"gamma": self.gamma, "beta": self.beta})
+
+    def keras_state(self) -> dict[str, torch.Tensor]:
+        return {"moving_mean": self.moving_mean, "moving_variance": self.moving_variance}
+
+
+class TorchGlobalAveragePooling2D(TorchLayer):
+    """keras.layers.GlobalAveragePooling2D: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with keepdims."""
+
+    def __init__(self, layer: engine_layers.GlobalAveragePooling2D, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.keepdims = layer.keepdims
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return h.mean(dim=(2, 3), keepdim=self.keepdims)
+
+
+class TorchGlobalMaxPooling2D(TorchGlobalAveragePooling2D):
+    """keras.layers.GlobalMaxPooling2D as torch.amax (a tie shares the gradient, as Keras on torch)."""
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return h.amax(dim=(2, 3), keepdim=self.keepdims)
+
+
+class TorchZeroPadding2D(TorchLayer):
+    """keras.layers.ZeroPadding2D as F.pad."""
+
+    def __init__(self, layer: engine_layers.ZeroPadding2D, dtype: torch.dtype) -> None:
+        super().__init__()
+        (top, bottom), (left, right) = layer.padding
+        self.pads = (left, right, top, bottom)
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return pad(h, self.pads)  # (N, C, H, W) -> (N, C, top + H + bottom, left + W + right)
+
+
+class TorchReshape(TorchLayer):
+    """keras.layers.Reshape: in the engine's (channels-last) order, back to NCHW for images."""
+
+    def __init__(self, layer: engine_layers.Reshape, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.output_shape = layer.output_shape
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return channels_first(channels_last(h).reshape(len(h), *self.output_shape))
+
+
+class TorchRescaling(TorchLayer):
+    """keras.layers.Rescaling: x * scale + offset."""
+
+    def __init__(self, layer: engine_layers.Rescaling, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.scale, self.offset = layer.scale, layer.offset
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return h * self.scale + self.offset
+
+
+class TorchSoftmax(TorchLayer):
+    """keras.layers.Softmax; along the last (channel) axis it is the "softmax" activation itself,
+    so a loss can take its logits as for a Dense layer's softmax."""
+
+    def __init__(self, layer: engine_layers.Softmax, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.activation = layer.activation.name  # "softmax" along the last axis, else "linear"
+        rank = len(layer.input_shape) + 1
+        self.dims = [torch_axis(axis, rank) for axis in layer.axes]
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        if self.activation == "softmax":
+            return h
+        return torch.exp(h - torch.logsumexp(h, dim=self.dims, keepdim=True))
+
+
+class TorchReLU(TorchLayer):
+    """keras.layers.ReLU and LeakyReLU: min(x, max_value) above the threshold, else
+    negative_slope * (x - threshold)."""
+
+    def __init__(self, layer: engine_layers.ReLU, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.negative_slope, self.max_value, self.threshold = layer.options()
+
+    def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
+        above = h if self.max_value is None else torch.clamp(h, max=self.max_value)
+        return torch.where(h > self.threshold, above, self.negative_slope * (h - self.threshold))
+
+
+TORCH_LAYERS: dict[str, type[TorchLayer]] = {  # keyed by the engine's registered class names
     "Conv2D": TorchConv2D, "Dense": TorchDense, "MaxPooling2D": TorchMaxPooling2D,
     "AveragePooling2D": TorchAveragePooling2D, "Flatten": TorchFlatten, "Dropout": TorchDropout,
-    "Activation": TorchActivation,
+    "Activation": TorchActivation, "BatchNormalization": TorchBatchNormalization,
+    "GlobalAveragePooling2D": TorchGlobalAveragePooling2D, "GlobalMaxPooling2D": TorchGlobalMaxPooling2D,
+    "ZeroPadding2D": TorchZeroPadding2D, "Reshape": TorchReshape, "Rescaling": TorchRescaling,
+    "Softmax": TorchSoftmax, "ReLU": TorchReLU, "LeakyReLU": TorchReLU,
 }
 
 
@@ -287,7 +429,7 @@ class TorchSequential(nn.Sequential):
 
 def build_torch_twin(model: Sequential, dtype: torch.dtype | None = None) -> TorchSequential:
     """The torch twin of a built engine model, with its weights copied (dtype: the engine's floatx)."""
-    check_supported(model.get_config(), "PyTorch")
+    check_supported(model.get_config(), "PyTorch", TORCH_LAYERS)
     dtype = dtype or TORCH_DTYPES[floatx()]
     modules = OrderedDict((layer.name, TORCH_LAYERS[type(layer).__name__](layer, dtype)) for layer in model.layers)
     torch_model = TorchSequential(modules)
@@ -326,17 +468,17 @@ def engine_layout(value: torch.Tensor) -> np.ndarray:
 def torch_param(torch_model: TorchSequential, layer_name: str, key: str) -> nn.Parameter:
     """The torch weight behind the engine's "layer_name/key"."""
     module = dict(torch_model.named_children()).get(layer_name)
-    params = module.keras_params() if isinstance(module, TorchLayer) else {}
+    params = {**module.keras_params(), **module.keras_state()} if isinstance(module, TorchLayer) else {}
     if key not in params:
         raise ValueError(f"the torch model has no weight {layer_name}/{key}; is it the twin of this model?")
     return params[key]
 
 
 def copy_weights_to_torch(model: Sequential, torch_model: TorchSequential) -> None:
-    """Engine -> torch, every weight, transposed to torch's layout (exact)."""
+    """Engine -> torch, every weight (moving statistics included), transposed to torch's layout (exact)."""
     with torch.no_grad():
         for layer in model.layers:
-            for key, value in layer.params.items():
+            for key, value in layer.weights_dict().items():
                 target = torch_param(torch_model, layer.name, key)
                 source = torch.tensor(np.ascontiguousarray(torch_layout(value)))
                 if source.shape != target.shape:
@@ -346,9 +488,9 @@ def copy_weights_to_torch(model: Sequential, torch_model: TorchSequential) -> No
 
 
 def copy_weights_from_torch(torch_model: TorchSequential, model: Sequential) -> None:
-    """Torch -> engine, every weight, transposed to the engine's layout (exact)."""
+    """Torch -> engine, every weight (moving statistics included), transposed to the engine's layout (exact)."""
     for layer in model.layers:
-        for key, value in layer.params.items():
+        for key, value in layer.weights_dict().items():
             source = engine_layout(torch_param(torch_model, layer.name, key))
             if source.shape != value.shape:
                 raise ValueError(f"{layer.describe()}: weight {key!r} has shape {value.shape}, "
@@ -777,9 +919,11 @@ def parity_report(model: Sequential, x: np.ndarray, y: np.ndarray, steps: int = 
     """How closely the engine and its torch twin agree, quantity by quantity.
 
     Works on a copy of ``model`` (the model itself is left untouched) with every Dropout
-    rate set to 0, and on a torch twin in eval mode with identical weights. Compares, on
-    the first batch, every layer's forward output, the loss and every weight gradient; then
-    the weights after ``steps`` optimizer steps on the batches of (x, y) in a fixed cycle.
+    rate set to 0, and on a torch twin in train mode (BatchNormalization uses the batch's
+    statistics and updates its moving ones, as the engine's training forward) with identical
+    weights, moving statistics included. Compares, on the first batch, every layer's forward
+    output, the loss and every weight gradient; then the weights (moving statistics included)
+    after ``steps`` optimizer steps on the batches of (x, y) in a fixed cycle.
     The optimizer and loss default to the model's compile settings, with fresh state.
 
     Rows: {"quantity": "forward"|"loss"|"gradient"|"weights", "layer", "param", "steps",
@@ -789,7 +933,7 @@ def parity_report(model: Sequential, x: np.ndarray, y: np.ndarray, steps: int = 
         raise ValueError("parity_report needs a compiled model, or optimizer_config and loss_name")
     optimizer_config = optimizer_config or model.optimizer.get_config()
     engine = dropout_free_copy(model, optimizer_config, loss_name or model.loss.name)
-    twin = build_torch_twin(engine).eval()
+    twin = build_torch_twin(engine).train()  # dropout rates are 0: train mode only matters for BatchNormalization
     loss = KerasLoss(engine.loss.name, twin.last_activation)
     optimizer = make_torch_optimizer(optimizer_config, twin.parameters())
     x, y = engine.standardize(x, y, "parity_report")
@@ -806,7 +950,9 @@ def parity_report(model: Sequential, x: np.ndarray, y: np.ndarray, steps: int = 
 def dropout_free_copy(model: Sequential, optimizer_config: dict[str, Any] | str, loss_name: str) -> Sequential:
     """A compiled copy of model with the same weights, every Dropout rate 0 and a fresh optimizer."""
     copy = Sequential.from_config(model.get_config(), seed=0)
-    copy.set_weights(model.get_weights())
+    for source, target in zip(model.layers, copy.layers):  # every weight, moving statistics included
+        for key, value in source.weights_dict().items():
+            target.weights_dict()[key][...] = value
     copy.compile(optimizer=engine_optimizers.get(optimizer_config), loss=loss_name)
     for layer in copy.layers:
         if isinstance(layer, engine_layers.Dropout):
@@ -815,7 +961,7 @@ def dropout_free_copy(model: Sequential, optimizer_config: dict[str, Any] | str,
 
 
 def engine_weights(model: Sequential) -> list[tuple[str, str, np.ndarray]]:
-    return [(layer.name, key, value) for layer in model.layers for key, value in layer.params.items()]
+    return [(layer.name, key, value) for layer in model.layers for key, value in layer.weights_dict().items()]
 
 
 def twin_tensors(twin: TorchSequential, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -832,7 +978,7 @@ def first_batch_rows(engine: Sequential, twin: TorchSequential, loss: KerasLoss,
         h = layer.forward(h, training=True)
         outputs.append(h.copy())
     engine_loss = engine.loss(y, h)
-    engine.backward(y, h)
+    engine.backward_from_loss(y, h)
     torch_x, torch_y = twin_tensors(twin, x, y)
     torch_outputs, z = twin.trace(torch_x)
     torch_loss = loss(z, torch_outputs[-1], torch_y)

@@ -22,9 +22,16 @@ from .base import (
 from .convolutional import Conv2D
 from .core import Activation, Dense, Dropout, Flatten
 from .pooling import AveragePooling2D, MaxPooling2D, Pooling2D
+from .activations import LeakyReLU, ReLU, Softmax
+from .global_pooling import GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalPooling2D
+from .normalization import BatchNormalization
+from .preprocessing import Rescaling
+from .reshaping import Reshape, ZeroPadding2D
 
 __all__ = [
     "LAYER_CLASSES", "Activation", "AveragePooling2D", "Conv2D", "Dense", "Dropout", "Flatten",
     "Input", "InputLayer", "Layer", "MaxPooling2D", "Pooling2D", "Shape", "as_pair",
     "check_padding", "clear_session", "deserialize", "register", "snake_case", "unique_name",
+    "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalPooling2D", "LeakyReLU", "ReLU",
+    "Rescaling", "Reshape", "Softmax", "ZeroPadding2D",
 ]

@@ -15,7 +15,10 @@ from .base import Layer, Shape, register
 
 @register
 class Dense(Layer):
-    """y = activation(x @ kernel + bias); kernel (in, units), bias (units,) (keras.layers.Dense)."""
+    """y = activation(x @ kernel + bias); kernel (in, units), bias (units,) (keras.layers.Dense).
+
+    As in Keras, an input of any rank is transformed along its last axis: (N, ..., in) -> (N, ..., units).
+    """
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros", **kwargs: Any) -> None:
@@ -28,22 +31,19 @@ class Dense(Layer):
         initializers.get(kernel_initializer), initializers.get(bias_initializer)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) != 1:
-            raise ValueError(
-                f"{self.describe()}: expects a flat input (features,), received {tuple(input_shape)}. "
-                "Add a Flatten layer before it."
-            )
-        return (self.units,)
+        if len(input_shape) < 1:
+            raise ValueError(f"{self.describe()}: expects an input with a feature axis, received {tuple(input_shape)}")
+        return (*input_shape[:-1], self.units)
 
     def build(self, input_shape: Shape, rng: np.random.Generator | None = None) -> None:
         super().build(input_shape)
         rng = rng or np.random.default_rng()
-        self.params["kernel"] = initializers.get(self.kernel_initializer)((input_shape[0], self.units), rng, floatx())
+        self.params["kernel"] = initializers.get(self.kernel_initializer)((input_shape[-1], self.units), rng, floatx())
         if self.use_bias:
             self.params["bias"] = initializers.get(self.bias_initializer)((self.units,), rng, floatx())
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x: (N, in) -> z: (N, units) -> a: (N, units)
+        # x: (N, ..., in) -> z: (N, ..., units) -> a: (N, ..., units)
         self.x = x
         z = x @ self.params["kernel"]
         if self.use_bias:
@@ -55,10 +55,11 @@ class Dense(Layer):
         return self.backward_linear(self.activation.backward(dy, self.a))
 
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
-        """dz: (N, units), the gradient before the activation -> dx: (N, in)."""
-        self.grads["kernel"] = self.x.T @ dz  # (in, units)
+        """dz: (N, ..., units), the gradient before the activation -> dx: (N, ..., in)."""
+        x_rows, dz_rows = self.x.reshape(-1, self.x.shape[-1]), dz.reshape(-1, dz.shape[-1])  # (M, in), (M, units)
+        self.grads["kernel"] = x_rows.T @ dz_rows  # (in, units)
         if self.use_bias:
-            self.grads["bias"] = functional.column_sums(dz)
+            self.grads["bias"] = functional.column_sums(dz_rows)
         return dz @ self.params["kernel"].T if self.needs_input_grad else None
 
     def get_config(self) -> dict[str, Any]:
