@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 
 from cnnlab import keras_format
-from cnnlab.engine import layers
+from cnnlab.engine import layers, losses, optimizers
 from cnnlab.engine.errors import UnsupportedKerasFeature
 from cnnlab.engine.model import Model, Sequential, load_model
 
@@ -135,8 +134,10 @@ def cnnlab_batchnorm() -> Sequential:
     rng = np.random.default_rng(6)
     for layer in model.layers:
         for key, value in layer.weights_dict().items():
-            if layer.name.startswith("batch_normalization"):
-                value[...] = rng.uniform(0.5, 2.0, value.shape) if key == "moving_variance" else rng.standard_normal(value.shape)
+            if key == "moving_variance":
+                value[...] = rng.uniform(0.5, 2.0, value.shape)
+            elif layer.name.startswith("batch_normalization"):
+                value[...] = rng.standard_normal(value.shape)
     return model
 
 
@@ -192,3 +193,143 @@ def test_keras_model_saved_by_keras_loads_in_cnnlab_with_the_same_predictions(tm
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
     assert [type(layer).__name__ for layer in ours.layers] == [type(layer).__name__ for layer in theirs.layers]
     assert_same_predictions(ours, theirs, inputs(shape, seed=2))
+
+
+# ----------------------------------------------------------------- compile settings
+@keras_test
+def test_compile_settings_and_optimizer_state_reach_keras(tmp_path: Path) -> None:
+    ours = cnnlab_cnn()
+    ours.compile(optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                 loss=losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    x = inputs((10, 10, 2), count=8)
+    ours.fit(x, np.eye(3, dtype=np.float32)[np.arange(8) % 3], batch_size=4, epochs=1, verbose=0, shuffle=False)
+    ours.save(tmp_path / "m.keras")
+    theirs = keras_module().models.load_model(tmp_path / "m.keras")
+    assert type(theirs.optimizer).__name__ == "SGD"
+    assert theirs.optimizer.get_config()["momentum"] == pytest.approx(0.9)
+    assert float(theirs.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
+    assert int(theirs.optimizer.iterations.numpy()) == 2
+    assert type(theirs.loss).__name__ == "CategoricalCrossentropy" and theirs.loss.get_config()["from_logits"] is True
+    assert theirs.get_compile_config()["metrics"] == ["accuracy"]
+    first_kernel_momentum = np.asarray(theirs.optimizer.variables[2].numpy())
+    velocity = ours.optimizer.slots[f"{ours.layers[0].name}/kernel"]["velocity"]
+    np.testing.assert_allclose(first_kernel_momentum, velocity, atol=1e-7)
+    assert np.abs(first_kernel_momentum).max() > 0  # the momentum of two real steps, not fresh zeros
+
+
+@keras_test
+def test_compile_settings_and_optimizer_state_come_from_keras(tmp_path: Path) -> None:
+    keras = keras_module()
+    theirs = keras_cnn(keras)
+    x, y = inputs((10, 10, 2), count=8), np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+    theirs.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    theirs.save(tmp_path / "m.keras")
+    ours = load_model(tmp_path / "m.keras")
+    assert type(ours.optimizer).__name__ == "RMSprop"
+    assert ours.optimizer.learning_rate == 0.002
+    assert ours.optimizer.iterations == 2
+    assert type(ours.loss).__name__ == "CategoricalCrossentropy"
+    assert [metric.name for metric in ours.metrics] == ["accuracy"]
+    velocities = [np.asarray(v.numpy()) for v in theirs.optimizer.variables[2:]]
+    ours_velocities = [slots["velocity"] for slots in ours.optimizer.slots.values()]
+    assert len(ours_velocities) == len(velocities) == 8
+    for got, expected in zip(ours_velocities, velocities):
+        np.testing.assert_allclose(got, expected, atol=1e-7)
+    assert load_model(tmp_path / "m.keras", compile=False).optimizer is None
+
+
+# ------------------------------------------------------------------ other files
+@keras_test
+def test_legacy_h5_full_model_file_loads_with_the_same_predictions(tmp_path: Path) -> None:
+    keras = keras_module()
+    theirs = keras_batchnorm(keras)
+    theirs.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    perturb_keras_weights(theirs, seed=3)
+    theirs.save(tmp_path / "m.h5")  # Keras 3 writes the legacy (Keras 2) layout for .h5
+    ours = load_model(tmp_path / "m.h5")
+    assert type(ours.optimizer).__name__ == "Adam" and type(ours.loss).__name__ == "CategoricalCrossentropy"
+    assert_same_predictions(ours, theirs, inputs((5, 5, 2), seed=4))
+
+
+@keras_test
+def test_a_keras_file_with_an_unsupported_layer_is_refused_naming_it(tmp_path: Path) -> None:
+    keras = keras_module()
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    model.save(tmp_path / "lstm.keras")
+    with pytest.raises(UnsupportedKerasFeature,
+                       match=r"lstm\.keras: layer class LSTM \(layer 'lstm.*'\) is not supported by cnnlab; "
+                             r"supported: .*Conv2D"):
+        load_model(tmp_path / "lstm.keras")
+
+
+def test_a_truncated_file_is_refused_naming_it(tmp_path: Path) -> None:
+    cnnlab_cnn().save(tmp_path / "m.keras")
+    data = (tmp_path / "m.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.keras: not a Keras \.keras file \(not a zip archive; damaged or trunc"):
+        load_model(tmp_path / "cut.keras")
+
+
+def rewrite_member(source: Path, target: Path, member: str, change: Any) -> None:
+    """Copy a .keras archive, passing one member's bytes through change()."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            data = old.read(name)
+            new.writestr(name, change(data) if name == member else data)
+
+
+def test_damaged_weights_and_configs_that_do_not_fit_them_are_refused(tmp_path: Path) -> None:
+    cnnlab_cnn().save(tmp_path / "m.keras")
+    rewrite_member(tmp_path / "m.keras", tmp_path / "h5.keras", "model.weights.h5", lambda data: data[:200])
+    with pytest.raises(ValueError, match=r"h5\.keras: damaged HDF5 weights"):
+        load_model(tmp_path / "h5.keras")
+
+    def wider_dense(data: bytes) -> bytes:
+        config = json.loads(data)
+        config["config"]["layers"][-1]["config"]["units"] = 4
+        return json.dumps(config).encode()
+
+    rewrite_member(tmp_path / "m.keras", tmp_path / "units.keras", "config.json", wider_dense)
+    with pytest.raises(ValueError, match=r"units\.keras: 'dense.*' weight 0 has shape \(6, 3\) in the file, "
+                                         r"the config needs \(6, 4\)"):
+        load_model(tmp_path / "units.keras")
+    rewrite_member(tmp_path / "m.keras", tmp_path / "json.keras", "config.json", lambda data: data[:-5])
+    with pytest.raises(ValueError, match=r"json\.keras: damaged config\.json"):
+        load_model(tmp_path / "json.keras")
+
+
+def test_links_inside_the_weights_file_are_not_followed(tmp_path: Path) -> None:
+    model = cnnlab_cnn()
+    model.save(tmp_path / "m.keras")
+
+    def kernel_as_soft_link(data: bytes) -> bytes:
+        buffer = io.BytesIO(data)
+        with h5py.File(buffer, "a") as h5:
+            del h5["layers/conv2d/vars/0"]
+            h5["layers/conv2d/vars/0"] = h5py.SoftLink("/layers/conv2d_1/vars/0")
+        return buffer.getvalue()
+
+    rewrite_member(tmp_path / "m.keras", tmp_path / "link.keras", "model.weights.h5", kernel_as_soft_link)
+    with pytest.raises(ValueError, match=r"link\.keras: .*weight 0 is missing from the weights file \(or is a link\)"):
+        load_model(tmp_path / "link.keras")
+
+
+def test_saving_replaces_a_symlink_without_writing_through_it(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "m.keras").symlink_to(victim)
+    model = cnnlab_cnn()
+    model.save(tmp_path / "m.keras")
+    assert victim.read_text() == "keep me"
+    assert not (tmp_path / "m.keras").is_symlink() and zipfile.is_zipfile(tmp_path / "m.keras")
+    members = sorted(zipfile.ZipFile(tmp_path / "m.keras").namelist())
+    assert members == ["config.json", "metadata.json", "model.weights.h5"]
+    x = inputs((10, 10, 2))
+    np.testing.assert_allclose(load_model(tmp_path / "m.keras").predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=0, rtol=0)
+
+
+def test_saving_legacy_h5_is_refused_with_the_formats_that_work(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedKerasFeature, match=r"m\.h5: cnnlab writes Keras's \.keras format, not legacy \.h5"):
+        cnnlab_cnn().save(tmp_path / "m.h5")
+    assert not (tmp_path / "m.h5").exists()

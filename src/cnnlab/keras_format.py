@@ -28,6 +28,7 @@ links inside the HDF5 file; they are written atomically (a temporary file, then 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
@@ -41,6 +42,7 @@ import h5py
 import numpy as np
 
 from cnnlab import __version__
+from cnnlab.engine import losses as engine_losses
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine import saving
 from cnnlab.engine.errors import UnsupportedKerasFeature
@@ -51,7 +53,8 @@ __all__ = ["KERAS_FORMAT_VERSION", "load_keras", "register", "save_keras", "to_k
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout this writes (and is tested against)
 MAX_JSON_BYTES = 64 * 2**20  # config.json / metadata.json larger than this are refused unread
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
-FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
+FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                  "registered_name": None}
 
 # Keras-only arguments cnnlab has no counterpart for; dropped when at these values (else refused).
 KERAS_ONLY_DEFAULTS: dict[str, Any] = {"quantization_config": None, "optional": False, "sparse": False,
@@ -288,15 +291,19 @@ def keras_metrics(metrics: Any) -> list[str] | None:
 
 
 # ------------------------------------------------------------------------ weights
+def keras_ordered_layers(model: Any) -> list[Any]:
+    """A model's layers in the order Keras keeps them (Sequential: as added; functional: see
+    ``keras_layer_order``)."""
+    if model_class_name(model) == "Sequential":
+        return list(model.layers)
+    by_name = {layer.name: layer for layer in model.layers}
+    return [by_name[name] for name in keras_layer_order(model.get_config()) if name in by_name]
+
+
 def weight_groups(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(h5 group path, layer or model) in Keras's order; models before their own layers."""
-    if model_class_name(model) == "Sequential":
-        layers = list(model.layers)
-    else:
-        by_name = {layer.name: layer for layer in model.layers}
-        layers = [by_name[name] for name in keras_layer_order(model.get_config()) if name in by_name]
     used: dict[str, int] = {}
-    for layer in layers:
+    for layer in keras_ordered_layers(model):
         kind = keras_snake_case(model_class_name(layer) if is_model(layer) else type(layer).__name__)
         name = kind if kind not in used else f"{kind}_{used[kind] + 1}"
         used[kind] = used.get(kind, -1) + 1
@@ -329,12 +336,17 @@ def weights_h5_bytes(model: Any, with_optimizer: bool) -> bytes:
     return buffer.getvalue()
 
 
-def trainable_weights(model: Any) -> list[tuple[str, np.ndarray]]:
-    """("layer/param", array) of every trainable weight, in Keras's ``trainable_variables`` order."""
+def trainable_weights(model: Any, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+    """(optimizer key "layer/param", nested "model/layer/param"; array) of every trainable weight,
+    in Keras's ``trainable_variables`` order."""
     found = []
-    for _, layer in weight_groups(model):
-        if not is_model(layer) and layer.trainable:
-            found += [(f"{layer.name}/{key}", value) for key, value in layer.params.items()]
+    for layer in keras_ordered_layers(model):
+        if not layer.trainable:
+            continue
+        if is_model(layer):
+            found += trainable_weights(layer, f"{prefix}{layer.name}/")
+        else:
+            found += [(f"{prefix}{layer.name}/{key}", value) for key, value in layer.params.items()]
     return found
 
 
@@ -403,20 +415,15 @@ def read_json_member(path: Path, archive: zipfile.ZipFile, member: str) -> dict[
     return config
 
 
-class open_h5:
+@contextlib.contextmanager
+def open_h5(path: Path, source: Any) -> Iterator[h5py.File]:
     """``h5py.File`` on a path or file object; a damaged file becomes a ValueError naming ``path``."""
-
-    def __init__(self, path: Path, source: Any) -> None:
-        try:
-            self.h5 = h5py.File(source, "r")
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: damaged HDF5 weights ({err})") from None
-
-    def __enter__(self) -> h5py.File:
-        return self.h5
-
-    def __exit__(self, *exc: Any) -> None:
-        self.h5.close()
+    try:
+        h5 = h5py.File(source, "r")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: damaged HDF5 weights ({err})") from None
+    with h5:
+        yield h5
 
 
 def build_model(path: Path, serialized: dict[str, Any]) -> Any:
@@ -480,7 +487,8 @@ def input_layer_config(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     shape = config.get("batch_shape") or config.get("batch_input_shape")
     for key, default in KERAS_ONLY_DEFAULTS.items():
         if config.get(key, default) != default:
-            raise UnsupportedKerasFeature(f"{path}: Input {config.get('name')!r}: {key}={config[key]!r} is not supported")
+            raise UnsupportedKerasFeature(
+                f"{path}: Input {config.get('name')!r}: {key}={config[key]!r} is not supported")
     return {"name": config.get("name"), "batch_shape": shape, "dtype": dtype_name(config.get("dtype"))}
 
 
@@ -514,8 +522,8 @@ def object_name(path: Path, class_name: str, key: str, value: dict[str, Any]) ->
     carries no arguments cnnlab would have to honour."""
     arguments = {k: v for k, v in (value.get("config") or {}).items() if v is not None and k != "name"}
     if arguments:
-        raise UnsupportedKerasFeature(f"{path}: {class_name}: {key}={value['class_name']}({arguments}) is not supported "
-                                      "by cnnlab (only its arguments' defaults)")
+        raise UnsupportedKerasFeature(f"{path}: {class_name}: {key}={value['class_name']}({arguments}) is not "
+                                      "supported by cnnlab (only its arguments' defaults)")
     return keras_snake_case(value["class_name"])
 
 
@@ -598,7 +606,8 @@ def read_dataset(path: Path, group: h5py.Group, key: str, shape: tuple[int, ...]
     if not isinstance(dataset, h5py.Dataset) or dataset.external or dataset.is_virtual:
         raise ValueError(f"{path}: {what} is not a plain dataset in the weights file")
     if tuple(dataset.shape) != tuple(shape):
-        raise ValueError(f"{path}: {what} has shape {tuple(dataset.shape)} in the file, the config needs {tuple(shape)}")
+        raise ValueError(f"{path}: {what} has shape {tuple(dataset.shape)} in the file, "
+                         f"the config needs {tuple(shape)}")
     if dataset.dtype.kind not in "fiu":
         raise ValueError(f"{path}: {what} has dtype {dataset.dtype}, expected numbers")
     try:
@@ -615,7 +624,9 @@ def compile_from_keras(path: Path, model: Any, settings: Any, optimizer_vars: An
         return
     try:
         optimizer = engine_optimizers.get(settings["optimizer"])
-        model.compile(optimizer=optimizer, loss=settings.get("loss"), metrics=settings.get("metrics"))
+        optimizer.learning_rate = float32_value(optimizer.learning_rate)
+        loss = engine_losses.get(settings.get("loss"))  # a name or Keras's serialized loss object
+        model.compile(optimizer=optimizer, loss=loss, metrics=settings.get("metrics"))
     except UnsupportedKerasFeature as err:
         raise UnsupportedKerasFeature(f"{path}: {err}") from None
     except (KeyError, TypeError) as err:
@@ -626,6 +637,11 @@ def compile_from_keras(path: Path, model: Any, settings: Any, optimizer_vars: An
         restore_optimizer(path, model, optimizer_vars)
 
 
+def float32_value(value: Any) -> float:
+    """The shortest float that is the same float32 (Keras keeps rates in float32: 0.001, not 0.0010000000474974513)."""
+    return float(str(np.float32(value)))
+
+
 def restore_optimizer(path: Path, model: Any, stored: h5py.Group) -> None:
     """Set the optimizer's step count, learning rate and slots from Keras's variables; left as
     freshly compiled where their number does not match (a model saved before training)."""
@@ -634,7 +650,7 @@ def restore_optimizer(path: Path, model: Any, stored: h5py.Group) -> None:
     if groups is None or len(stored) != 2 + sum(len(group) for group in groups) * len(weights):
         return
     optimizer.iterations = int(read_dataset(path, stored, "0", (), "optimizer iterations"))
-    optimizer.learning_rate = float(read_dataset(path, stored, "1", (), "optimizer learning rate"))
+    optimizer.learning_rate = float32_value(read_dataset(path, stored, "1", (), "optimizer learning rate"))
     index = 2
     for group in groups:
         for key, param in weights:
