@@ -333,3 +333,29 @@ def test_saving_legacy_h5_is_refused_with_the_formats_that_work(tmp_path: Path) 
     with pytest.raises(UnsupportedKerasFeature, match=r"m\.h5: cnnlab writes Keras's \.keras format, not legacy \.h5"):
         cnnlab_cnn().save(tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_a_keras2_h5_file_loads_with_its_weights(tmp_path: Path) -> None:
+    """Keras 2's layout, written by hand: the input shape on the first layer, weight names with ":0"."""
+    rng = np.random.default_rng(9)
+    kernel, bias = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    dense = {"class_name": "Dense", "config": {
+        "name": "dense", "trainable": True, "batch_input_shape": [None, 3], "dtype": "float32", "units": 2,
+        "activation": "softmax", "use_bias": True, "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}}}}
+    training = {"loss": "categorical_crossentropy", "metrics": [["accuracy"]], "optimizer_config": {
+        "class_name": "Adam", "config": {"name": "Adam", "learning_rate": 0.01, "decay": 0.0, "beta_1": 0.9,
+                                         "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False}}}
+    with h5py.File(tmp_path / "keras2.h5", "w") as h5:
+        h5.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [dense]}})
+        h5.attrs["training_config"] = json.dumps(training)
+        group = h5.create_group("model_weights/dense")
+        group.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
+        group["dense/kernel:0"], group["dense/bias:0"] = kernel, bias
+    model = load_model(tmp_path / "keras2.h5")
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    logits = x @ kernel + bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
+    assert type(model.optimizer).__name__ == "Adam" and model.optimizer.learning_rate == 0.01
+    assert [metric.name for metric in model.metrics] == ["accuracy"]
