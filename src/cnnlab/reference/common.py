@@ -22,7 +22,8 @@ Config = dict[str, Any] | list[dict[str, Any]]
 
 def supported_layers(twins: Collection[str] | None = None) -> tuple[str, ...]:
     """The registered layer classes, InputLayer first; with ``twins``, only those among them."""
-    return ("InputLayer", *(name for name in LAYER_CLASSES if name != "InputLayer" and (twins is None or name in twins)))
+    names = [name for name in LAYER_CLASSES if name != "InputLayer" and (twins is None or name in twins)]
+    return ("InputLayer", *names)
 
 
 def check_supported(config: Config, framework: str, twins: Collection[str] | None = None) -> None:
