@@ -87,7 +87,7 @@ class BatchNormalization(Layer):
             mean, variance = self.state["moving_mean"], self.state["moving_variance"]
             centred = x - self.per_channel(mean, x.ndim)
         self.inv_std = 1 / np.sqrt(variance + self.epsilon)
-        self.x_hat = centred * self.per_channel(self.inv_std, x.ndim)
+        self.x_hat = np.multiply(centred, self.per_channel(self.inv_std, x.ndim), out=centred)  # centred is ours
         y = self.x_hat * self.per_channel(self.params["gamma"], x.ndim) if self.scale else self.x_hat.copy()
         if self.center:
             y += self.per_channel(self.params["beta"], x.ndim)
