@@ -357,7 +357,7 @@ def profiled_step(model: Sequential, x: np.ndarray, y: np.ndarray, watch: Stopwa
             x = layer.forward(x, training=True)
     with watch("loss", "forward"):
         model.loss(y, x)
-    trainable = model.layers[getattr(model, "first_trainable", 0) :]
+    trainable = model.layers[model.backward_start :]
     grad = None
     if model.uses_fused_gradient():  # softmax + cross-entropy: the gradient of the logits
         with watch("loss", "backward"):

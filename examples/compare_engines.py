@@ -47,7 +47,7 @@ def main() -> None:
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
     # the PyTorch twin: same architecture, same initial weights, same batch order
-    twin = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.name, seed=0)
+    twin = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.get_config(), seed=0)
     twin.set_weights_from(model)
     same_batches = copy.deepcopy(model.shuffle_rng)
 

@@ -191,7 +191,7 @@ def compiled_pair(config: dict[str, Any], optimizer: dict[str, Any] | str) -> tu
 def test_one_sgd_step_equals_keras() -> None:
     engine, keras_model = compiled_pair(SMALL_CNN, {"name": "sgd", "learning_rate": 0.5})
     x, y = random_images((10, 10, 1), 32), random_targets(32, 3)
-    loss, _ = engine.train_step(x, y)
+    loss = engine.train_step(x, y)
     with reference.quiet_keras():
         keras_loss = keras_model.train_on_batch(x, y)
     assert float(keras_loss) == pytest.approx(loss, abs=1e-6)

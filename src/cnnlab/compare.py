@@ -78,7 +78,7 @@ def reference_trainer(reference: str, model: Any, seed: int) -> Any:
 
     module, name, _ = REFERENCES[reference]
     trainer_class = getattr(importlib.import_module(module), name)
-    trainer = trainer_class(model.get_config(), model.optimizer.get_config(), model.loss.name, seed,
+    trainer = trainer_class(model.get_config(), model.optimizer.get_config(), model.loss.get_config(), seed,
                             threads=blas_threads())  # like with like: the same thread count as NumPy's BLAS
     trainer.set_weights_from(model)
     return trainer

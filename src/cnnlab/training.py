@@ -149,7 +149,7 @@ def fit_torch(settings: TrainSettings, model: Sequential, x: np.ndarray, y: np.n
         from .reference.torch import TorchTrainer
     except ImportError as err:
         raise CnnlabError(f"--engine torch needs PyTorch: pip install 'cnnlab[torch]' ({err})") from None
-    trainer = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.name, settings.seed)
+    trainer = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.get_config(), settings.seed)
     trainer.set_weights_from(model)  # the same initial weights as the engine would start from
     hooks = callbacks.CallbackList(progress, model)
 

@@ -757,16 +757,6 @@ def split_validation(x: Data, y: np.ndarray, fraction: float) -> tuple[Data, np.
     return take(x, slice(None, split_at)), y[:split_at], (take(x, slice(split_at, None)), y[split_at:])
 
 
-def correct_count(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """How many predictions are right: argmax for several outputs, > 0.5 for one (Keras's rule)."""
-    if y_pred.ndim == 2 and y_pred.shape[1] == 1 or y_pred.ndim == 1:
-        return float(((y_pred.reshape(len(y_pred), -1) > 0.5) == (y_true.reshape(len(y_pred), -1) > 0.5)).mean(axis=1).sum())
-    predicted = y_pred.argmax(axis=-1)
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == y_pred.shape[-1]:
-        return float((predicted == y_true.argmax(axis=-1)).sum())
-    return float((predicted == y_true.reshape(predicted.shape)).sum())
-
-
 class Totals:
     """Running sample-weighted sums of the loss and of each metric over batches."""
 

@@ -165,6 +165,13 @@ def make_keras_optimizer(optimizer_config: dict[str, Any] | str) -> Any:
     return getattr(keras.optimizers, KERAS_OPTIMIZERS[name])(**config)
 
 
+def keras_loss(loss: Any) -> Any:
+    """The Keras 3 loss object for an engine loss, its arguments (from_logits) included."""
+    from cnnlab.keras_format import keras_loss as serialized_loss
+
+    return import_keras().losses.get(serialized_loss(loss))
+
+
 # -------------------------------------------------------------------------- trainer
 class KerasTrainer:
     """Trains the Keras twin of a cnnlab config with ``keras_model.fit``, in the engine's batch order.
@@ -193,7 +200,7 @@ class KerasTrainer:
         if seed is not None:
             keras.utils.set_random_seed(seed)
         self.keras_model = build_keras_twin(self.engine_model)
-        self.keras_model.compile(optimizer=make_keras_optimizer(optimizer_config), loss=self.engine_model.loss.name,
+        self.keras_model.compile(optimizer=make_keras_optimizer(optimizer_config), loss=keras_loss(self.engine_model.loss),
                                  metrics=["accuracy"] if accuracy else None, jit_compile=False)
         self.history: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []

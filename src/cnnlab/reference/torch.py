@@ -45,7 +45,7 @@ from cnnlab.engine import layers as engine_layers
 from cnnlab.engine import losses as engine_losses
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
-from cnnlab.engine.model import Sequential, Totals, correct_count
+from cnnlab.engine.model import Sequential, Totals
 from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs
 
 __all__ = [
@@ -839,14 +839,14 @@ class TorchTrainer:
         """One pass in mini-batches, in the engine's order; the logs are sample-weighted means."""
         order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
         self.torch_model.train()
-        totals = Totals()
+        totals = Totals(self.metrics)
         start = time.perf_counter()
         for begin in range(0, len(x), batch_size):
             batch = order[begin : begin + batch_size]
             loss, y_pred = train_step(self.torch_model, self.loss, self.optimizer, *self.tensors(x[batch], y[batch]))
-            totals.add(loss.item(), self.correct(y[batch], y_pred), len(batch))
+            totals.add(loss.item(), y[batch], y_pred.detach().numpy(), len(batch))
         self.epoch_seconds.append(time.perf_counter() - start)
-        return totals.logs(self.metrics)
+        return totals.logs()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> tuple[float, float]:
         """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the metric."""
@@ -856,12 +856,12 @@ class TorchTrainer:
     @torch.no_grad()
     def evaluate_logs(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
         self.torch_model.eval()
-        totals = Totals()
+        totals = Totals(self.metrics)
         for begin in range(0, len(x), batch_size):
             xb, yb = self.tensors(x[begin : begin + batch_size], y[begin : begin + batch_size])
             z, y_pred = self.torch_model.forward_with_logits(xb)
-            totals.add(self.loss(z, y_pred, yb).item(), self.correct(y[begin : begin + batch_size], y_pred), len(yb))
-        return totals.logs(self.metrics)
+            totals.add(self.loss(z, y_pred, yb).item(), y[begin : begin + batch_size], y_pred.numpy(), len(yb))
+        return totals.logs()
 
     @torch.no_grad()
     def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -892,9 +892,6 @@ class TorchTrainer:
                 yield
             finally:
                 self.torch_rng_state = torch.get_rng_state()
-
-    def correct(self, y_true: np.ndarray, y_pred: torch.Tensor) -> float:
-        return correct_count(y_true, y_pred.detach().numpy()) if self.metrics else 0.0
 
     def tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """NumPy batches -> torch tensors (copies, so read-only arrays are fine)."""

@@ -21,6 +21,7 @@ from .base import (
 )
 from .convolutional import Conv2D
 from .core import Activation, Dense, Dropout, Flatten
+from .merging import Add, Concatenate
 from .pooling import AveragePooling2D, MaxPooling2D, Pooling2D
 from .activations import LeakyReLU, ReLU, Softmax
 from .global_pooling import GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalPooling2D
@@ -29,7 +30,7 @@ from .preprocessing import Rescaling
 from .reshaping import Reshape, ZeroPadding2D
 
 __all__ = [
-    "LAYER_CLASSES", "Activation", "AveragePooling2D", "Conv2D", "Dense", "Dropout", "Flatten",
+    "LAYER_CLASSES", "Activation", "Add", "Concatenate", "AveragePooling2D", "Conv2D", "Dense", "Dropout", "Flatten",
     "Input", "InputLayer", "Layer", "MaxPooling2D", "Pooling2D", "Shape", "as_pair",
     "check_padding", "clear_session", "deserialize", "register", "snake_case", "unique_name",
     "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalPooling2D", "LeakyReLU", "ReLU",
