@@ -21,6 +21,13 @@ _LAZY = {
     "losses": ("cnnlab.engine.losses", None),
     "callbacks": ("cnnlab.engine.callbacks", None),
     "initializers": ("cnnlab.engine.initializers", None),
+    # as `import keras` reads them (`import cnnlab as keras; keras.datasets.mnist`)
+    "Model": ("cnnlab.keras.models", "Model"),
+    "datasets": ("cnnlab.datasets", None),
+    "utils": ("cnnlab.utils", None),
+    "backend": ("cnnlab.keras.backend", None),
+    "activations": ("cnnlab.keras.activations", None),
+    "keras": ("cnnlab.keras", None),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -549,13 +549,40 @@ def print_comparison(summary: dict[str, Any]) -> None:
                   f"difference {agree['max_abs_prob_diff']:.3g}. {summary['note']}", highlight=False)
 
 
+# ----------------------------------------------------------------------------- run
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+             help="""Run an unmodified Keras / tf.keras program on cnnlab's engine.
+
+`import keras`, `from tensorflow import keras`, `tf.keras...` all lead to cnnlab.keras;
+`import tensorflow as tf` gives tf.keras and a few NumPy helpers (tf.nn.softmax, tf.argmax,
+...). ARGS go to the program (its sys.argv); its exit code and traceback are its own.
+With --engine keras the same program runs on real Keras 3 (torch backend), for comparison.
+
+\b
+Examples:
+  cnnlab run mnist_convnet.py
+  cnnlab run train.py --epochs 3          # --epochs is the program's option
+  cnnlab run --engine keras mnist_convnet.py
+""")
+@click.option("--engine", type=click.Choice(["numpy", "keras"]), default="numpy", show_default=True,
+              help="numpy (cnnlab's engine) or keras (real Keras 3 on PyTorch, where installed).")
+@click.argument("program", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(engine: str, program: str, args: tuple[str, ...]) -> int:
+    from .keras_run import run_program
+
+    return run_program(program, args, engine)
+
+
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    command = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), len(argv))
+    own = argv[:command + 1] if argv[command:command + 1] == ["run"] else argv  # the rest is the program's
+    debug = "--debug" in own
     if debug:  # accepted after the subcommand too: `cnnlab train ... --debug`
-        argv = ["--debug", *(arg for arg in argv if arg != "--debug")]
+        argv = ["--debug", *(arg for arg in own if arg != "--debug"), *argv[len(own):]]
     try:
         code = cli.main(args=argv, prog_name="cnnlab", standalone_mode=False)
         return code if isinstance(code, int) else 0
