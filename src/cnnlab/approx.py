@@ -298,7 +298,7 @@ class BoundarySnapshots(callbacks.Callback):
 
     def record(self, epoch: int) -> None:
         if epoch in self.epochs:
-            self.snapshots.append((epoch, self.model.predict(self.inputs, batch_size=PREDICT_BATCH)))
+            self.snapshots.append((epoch, self.model.predict(self.inputs, batch_size=PREDICT_BATCH, verbose=0)))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.record(0)
@@ -340,7 +340,7 @@ def run_approx(problem: ApproxProblem, run_dir: str | Path, progress: list[callb
                                 batch_size=problem.settings.batch_size, epochs=problem.settings.epochs,
                                 validation_split=problem.settings.validation_split, verbose=0,
                                 callbacks=[*(progress or []), snapshots])
-    test_output = problem.model.predict(problem.encoder.encode(problem.x_test), batch_size=PREDICT_BATCH)
+    test_output = problem.model.predict(problem.encoder.encode(problem.x_test), batch_size=PREDICT_BATCH, verbose=0)
     metrics = test_metrics(problem, test_output, history.epoch_seconds)
     arrays = field_arrays(problem, test_output, snapshots.snapshots)
     metrics["grid_error"] = float(plots.approx_errors(arrays["grid_predicted"], arrays["grid_truth"],
@@ -372,7 +372,7 @@ def field_arrays(problem: ApproxProblem, test_output: np.ndarray,
     function, regression = problem.function, problem.regression
     xx, yy, points = grid_points(function.domain, GRID_RESOLUTION)
     snap_xx, snap_yy, snap_points = grid_points(function.domain, SNAPSHOT_RESOLUTION)
-    predicted = problem.model.predict(problem.encoder.encode(points), batch_size=PREDICT_BATCH)
+    predicted = problem.model.predict(problem.encoder.encode(points), batch_size=PREDICT_BATCH, verbose=0)
     test_predicted = test_output[:, 0] if regression else test_output
     return {
         "grid_x": xx, "grid_y": yy, "grid_truth": function.targets(points).reshape(xx.shape),

@@ -21,7 +21,10 @@ from rich.table import Table
 from . import __version__, models, runs
 from .datasets import DATASETS
 from .engine.callbacks import format_logs
+from .engine.optimizers import OPTIMIZERS
 from .errors import CnnlabError
+
+OPTIMIZER_CHOICES = list(OPTIMIZERS)  # the engine's registry of optimizers
 
 # markup off: user text (file names, dataset names) is printed as given, "[x]" included
 console = Console(soft_wrap=True, markup=False)
@@ -69,7 +72,7 @@ Examples:
 @click.option("--model", "model_spec", default=None, help=f"Built-in ({', '.join(models.BUILTIN_MODELS)}) or a JSON/TOML model file in the get_config format. Default: seed-cnn (seed-cnn-same for images under 10 pixels).")
 @click.option("--epochs", type=int, default=15, show_default=True, help="Passes over the training data.")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Images per gradient step.")
-@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["adam", "sgd", "rmsprop"]), help="Optimizer, with Keras defaults.")
+@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(OPTIMIZER_CHOICES), help="Optimizer, with Keras defaults.")
 @click.option("--learning-rate", type=float, default=None, help="Learning rate (default: the optimizer's Keras default).")
 @click.option("--validation-split", type=float, default=0.1, show_default=True, help="Last fraction of the training data held out for validation.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation, shuffling and dropout (same seed, same result).")
@@ -177,7 +180,7 @@ def predict(run: str, images: tuple[str, ...], top: int, invert: str) -> None:
     model = runs.load_run_model(run)
     names = class_names_of(Path(run), model.output_shape[-1])
     batch = np.stack([load_image(Path(p), model.input_shape, invert) for p in images])
-    probabilities = model.predict(batch)
+    probabilities = model.predict(batch, verbose=0)
     for path, probs in zip(images, probabilities):
         order = np.argsort(probs)[::-1][: max(1, top)]
         ranked = ", ".join(f"{names[k]}: {probs[k]:.3f}" for k in order)
@@ -283,11 +286,23 @@ def report(run: str) -> None:
 
     if is_study(run):
         path = render_study_report(Path(run))
+    elif (Path(run) / "comparison.json").is_file() or (Path(run) / "parity.json").is_file():
+        path = render_any_comparison(Path(run))
     elif runs.read_json(Path(run), "config.json").get("command") == "approx":
         path = render_approx_report(Path(run))  # keeps the function figures and their captions
     else:
         path = render_run_report(Path(run))
     console.print(f"Report: {path}", highlight=False)
+
+
+def render_any_comparison(out_dir: Path) -> Path:
+    """A comparison directory's report: of a program (cnnlab compare PROGRAM.py) or of a built-in model."""
+    from .compare import render_comparison_report
+    from .program_compare import render_program_report
+
+    if (out_dir / "comparison.json").is_file() and "program" in runs.read_json(out_dir, "comparison.json"):
+        return render_program_report(out_dir)
+    return render_comparison_report(out_dir)
 
 
 # ------------------------------------------------------------------------- explain
@@ -355,7 +370,7 @@ Examples:
 @click.option("--patch-size", type=int, default=5, show_default=True, help="patch-cnn only: the side of the coordinate patch (odd, at least 3).")
 @click.option("--epochs", type=int, default=15, show_default=True, help="Passes over the training points.")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Points per gradient step.")
-@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["adam", "sgd", "rmsprop"]), help="Optimizer, with Keras defaults.")
+@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(OPTIMIZER_CHOICES), help="Optimizer, with Keras defaults.")
 @click.option("--learning-rate", type=float, default=None, help="Learning rate (default: the optimizer's Keras default).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampling, initialisation, shuffling and dropout.")
 @click.option("--out", type=click.Path(), default=None, help="Run directory (default: runs/<timestamp>-approx-<function>).")
@@ -470,7 +485,11 @@ def print_study(db_path: Path, top: int = 10) -> None:
 
 
 # ------------------------------------------------------------------------- compare
-@cli.command(help="""Train the same network in cnnlab's NumPy engine and in PyTorch, and compare them side by side.
+@cli.command(help="""Train the same network in cnnlab's NumPy engine and in a framework, and compare them side by side.
+
+With a PROGRAM.py: your own Keras program runs unmodified on the NumPy engine, and the model
+it trains is trained again by real Keras 3 from the same initial weights on the same batches
+(ARGS after -- go to the program). Without one: a built-in model (--model) on --dataset.
 
 Both start from identical weights and see identical batches (only dropout masks differ).
 Writes both models, comparison.json (accuracy, precision, recall, F1, ROC-AUC, loss,
@@ -483,12 +502,15 @@ Examples:
   cnnlab compare --dataset digits --epochs 5
   cnnlab compare --train-size 10000 --epochs 3
   cnnlab compare --parity --steps 100
+  cnnlab compare mnist_convnet.py --epochs 1
+  cnnlab compare my_program.py -- --its-own-option 3
 """)
+@click.argument("program_and_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--dataset", default="mnist", show_default=True, help=f"{DATASET_CHOICES}, or an .npz file.")
 @click.option("--model", "model_spec", default=None, help="Built-in model or a JSON/TOML model file (default as for train).")
 @click.option("--epochs", type=int, default=15, show_default=True, help="Passes over the training data.")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Images per gradient step.")
-@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["adam", "sgd", "rmsprop"]), help="Optimizer, with Keras defaults.")
+@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(OPTIMIZER_CHOICES), help="Optimizer, with Keras defaults.")
 @click.option("--learning-rate", type=float, default=None, help="Learning rate (default: the optimizer's Keras default).")
 @click.option("--validation-split", type=float, default=0.1, show_default=True, help="Last fraction held out for validation.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shared initial weights and batch order.")
@@ -499,7 +521,10 @@ Examples:
 @click.option("--steps", type=int, default=100, show_default=True, help="With --parity: optimizer steps before the weights are compared.")
 @data_dir_option
 @click.option("--out", type=click.Path(), default=None, help="Output directory (default: runs/<timestamp>-compare-<dataset>).")
-def compare(model_spec: str | None, reference: str, parity: bool, steps: int, out: str | None, **options: Any) -> None:
+def compare(program_and_args: tuple[str, ...], model_spec: str | None, reference: str, parity: bool, steps: int,
+            out: str | None, **options: Any) -> None:
+    if program_and_args:
+        return compare_program(program_and_args, reference, out, options)
     from . import compare as comparison
     from .reference.keras import keras_available
     from .training import TrainSettings, load_data
@@ -532,6 +557,40 @@ def compare(model_spec: str | None, reference: str, parity: bool, steps: int, ou
         summary = comparison.compare(settings, out_dir, {"numpy": [EpochProgress(steps_per_epoch, settings.epochs, err_console)],
                                                          "reference": [reference_epoch_line]}, data=data, reference=reference)
         print_comparison(summary)
+    console.print(f"Comparison directory: {out_dir}  (report: {out_dir / 'report.html'})", highlight=False)
+
+
+def compare_program(program_and_args: tuple[str, ...], reference: str, out: str | None, options: dict[str, Any]) -> None:
+    """``cnnlab compare PROGRAM.py``: the program on the engine, replayed on Keras 3."""
+    from .program_compare import compare_program as run_comparison
+    from .reference.keras import keras_available
+
+    program, *args = program_and_args
+    context = click.get_current_context()
+    given = [name for name in ("model_spec", "dataset", "batch_size", "optimizer", "learning_rate", "validation_split",
+                               "train_size", "test_size") if context.get_parameter_source(name).name == "COMMANDLINE"]
+    if given:
+        raise CnnlabError(f"with a program, its own settings are used; leave out {', '.join('--' + g.replace('_', '-').replace('-spec', '') for g in given)}")
+    if context.get_parameter_source("reference").name == "COMMANDLINE" and reference != "keras":
+        raise CnnlabError("a program is compared with Keras 3 (--reference keras); the PyTorch twin compares built-in models")
+    if not program.endswith(".py"):
+        raise CnnlabError(f"{program}: expected a Python program (PROGRAM.py), or options for a built-in model")
+    if not keras_available():
+        raise CnnlabError("cnnlab compare PROGRAM.py needs Keras 3 and PyTorch: pip install keras torch")
+    epochs = options["epochs"] if context.get_parameter_source("epochs").name == "COMMANDLINE" else None
+    if epochs is not None and epochs < 1:
+        raise CnnlabError(f"--epochs must be at least 1, received {epochs}")
+    out_dir = Path(out) if out else runs.default_run_dir(f"compare-{Path(program).stem}")
+
+    def keras_epoch_line(epoch: int, epochs_: int, logs: dict[str, float]) -> None:
+        err_console.print(f"keras epoch {epoch + 1}/{epochs_}{format_logs(logs)}", highlight=False)
+
+    summary = run_comparison(program, args, out_dir, epochs=epochs, progress=keras_epoch_line)
+    if "engines" in summary:
+        print_comparison(summary)
+    worst = max((row["output_max_rel"] for row in summary["parity"]), default=0.0)
+    console.print(f"Parity at the initial weights: largest relative difference of a layer output {worst:.2g}.",
+                  highlight=False)
     console.print(f"Comparison directory: {out_dir}  (report: {out_dir / 'report.html'})", highlight=False)
 
 
@@ -572,6 +631,28 @@ def run(engine: str, program: str, args: tuple[str, ...]) -> int:
     from .keras_run import run_program
 
     return run_program(program, args, engine)
+
+
+# ----------------------------------------------------------------------------- lab
+@cli.command(help="""A local web lab: the playground, your runs' models from the inside, your studies.
+
+Serves DIR (default runs/) on http://127.0.0.1:8765 and opens the browser; the URL carries
+a token (as Jupyter's). Only files inside DIR are read or written. Ctrl-C stops it.
+
+\b
+Examples:
+  cnnlab lab
+  cnnlab lab runs --port 9000 --no-browser
+""")
+@click.argument("directory", default="runs", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (another than loopback only when you mean it).")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+def lab(directory: str, host: str, port: int, no_browser: bool) -> None:
+    from .lab.server import serve
+
+    serve(Path(directory), host=host, port=port, open_browser=not no_browser,
+          echo=lambda line: console.print(line, highlight=False))
 
 
 # ---------------------------------------------------------------------------- main

@@ -97,7 +97,7 @@ def train_both(settings: TrainSettings, data: PreparedData, progress: dict[str, 
         reference_history = trainer.fit(data.x_train, y, shuffle_rng=shuffle_copy, on_epoch_end=epoch_printer(progress["reference"]), **fit)
     return {
         "numpy": {"model": model, "history": history.history, "epoch_seconds": history.epoch_seconds, "memory": numpy_memory.growth,
-                  "y_prob": model.predict(data.x_test)},
+                  "y_prob": model.predict(data.x_test, verbose=0)},
         reference: {"model": trainer.to_engine(), "history": reference_history, "epoch_seconds": list(trainer.epoch_seconds),
                     "memory": reference_memory.growth, "y_prob": trainer.predict(data.x_test, batch_size=1000)},
         "config": config,

@@ -26,7 +26,7 @@ def spatial_maps(model: Sequential, image: np.ndarray) -> list[tuple[str, np.nda
 
 def saliency(model: Sequential, image: np.ndarray) -> tuple[np.ndarray, int]:
     """(|gradient| summed over channels (H, W), predicted class) for one image (H, W, C)."""
-    predicted = int(model.predict(image[None]).argmax())
+    predicted = int(model.predict(image[None], verbose=0).argmax())
     gradient = model.input_gradient(image[None], class_index=predicted)[0]
     return np.abs(gradient).sum(axis=-1), predicted
 

@@ -170,7 +170,7 @@ def evaluate(model: Sequential, data: PreparedData, settings: TrainSettings, epo
     """Test metrics (design.md's metrics.json keys) and the test probabilities (N, K)."""
     from .metrics import classification_metrics
 
-    y_prob = model.predict(data.x_test)  # batches of 32, as Keras: 2.5x the images per second of batches of 1000
+    y_prob = model.predict(data.x_test, verbose=0)  # batches of 32, as Keras: 2.5x the images per second of batches of 1000
     scores = classification_metrics(data.y_test, y_prob, data.class_names)
     test_loss = losses.get("sparse_categorical_crossentropy")(data.y_test, y_prob)
     metrics = {"test_loss": test_loss, "test_accuracy": scores["accuracy"], **scores,

@@ -139,6 +139,14 @@ def smooth_categorical(y_true: np.ndarray, label_smoothing: float) -> np.ndarray
 
 
 # -------------------------------------------------------------------- classes
+class LossValue(float):
+    """A loss value: a Python float that also answers ``.numpy()``, as an eager tensor does
+    (TensorFlow's quickstart prints ``loss_fn(y, logits).numpy()``)."""
+
+    def numpy(self) -> np.float32:
+        return np.float32(self)
+
+
 class Loss:
     """Base class. y_pred: (N, ...) model output; y_true: same shape (sparse: (N,) labels).
 
@@ -157,7 +165,7 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        return float(self.per_sample(y_true, y_pred).mean())
+        return LossValue(self.per_sample(y_true, y_pred).mean())
 
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import activations
-from .base import Layer, Shape, register, unique_name
+from .base import Layer, Shape, register
 
 
 @register
@@ -84,8 +84,6 @@ class ReLU(Layer):
 
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
                  **kwargs: Any) -> None:
-        if kwargs.get("name") is None:  # Keras's snake case splits "ReLU": re_lu, leaky_re_lu
-            kwargs["name"] = unique_name("leaky_re_lu" if isinstance(self, LeakyReLU) else "re_lu")
         super().__init__(**kwargs)
         for argument, value in (("max_value", max_value), ("negative_slope", negative_slope), ("threshold", threshold)):
             if (value is None and argument != "max_value") or (value is not None and not value >= 0):

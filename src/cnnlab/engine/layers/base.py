@@ -46,8 +46,9 @@ def clear_session() -> None:
 
 
 def snake_case(class_name: str) -> str:
-    """Conv2D -> conv2d, MaxPooling2D -> max_pooling2d (Keras's naming rule)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", class_name).lower()
+    """Keras's naming rule: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d, ReLU -> re_lu."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def as_pair(value: int | tuple[int, int] | list[int], argument: str, layer: str) -> tuple[int, int]:
