@@ -226,3 +226,67 @@ def test_graph_errors_name_the_problem():
 
     with pytest.raises(UnsupportedKerasFeature, match="subclassed models"):
         Subclassed()
+
+
+# --------------------------------------------------------------- PyTorch as the oracle
+MERGE_CASES = [  # (layer, input shapes without the batch axis)
+    (lambda: layers.Add(), [(4, 4, 3), (4, 4, 3)]),
+    (lambda: layers.Add(), [(5,), (5,), (5,)]),
+    (lambda: layers.Concatenate(), [(4, 4, 2), (4, 4, 3)]),
+    (lambda: layers.Concatenate(axis=1), [(2, 3, 2), (4, 3, 2)]),
+    (lambda: layers.Concatenate(axis=-2), [(2, 3), (4, 3), (1, 3)]),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("make, shapes", MERGE_CASES)
+def test_merge_layers_match_pytorch_forward_and_backward(make, shapes):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((2, *shape)).astype(np.float32) for shape in shapes]
+    layer = make()
+    layer.build([x.shape[1:] for x in xs])
+    out = layer.forward(xs)
+    upstream = rng.standard_normal(out.shape).astype(np.float32)
+    grads = layer.backward(upstream.copy())
+    tensors = [torch.tensor(x, requires_grad=True) for x in xs]
+    if isinstance(layer, layers.Add):
+        expected = sum(tensors[1:], tensors[0])
+    else:
+        expected = torch.cat(tensors, dim=layer.axis)
+    (expected * torch.tensor(upstream)).sum().backward()
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+    for ours, tensor in zip(grads, tensors):
+        np.testing.assert_allclose(ours, tensor.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert len({id(g) for g in grads}) == len(grads)  # each input's gradient is an array of its own
+
+
+@pytest.mark.torch
+def test_a_residual_graph_matches_the_same_graph_in_pytorch():
+    """The functional model's forward, loss and every weight gradient against the same
+    computation written in PyTorch (float32)."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    model = residual_model(head="softmax")
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x, y = data((6, 6, 2), 4, n=8)
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    y_pred = model.forward(x)
+    model.backward_from_loss(y, y_pred)
+    w = {key: torch.tensor(value, requires_grad=True) for key, value in model.params.items()}
+
+    def conv(h, name, padding):  # NCHW, Keras kernel (kh, kw, in, out)
+        kernel = w[f"{name}/kernel"].permute(3, 2, 0, 1)
+        return F.conv2d(h, kernel, w[f"{name}/bias"], padding=padding)
+
+    h = torch.tensor(x).permute(0, 3, 1, 2)
+    a = torch.tanh(conv(h, "conv2d", "same"))
+    b = torch.tanh(conv(torch.relu(conv(a, "conv2d_1", "same")), "conv2d_2", "valid"))
+    z = F.max_pool2d(a + b, 2).permute(0, 2, 3, 1).reshape(len(x), -1)
+    logits = z @ w["dense/kernel"] + w["dense/bias"]
+    loss = -(torch.tensor(y) * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+    loss.backward()
+    np.testing.assert_allclose(y_pred, torch.softmax(logits, -1).detach().numpy(), rtol=1e-5, atol=1e-6)
+    for key, grad in model.grads.items():
+        np.testing.assert_allclose(grad, w[key].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=key)

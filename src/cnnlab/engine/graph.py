@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import floatx
 from .errors import UnsupportedKerasFeature
-from .layers import InputLayer, Layer, deserialize, register
+from .layers import InputLayer, Layer, deserialize, register_model
 from .model import Model
 
 
@@ -164,7 +164,7 @@ def as_tensor_list(value: Any, what: str) -> list[KerasTensor]:
     return items
 
 
-@register
+@register_model
 class Functional(Model):
     """A model whose layers form a directed acyclic graph: ``Model(inputs, outputs)``
     (keras.Model with the functional API). Several inputs are fed as a list of arrays;

@@ -24,7 +24,7 @@ from . import saving
 from .callbacks import Callback, CallbackList, History
 from .config import default_seed, floatx
 from .errors import UnsupportedKerasFeature
-from .layers import InputLayer, Layer, deserialize, register, unique_name
+from .layers import InputLayer, Layer, deserialize, register_model, unique_name
 from .summary import print_summary
 
 CHECKPOINT_FORMAT = "cnnlab-checkpoint"
@@ -501,7 +501,7 @@ class Model(Layer):
         return meta["epoch"], meta["history"], meta["epoch_seconds"]
 
 
-@register
+@register_model
 class Sequential(Model):
     """A linear stack of layers (keras.Sequential)."""
 

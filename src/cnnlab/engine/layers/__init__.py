@@ -7,6 +7,7 @@ configs, saved models, the reference twins, the CLI and ``cnnlab.keras.layers``.
 
 from .base import (
     LAYER_CLASSES,
+    MODEL_CLASSES,
     Input,
     InputLayer,
     Layer,
@@ -16,6 +17,7 @@ from .base import (
     clear_session,
     deserialize,
     register,
+    register_model,
     snake_case,
     unique_name,
 )
@@ -30,7 +32,7 @@ from .preprocessing import Rescaling
 from .reshaping import Reshape, ZeroPadding2D
 
 __all__ = [
-    "LAYER_CLASSES", "Activation", "Add", "Concatenate", "AveragePooling2D", "Conv2D", "Dense", "Dropout", "Flatten",
+    "LAYER_CLASSES", "MODEL_CLASSES", "register_model", "Activation", "Add", "Concatenate", "AveragePooling2D", "Conv2D", "Dense", "Dropout", "Flatten",
     "Input", "InputLayer", "Layer", "MaxPooling2D", "Pooling2D", "Shape", "as_pair",
     "check_padding", "clear_session", "deserialize", "register", "snake_case", "unique_name",
     "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalPooling2D", "LeakyReLU", "ReLU",

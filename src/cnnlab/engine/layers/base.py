@@ -110,9 +110,18 @@ def check_keras_defaults(class_name: str, kwargs: dict[str, Any]) -> None:
 LAYER_CLASSES: dict[str, type[Layer]] = {}
 
 
+MODEL_CLASSES: dict[str, type[Layer]] = {}  # Sequential, Functional: models that configs nest like layers
+
+
 def register(cls: type[Layer]) -> type[Layer]:
     """Add a layer class to the registry under its class name (the name configs use)."""
     LAYER_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def register_model(cls: type[Layer]) -> type[Layer]:
+    """Let configs hold a model of this class where a layer may stand (a nested model)."""
+    MODEL_CLASSES[cls.__name__] = cls
     return cls
 
 
@@ -227,12 +236,13 @@ def deserialize(spec: dict[str, Any]) -> Layer:
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise ValueError(f"a layer must be {{'class_name': ..., 'config': {{...}}}}, received {spec!r}")
     name = spec["class_name"]
-    if name not in LAYER_CLASSES:
-        raise ValueError(f"unknown layer class {name!r}; known: {', '.join(sorted(LAYER_CLASSES))}")
+    classes = {**LAYER_CLASSES, **MODEL_CLASSES}
+    if name not in classes:
+        raise ValueError(f"unknown layer class {name!r}; known: {', '.join(sorted(classes))}")
     config = dict(spec.get("config", {}))
     if name == "InputLayer":
         return InputLayer(shape=config.get("shape"), batch_shape=config.get("batch_shape"), name=config.get("name"), dtype=config.get("dtype"))
     try:
-        return LAYER_CLASSES[name].from_config(config)
+        return classes[name].from_config(config)
     except TypeError as err:
         raise ValueError(f"layer {name} {config.get('name', '')!r}: {err}") from None

@@ -79,9 +79,8 @@ class Concatenate(Merge):
 
     def backward(self, dy: np.ndarray) -> list[np.ndarray]:
         # dy: (N, ..., sum C_i, ...) -> k arrays (N, ..., C_i, ...)
-        axis = self.axis if self.axis < 0 else self.axis
         sizes = [shape[self.axis - 1 if self.axis > 0 else self.axis] for shape in self.input_shape]
-        return [np.ascontiguousarray(part) for part in np.split(dy, np.cumsum(sizes)[:-1], axis=axis)]
+        return [np.ascontiguousarray(part) for part in np.split(dy, np.cumsum(sizes)[:-1], axis=self.axis)]
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "axis": self.axis}
