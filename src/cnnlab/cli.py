@@ -651,8 +651,12 @@ Examples:
 def lab(directory: str, host: str, port: int, no_browser: bool) -> None:
     from .lab.server import serve
 
-    serve(Path(directory), host=host, port=port, open_browser=not no_browser,
-          echo=lambda line: console.print(line, highlight=False))
+    try:
+        serve(Path(directory), host=host, port=port, open_browser=not no_browser,
+              echo=lambda line: console.print(line, highlight=False))
+    except KeyboardInterrupt:  # uvicorn hands Ctrl-C on after its clean shutdown
+        pass
+    console.print("cnnlab lab: stopped", highlight=False)
 
 
 # ---------------------------------------------------------------------------- main
