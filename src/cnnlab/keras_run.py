@@ -233,6 +233,7 @@ def run_program(program: str | Path, args: Sequence[str] = (), engine: str = "nu
     """
     path = check_program(program)
     with keras_imports(engine) as keras, program_context(path, args):
+        keras.backend.clear_session()  # layer names start again at conv2d, dense, ... as in a new process
         print(f"cnnlab: running {program} on {target_for(engine).describe(keras)}", file=sys.stderr, flush=True)
         try:
             runpy.run_path(str(path), run_name="__main__")

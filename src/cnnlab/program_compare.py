@@ -360,7 +360,10 @@ def compare_program(program: str | Path, args: Sequence[str], out_dir: Path, epo
     summary = summarize(recorder, keras_model, keras_fits, Path(program).name)
     summary["parity"] = parity_at_start(recorder)
     recorder.model.save(out_dir / "numpy.cnnlab")
-    keras_model.save(out_dir / "keras.keras")
+    from .reference.keras import quiet_keras
+
+    with quiet_keras():
+        keras_model.save(out_dir / "keras.keras")
     runs.write_json(out_dir / "comparison.json", summary)
     write_program_figures(out_dir, summary)
     render_program_report(out_dir)
