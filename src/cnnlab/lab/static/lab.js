@@ -548,6 +548,7 @@ const RunPage = {
       reader.onload = () => this.explain({ image: reader.result, source: "upload" });
       reader.readAsDataURL(file);
     });
+    pad.dataset.ready = "1";
   },
 
   async explain(body) {
