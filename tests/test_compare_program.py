@@ -125,3 +125,19 @@ def test_what_cannot_be_compared_is_refused_in_one_line(tmp_path, capsys):
     failing.write_text("raise SystemExit(3)\n")
     assert main(["compare", str(failing), "--out", str(tmp_path / "b")]) == 2
     assert "exited with code 3 on the NumPy engine" in capsys.readouterr().err
+
+
+def test_the_pytorch_twin_replays_a_sequential_program(tmp_path, capsys):
+    out = tmp_path / "torch"
+    assert main(["compare", str(PROGRAMS / "sequential_digits.py"), "--reference", "torch", "--out", str(out)]) == 0
+    summary = summary_of(out)
+    assert summary["reference"] == "torch" and set(summary["histories"]) == {"numpy", "torch"}
+    assert len(summary["histories"]["torch"]["loss"]) == 12
+    assert all(row["output_max_rel"] < 1e-5 for row in summary["parity"])
+    assert {row["layer"] for row in summary["parity"] if row["grad_max_rel"] is not None} == {"conv2d", "dense"}
+    assert all(row["grad_max_rel"] < 1e-4 for row in summary["parity"] if row["grad_max_rel"] is not None)
+    assert summary["agreement"]["same_prediction_share"] >= 0.95
+    assert (out / "torch.cnnlab").is_file()
+    program = str(PROGRAMS / "functional_residual_digits.py")
+    assert main(["compare", program, "--reference", "torch", "--out", str(tmp_path / "f")]) == 2
+    assert "--reference torch replays Sequential models" in capsys.readouterr().err

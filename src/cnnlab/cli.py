@@ -516,7 +516,7 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shared initial weights and batch order.")
 @click.option("--train-size", type=int, default=None, help="Use only the first N training images.")
 @click.option("--test-size", type=int, default=None, help="Use only the first N test images.")
-@click.option("--reference", type=click.Choice(["torch", "keras"]), default="torch", show_default=True, help="The framework to compare with: PyTorch, or Keras 3 where it is installed.")
+@click.option("--reference", type=click.Choice(["torch", "keras"]), default="torch", show_default=True, help="The framework to compare with: PyTorch, or Keras 3 where it is installed. With a PROGRAM.py the default is keras; torch replays Sequential models.")
 @click.option("--parity", is_flag=True, help="Compare outputs, loss, gradients and weights layer by layer instead of training.")
 @click.option("--steps", type=int, default=100, show_default=True, help="With --parity: optimizer steps before the weights are compared.")
 @data_dir_option
@@ -571,21 +571,20 @@ def compare_program(program_and_args: tuple[str, ...], reference: str, out: str 
                                "train_size", "test_size") if context.get_parameter_source(name).name == "COMMANDLINE"]
     if given:
         raise CnnlabError(f"with a program, its own settings are used; leave out {', '.join('--' + g.replace('_', '-').replace('-spec', '') for g in given)}")
-    if context.get_parameter_source("reference").name == "COMMANDLINE" and reference != "keras":
-        raise CnnlabError("a program is compared with Keras 3 (--reference keras); the PyTorch twin compares built-in models")
+    reference = reference if context.get_parameter_source("reference").name == "COMMANDLINE" else "keras"
     if not program.endswith(".py"):
         raise CnnlabError(f"{program}: expected a Python program (PROGRAM.py), or options for a built-in model")
-    if not keras_available():
+    if importlib.util.find_spec("torch") is None or not keras_available():
         raise CnnlabError("cnnlab compare PROGRAM.py needs Keras 3 and PyTorch: pip install keras torch")
     epochs = options["epochs"] if context.get_parameter_source("epochs").name == "COMMANDLINE" else None
     if epochs is not None and epochs < 1:
         raise CnnlabError(f"--epochs must be at least 1, received {epochs}")
     out_dir = Path(out) if out else runs.default_run_dir(f"compare-{Path(program).stem}")
 
-    def keras_epoch_line(epoch: int, epochs_: int, logs: dict[str, float]) -> None:
-        err_console.print(f"keras epoch {epoch + 1}/{epochs_}{format_logs(logs)}", highlight=False)
+    def reference_epoch_line(epoch: int, epochs_: int, logs: dict[str, float]) -> None:
+        err_console.print(f"{reference} epoch {epoch + 1}/{epochs_}{format_logs(logs)}", highlight=False)
 
-    summary = run_comparison(program, args, out_dir, epochs=epochs, progress=keras_epoch_line)
+    summary = run_comparison(program, args, out_dir, epochs=epochs, progress=reference_epoch_line, reference=reference)
     if "engines" in summary:
         print_comparison(summary)
     worst = max((row["output_max_rel"] for row in summary["parity"]), default=0.0)

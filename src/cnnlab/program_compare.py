@@ -206,6 +206,95 @@ def replay_fit(keras_model: Any, record: FitCall, progress: Any) -> tuple[dict[s
     return history, seconds
 
 
+@dataclasses.dataclass
+class Replay:
+    """What a reference engine did with the recorded program: its fits, its outputs, its files."""
+
+    key: str  # "keras" or "torch"
+    name: str  # how the report names it
+    fits: list[dict[str, Any]]
+    predict: Any  # x -> the model's raw outputs
+    save: Any  # folder -> None
+    parity: list[dict[str, Any]]
+
+
+def replay_keras(recorder: Recorder, progress: Any) -> Replay:
+    from .reference.keras import quiet_keras
+
+    keras_model, fits = replay_on_keras(recorder, progress)
+
+    def predict(x: Any) -> np.ndarray:
+        with quiet_keras():
+            return np.asarray(keras_model.predict(x, batch_size=256, verbose=0))
+
+    def save(folder: Path) -> None:
+        with quiet_keras():
+            keras_model.save(folder / "keras.keras")
+
+    return Replay("keras", "Keras 3 (torch backend)", fits, predict, save, parity_at_start(recorder))
+
+
+def replay_torch(recorder: Recorder, progress: Any) -> Replay:
+    """The PyTorch twin (reference.torch.TorchTrainer) from initial.keras's weights and settings,
+    epoch by epoch on the recorded batches at the recorded learning rates (Sequential models)."""
+    from .compare import blas_threads
+    from .engine.model import Sequential
+    from .keras_format import load_keras
+    from .reference.torch import TorchTrainer
+
+    initial = load_keras(recorder.out_dir / "initial.keras")
+    if not isinstance(initial, Sequential):
+        raise CnnlabError("--reference torch replays Sequential models; this program builds a functional model: "
+                          "leave out --reference (Keras 3 replays any model)")
+    trainer = TorchTrainer(initial.get_config(), initial.optimizer.get_config(), initial.loss.get_config(), seed=0,
+                           threads=blas_threads())
+    trainer.set_weights_from(initial)
+    fits = []
+    for record in recorder.fits:
+        with PeakMemory() as memory:
+            history, seconds = replay_torch_fit(trainer, record, progress)
+        fits.append({"history": history, "epoch_seconds": seconds, "memory": memory.growth})
+    return Replay("torch", "PyTorch", fits, lambda x: trainer.predict(x, batch_size=256),
+                  lambda folder: trainer.to_engine().save(folder / "torch.cnnlab"), torch_parity(recorder, initial))
+
+
+def replay_torch_fit(trainer: Any, record: FitCall, progress: Any) -> tuple[dict[str, list[float]], list[float]]:
+    rng = copy.deepcopy(record.shuffle_rng)
+    history: dict[str, list[float]] = {}
+    seconds = []
+    for epoch, rate in enumerate(record.learning_rates):
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = rate
+        logs = trainer.fit(record.x, record.y, batch_size=record.batch_size, epochs=1, shuffle=record.shuffle,
+                           validation_split=record.validation_split, validation_data=record.validation_data,
+                           shuffle_rng=rng)
+        logs = {key: values[-1] for key, values in logs.items()}
+        seconds.append(trainer.epoch_seconds[-1])  # that fit's one epoch, training only
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        if progress is not None:
+            progress(epoch, len(record.learning_rates), logs)
+    return history, seconds
+
+
+def torch_parity(recorder: Recorder, initial: Model) -> list[dict[str, Any]]:
+    """reference.torch.parity_report on the first batch, turned into one row per layer."""
+    from .reference.torch import parity_report
+
+    x, y = first_batch(recorder.fits[0])
+    rows = parity_report(initial, x, y, steps=0, batch_size=len(y))
+    table: dict[str, dict[str, Any]] = {"loss": {"layer": "loss", "class": "", "grad_max_rel": None}}
+    for layer in initial.layers:
+        table[layer.name] = {"layer": layer.name, "class": type(layer).__name__, "grad_max_rel": None}
+    for row in rows:
+        entry = table["loss"] if row["quantity"] == "loss" else table.get(row["layer"])
+        if row["quantity"] in ("forward", "loss"):
+            entry.update(output_max_abs=row["max_abs"], output_max_rel=row["max_rel"])
+        elif row["quantity"] == "gradient":
+            entry["grad_max_rel"] = max(entry["grad_max_rel"] or 0.0, row["max_rel"])
+    return list(table.values())
+
+
 # ------------------------------------------------------------------------- parity
 def parity_at_start(recorder: Recorder) -> list[dict[str, Any]]:
     """Each layer's output and its weights' gradients on the first batch of the first fit, at
@@ -213,15 +302,9 @@ def parity_at_start(recorder: Recorder) -> list[dict[str, Any]]:
     from .keras_format import load_keras
     from .reference.keras import import_keras
 
-    record = recorder.fits[0]
     engine = load_keras(recorder.out_dir / "initial.keras", compile=False)  # the engine model as it started
     engine.compile(optimizer="sgd", loss=recorder.model.loss)
-    rng = copy.deepcopy(record.shuffle_rng)
-    x, y = record.x, record.y
-    if record.validation_data is None and record.validation_split:
-        x, y, _ = split_validation(x, y, record.validation_split)
-    order = rng.permutation(len(y))[: record.batch_size] if record.shuffle else np.arange(min(len(y), record.batch_size))
-    x, y = take(x, order), y[order]
+    x, y = first_batch(recorder.fits[0])
     trace: list[tuple[str, np.ndarray]] = []
     y_pred = engine.forward(x, training=False, trace=trace)
     engine_outputs = {name: out.copy() for name, out in trace}
@@ -241,6 +324,16 @@ def parity_at_start(recorder: Recorder) -> list[dict[str, Any]]:
                      "output_max_abs": float(np.abs(ours - theirs).max()) if ours.size else 0.0,
                      "output_max_rel": relative_difference(ours, theirs), "grad_max_rel": max(grads) if grads else None})
     return rows
+
+
+def first_batch(record: FitCall) -> tuple[Any, np.ndarray]:
+    """The first batch the engine trained on: the first `batch_size` samples of epoch 1's order."""
+    rng = copy.deepcopy(record.shuffle_rng)
+    x, y = record.x, record.y
+    if record.validation_data is None and record.validation_split:
+        x, y, _ = split_validation(x, y, record.validation_split)
+    order = rng.permutation(len(y))[: record.batch_size] if record.shuffle else np.arange(min(len(y), record.batch_size))
+    return take(x, order), y[order]
 
 
 def layer_gradients(layer: Any) -> dict[str, np.ndarray]:
@@ -343,8 +436,9 @@ def engine_figures(model: Model, y_prob: np.ndarray, labels: np.ndarray, fits: l
 
 # ---------------------------------------------------------------------- the command
 def compare_program(program: str | Path, args: Sequence[str], out_dir: Path, epochs: int | None = None,
-                    progress: Any = None) -> dict[str, Any]:
-    """Run, record, replay on Keras 3, compare; writes the comparison directory, returns comparison.json."""
+                    progress: Any = None, reference: str = "keras") -> dict[str, Any]:
+    """Run, record, replay on the reference (Keras 3, or the PyTorch twin for Sequential models),
+    compare; writes the comparison directory, returns comparison.json."""
     from .keras_run import run_program
 
     out_dir = runs.prepare_run_dir(out_dir)
@@ -356,47 +450,42 @@ def compare_program(program: str | Path, args: Sequence[str], out_dir: Path, epo
     if recorder.model is None:
         raise CnnlabError(f"{program} trained no model (it never called model.fit), so there is nothing to compare; "
                           "a program with its own training loop cannot be replayed")
-    keras_model, keras_fits = replay_on_keras(recorder, progress)
-    summary = summarize(recorder, keras_model, keras_fits, Path(program).name)
-    summary["parity"] = parity_at_start(recorder)
+    replay = (replay_keras if reference == "keras" else replay_torch)(recorder, progress)
+    summary = summarize(recorder, replay, Path(program).name)
     recorder.model.save(out_dir / "numpy.cnnlab")
-    from .reference.keras import quiet_keras
-
-    with quiet_keras():
-        keras_model.save(out_dir / "keras.keras")
+    replay.save(out_dir)
     runs.write_json(out_dir / "comparison.json", summary)
     write_program_figures(out_dir, summary)
     render_program_report(out_dir)
     return summary
 
 
-def summarize(recorder: Recorder, keras_model: Any, keras_fits: list[dict[str, Any]], program: str) -> dict[str, Any]:
-    """comparison.json: both engines' metrics on the program's evaluation data, agreement, curves, notes."""
+def summarize(recorder: Recorder, replay: Replay, program: str) -> dict[str, Any]:
+    """comparison.json: both engines' metrics on the program's evaluation data, agreement, curves,
+    per-layer parity at the start, notes."""
     from .metrics import agreement
 
     model = recorder.model
     source, x, y = evaluation_data(recorder)
-    from .reference.keras import quiet_keras
-
-    numpy_out = model.predict(x, batch_size=256, verbose=0)
-    with quiet_keras():
-        keras_out = np.asarray(keras_model.predict(x, batch_size=256, verbose=0))
-    numpy_prob, keras_prob = probabilities(model, numpy_out), probabilities(model, keras_out)
-    numpy_fits = [{"epoch_seconds": f.epoch_seconds, "memory": f.memory} for f in recorder.fits]
-    summary = {"kind": "comparison", "program": program, "reference": "keras", "reference_name": "Keras 3 (torch backend)",
+    outputs = {"numpy": model.predict(x, batch_size=256, verbose=0), replay.key: replay.predict(x)}
+    probs = {engine: probabilities(model, out) for engine, out in outputs.items()}
+    fits = {"numpy": [{"epoch_seconds": f.epoch_seconds, "memory": f.memory} for f in recorder.fits],
+            replay.key: replay.fits}
+    summary = {"kind": "comparison", "program": program, "reference": replay.key, "reference_name": replay.name,
                "dataset": source, "note": PROGRAM_NOTE, "notes": replay_notes(recorder),
                "histories": {"numpy": merged_history([f.history for f in recorder.fits]),
-                             "keras": merged_history([f["history"] for f in keras_fits])},
-               "agreement": agreement(numpy_prob, keras_prob), "evaluation_images": int(len(y))}
+                             replay.key: merged_history([f["history"] for f in replay.fits])},
+               "agreement": agreement(probs["numpy"], probs[replay.key]), "evaluation_images": int(len(y)),
+               "parity": replay.parity}
     if is_classifier(model):
-        labels = class_labels(y, numpy_prob.shape[-1])
-        summary["engines"] = {"numpy": engine_figures(model, numpy_prob, labels, numpy_fits, source),
-                              "keras": engine_figures(model, keras_prob, labels, keras_fits, source)}
-        for engine, out in (("numpy", numpy_out), ("keras", keras_out)):
-            summary["engines"][engine]["test_loss"] = float(model.loss(y, out.astype(np.float32)))
+        labels = class_labels(y, probs["numpy"].shape[-1])
+        summary["engines"] = {engine: engine_figures(model, probs[engine], labels, fits[engine], source)
+                              for engine in probs}
+        for engine, out in outputs.items():
+            summary["engines"][engine]["test_loss"] = float(model.loss(y, np.asarray(out, np.float32)))
         summary["class_names"] = [row["class"] for row in summary["engines"]["numpy"]["per_class"]]
         summary["y_true"] = labels.tolist()
-        summary["y_prob"] = {"numpy": numpy_prob.tolist(), "keras": keras_prob.tolist()}
+        summary["y_prob"] = {engine: prob.tolist() for engine, prob in probs.items()}
     return summary
 
 
@@ -458,8 +547,9 @@ def program_sections(summary: dict[str, Any]) -> list[Any]:
                                                "weight gradient max rel diff"])
     return [Section("The program", [about]),
             Section("Parity at the initial weights (first batch, dropout off)",
-                    ["<p>Each layer's output and the gradients of its weights, NumPy engine against Keras 3, before "
-                     "any training step. float32 in both: differences near 1e-6 relative are rounding.</p>", parity])]
+                    [f"<p>Each layer's output and the gradients of its weights, NumPy engine against "
+                     f"{html.escape(summary['reference_name'])}, before any training step. float32 in both: differences "
+                     "near 1e-6 relative are rounding.</p>", parity])]
 
 
 def render_program_report(out_dir: Path) -> Path:
@@ -473,8 +563,9 @@ def render_program_report(out_dir: Path) -> Path:
     sections = program_sections(summary)
     if "engines" in summary:
         sections.append(Section("Side by side", [html_table(metric_rows(summary), ["metric", "NumPy engine", name])]))
+        ref = summary["reference"]
         sections.append(Section("Per class", [html_table(per_class_rows(summary), [
-            "class", "precision numpy", "precision keras", "recall numpy", "recall keras", "F1 numpy", "F1 keras"])]))
+            "class", "precision numpy", f"precision {ref}", "recall numpy", f"recall {ref}", "F1 numpy", f"F1 {ref}"])]))
     sections.append(Section("Agreement", [html_table(
         [["evaluation samples predicted the same", agree["same_prediction_share"]],
          ["largest difference of an output probability", agree["max_abs_prob_diff"]]], ["measure", "value"])]))
