@@ -20,7 +20,7 @@ except ImportError:
     pytest.skip("needs Python Playwright (pip install playwright; its own browser download is not used)",
                 allow_module_level=True)
 
-from test_lab_server import Lab, make_study, start_lab, train_digits_run  # noqa: E402
+from test_lab_server import Lab, make_study, record_trial, start_lab, train_digits_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +194,11 @@ def test_the_study_table_sorts_and_filters(page: Page, lab: Lab) -> None:
     assert accuracies() == ["0.8000", "0.7000", "0.6000", "0.5000", "–"]
     page.get_by_label("Filter trials", exact=True).fill("done")
     assert len(accuracies()) == 4
+    page.get_by_role("button", name="Curves of trial 2").click()
+    assert "Trial 2 (conv2d.filters = 32, seed 2): test accuracy 0.7000" in page.locator("#study-trial-h").inner_text()
+    from cnnlab.study.store import StudyStore
+
+    with StudyStore(lab.root / "study-demo" / "study.sqlite") as store:  # a trial finishes while the page is open
+        record_trial(store, 4)
+    page.wait_for_function("document.querySelectorAll('#study-table tr[data-key]').length === 5")
+    assert accuracies()[0] == "0.9000"  # still sorted by accuracy, descending

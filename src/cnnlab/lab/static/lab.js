@@ -616,6 +616,7 @@ const StudyPage = {
       this.opened = true;
       $("study-filter").addEventListener("input", () => this.render());
       $("study-axis").addEventListener("change", () => this.plot());
+      $("study-cost").addEventListener("change", () => this.plotPareto());
     }
     if (this.events) this.events.close();
     this.events = new EventSource(`/api/study/events?path=${encodeURIComponent(path)}`);
@@ -658,8 +659,87 @@ const StudyPage = {
       button.addEventListener("click", () => { this.sortUp = this.sortKey === c ? !this.sortUp : true; this.sortKey = c; this.render(); });
       return el("th", { "aria-sort": c === key ? (this.sortUp ? "ascending" : "descending") : "none" }, button);
     }));
-    table.replaceChildren(header, ...trials.map((t) => el("tr", { "data-key": t.key }, ...columns.map((c) => el("td", { text: fmt(this.value(t, c)) })))));
+    table.replaceChildren(header, ...trials.map((t) => el("tr", { "data-key": t.key }, ...columns.map((c, k) => {
+      if (k > 0 || !t.history) return el("td", { text: fmt(this.value(t, c)) });
+      const button = el("button", { type: "button", class: "secondary", text: String(t.position), "aria-label": `Curves of trial ${t.position}` });
+      button.addEventListener("click", () => this.showTrial(t));
+      return el("td", {}, button);
+    }))));
     this.plot();
+    this.plotPareto();
+    this.plotParallel();
+  },
+
+  showTrial(trial) {
+    $("study-trial").hidden = false;
+    const settings = Object.entries(trial.configuration).map(([k, v]) => `${k} = ${v}`).join(", ");
+    $("study-trial-h").textContent = `Trial ${trial.position} (${settings}, seed ${trial.seed}): test accuracy ${fmt(trial.test_accuracy)}`;
+    const h = trial.history || {};
+    const x = (h.loss || []).map((_, i) => i + 1);
+    drawLines($("study-loss"), x, [{ values: h.loss || [], color: COLORS.train }, { values: h.val_loss || [], color: COLORS.test }], { min: 0 });
+    drawLines($("study-acc"), x, [{ values: h.accuracy || [], color: COLORS.train }, { values: h.val_accuracy || [], color: COLORS.test }]);
+  },
+
+  finished() { return this.data.trials.filter((t) => t.test_accuracy !== null && t.test_accuracy !== undefined); },
+
+  plotPareto() {
+    const canvas = $("study-pareto"), ctx = canvas.getContext("2d"), cost = $("study-cost").value;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const done = this.finished().filter((t) => t[cost] !== null && t[cost] !== undefined);
+    if (!done.length) return;
+    const W = canvas.width, H = canvas.height, left = 44, bottom = 24;
+    const xs = done.map((t) => t[cost]), ys = done.map((t) => t.test_accuracy);
+    let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    if (x1 - x0 < 1e-9) { x0 -= 1; x1 += 1; }
+    if (y1 - y0 < 0.01) { y0 -= 0.01; y1 += 0.01; }
+    const px = (v) => left + (v - x0) / (x1 - x0) * (W - left - 16) + 4;
+    const py = (v) => 8 + (1 - (v - y0) / (y1 - y0)) * (H - 16 - bottom);
+    ctx.fillStyle = "#5d6676"; ctx.font = "11px system-ui";
+    ctx.fillText(y0.toFixed(3), 2, py(y0) + 4); ctx.fillText(y1.toFixed(3), 2, py(y1) + 4);
+    ctx.fillText(fmt(x0, 1), left, H - 6); ctx.fillText(`${fmt(x1, 1)} ${cost}`, W - 90, H - 6);
+    const front = done.slice().sort((a, b) => a[cost] - b[cost] || b.test_accuracy - a.test_accuracy)
+      .filter((t, i, sorted) => sorted.slice(0, i).every((o) => o.test_accuracy < t.test_accuracy));
+    ctx.strokeStyle = "#d2461a"; ctx.lineWidth = 1.5; ctx.beginPath();
+    front.forEach((t, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, px(t[cost]), py(t.test_accuracy)));
+    ctx.stroke();
+    for (const t of done) {
+      ctx.fillStyle = front.includes(t) ? "#d2461a" : "rgba(27, 111, 181, 0.75)";
+      ctx.beginPath(); ctx.arc(px(t[cost]), py(t.test_accuracy), 4, 0, 2 * Math.PI); ctx.fill();
+    }
+  },
+
+  plotParallel() {
+    const canvas = $("study-parallel"), ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const done = this.finished(), axes = [...this.data.axes, "test_accuracy"];
+    if (!done.length || axes.length < 2) return;
+    const W = canvas.width, H = canvas.height, top = 24, bottom = 20;
+    const position = axes.map((axis) => {  // each axis: value -> 0..1 (numbers by value, others by order)
+      const values = [...new Set(done.map((t) => this.value(t, axis)))];
+      if (values.every((v) => typeof v === "number")) {
+        const lo = Math.min(...values), hi = Math.max(...values);
+        return (v) => (hi > lo ? (v - lo) / (hi - lo) : 0.5);
+      }
+      const names = values.map(String).sort();
+      return (v) => (names.length > 1 ? names.indexOf(String(v)) / (names.length - 1) : 0.5);
+    });
+    const x = (k) => 40 + k * (W - 80) / (axes.length - 1);
+    const y = (f) => top + (1 - f) * (H - top - bottom);
+    const accuracies = done.map((t) => t.test_accuracy), lo = Math.min(...accuracies), hi = Math.max(...accuracies);
+    for (const t of done) {
+      const shade = hi > lo ? (t.test_accuracy - lo) / (hi - lo) : 1;
+      ctx.strokeStyle = `rgba(27, 111, 181, ${0.15 + 0.85 * shade})`; ctx.lineWidth = 1.5; ctx.beginPath();
+      axes.forEach((axis, k) => (k ? ctx.lineTo : ctx.moveTo).call(ctx, x(k), y(position[k](this.value(t, axis)))));
+      ctx.stroke();
+    }
+    ctx.fillStyle = "#1d2330"; ctx.font = "11px system-ui"; ctx.textAlign = "center";
+    axes.forEach((axis, k) => {
+      ctx.strokeStyle = "#8a93a3"; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(x(k), top); ctx.lineTo(x(k), H - bottom); ctx.stroke();
+      ctx.fillText(axis, x(k), 12);
+      const values = [...new Set(done.map((t) => this.value(t, axis)))];
+      for (const v of values.slice(0, 12)) ctx.fillText(fmt(v, 3), x(k), y(position[k](v)) + 4);
+    });
+    ctx.textAlign = "start";
   },
 
   plot() {
