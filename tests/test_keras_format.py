@@ -314,14 +314,17 @@ def test_links_inside_the_weights_file_are_not_followed(tmp_path: Path) -> None:
         load_model(tmp_path / "link.keras")
 
 
-def test_saving_replaces_a_symlink_without_writing_through_it(tmp_path: Path) -> None:
+def test_saving_refuses_a_symlink_without_writing_through_it(tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     (tmp_path / "m.keras").symlink_to(victim)
     model = cnnlab_cnn()
+    with pytest.raises(ValueError, match=r"m\.keras is a symbolic link"):  # issue 15: links are refused, not replaced
+        model.save(tmp_path / "m.keras")
+    assert victim.read_text() == "keep me" and (tmp_path / "m.keras").is_symlink()
+    (tmp_path / "m.keras").unlink()
     model.save(tmp_path / "m.keras")
-    assert victim.read_text() == "keep me"
-    assert not (tmp_path / "m.keras").is_symlink() and zipfile.is_zipfile(tmp_path / "m.keras")
+    assert zipfile.is_zipfile(tmp_path / "m.keras")
     members = sorted(zipfile.ZipFile(tmp_path / "m.keras").namelist())
     assert members == ["config.json", "metadata.json", "model.weights.h5"]
     x = inputs((10, 10, 2))

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .engine import Sequential
+from .engine import Sequential, limits
 from .errors import CnnlabError
 
 Config = dict[str, Any]
@@ -76,7 +76,9 @@ def read_model_file(path: Path) -> Config:
         raise CnnlabError(f"unknown model {str(path)!r}: use a built-in name ({names}) or a .json/.toml model file")
     try:
         text = path.read_text()
-        config = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        config = limits.loads_toml(text, str(path)) if path.suffix == ".toml" else limits.loads_json(text, str(path))
+    except limits.LimitExceeded as err:
+        raise CnnlabError(str(err)) from None
     except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
         raise CnnlabError(f"{path}: not a model file: {err}") from None
     if isinstance(config, list):
@@ -92,7 +94,10 @@ def read_model_file(path: Path) -> Config:
 def build_model(config: Config, num_classes: int, seed: int | None) -> Sequential:
     """The Sequential a config describes; its output must have one unit per class."""
     try:
+        limits.check_model_params(lambda: Sequential.from_config(config, seed=seed), f"model {config.get('name', '')!r}")
         model = Sequential.from_config(config, seed=seed)
+    except limits.LimitExceeded as err:
+        raise CnnlabError(str(err)) from None
     except (ValueError, TypeError) as err:
         first = config["layers"][0] if config.get("layers") else {}
         shape = tuple(first.get("config", {}).get("batch_shape", [None])[1:]) if first.get("class_name") == "InputLayer" else None

@@ -11,6 +11,7 @@ pyplot, so nothing accumulates in pyplot's global list of open figures.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import auc, roc_curve  # noqa: E402
 
+from cnnlab.engine.saving import write_bytes  # noqa: E402
 from cnnlab.metrics import as_probability_matrix  # noqa: E402
 
 DPI = 100
@@ -37,11 +39,16 @@ RocCurve = tuple[np.ndarray, np.ndarray, float]
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (folders created), release it and return the path."""
+    """Write ``fig`` as a PNG at ``path`` (folders created), release it and return the path.
+
+    The PNG is rendered in memory and written by ``atomic_write``: no partial file, and a
+    symbolic link at ``path`` is refused, never written through."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=DPI, bbox_inches="tight", format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=DPI, bbox_inches="tight", format="png")
     fig.clear()
+    write_bytes(target, buffer.getvalue())
     return target
 
 

@@ -42,6 +42,8 @@ def prepare_run_dir(path: str | Path) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CnnlabError(f"output directory {path} is a file; choose another --out")
+    if (path / "figures").is_symlink():
+        raise CnnlabError(f"{path / 'figures'} is a symbolic link; cnnlab writes only inside the run directory")
     try:
         (path / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -20,13 +20,17 @@ import os
 import re
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from cnnlab.engine.limits import check_bytes
+from cnnlab.engine.saving import read_exactly
 from cnnlab.errors import DatasetError
 
 UNSIGNED_BYTE = 0x08
 FILE_KINDS = {1: "a label file", 3: "an image file"}
+TRAILING_COUNTED = 1 << 20  # trailing bytes counted for the error message, at most
 
 
 def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarray:
@@ -35,15 +39,23 @@ def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarra
     ``ndim`` is the expected number of dimensions (1 for labels, 3 for images); by default it
     comes from the standard file name (``...-idx1-ubyte``, ``...-idx3-ubyte``), and a file
     named otherwise may have any number. Returns a writable array of the shape in the header.
+    The header is read first and the size it declares checked against ``CNNLAB_MAX_FILE_BYTES``
+    before anything is allocated; then exactly that many bytes are read (a gzip that inflates
+    beyond them is refused without inflating the rest).
     """
     path = Path(path)
-    content = read_file_bytes(path)
     expected_ndim = ndim if ndim is not None else ndim_from_name(path.name)
-    found_ndim = parse_magic(path, content, expected_ndim)
-    shape = parse_dims(path, content, found_ndim)
-    payload = memoryview(content)[4 + 4 * found_ndim :]
-    check_payload_size(path, shape, len(payload))
-    return np.frombuffer(payload, dtype=np.uint8).reshape(shape).copy()
+    try:
+        with open_idx(path) as stream:
+            return read_idx_stream(path, stream, expected_ndim)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise corrupt_gzip(path, error) from None
+    except OSError as error:
+        if path.suffix == ".gz" and not isinstance(error, PermissionError):
+            raise corrupt_gzip(path, error) from None
+        raise DatasetError(f"{path}: cannot read the file: {error.strerror or error}") from None
 
 
 def ndim_from_name(filename: str) -> int | None:
@@ -52,22 +64,30 @@ def ndim_from_name(filename: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def read_file_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when its name ends in ``.gz``."""
+def open_idx(path: Path) -> BinaryIO:
+    """The file as a byte stream, gunzipped on the fly when its name ends in ``.gz``."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def corrupt_gzip(path: Path, error: Exception) -> DatasetError:
+    return DatasetError(f"{path}: corrupt or truncated gzip data ({error}); delete it and download it again")
+
+
+def read_idx_stream(path: Path, stream: BinaryIO, expected_ndim: int | None) -> np.ndarray:
+    """Header, limit check, then the payload read into one preallocated array."""
+    found_ndim = parse_magic(path, stream.read(4), expected_ndim)
+    shape = parse_dims(path, stream.read(4 * found_ndim), found_ndim)
+    expected = math.prod(shape)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    except OSError as error:
-        raise DatasetError(f"{path}: cannot read the file: {error.strerror or error}") from None
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise DatasetError(
-            f"{path}: corrupt or truncated gzip data ({error}); delete it and download it again"
-        ) from None
+        check_bytes(expected, f"{path}: the header's shape {shape}")
+    except ValueError as error:
+        raise DatasetError(str(error)) from None
+    data = np.empty(expected, dtype=np.uint8)
+    received = read_exactly(stream, memoryview(data))
+    if received == expected and stream.read(1):
+        received += 1 + len(stream.read(TRAILING_COUNTED))  # how much more, within a bound
+    check_payload_size(path, shape, received)
+    return data.reshape(shape)
 
 
 def parse_magic(path: Path, content: bytes, expected_ndim: int | None) -> int:
@@ -101,14 +121,12 @@ def expected_magic(ndim: int) -> int:
 def parse_dims(path: Path, content: bytes, ndim: int) -> tuple[int, ...]:
     """Read the ``ndim`` big-endian uint32 dimensions that follow the magic number."""
     header_size = 4 + 4 * ndim
-    if len(content) < header_size:
+    if len(content) < 4 * ndim:
         raise DatasetError(
             f"{path}: truncated header: {ndim} dimensions need {header_size} header bytes, "
-            f"file holds {len(content)}"
+            f"file holds {4 + len(content)}"
         )
-    return tuple(
-        int.from_bytes(content[4 + 4 * axis : 8 + 4 * axis], "big") for axis in range(ndim)
-    )
+    return tuple(int.from_bytes(content[4 * axis : 4 + 4 * axis], "big") for axis in range(ndim))
 
 
 def check_payload_size(path: Path, shape: tuple[int, ...], payload_size: int) -> None:

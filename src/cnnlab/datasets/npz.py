@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from cnnlab.engine.limits import LimitExceeded, check, check_pixels
+from cnnlab.engine.saving import ObjectArrayRefused, read_npy
 from cnnlab.errors import DatasetError
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -46,40 +49,57 @@ def load_npz(path: str | os.PathLike[str]) -> SplitPair:
 
 def read_npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Read the named arrays from an ``.npz`` archive; every one of them must be present."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DatasetError(f"{path}: not a readable .npz archive ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetError(
-            f"{path}: holds a single array, expected an .npz archive with {', '.join(keys)}"
-        )
-    with archive:
-        missing = [key for key in keys if key not in archive.files]
+    with open_npz(path, keys) as archive:
+        names = [name[: -len(".npy")] for name in archive.namelist() if name.endswith(".npy")]
+        missing = [key for key in keys if key not in names]
         if missing:
             raise DatasetError(
                 f"{path}: missing array(s) {', '.join(missing)}; expected "
-                f"{', '.join(keys)}, found {', '.join(archive.files) or 'no arrays'}"
+                f"{', '.join(keys)}, found {', '.join(names) or 'no arrays'}"
             )
         return {key: read_array(path, archive, key) for key in keys}
 
 
-def read_array(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
-    """One array of an open archive; object arrays (which need pickle) are refused."""
+def open_npz(path: Path, keys: tuple[str, ...]) -> zipfile.ZipFile:
+    """The archive as a zip file (an .npz is one), its arrays read member by member."""
     try:
-        return archive[key]
-    except ValueError as error:
-        if "allow_pickle" in str(error):
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        if path.is_file() and path.read_bytes()[:6] == b"\x93NUMPY":
             raise DatasetError(
-                f"{path}: array '{key}' holds Python objects (dtype=object), which cnnlab does "
-                "not load (no pickle); save it with a numeric dtype, e.g. "
-                f"{key}=np.asarray({key}, dtype='uint8')"
+                f"{path}: holds a single array, expected an .npz archive with {', '.join(keys)}"
             ) from None
+        raise DatasetError(f"{path}: not a readable .npz archive ({error})") from None
+
+
+def read_array(path: Path, archive: zipfile.ZipFile, key: str, kinds: str = "biuf") -> np.ndarray:
+    """One array of an open archive, its header (dtype, shape) checked before its data is read:
+    object arrays (which need pickle) are refused, and sizes over the limits are never allocated."""
+    info = archive.getinfo(f"{key}.npy")
+    try:
+        with archive.open(info) as member:
+            return read_npy(member, info.file_size, f"{path}: array '{key}'", kinds,
+                            check_shape=lambda shape: check_image_pixels(path, key, shape))
+    except ObjectArrayRefused:
+        raise DatasetError(
+            f"{path}: array '{key}' holds Python objects (dtype=object), which cnnlab does "
+            "not load (no pickle); save it with a numeric dtype, e.g. "
+            f"{key}=np.asarray({key}, dtype='uint8')"
+        ) from None
+    except LimitExceeded as error:
+        raise DatasetError(str(error)) from None
+    except ValueError as error:
         raise DatasetError(f"{path}: cannot read array '{key}': {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DatasetError(f"{path}: cannot read array '{key}' (corrupt file?): {error}") from None
+
+
+def check_image_pixels(path: Path, key: str, shape: tuple[int, ...]) -> None:
+    """Images (N, H, W[, C]) no larger than CNNLAB_MAX_IMAGE_PIXELS each, before they are read."""
+    if key.startswith("x_") and len(shape) in (3, 4):
+        check_pixels(shape[1], shape[2], f"{path}: {key}'s images")
 
 
 def flatten_labels(path: Path, key: str, labels: np.ndarray) -> np.ndarray:
@@ -122,6 +142,16 @@ def check_labels(path: Path, key: str, labels: np.ndarray) -> None:
             f"{path}: {key} contains negative labels (minimum {labels.min()}), "
             "expected class indices 0, 1, 2, ..."
         )
+    if labels.size:
+        check_class_count(path, int(labels.max()) + 1, key)
+
+
+def check_class_count(path: Path, num_classes: int, key: str = "the labels") -> None:
+    """A label of 2**40 must not make cnnlab build 2**40 class names."""
+    try:
+        check("CNNLAB_MAX_CLASSES", num_classes, f"{path}: {key} (largest label {num_classes - 1})", "classes")
+    except LimitExceeded as error:
+        raise DatasetError(str(error)) from None
 
 
 def check_counts(path: Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:
@@ -148,10 +178,11 @@ def load_class_names(path: str | os.PathLike[str], num_classes: int) -> list[str
     ``num_classes`` is one more than the largest label; fewer names than that is an error.
     """
     path = Path(path)
-    with np.load(path, allow_pickle=False) as archive:
-        if CLASS_NAMES_KEY not in archive.files:
+    check_class_count(path, num_classes)
+    with open_npz(path, REQUIRED_KEYS) as archive:
+        if f"{CLASS_NAMES_KEY}.npy" not in archive.namelist():
             return [str(index) for index in range(num_classes)]
-        names = [str(name) for name in read_array(path, archive, CLASS_NAMES_KEY).reshape(-1)]
+        names = [str(name) for name in read_array(path, archive, CLASS_NAMES_KEY, "biufUS").reshape(-1)]
     if len(names) < num_classes:
         raise DatasetError(
             f"{path}: class_names has {len(names)} names but the labels go up to "

@@ -23,6 +23,7 @@ line passes its own richer progress callback and ``verbose=0``.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import operator
 import os
@@ -36,6 +37,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from . import saving
 from .errors import UnsupportedKerasFeature
 
 HOOKS = (
@@ -830,18 +832,10 @@ class ModelCheckpoint(MonitorCallback):
         return True
 
 
-def open_regular_file(path: str, mode: str) -> TextIO:
-    """Open ``path`` for writing ("w") or appending ("a") as text, refusing a symbolic link."""
+def refuse_csv_link(path: str) -> None:
+    """CSVLogger never writes through (or replaces) a symbolic link."""
     if os.path.islink(path):
         raise ValueError(f"CSVLogger: {path} is a symbolic link; give the path of a regular file")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError:
-        if os.path.islink(path):  # made a link between the check and the open
-            raise ValueError(f"CSVLogger: {path} is a symbolic link; give the path of a regular file") from None
-        raise
-    return open(fd, mode, newline="", encoding="utf-8")
 
 
 def csv_value(value: Any) -> Any:
@@ -858,7 +852,8 @@ class CSVLogger(Callback):
 
     Columns: ``epoch`` (0-based), then the first epoch's log keys sorted (plus a val_ column
     for each when there is no validation, filled with NA, as Keras does). ``append`` adds to
-    an existing file (its header is kept). A path that is a symbolic link is refused.
+    an existing file (its header is kept). A path that is a symbolic link is refused. Each
+    epoch rewrites the whole file atomically (``saving.atomic_write``): never a partial row.
     """
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
@@ -866,17 +861,23 @@ class CSVLogger(Callback):
         self.sep, self.filename, self.append = separator, os.fspath(filename), append
         self.keys: list[str] | None = None
         self.writer: csv.DictWriter | None = None
-        self.csv_file: TextIO | None = None
+        self.csv_file: io.StringIO | None = None  # the whole file's text, rewritten each epoch
         self.append_header = True
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if self.append and os.path.isfile(self.filename) and not os.path.islink(self.filename):
-            with open(self.filename, encoding="utf-8") as existing:
-                self.append_header = not existing.readline()
-        if self.csv_file is not None and not self.csv_file.closed:
-            self.csv_file.close()
-        self.csv_file = open_regular_file(self.filename, "a" if self.append else "w")
+        refuse_csv_link(self.filename)
+        existing = ""
+        if self.append and os.path.isfile(self.filename):
+            with open(self.filename, encoding="utf-8", newline="") as file:
+                existing = file.read()
+        self.append_header = not existing
+        self.csv_file = io.StringIO(newline="")
+        self.csv_file.write(existing)
+        self.write_file()
         self.writer, self.keys = None, None
+
+    def write_file(self) -> None:
+        saving.write_bytes(self.filename, self.csv_file.getvalue().encode("utf-8"))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -889,11 +890,9 @@ class CSVLogger(Callback):
             if self.append_header:
                 self.writer.writeheader()
         self.writer.writerow({"epoch": epoch, **{key: csv_value(logs.get(key, "NA")) for key in self.keys}})
-        self.csv_file.flush()
+        self.write_file()
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.csv_file is not None and not self.csv_file.closed:
-            self.csv_file.close()
         self.writer = None
 
 

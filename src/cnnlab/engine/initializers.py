@@ -6,9 +6,13 @@ fan_in and fan_out of a Dense kernel (in, out) are in and out; of a Conv2D kerne
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import numpy as np
+
+from . import limits
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -52,7 +56,35 @@ INITIALIZERS = {f.__name__: f for f in (glorot_uniform, he_normal, zeros, ones)}
 
 
 def get(name: str):
-    """An initializer function by Keras name."""
+    """An initializer function by Keras name: ``get(name)(shape, rng, dtype)`` -> array.
+
+    Every weight the engine creates passes here: one over ``CNNLAB_MAX_PARAMS`` is refused
+    before it is allocated, and inside ``shapes_only()`` no memory is allocated at all."""
     if name not in INITIALIZERS:
         raise ValueError(f"unknown initializer {name!r}; choose one of {', '.join(sorted(INITIALIZERS))}")
-    return INITIALIZERS[name]
+    initializer = INITIALIZERS[name]
+
+    def create(shape: tuple[int, ...], rng: np.random.Generator, dtype: str) -> np.ndarray:
+        if _shapes_only:
+            return np.broadcast_to(np.zeros((), dtype=dtype), shape)  # zero strides: no memory
+        limits.check("CNNLAB_MAX_PARAMS", math.prod(shape), f"a weight of shape {tuple(shape)}", "parameters")
+        return initializer(shape, rng, dtype)
+
+    create.__name__ = create.__qualname__ = initializer.__name__
+    create.__doc__ = initializer.__doc__
+    return create
+
+
+_shapes_only = False  # True inside shapes_only()
+
+
+@contextlib.contextmanager
+def shapes_only() -> Iterator[None]:
+    """Build layers without allocating their weights (read-only zero-stride views of the right
+    shapes), so that a model's parameters are counted from its config before it is built."""
+    global _shapes_only
+    previous, _shapes_only = _shapes_only, True
+    try:
+        yield
+    finally:
+        _shapes_only = previous

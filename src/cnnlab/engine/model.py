@@ -20,7 +20,7 @@ import numpy as np
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
-from . import saving
+from . import limits, saving
 from .callbacks import Callback, CallbackList, History
 from .config import default_seed, floatx
 from .errors import UnsupportedKerasFeature
@@ -687,7 +687,9 @@ def model_from_config(config: dict[str, Any] | list[dict[str, Any]], class_name:
     """A Sequential or functional model from its get_config()."""
     if class_name not in ("Sequential", "Functional"):
         raise ValueError(f"unknown model class {class_name!r}")
-    return deserialize({"class_name": class_name, "config": config})
+    spec = {"class_name": class_name, "config": config}
+    limits.check_model_params(lambda: deserialize(spec), "the model")  # counted before any weight is allocated
+    return deserialize(spec)
 
 
 def load_weight_arrays(model: Model, arrays: dict[str, np.ndarray], path: str | Path) -> None:

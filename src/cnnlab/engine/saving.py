@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from . import limits
 
 FORMAT = "cnnlab-model"
 FORMAT_VERSION = 1
@@ -55,8 +58,12 @@ def contiguous(array: np.ndarray) -> np.ndarray:
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call write(file) on a temporary file beside path, then rename it into place."""
+    """Call write(file) on a temporary file beside path, then rename it into place.
+
+    The one writer of every file cnnlab writes: an existing path is never opened for writing,
+    and a symbolic link at path is refused (neither written through nor replaced)."""
     path = Path(path)
+    refuse_link(path)
     try:
         handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
@@ -67,6 +74,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
             file.flush()
             os.fsync(file.fileno())
             os.fchmod(file.fileno(), 0o644)  # mkstemp makes 0o600; results are meant to be shared
+        refuse_link(path)  # planted while the file was written
         os.replace(temp_name, path)
     except OSError as err:  # a full disk, a vanished folder: the old file stays as it was
         Path(temp_name).unlink(missing_ok=True)
@@ -74,6 +82,18 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write data at path through ``atomic_write``."""
+    atomic_write(path, lambda file: file.write(data))
+
+
+def refuse_link(path: Path) -> None:
+    """A symbolic link where cnnlab is about to write is someone else's file: refuse it."""
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link; cnnlab neither writes through nor replaces links: "
+                         "remove it or choose another path")
 
 
 def write_error(path: Path, err: OSError) -> OSError:
@@ -119,9 +139,14 @@ def read_archive(path: str | Path, kind: str = FORMAT) -> tuple[dict[str, Any], 
 def read_meta(path: Path, archive: zipfile.ZipFile, kind: str) -> dict[str, Any]:
     """The archive's metadata, after checking its format name and version."""
     try:
-        meta = json.loads(archive.read("meta.json"))
+        info = archive.getinfo("meta.json")
     except KeyError:
         raise ValueError(f"{path}: not a cnnlab file (no meta.json inside)") from None
+    if info.file_size > limits.MAX_METADATA_BYTES:
+        raise ValueError(f"{path}: meta.json declares {info.file_size:,} bytes, over the limit of "
+                         f"{limits.MAX_METADATA_BYTES:,}")
+    try:
+        meta = limits.loads_json(archive.read(info), f"{path}: meta.json")
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: damaged metadata ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") != kind:
@@ -130,15 +155,67 @@ def read_meta(path: Path, archive: zipfile.ZipFile, kind: str) -> dict[str, Any]
         raise ValueError(
             f"{path}: format version {meta.get('format_version')!r} is not supported "
             f"(this cnnlab reads version {FORMAT_VERSION})")
+    arrays = meta.get("arrays")
+    if not isinstance(arrays, list) or not all(isinstance(key, str) for key in arrays):
+        raise ValueError(f"{path}: meta.json field 'arrays' must be a list of names, received {arrays!r:.80}")
+    declared = sum(archive.getinfo(f"arrays/{key}.npy").file_size for key in arrays
+                   if f"arrays/{key}.npy" in archive.NameToInfo)
+    limits.check_bytes(declared, f"{path}: the arrays")
     return meta
 
 
 def read_array(path: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray:
-    """One array, never unpickled."""
+    """One array, never unpickled, never larger than its member declares or the limit allows."""
     try:
-        data = archive.read(f"arrays/{key}.npy")
-        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+        info = archive.getinfo(f"arrays/{key}.npy")
     except KeyError:
         raise ValueError(f"{path}: array {key!r} listed in the metadata is missing") from None
+    limits.check_bytes(info.file_size, f"{path}: array {key!r}")
+    try:
+        with archive.open(info) as member:
+            return read_npy(member, info.file_size, f"{path}: array {key!r}")
+    except limits.LimitExceeded:
+        raise
     except ValueError as err:
         raise ValueError(f"{path}: array {key!r} cannot be read ({err})") from None
+
+
+class ObjectArrayRefused(ValueError):
+    """A .npy header with dtype=object: reading it would need pickle, which cnnlab never uses."""
+
+
+def read_npy(stream: BinaryIO, declared: int, what: str, kinds: str = "biufc",
+             check_shape: Callable[[tuple[int, ...]], None] | None = None) -> np.ndarray:
+    """A .npy array from a stream: the header's shape and dtype checked against ``declared``
+    bytes and the limit before any allocation, then exactly that many bytes read.
+    ``kinds``: the dtype kinds accepted; ``check_shape(shape)`` may refuse a shape first."""
+    version = np.lib.format.read_magic(stream)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f".npy format version {version} is not supported")
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(stream)
+    if dtype.hasobject:
+        raise ObjectArrayRefused(f"{what} holds Python objects (dtype=object), which cnnlab never unpickles")
+    if dtype.kind not in kinds or dtype.fields is not None:
+        raise ValueError(f"dtype {dtype} is not accepted here")
+    if check_shape is not None:
+        check_shape(shape)
+    count = math.prod(shape)
+    limits.check_bytes(count * dtype.itemsize, what)
+    if count * dtype.itemsize > declared:
+        raise ValueError(f"its header declares {count * dtype.itemsize:,} bytes, the member holds at most {declared:,}")
+    raw = np.empty(count * dtype.itemsize, dtype=np.uint8)
+    if read_exactly(stream, memoryview(raw)) != raw.size or stream.read(1):
+        raise ValueError(f"the data does not match the header's shape {shape}")
+    return raw.view(dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+def read_exactly(stream: BinaryIO, buffer: memoryview) -> int:
+    """Fill buffer from stream; the number of bytes read (less only at the end of the stream)."""
+    filled = 0
+    while filled < len(buffer):
+        count = stream.readinto(buffer[filled:])
+        if not count:
+            break
+        filled += count
+    return filled

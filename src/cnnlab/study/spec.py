@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .. import models
+from ..engine import limits
 from ..engine.layers import LAYER_CLASSES, deserialize
 from ..errors import CnnlabError
 from ..training import TrainSettings
@@ -57,7 +58,7 @@ TRAINING_TYPES: dict[str, tuple[type, ...]] = {
 }
 NOT_AN_AXIS_ARGUMENT = ("self", "name", "input_shape", "kwargs", "shape", "batch_shape", "dtype")
 PLACEHOLDER_SHAPE, PLACEHOLDER_CLASSES = (28, 28, 1), 10
-MAX_GRID_TRIALS = 100_000
+MAX_GRID_TRIALS = limits.DEFAULTS["CNNLAB_MAX_TRIALS"]  # CNNLAB_MAX_TRIALS changes it
 Value = Any
 
 
@@ -185,14 +186,28 @@ class SpecReader:
         spec.n_trials = self.n_trials(document, spec.mode)
         if spec.seed < 0:
             raise self.fail(f"seed must be a non-negative integer, received {spec.seed}", None, "seed")
-        if spec.mode == "grid" and spec.grid_size() * spec.repeats > MAX_GRID_TRIALS:
-            raise self.fail(f"the grid has {spec.grid_size() * spec.repeats:,} trials (more than {MAX_GRID_TRIALS:,}); "
-                            "use mode = \"random\" with n_trials", None, "mode")
+        self.check_trial_count(spec)
         return spec
+
+    def check_trial_count(self, spec: StudySpec) -> None:
+        """At most CNNLAB_MAX_TRIALS trials in any mode: configurations x repeats, and n_trials itself."""
+        allowed = limits.limit("CNNLAB_MAX_TRIALS")
+        raise_it = "set CNNLAB_MAX_TRIALS to raise the limit"
+        if spec.mode == "grid" and spec.grid_size() * spec.repeats > allowed:
+            raise self.fail(f"the grid has {spec.grid_size() * spec.repeats:,} trials (more than {allowed:,}); "
+                            f"use mode = \"random\" with n_trials, or {raise_it}", None, "mode")
+        if spec.n_trials is not None and spec.n_trials > allowed:
+            raise self.fail(f"n_trials = {spec.n_trials:,} trials is more than {allowed:,}; {raise_it}", None, "n_trials")
+        configurations = spec.grid_size() if spec.n_trials is None else min(spec.n_trials, spec.grid_size())
+        if configurations * spec.repeats > allowed:
+            raise self.fail(f"{configurations:,} configurations x repeats = {spec.repeats:,} is "
+                            f"{configurations * spec.repeats:,} trials, more than {allowed:,}; {raise_it}", None, "repeats")
 
     def load_toml(self) -> dict[str, Any]:
         try:
-            return tomllib.loads(self.text)
+            return limits.loads_toml(self.text, self.source)
+        except limits.LimitExceeded as err:
+            raise CnnlabError(str(err)) from None
         except tomllib.TOMLDecodeError as err:
             found = re.search(r"at line (\d+)", str(err))
             where = f"{self.source}, line {found.group(1)}" if found else self.source

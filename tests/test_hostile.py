@@ -1,0 +1,325 @@
+"""Hostile files and unlucky moments (issue 15).
+
+Every case ends either with a correct result or with one clean error naming the problem:
+no write follows a planted link, no file cnnlab reads can make it allocate beyond a limit
+(the limits are lowered through their environment variables so that the files stay small),
+and no finished epoch is lost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import struct
+import tracemalloc
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab import plots
+from cnnlab.cli import main
+from cnnlab.datasets import load_dataset
+from cnnlab.datasets.idx import read_idx
+from cnnlab.datasets.npz import load_npz
+from cnnlab.engine import Sequential, callbacks, layers, load_model
+from cnnlab.engine.saving import atomic_write
+from cnnlab.errors import CnnlabError, DatasetError
+
+MIB = 1 << 20
+
+
+def cli_run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """Exit code 2 and one `cnnlab: error:` line holding every fragment, no traceback."""
+    assert "Traceback" not in err and code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnnlab: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def peak_allocation(function: object, *args: object) -> tuple[object, int]:
+    """(result or the exception raised, peak bytes allocated meanwhile, NumPy arrays included)."""
+    tracemalloc.start()
+    try:
+        result = function(*args)
+    except Exception as err:  # noqa: BLE001 - the caller checks which
+        result = err
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return result, peak
+
+
+def tiny_model() -> Sequential:
+    model = Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="softmax", name="dense")], seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    return model
+
+
+# ------------------------------------------------------------------ one writer, no links
+def test_atomic_write_refuses_a_symlink_and_leaves_its_target_alone(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "out.txt").symlink_to(victim)
+    with pytest.raises(ValueError, match=r"out\.txt is a symbolic link"):
+        atomic_write(tmp_path / "out.txt", lambda file: file.write(b"overwritten"))
+    assert victim.read_text() == "keep me" and (tmp_path / "out.txt").is_symlink()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_figure_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"keep me")
+    (tmp_path / "history.png").symlink_to(victim)
+    with pytest.raises(ValueError, match="symbolic link"):
+        plots.plot_history({"loss": [1.0, 0.5]}, tmp_path / "history.png")
+    assert victim.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("writer", ["figure", "csv_logger"])
+def test_an_existing_path_is_replaced_never_opened_for_writing(tmp_path: Path, writer: str) -> None:
+    """A hard link shares its file with the victim: writing into the path would change both."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    target = tmp_path / ("history.png" if writer == "figure" else "log.csv")
+    os.link(victim, target)
+    if writer == "figure":
+        plots.plot_history({"loss": [1.0, 0.5]}, target)
+    else:
+        logger = callbacks.CSVLogger(target)
+        logger.on_train_begin()
+        logger.on_epoch_end(0, {"loss": 0.5})
+        logger.on_train_end()
+        assert target.read_bytes() == b"epoch,loss,val_loss\r\n0,0.5,NA\r\n"
+    assert victim.read_bytes() == b"keep me" and target.read_bytes() != b"keep me"
+
+
+def test_a_run_directory_with_figures_linked_elsewhere_is_refused(tmp_path: Path, capsys) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "figures").symlink_to(elsewhere)
+    code, _, err = cli_run(capsys, "train", "--dataset", "digits", "--epochs", "1", "--train-size", "64",
+                           "--test-size", "20", "--batch-size", "32", "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "figures is a symbolic link")
+    assert list(elsewhere.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ bounds
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def replace_member(path: Path, name: str, content: bytes, compression: int = zipfile.ZIP_DEFLATED) -> None:
+    """Rewrite the zip at path with member ``name`` holding ``content``."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members[name] = content
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data, compress_type=compression if member == name else zipfile.ZIP_STORED)
+
+
+def test_a_model_member_that_inflates_beyond_the_limit_is_refused_before_inflating(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "m.cnnlab"
+    tiny_model().save(path)
+    replace_member(path, "arrays/dense/kernel.npy", npy_bytes(np.zeros(16 * MIB, np.uint8)))  # 16 MB of zeros
+    assert path.stat().st_size < MIB
+    monkeypatch.setenv("CNNLAB_MAX_FILE_BYTES", str(4 * MIB))
+    error, peak = peak_allocation(load_model, path)
+    assert isinstance(error, ValueError) and "CNNLAB_MAX_FILE_BYTES" in str(error), error
+    assert peak < 2 * MIB
+
+
+def npy_header(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
+    """Only the header of a .npy file: what a reader sees before any data."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_a_model_member_whose_header_declares_a_huge_shape_is_refused(tmp_path) -> None:
+    path = tmp_path / "m.cnnlab"
+    tiny_model().save(path)
+    replace_member(path, "arrays/dense/kernel.npy", npy_header((400_000, 300_000)) + bytes(48), zipfile.ZIP_STORED)
+    error, peak = peak_allocation(load_model, path)
+    assert isinstance(error, ValueError) and "dense/kernel" in str(error), error
+    assert "CNNLAB_MAX_FILE_BYTES" in str(error) and peak < MIB
+
+
+def idx_header(dims: tuple[int, ...]) -> bytes:
+    return (0x0800 | len(dims)).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+def test_an_idx_gzip_that_inflates_beyond_its_header_is_refused_without_inflating_it(tmp_path) -> None:
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_header((10, 28, 28)) + bytes(64 * MIB), compresslevel=9))
+    error, peak = peak_allocation(read_idx, path)
+    assert isinstance(error, DatasetError) and "unexpected trailing data" in str(error), error
+    assert peak < 8 * MIB
+
+
+def test_an_idx_header_declaring_too_much_is_refused_before_reading(tmp_path) -> None:
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_header((6_000_000, 28, 28)) + bytes(1000)))
+    with pytest.raises(DatasetError, match=r"4,704,000,000 bytes, over the limit of 1,073,741,824 \(set CNNLAB_MAX_FILE_BYTES"):
+        read_idx(path)
+
+
+def npz_with_member(path: Path, name: str, content: bytes, small: dict[str, np.ndarray]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in small.items():
+            archive.writestr(f"{key}.npy", npy_bytes(array))
+        archive.writestr(name, content)
+    return path
+
+
+def test_an_npz_of_huge_images_is_refused_from_its_header(tmp_path) -> None:
+    forged = npy_header((2, 32768, 32768), "|u1")
+    small = {"y_train": np.zeros(2, np.int64), "x_test": np.zeros((1, 3, 3), np.uint8), "y_test": np.zeros(1, np.int64)}
+    path = npz_with_member(tmp_path / "bomb.npz", "x_train.npy", forged + bytes(100), small)
+    error, peak = peak_allocation(load_npz, path)
+    assert isinstance(error, DatasetError) and "CNNLAB_MAX_IMAGE_PIXELS" in str(error), error
+    assert "32768 x 32768" in str(error) and peak < MIB
+
+
+def test_a_huge_label_does_not_build_that_many_class_names(tmp_path) -> None:
+    arrays = {"x_train": np.zeros((4, 3, 3), np.uint8), "y_train": np.array([0, 1, 2, 2**40]),
+              "x_test": np.zeros((1, 3, 3), np.uint8), "y_test": np.zeros(1, np.int64)}
+    np.savez(tmp_path / "labels.npz", **arrays)
+    with pytest.raises(DatasetError, match=r"largest label 1099511627776.*CNNLAB_MAX_CLASSES"):
+        load_dataset(str(tmp_path / "labels.npz"))
+
+
+def test_the_class_limit_can_be_raised(tmp_path, monkeypatch) -> None:
+    arrays = {"x_train": np.zeros((2, 3, 3), np.uint8), "y_train": np.array([0, 200_000]),
+              "x_test": np.zeros((1, 3, 3), np.uint8), "y_test": np.zeros(1, np.int64)}
+    np.savez(tmp_path / "labels.npz", **arrays)
+    with pytest.raises(DatasetError, match="CNNLAB_MAX_CLASSES"):
+        load_dataset(str(tmp_path / "labels.npz"))
+    monkeypatch.setenv("CNNLAB_MAX_CLASSES", "300000")
+    assert len(load_dataset(str(tmp_path / "labels.npz")).class_names) == 200_001
+
+
+def write_json(path: Path, value: object) -> Path:
+    path.write_text(json.dumps(value))
+    return path
+
+
+def test_a_model_config_is_counted_before_it_is_built(tmp_path, capsys) -> None:
+    config = {"layers": [{"class_name": "Conv2D", "config": {"name": "huge", "filters": 10**9, "kernel_size": 3}},
+                         {"class_name": "GlobalAveragePooling2D", "config": {}}]}
+    code, _, err = cli_run(capsys, "train", "--dataset", "digits", "--epochs", "1", "--train-size", "64",
+                           "--model", write_json(tmp_path / "huge.json", config), "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "Conv2D 'huge'", "over the limit of 100,000,000", "CNNLAB_MAX_PARAMS")
+
+
+def test_the_parameter_limit_applies_to_built_in_models_too(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("CNNLAB_MAX_PARAMS", "1000")
+    code, _, err = cli_run(capsys, "train", "--dataset", "digits", "--epochs", "1", "--train-size", "64",
+                           "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "over the limit of 1,000", "CNNLAB_MAX_PARAMS")
+
+
+def test_a_saved_model_with_a_huge_layer_is_refused_before_allocating(tmp_path) -> None:
+    path = tmp_path / "m.cnnlab"
+    tiny_model().save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    meta = json.loads(members["meta.json"])
+    meta["model_config"]["layers"][-1]["config"]["units"] = 10**9
+    members["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    error, peak = peak_allocation(load_model, path)
+    assert isinstance(error, ValueError) and "CNNLAB_MAX_PARAMS" in str(error), error
+    assert peak < 8 * MIB
+
+
+@pytest.mark.parametrize("settings", ['mode = "random"\nn_trials = 1000000000', "repeats = 1000000000",
+                                      'mode = "random"\nn_trials = 50\nrepeats = 100000'])
+def test_every_study_mode_bounds_its_trials(tmp_path, settings: str) -> None:
+    from cnnlab.study.spec import parse_spec
+
+    text = f'{settings}\n[axes]\n"conv2d.filters" = [8, 16]\n'
+    with pytest.raises(CnnlabError, match=r"trials.*100,000.*CNNLAB_MAX_TRIALS"):
+        parse_spec(text, "s.toml")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_a_model_file_nested_100000_deep_is_one_clear_error(tmp_path, suffix: str, capsys) -> None:
+    depth = 100_000
+    text = "[" * depth + "]" * depth if suffix == ".json" else "layers = " + "[" * depth + "]" * depth
+    (tmp_path / f"deep{suffix}").write_text(text)
+    code, _, err = cli_run(capsys, "summary", tmp_path / f"deep{suffix}")
+    assert_one_line_error(code, err, f"deep{suffix}", "nested more than 64 levels")
+
+
+def test_a_study_spec_nested_100000_deep_is_one_clear_error() -> None:
+    from cnnlab.study.spec import parse_spec
+
+    with pytest.raises(CnnlabError, match=r"deep\.toml: .*nested more than 64 levels"):
+        parse_spec("x = " + "[" * 100_000 + "]" * 100_000, "deep.toml")
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A 1x1 grey PNG whose header claims width x height (the data stays tiny)."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4: ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17: ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr: ihdr + 17])))
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("hostile") / "run"
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--train-size", "64", "--test-size", "20",
+                 "--batch-size", "32", "--out", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize("side", [20_000, 10_000])  # Pillow's error (> 2x its limit) and its warning
+def test_a_decompression_bomb_image_is_one_clear_error(tiny_run: Path, tmp_path: Path, side: int, capsys) -> None:
+    (tmp_path / "bomb.png").write_bytes(png_declaring(side, side))
+    code, _, err = cli_run(capsys, "predict", tiny_run, tmp_path / "bomb.png")
+    assert_one_line_error(code, err, "bomb.png", f"{side * side} pixels", "CNNLAB_MAX_IMAGE_PIXELS")
+
+
+def test_the_image_pixel_limit_is_checked_before_decoding(tiny_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    Image.new("L", (40, 30)).save(tmp_path / "photo.png")
+    monkeypatch.setenv("CNNLAB_MAX_IMAGE_PIXELS", "1000")
+    code, _, err = cli_run(capsys, "predict", tiny_run, tmp_path / "photo.png")
+    assert_one_line_error(code, err, "photo.png", "1200 pixels) exceeds limit of 1000 pixels", "CNNLAB_MAX_IMAGE_PIXELS")
+    monkeypatch.setenv("CNNLAB_MAX_IMAGE_PIXELS", "1200")
+    assert cli_run(capsys, "predict", tiny_run, tmp_path / "photo.png")[0] == 0
+
+
+def test_a_16_bit_image_is_scaled_by_its_real_range(tmp_path: Path) -> None:
+    from cnnlab.images import load_image
+
+    values = np.array([[0, 16384], [32768, 65535]], np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as image:
+        assert image.mode.startswith("I")
+    pixels = load_image(tmp_path / "deep.png", (2, 2, 1), invert="no")
+    np.testing.assert_allclose(pixels[..., 0], values / 65535, atol=1e-6)
+    grey8 = np.array([[0, 64], [128, 255]], np.uint8)
+    Image.fromarray(grey8).save(tmp_path / "grey.png")
+    np.testing.assert_allclose(load_image(tmp_path / "grey.png", (2, 2, 1), invert="no")[..., 0], grey8 / 255, atol=1e-6)
