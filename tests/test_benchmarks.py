@@ -161,3 +161,21 @@ def test_bench_study_times_the_study_both_ways_and_reports_the_median_ratio(tmp_
     assert spread == any("rounds' ratios differ" in reason for reason in result["untrustworthy_because"])
     assert ("trustworthy run" in done.stdout) == result["trustworthy"]
     assert "ratio" in done.stdout and "Amdahl bound" in done.stdout
+
+
+def test_bench_keras_models_runs_and_its_ratios_are_its_quotients(tmp_path: Path) -> None:
+    """benchmarks/bench_keras_models.py on two tiny rounds: every figure there, ratios the quotients."""
+    out = tmp_path / "bench_keras_models.json"
+    script = REPO / "benchmarks" / "bench_keras_models.py"
+    done = subprocess.run([sys.executable, str(script), "--rounds", "2", "--steps", "2", "--warmup", "1", "--threads",
+                           "1", "--networks", "seed-cnn-bn", "cifar10-cnn", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [row["network"] for row in result["networks"]] == ["seed-cnn-bn", "cifar10-cnn"]
+    for row in result["networks"]:
+        assert len(row["rounds"]) == 2 and row["steps_per_epoch"] in (422, 1563)
+        for round_ in row["rounds"]:
+            assert round_["numpy"] > 0 and round_["torch"] > 0
+            assert math.isclose(round_["ratio"], round_["numpy"] / round_["torch"])
+        assert row["network"] in done.stdout
