@@ -528,8 +528,12 @@ def write_program_figures(out_dir: Path, summary: dict[str, Any]) -> None:
 
 
 def parity_rows(summary: dict[str, Any]) -> list[list[Any]]:
-    return [[row["layer"], row["class"] or "-", row["output_max_abs"], row["output_max_rel"],
-             "-" if row["grad_max_rel"] is None else row["grad_max_rel"]] for row in summary.get("parity", [])]
+    """One row per layer; differences in scientific notation (they are near 1e-7)."""
+    def sci(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2e}"
+
+    return [[row["layer"], row["class"] or "-", sci(row["output_max_abs"]), sci(row["output_max_rel"]),
+             sci(row["grad_max_rel"])] for row in summary.get("parity", [])]
 
 
 def program_sections(summary: dict[str, Any]) -> list[Any]:
