@@ -408,6 +408,28 @@ def test_a_study_and_its_new_trials_are_pushed(lab: Lab) -> None:
     assert client.get("/api/study", params={"path": "digits"}).status_code == 404
 
 
+def test_the_exported_code_runs_on_cnnlabs_engine(lab: Lab, tmp_path: Path) -> None:
+    client = lab.client()
+    session = client.post("/api/playground", json={"settings": {"samples": "400", "layers": "5", "dropout": "0.1"}}).json()["session"]
+    program = tmp_path / "playground.py"
+    program.write_text(client.get(f"/api/playground/{session}/code").text)
+    done = subprocess.run([sys.executable, "-m", "cnnlab.cli", "run", str(program)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loss, accuracy = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert 0 < loss < 2 and 0 <= accuracy <= 1
+
+
+def test_a_port_in_use_or_a_host_that_cannot_be_bound_is_a_clear_error(lab: Lab, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    port = lab.base.rsplit(":", 1)[1]
+    assert main(["lab", str(tmp_path), "--port", port, "--no-browser"]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert main(["lab", str(tmp_path), "--host", "192.0.2.1", "--port", "0", "--no-browser"]) == 2  # TEST-NET-1
+    captured = capsys.readouterr()
+    assert "warning: the lab listens on 192.0.2.1: other machines can reach it" in captured.out
+    assert "cannot listen on 192.0.2.1:0" in captured.err
+
+
 # ----------------------------------------------------------------------------- stopping
 def test_ctrl_c_stops_the_server_cleanly_even_with_a_page_open(tmp_path: Path) -> None:
     server = start_lab(tmp_path / "runs")

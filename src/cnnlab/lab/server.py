@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 import json
 import secrets
+import socket
 import threading
 import time
 import webbrowser
@@ -446,4 +447,17 @@ def serve(root: str | Path = "runs", host: str = "127.0.0.1", port: int = 8765, 
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2,
                             lifespan="off", access_log=False)
+    check_port_free(host, port)
     LabServer(config).run()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """CnnlabError with a hint when ``host:port`` cannot be listened on (another lab, another server)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise CnnlabError(f"cannot listen on {host}:{port} ({err.strerror}): check --host, or give another --port "
+                              "(--port 0: any free one)") from None
