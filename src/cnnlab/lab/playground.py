@@ -36,6 +36,7 @@ NEURON_GRID = 32  # each neuron's heatmap is NEURON_GRID x NEURON_GRID (every ot
 TRUTH_GRID = 128  # the original function is drawn at this resolution
 CHUNK_SECONDS = 0.06  # training time between two updates
 MAX_NEURON_LAYERS = 2  # heatmaps of the first hidden layers only
+MAX_CURVE_POINTS = 400  # points of each curve sent to the page
 EVAL_POINTS = 2000  # the training loss is measured on at most this many points
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax")
 
@@ -222,7 +223,7 @@ class Playground:
     def start(self) -> None:
         with self.lock:
             self.running = True
-            if self.thread is None or not self.thread.is_alive():
+            if self.thread is None:
                 self.thread = threading.Thread(target=self.loop, name="cnnlab-playground", daemon=True)
                 self.thread.start()
 
@@ -233,12 +234,21 @@ class Playground:
         self.running, self.stopped = False, True
 
     def loop(self) -> None:
-        while self.running and not self.stopped:
+        """Train chunk after chunk until paused; the thread ends (and says so) under the lock, so start() never misses it."""
+        while True:
+            with self.lock:
+                if not self.running or self.stopped:
+                    self.thread = None
+                    break
             try:
                 self.train_batches(CHUNK_SECONDS)
             except Exception as err:  # a diverged network: show it, stop training
-                self.running = False
-                self.publish(error=str(err))
+                with self.lock:
+                    self.running, self.thread = False, None
+                    self.publish(error=str(err))
+                return
+        if not self.stopped:
+            self.publish()  # the page learns that training paused
 
     # ------------------------------------------------------------------ updates
     def publish(self, error: str | None = None) -> None:
@@ -255,6 +265,8 @@ class Playground:
         output = trace[-1][1]
         train = self.evaluate(self.inputs_train, self.targets_train)
         test = self.evaluate(self.inputs_test, self.targets_test)
+        if len(self.history["epoch"]) >= MAX_CURVE_POINTS:  # long runs: keep every other point
+            self.history = {key: values[::2] for key, values in self.history.items()}
         self.history["epoch"].append(self.epoch + self.position / len(self.order))
         for name, logs in (("", train), ("test_", test)):
             self.history[name + "loss"].append(logs["loss"])

@@ -315,6 +315,7 @@ const Playground = {
     this.drawRegion(update.region);
     const h = update.history;
     drawLines($("pg-loss"), h.epoch, [{ values: h.loss, color: COLORS.train }, { values: h.test_loss, color: COLORS.test }], { min: 0 });
+    $("pg-accuracy").closest("figure").hidden = this.setup.kind === "regression";
     if (this.setup.kind !== "regression") {
       drawLines($("pg-accuracy"), h.epoch, [{ values: h.accuracy, color: COLORS.train }, { values: h.test_accuracy, color: COLORS.test }],
                 { min: 0, max: 1 });
