@@ -146,6 +146,21 @@ def test_a_drawn_digit_gets_a_prediction_and_feature_maps(page: Page, lab: Lab) 
     assert page.get_by_role("img", name="Saliency map").is_visible()
 
 
+def test_an_uploaded_image_gets_a_prediction(page: Page, lab: Lab, tmp_path: Path) -> None:
+    from PIL import Image
+
+    paper = np.full((64, 64), 255, dtype=np.uint8)
+    paper[10:54, 28:36] = 0  # a dark "1" on white paper
+    Image.fromarray(paper).save(tmp_path / "one.png")
+    page.goto(f"{lab.base}/run?path=digits")
+    page.locator("#run-pad[data-ready]").wait_for()
+    page.get_by_label("Upload an image", exact=True).set_input_files(str(tmp_path / "one.png"))
+    prediction = page.locator("#run-predicted .prediction")
+    prediction.wait_for()
+    assert prediction.inner_text() in [str(k) for k in range(10)]
+    assert page.get_by_role("img", name="Model input").is_visible()
+
+
 def test_a_click_on_a_confusion_matrix_cell_shows_those_test_images(page: Page, lab: Lab) -> None:
     from cnnlab import runs
     from cnnlab.datasets import load_dataset, prepare_images

@@ -392,6 +392,22 @@ def test_curves_are_pushed_while_a_run_is_written(lab: Lab) -> None:
     assert second[1]["history"]["loss"] == [0.9, 0.5]
 
 
+def test_the_curves_of_a_run_still_training_come_from_its_checkpoint(tmp_path: Path) -> None:
+    from cnnlab import models
+    from cnnlab.engine import callbacks
+    from cnnlab.lab.workspace import live_history, run_status
+
+    model = models.build_model(models.model_config("seed-dense", (2,), 2), 2, 0)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    runs.write_json(tmp_path / "config.json", {"dataset": "points"})
+    x, y = np.random.default_rng(0).random((64, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[np.arange(64) % 2]
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, validation_split=0.25,
+              callbacks=[callbacks.BackupAndRestore(tmp_path, delete_checkpoint=False)])  # as `cnnlab train` mid-run
+    history = live_history(tmp_path)
+    assert history["epoch"] == [1, 2] and len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
+    assert run_status(tmp_path) == "training"
+
+
 # ----------------------------------------------------------------------------- studies
 def test_a_study_and_its_new_trials_are_pushed(lab: Lab) -> None:
     client = lab.client()

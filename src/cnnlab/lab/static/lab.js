@@ -419,7 +419,8 @@ const RunPage = {
         const color = t === p ? mix([255, 255, 255], COLORS.class1, share) : mix([255, 255, 255], [210, 70, 26], Math.min(1, share * 5));
         const button = el("button", { type: "button", style: `background: rgb(${color}); color: ${share > 0.6 ? "#fff" : "#1d2330"}`,
                                       "aria-label": `true ${names[t]}, predicted ${names[p]}: ${count} images`, text: String(count) });
-        button.addEventListener("click", () => this.showCell(t, p, names, button));
+        if (d.image_model) button.addEventListener("click", () => this.showCell(t, p, names, button));
+        else button.disabled = true;  // the test points of an approx run are no images
         return el("td", {}, button);
       });
       table.append(el("tr", {}, el("th", { scope: "row", text: names[t] }), ...cells));
