@@ -323,3 +323,98 @@ def test_a_16_bit_image_is_scaled_by_its_real_range(tmp_path: Path) -> None:
     grey8 = np.array([[0, 64], [128, 255]], np.uint8)
     Image.fromarray(grey8).save(tmp_path / "grey.png")
     np.testing.assert_allclose(load_image(tmp_path / "grey.png", (2, 2, 1), invert="no")[..., 0], grey8 / 255, atol=1e-6)
+
+
+# ------------------------------------------------------------------- no finished work lost
+TINY_TRAIN = ["train", "--dataset", "digits", "--epochs", "2", "--train-size", "64", "--test-size", "20",
+              "--batch-size", "32"]
+
+
+def test_the_checkpoint_stays_until_the_run_directory_is_whole(tmp_path: Path, monkeypatch, capsys) -> None:
+    import cnnlab.report
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cnnlab.report, "render_run_report", disk_full)
+    code, _, err = cli_run(capsys, *TINY_TRAIN, "--out", tmp_path / "run")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "cnnlab: error: [Errno 28] No space left on device"  # after the epoch lines
+    assert (tmp_path / "run" / "checkpoint.cnnlab").is_file()  # both epochs kept
+    monkeypatch.undo()
+    code, _, err = cli_run(capsys, "train", "--resume", tmp_path / "run")
+    assert code == 0, err
+    assert not (tmp_path / "run" / "checkpoint.cnnlab").exists() and (tmp_path / "run" / "report.html").is_file()
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["epoch_seconds"]) == 2
+
+
+def test_a_plain_fit_with_backup_and_restore_deletes_its_checkpoint_as_keras_does(tmp_path: Path) -> None:
+    model = tiny_model()
+    x, y = np.random.default_rng(0).random((8, 4)), np.eye(3)[np.arange(8) % 3]
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.BackupAndRestore(tmp_path)])
+    assert not (tmp_path / "checkpoint.cnnlab").exists()
+
+
+def test_a_second_train_into_a_directory_being_written_refuses(tmp_path: Path, capsys) -> None:
+    import fcntl
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / ".cnnlab.lock", "w") as lock:  # what the first `cnnlab train --out run` holds
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        code, _, err = cli_run(capsys, *TINY_TRAIN, "--out", run)
+    assert_one_line_error(code, err, "is being written by another cnnlab command")
+    assert sorted(p.name for p in run.iterdir()) == [".cnnlab.lock", "figures"]
+
+
+def test_a_finished_run_is_replaced_only_with_overwrite(tmp_path: Path, capsys) -> None:
+    assert cli_run(capsys, *TINY_TRAIN, "--out", tmp_path / "run")[0] == 0
+    before = (tmp_path / "run" / "config.json").read_text()
+    code, _, err = cli_run(capsys, *TINY_TRAIN, "--seed", "5", "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "holds a finished run", "--overwrite")
+    assert (tmp_path / "run" / "config.json").read_text() == before
+    assert cli_run(capsys, *TINY_TRAIN, "--seed", "5", "--out", tmp_path / "run", "--overwrite")[0] == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["seed"] == 5
+
+
+def test_data_with_one_class_is_refused_before_training(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "one.npz", x_train=rng.random((40, 8, 8)), y_train=np.zeros(40, np.int64),
+             x_test=rng.random((10, 8, 8)), y_test=np.zeros(10, np.int64))
+    code, out, err = cli_run(capsys, "train", "--dataset", tmp_path / "one.npz", "--epochs", "1", "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "only one class", "at least two")
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+@pytest.mark.parametrize("label", [-1, 3])
+def test_the_pipeline_refuses_labels_outside_the_classes(tmp_path: Path, label: int) -> None:
+    from cnnlab.training import PreparedData, TrainSettings, train
+
+    rng = np.random.default_rng(0)
+    y_train = np.arange(40) % 3
+    y_train[7] = label
+    data = PreparedData("mine", ["a", "b", "c"], rng.random((40, 8, 8, 1), np.float32), y_train,
+                        rng.random((10, 8, 8, 1), np.float32), np.arange(10) % 3)
+    with pytest.raises(CnnlabError, match=rf"training label {label} is not one of the 3 classes \(expected 0 to 2\)"):
+        train(TrainSettings(dataset="mine", epochs=1, batch_size=8), tmp_path / "run", data=data)
+
+
+@pytest.mark.parametrize(("label", "method"), [(-1, "fit"), (3, "fit"), (7, "evaluate")])
+def test_the_engine_refuses_sparse_labels_outside_the_outputs(label: int, method: str) -> None:
+    model = tiny_model()
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    x, y = np.random.default_rng(0).random((6, 4)), np.array([0, 1, 2, 0, 1, label])
+    with pytest.raises(ValueError, match=rf"{method}: label {label} is not a class index of the model's 3 outputs"):
+        getattr(model, method)(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("name", ["conv\0one", "a/b", "..\\evil"])
+def test_layer_names_that_cannot_be_saved_are_refused_at_creation(name: str) -> None:
+    with pytest.raises(ValueError, match=r"Dense: layer name .* is not allowed"):
+        layers.Dense(3, name=name)
+
+
+def test_predict_on_zero_images_returns_an_empty_array_of_the_output_shape() -> None:
+    model = tiny_model()
+    result = model.predict(np.zeros((0, 4), np.float32), verbose=0)
+    assert result.shape == (0, 3) and result.dtype == np.float32

@@ -83,21 +83,26 @@ Examples:
 @click.option("--out", type=click.Path(), default=None, help="Run directory (default: runs/<timestamp>-<dataset>).")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue an interrupted run from its last finished epoch, with its saved settings (other options are ignored).")
-def train(model_spec: str | None, out: str | None, resume: str | None, **options: Any) -> None:
-    from .training import TrainSettings, build_compiled_model, check_batch_fits, load_data, resume_settings, train as run_training
+@click.option("--overwrite", is_flag=True, help="Replace a finished run already in --out (refused otherwise).")
+def train(model_spec: str | None, out: str | None, resume: str | None, overwrite: bool, **options: Any) -> None:
+    from .training import TrainSettings, build_compiled_model, check_batch_fits, check_labels, check_run_dir, load_data, resume_settings
+    from .training import train as run_training
 
     settings = resume_settings(Path(resume)) if resume else TrainSettings(model=model_spec, **options)
     out = resume or out
     settings.validate()
     data = load_data(settings)
+    check_labels(data)
     model, _ = build_compiled_model(settings, data)
     check_batch_fits(settings, data)
     run_dir = runs.prepare_run_dir(Path(out) if out else runs.default_run_dir(data.name))
+    check_run_dir(run_dir, bool(resume), overwrite)
     model.summary(print_fn=lambda line: console.print(line, highlight=False))
     steps = -(-int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size)
     from .progress import EpochProgress
 
-    result = run_training(settings, run_dir, [EpochProgress(steps, settings.epochs, err_console)], data=data, resume=bool(resume))
+    result = run_training(settings, run_dir, [EpochProgress(steps, settings.epochs, err_console)], data=data, resume=bool(resume),
+                          overwrite=overwrite)
     print_metrics(result.metrics)
     console.print(f"Run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})", highlight=False)
 

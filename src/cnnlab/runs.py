@@ -15,11 +15,14 @@ Comparisons, studies and reports read these files; they never retrain to report.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
 import re
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,33 @@ def prepare_run_dir(path: str | Path) -> Path:
     if not os.access(path, os.W_OK) or not os.access(path / "figures", os.W_OK):
         raise CnnlabError(f"output directory {path} is not writable; choose another --out")
     return path
+
+
+LOCK_FILE = ".cnnlab.lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory (fcntl.flock on .cnnlab.lock, released by the
+    kernel when the process ends, even killed); a second writer gets one clear line."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as err:
+        raise CnnlabError(f"cannot lock {run_dir}: {err.strerror or err}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CnnlabError(f"{run_dir} is being written by another cnnlab command right now; "
+                              "wait for it to finish or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def is_finished_run(run_dir: Path) -> bool:
+    """Whether run_dir already holds a trained model or its metrics."""
+    return (run_dir / MODEL_FILE).exists() or (run_dir / "metrics.json").exists()
 
 
 def write_text(path: Path, text: str) -> None:

@@ -115,6 +115,20 @@ def build_compiled_model(settings: TrainSettings, data: PreparedData) -> tuple[S
     return model, config
 
 
+def check_labels(data: PreparedData) -> None:
+    """Refuse, before training, labels a classifier cannot learn from: one class only, or labels
+    outside 0..K-1 (they would crash in the loss, or a negative one train the wrong class)."""
+    for split, labels in (("training", data.y_train), ("test", data.y_test)):
+        bad = (labels < 0) | (labels >= data.num_classes)
+        if bad.any():
+            raise CnnlabError(f"{data.name}: {split} label {labels[bad][0]} is not one of the {data.num_classes} "
+                              f"classes (expected 0 to {data.num_classes - 1})")
+    present = np.unique(data.y_train)
+    if len(present) < 2:
+        raise CnnlabError(f"{data.name}: the training labels hold only one class ({data.class_names[present[0]]!r}); "
+                          "a classifier needs at least two")
+
+
 def check_batch_fits(settings: TrainSettings, data: PreparedData) -> None:
     train_count = math.floor(len(data.x_train) * (1 - settings.validation_split))
     if settings.batch_size > train_count:
@@ -137,7 +151,8 @@ def fit(settings: TrainSettings, model: Sequential, data: PreparedData, progress
     y_train = to_categorical(data.y_train, data.num_classes)
     if settings.engine == "torch":
         return fit_torch(settings, model, data.x_train, y_train, progress)
-    backup = [callbacks.BackupAndRestore(checkpoint_dir)] if checkpoint_dir else []
+    # the checkpoint stays until the run directory is whole: train() deletes it after write_run
+    backup = [callbacks.BackupAndRestore(checkpoint_dir, delete_checkpoint=False)] if checkpoint_dir else []
     history = model.fit(data.x_train, y_train, batch_size=settings.batch_size, epochs=settings.epochs,
                         validation_split=settings.validation_split, verbose=0, callbacks=[*progress, *backup])
     return history.history, history.epoch_seconds
@@ -197,17 +212,35 @@ def write_config(run_dir: Path, settings: TrainSettings, config: dict, data: Pre
 
 
 def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callback] | None = None,
-          data: PreparedData | None = None, resume: bool = False) -> TrainResult:
-    """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write ``run_dir``."""
+          data: PreparedData | None = None, resume: bool = False, overwrite: bool = False) -> TrainResult:
+    """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write ``run_dir``.
+
+    The run directory is locked for the whole run (a second ``train`` into it refuses), a finished
+    run in it is replaced only with ``overwrite``, and the checkpoint goes only once it is whole."""
     settings.validate()
     data = data or load_data(settings)
+    check_labels(data)
     settings.model = settings.model or models.default_model(data.input_shape)  # config.json names the model used
     model, config = build_compiled_model(settings, data)
     check_batch_fits(settings, data)
     run_dir = runs.prepare_run_dir(run_dir)
-    checkpoint = run_dir / callbacks.BackupAndRestore.FILE
-    if checkpoint.exists() and not resume:
+    with runs.run_lock(run_dir):
+        return train_locked(settings, run_dir, progress, data, model, config, resume, overwrite)
+
+
+def check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over an unfinished run (without resume) or a finished one (without overwrite)."""
+    if (run_dir / callbacks.BackupAndRestore.FILE).exists() and not resume:
         raise CnnlabError(f"{run_dir} holds an unfinished run: continue it with --resume {run_dir}, or choose another --out")
+    if not resume and not overwrite and runs.is_finished_run(run_dir):
+        raise CnnlabError(f"{run_dir} holds a finished run: choose another --out, or replace it with --overwrite")
+
+
+def train_locked(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callback] | None,
+                 data: PreparedData, model: Sequential, config: dict, resume: bool, overwrite: bool) -> TrainResult:
+    """train() once the run directory is this process's alone."""
+    check_run_dir(run_dir, resume, overwrite)
+    checkpoint = run_dir / callbacks.BackupAndRestore.FILE
     if not resume:
         write_config(run_dir, settings, config, data)
     try:
@@ -218,6 +251,7 @@ def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callb
     metrics, y_prob = evaluate(model, data, settings, seconds)
     result = TrainResult(model, history, seconds, metrics, y_prob, run_dir)
     write_run(run_dir, settings, config, result, data)
+    checkpoint.unlink(missing_ok=True)  # only now: every file of the run is written
     return result
 
 

@@ -406,6 +406,8 @@ class Model(Layer):
                 raise ValueError(f"{self.name}.{method}: {name} contains NaN or infinity")
         if not isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
             y = self.match_output_shape(y.astype(floatx(), copy=False), method)
+        elif isinstance(self.output_shape, tuple):
+            check_sparse_labels(y, self.output_shape[-1], f"{self.name}.{method}")
         return x, y
 
     def match_output_shape(self, y: np.ndarray, method: str) -> np.ndarray:
@@ -727,6 +729,17 @@ def refuse_unsupported(method: str, **arguments: Any) -> None:
     for argument, value in arguments.items():
         if value is not None:
             raise UnsupportedKerasFeature(f"{method}: {argument}= is not supported by cnnlab")
+
+
+def check_sparse_labels(y: np.ndarray, classes: int, where: str) -> None:
+    """Sparse labels are class indices 0..classes-1: another would index past the output, and a
+    negative one would silently train the class counted from the end."""
+    if y.dtype.kind not in "iub" and (y.dtype.kind != "f" or (y != np.round(y)).any()):
+        raise ValueError(f"{where}: sparse labels must be whole class indices, received dtype {y.dtype}")
+    bad = (y < 0) | (y >= classes)
+    if bad.any():
+        raise ValueError(f"{where}: label {y[bad].flat[0].item()!r} is not a class index of the model's "
+                         f"{classes} outputs (expected 0 to {classes - 1})")
 
 
 def sample_count(x: Data) -> int:

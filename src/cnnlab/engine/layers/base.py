@@ -107,6 +107,15 @@ def check_keras_defaults(class_name: str, kwargs: dict[str, Any]) -> None:
                 f"{class_name}: {key}={value!r} is not supported by cnnlab (only the default, {KERAS_DEFAULTS[key][0]!r})")
 
 
+def check_layer_name(class_name: str, name: Any) -> str:
+    """A layer name becomes part of the paths inside saved files: no '/', '\\' or NUL, at most 255
+    characters (Keras refuses '/' too)."""
+    if not isinstance(name, str) or len(name) > 255 or any(c in name for c in "/\\\0"):
+        raise ValueError(f"{class_name}: layer name {name!r:.80} is not allowed; a name is a string of at most 255 "
+                         "characters without '/', '\\' or NUL (it becomes a path inside saved files)")
+    return name
+
+
 LAYER_CLASSES: dict[str, type[Layer]] = {}
 
 
@@ -136,7 +145,7 @@ class Layer:
         if dtype not in (None, "float32", "float64") and getattr(dtype, "name", None) != "float32":
             raise UnsupportedKerasFeature(
                 f"{type(self).__name__}: dtype={dtype!r} is not supported; cnnlab computes in float32 (or float64)")
-        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.name = check_layer_name(type(self).__name__, name) if name else unique_name(snake_case(type(self).__name__))
         self.params: dict[str, np.ndarray] = {}  # trainable weights, updated by the optimizer
         self.grads: dict[str, np.ndarray] = {}  # d(loss)/d(param), same keys as params
         self.state: dict[str, np.ndarray] = {}  # non-trainable weights (moving statistics)
