@@ -125,6 +125,7 @@ def run_details(root: Path, relative: str) -> dict[str, Any]:
             "history": live_history(path), "class_names": metrics.get("class_names", []),
             "confusion_matrix": metrics.get("confusion_matrix"), "per_class": metrics.get("per_class"),
             "model_summary": summary, "has_model": (path / runs.MODEL_FILE).is_file(),
+            "figures": [relative_name(root, f) for f in sorted((path / "figures").glob("*.png"))],
             "report": (path / "report.html").is_file()}
 
 

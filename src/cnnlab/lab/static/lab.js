@@ -150,7 +150,7 @@ const Home = {
         el("td", { text: entry.kind === "run" ? `${entry.command} run` : "study" }),
         el("td", { text: entry.status || "" }),
         el("td", { text: fmt(accuracy) }),
-        el("td", { text: new Date(entry.modified * 1000).toLocaleString() })));
+        el("td", { text: new Date(entry.modified * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) })));
     }
     $("home-empty").hidden = data.entries.length > 0;
   },
@@ -374,6 +374,12 @@ const RunPage = {
     this.showConfusion(details);
     this.showPerClass(details);
     this.showArithmetic(details.arithmetic || []);
+    $("run-arith-block").hidden = !(details.arithmetic || []).some((row) => row.kernel !== undefined);
+    $("run-cm-help").textContent = "Rows: true class; columns: predicted." + (details.image_model ? " Click a cell to see its test images." : "");
+    $("run-figures-block").hidden = !details.figures.length;
+    $("run-figures").replaceChildren(...details.figures.map((f) => el("figure", {},
+      el("img", { src: `/api/file?path=${encodeURIComponent(f)}`, alt: f.split("/").pop(), loading: "lazy" }),
+      el("figcaption", { text: f.split("/").pop() }))));
     $("run-model-summary").textContent = details.model_summary || "";
     $("run-try").hidden = !details.image_model;
     if (details.image_model) this.setupTry();
