@@ -379,6 +379,17 @@ def test_a_drawn_or_uploaded_image_is_predicted(lab: Lab) -> None:
     assert response.status_code == 400 and "not a readable image" in response.json()["error"]
 
 
+def test_a_drawing_is_centred_by_its_centre_of_mass_as_mnist() -> None:
+    from cnnlab.lab.modelview import centre_of_mass_centred
+
+    image = np.zeros((28, 28), dtype=np.float32)
+    image[2:6, 20:22] = 1.0  # a stroke in the top right corner
+    centred = centre_of_mass_centred(image)
+    rows, cols = np.nonzero(centred)
+    assert centred.sum() == image.sum()
+    assert abs(rows.mean() - 13.5) <= 0.5 and abs(cols.mean() - 13.5) <= 0.5
+
+
 def test_curves_are_pushed_while_a_run_is_written(lab: Lab) -> None:
     client = lab.client()
     run_dir = lab.root / "growing"

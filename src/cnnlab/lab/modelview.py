@@ -129,7 +129,10 @@ class RunModel:
         if drawn:
             pixels = centred(pixels, max(1, round(height * 4 / 28)), (height, width))
         resized = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255)).resize((width, height), Image.Resampling.LANCZOS)
-        return (np.asarray(resized, dtype=np.float32) / 255).reshape(height, width, channels)
+        image = np.asarray(resized, dtype=np.float32) / 255
+        if drawn and channels == 1:
+            image = centre_of_mass_centred(image)
+        return image.reshape(height, width, channels)
 
     # ------------------------------------------------------------------ conv arithmetic
     def arithmetic(self) -> list[dict[str, Any]]:
@@ -159,6 +162,19 @@ def centred(pixels: np.ndarray, margin_of: int, size: tuple[int, int]) -> np.nda
     top, left = pad + (side - crop.shape[0]) // 2, pad + (side - crop.shape[1]) // 2
     square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
     return square
+
+
+def centre_of_mass_centred(image: np.ndarray) -> np.ndarray:
+    """(H, W) shifted by whole pixels so that its centre of mass is the image's centre, as MNIST's digits are."""
+    total = image.sum()
+    if total <= 0:
+        return image
+    rows, cols = np.indices(image.shape)
+    shift = [round((n - 1) / 2 - float((grid * image).sum() / total)) for n, grid in zip(image.shape, (rows, cols))]
+    shifted = np.zeros_like(image)
+    (dy, dx), (h, w) = shift, image.shape
+    shifted[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)]
+    return shifted
 
 
 def decode_data_url(data_url: str) -> bytes:
