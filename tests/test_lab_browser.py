@@ -17,8 +17,10 @@ if not CHROMIUM.exists():
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:
-    pytest.skip("needs Python Playwright (pip install playwright; its own browser download is not used)",
-                allow_module_level=True)
+    pytest.skip(
+        "needs Python Playwright (pip install playwright; its own browser download is not used)",
+        allow_module_level=True,
+    )
 
 from test_lab_server import Lab, make_study, record_trial, start_lab, train_digits_run  # noqa: E402
 
@@ -76,7 +78,9 @@ def test_the_home_page_lists_runs_and_studies(page: Page, lab: Lab) -> None:
     assert table.get_by_role("link", name="study-demo").is_visible()
 
 
-def test_the_playground_trains_the_ring_band_past_95_percent_while_region_and_curves_update(page: Page, lab: Lab) -> None:
+def test_the_playground_trains_the_ring_band_past_95_percent_while_region_and_curves_update(
+    page: Page, lab: Lab
+) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Playground").click()
     page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '0'")
     assert page.get_by_label("Function", exact=True).input_value() == "ring-band"
@@ -110,7 +114,9 @@ def test_the_whole_state_lives_in_the_url(page: Page, lab: Lab) -> None:
     assert canvas_picture(page, "pg-region") == initial
 
 
-def test_a_bad_expression_is_shown_inline_and_a_good_one_runs(page: Page, lab: Lab, expected_console_errors: list[str]) -> None:
+def test_a_bad_expression_is_shown_inline_and_a_good_one_runs(
+    page: Page, lab: Lab, expected_console_errors: list[str]
+) -> None:
     expected_console_errors.append("the server responded with a status of 400 (Bad Request)")
     page.goto(f"{lab.base}/playground")
     page.get_by_label("Function", exact=True).select_option("expression")

@@ -1,4 +1,4 @@
-"""`cnnlab lab`: the real server in a subprocess on 127.0.0.1 (token, Host and Origin, paths, errors, sessions, pushes)."""
+"""`cnnlab lab`: the real server in a subprocess on 127.0.0.1 (token, Host, Origin, paths, errors, sessions, pushes)."""
 
 from __future__ import annotations
 
@@ -71,8 +71,13 @@ class Lab:
 def start_lab(root: Path) -> Lab:
     """Start `cnnlab lab ROOT --port 0 --no-browser` and wait for the line with its URL (its sign of readiness)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "cnnlab.cli", "lab", str(root), "--port", "0", "--no-browser"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab.cli", "lab", str(root), "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     deadline, seen = time.monotonic() + START_TIMEOUT, []
@@ -103,7 +108,7 @@ def train_digits_run(run_dir: Path, epochs: int = 3) -> Path:
 def make_study(root: Path, name: str = "study-demo", trials: int = 4) -> Path:
     """A study folder with ``trials`` finished trials (accuracies 0.5, 0.6, ...)."""
     from cnnlab.study.store import StudyStore
-    from cnnlab.study.trial import TrialPlan, TrialResult
+    from cnnlab.study.trial import TrialPlan
 
     folder = root / name
     with StudyStore(folder / "study.sqlite") as store:
@@ -118,8 +123,17 @@ def make_study(root: Path, name: str = "study-demo", trials: int = 4) -> Path:
 def record_trial(store, i: int) -> None:
     from cnnlab.study.trial import TrialResult
 
-    store.record(TrialResult(f"t{i}", "done", metrics={"test_accuracy": 0.5 + 0.1 * i, "test_loss": 1.0 - 0.1 * i},
-                             history={"loss": [1.0, 0.5]}, params=100 + i, seconds=1.5 + i, finished=runs.now_iso()))
+    store.record(
+        TrialResult(
+            f"t{i}",
+            "done",
+            metrics={"test_accuracy": 0.5 + 0.1 * i, "test_loss": 1.0 - 0.1 * i},
+            history={"loss": [1.0, 0.5]},
+            params=100 + i,
+            seconds=1.5 + i,
+            finished=runs.now_iso(),
+        )
+    )
 
 
 def iter_sse(client: httpx.Client, url: str, timeout: float = 30.0) -> Iterator[tuple[str, dict]]:
@@ -183,13 +197,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 # ----------------------------------------------------------------------------- token, Host, Origin
 def test_requests_without_the_token_are_refused(lab: Lab) -> None:
     client = lab.client(login=False)
-    for path in ("/", "/playground", "/static/lab.js", "/api/entries", f"/api/run?path=digits"):
+    for path in ("/", "/playground", "/static/lab.js", "/api/entries", "/api/run?path=digits"):
         response = client.get(path)
         assert response.status_code == 403, path
         assert "token" in response.text
     assert client.get("/api/entries", headers={"X-Cnnlab-Token": "wrong"}).status_code == 403
     assert client.post("/api/playground", json={}).status_code == 403
-    assert client.get("/api/entries", headers={"Cookie": f"cnnlab_lab_{lab.base.rsplit(':', 1)[1]}=guess"}).status_code == 403
+    assert (
+        client.get("/api/entries", headers={"Cookie": f"cnnlab_lab_{lab.base.rsplit(':', 1)[1]}=guess"}).status_code
+        == 403
+    )
 
 
 def test_the_token_in_the_first_url_sets_a_cookie_and_leaves_the_url(lab: Lab) -> None:
@@ -231,8 +248,15 @@ def test_hosts_and_loopback() -> None:
 # ----------------------------------------------------------------------------- paths
 def test_paths_that_leave_the_folder_are_refused(lab: Lab) -> None:
     client = lab.client()
-    for path in ("../outside.txt", "digits/../../outside.txt", "/etc/passwd", str(lab.root.parent / "outside.txt"),
-                 "link-out.txt", "..\\outside.txt", "C:\\Windows\\win.ini"):
+    for path in (
+        "../outside.txt",
+        "digits/../../outside.txt",
+        "/etc/passwd",
+        str(lab.root.parent / "outside.txt"),
+        "link-out.txt",
+        "..\\outside.txt",
+        "C:\\Windows\\win.ini",
+    ):
         for endpoint in ("/api/file", "/api/run", "/api/study"):
             response = client.get(endpoint, params={"path": path})
             assert response.status_code == 403, (endpoint, path, response.text)
@@ -263,8 +287,11 @@ def test_a_missing_run_is_a_404_with_a_message_and_the_server_keeps_serving(lab:
 # ----------------------------------------------------------------------------- playground
 def test_a_bad_expression_is_a_400_with_a_message_and_the_server_keeps_serving(lab: Lab) -> None:
     client = lab.client()
-    for expression, message in (("x +* y", "not valid"), ("__import__('os').system('true')", "__import__"),
-                                ("x > 100", "nothing to learn")):
+    for expression, message in (
+        ("x +* y", "not valid"),
+        ("__import__('os').system('true')", "__import__"),
+        ("x > 100", "nothing to learn"),
+    ):
         response = client.post("/api/playground", json={"settings": {"function": expression}})
         assert response.status_code == 400, expression
         assert message in response.json()["error"]
@@ -335,7 +362,7 @@ def test_the_playground_trains_pushes_updates_saves_a_run_and_exports_code(lab: 
 
 def config_params(config: dict) -> int:
     units = [2] + [layer["config"]["units"] for layer in config["model"]["layers"] if layer["class_name"] == "Dense"]
-    return sum((a + 1) * b for a, b in zip(units, units[1:]))
+    return sum((a + 1) * b for a, b in zip(units, units[1:], strict=False))
 
 
 # ----------------------------------------------------------------------------- runs
@@ -354,7 +381,9 @@ def test_a_run_its_confusion_cells_and_inside_its_model(lab: Lab) -> None:
     assert matrix[true, predicted] > 0  # the most frequent mistake of a 3-epoch model
     cell = client.get("/api/run/cell", params={"path": "digits", "true": true, "predicted": predicted}).json()
     assert cell["count"] == matrix[true, predicted] and len(cell["images"]) == min(cell["count"], 48)
-    result = client.post("/api/run/explain", params={"path": "digits"}, json={"index": cell["images"][0]["index"]}).json()
+    result = client.post(
+        "/api/run/explain", params={"path": "digits"}, json={"index": cell["images"][0]["index"]}
+    ).json()
     assert result["true"] == str(true) and result["predicted"] == str(predicted)
     assert [layer["name"] for layer in result["layers"]] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
     assert result["layers"][0]["shape"] == [8, 8, 32] and result["filters"]["shape"] == [3, 3, 32]
@@ -366,8 +395,9 @@ def test_a_drawn_or_uploaded_image_is_predicted(lab: Lab) -> None:
     client = lab.client()
     drawing = np.zeros((224, 224), dtype=np.uint8)
     drawing[40:190, 100:125] = 255  # a "1"
-    result = client.post("/api/run/explain", params={"path": "digits"},
-                         json={"image": png_data_url(drawing), "source": "draw"}).json()
+    result = client.post(
+        "/api/run/explain", params={"path": "digits"}, json={"image": png_data_url(drawing), "source": "draw"}
+    ).json()
     assert result["predicted"] in [str(k) for k in range(10)] and result["true"] is None
     assert result["input"]["shape"] == [8, 8, 1]
     pixels = np.frombuffer(base64.b64decode(result["input"]["values"]), dtype=np.uint8).reshape(8, 8)
@@ -412,8 +442,15 @@ def test_the_curves_of_a_run_still_training_come_from_its_checkpoint(tmp_path: P
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     runs.write_json(tmp_path / "config.json", {"dataset": "points"})
     x, y = np.random.default_rng(0).random((64, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[np.arange(64) % 2]
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0, validation_split=0.25,
-              callbacks=[callbacks.BackupAndRestore(tmp_path, delete_checkpoint=False)])  # as `cnnlab train` mid-run
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[callbacks.BackupAndRestore(tmp_path, delete_checkpoint=False)],
+    )  # as `cnnlab train` mid-run
     history = live_history(tmp_path)
     assert history["epoch"] == [1, 2] and len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
     assert run_status(tmp_path) == "training"
@@ -437,17 +474,22 @@ def test_a_study_and_its_new_trials_are_pushed(lab: Lab) -> None:
 
 def test_the_exported_code_runs_on_cnnlabs_engine(lab: Lab, tmp_path: Path) -> None:
     client = lab.client()
-    session = client.post("/api/playground", json={"settings": {"samples": "400", "layers": "5", "dropout": "0.1"}}).json()["session"]
+    session = client.post(
+        "/api/playground", json={"settings": {"samples": "400", "layers": "5", "dropout": "0.1"}}
+    ).json()["session"]
     program = tmp_path / "playground.py"
     program.write_text(client.get(f"/api/playground/{session}/code").text)
-    done = subprocess.run([sys.executable, "-m", "cnnlab.cli", "run", str(program)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlab.cli", "run", str(program)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     loss, accuracy = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     assert 0 < loss < 2 and 0 <= accuracy <= 1
 
 
-def test_a_port_in_use_or_a_host_that_cannot_be_bound_is_a_clear_error(lab: Lab, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture) -> None:
+def test_a_port_in_use_or_a_host_that_cannot_be_bound_is_a_clear_error(
+    lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     port = lab.base.rsplit(":", 1)[1]
     assert main(["lab", str(tmp_path), "--port", port, "--no-browser"]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -28,9 +28,13 @@ import numpy as np
 
 
 def start(root: Path) -> tuple[subprocess.Popen, str, str]:
-    process = subprocess.Popen([sys.executable, "-m", "cnnlab.cli", "lab", str(root), "--port", "0", "--no-browser"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab.cli", "lab", str(root), "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     for line in process.stdout:
         if "?token=" in line:
             base, token = line.split(" at ", 1)[1].strip().split("/?token=")
@@ -121,10 +125,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         process, base, token = start(root)
         try:
             with httpx.Client(base_url=base, timeout=60, headers={"X-Cnnlab-Token": token}) as client:
-                figures = {"playground": playground_rate(client, args.seconds),
-                           "feature_maps_seed_cnn": feature_map_times(client, run, args.repeats),
-                           "first_page_load": first_page_load(base, token), "cpus": os.cpu_count(),
-                           "load_average": os.getloadavg()}
+                figures = {
+                    "playground": playground_rate(client, args.seconds),
+                    "feature_maps_seed_cnn": feature_map_times(client, run, args.repeats),
+                    "first_page_load": first_page_load(base, token),
+                    "cpus": os.cpu_count(),
+                    "load_average": os.getloadavg(),
+                }
         finally:
             process.terminate()
             process.wait(timeout=20)

@@ -56,11 +56,17 @@ class RunModel:
                 from ..training import TrainSettings, load_data
 
                 training = self.config.get("training", {})
-                settings = TrainSettings(dataset=str(training.get("dataset") or self.config.get("dataset")), train_size=2,
-                                         test_size=training.get("test_size"), data_dir=training.get("data_dir"))
+                settings = TrainSettings(
+                    dataset=str(training.get("dataset") or self.config.get("dataset")),
+                    train_size=2,
+                    test_size=training.get("test_size"),
+                    data_dir=training.get("data_dir"),
+                )
                 data = load_data(settings)
                 if tuple(self.model.input_shape) != data.input_shape:
-                    raise CnnlabError(f"the model expects {tuple(self.model.input_shape)}, its dataset has {data.input_shape}")
+                    raise CnnlabError(
+                        f"the model expects {tuple(self.model.input_shape)}, its dataset has {data.input_shape}"
+                    )
                 self.test = (data.x_test, data.y_test, self.model.predict(data.x_test, verbose=0))
             return self.test
 
@@ -69,9 +75,15 @@ class RunModel:
         """The test images of true class ``true`` predicted as ``predicted`` (at most MAX_IMAGES)."""
         x, y, probabilities = self.test_data()
         chosen = np.flatnonzero((y == true) & (probabilities.argmax(axis=1) == predicted))
-        return {"true": true, "predicted": predicted, "count": int(len(chosen)),
-                "images": [{"index": int(i), "png": png_data_url(x[i]), "confidence": float(probabilities[i, predicted])}
-                           for i in chosen[:MAX_IMAGES]]}
+        return {
+            "true": true,
+            "predicted": predicted,
+            "count": int(len(chosen)),
+            "images": [
+                {"index": int(i), "png": png_data_url(x[i]), "confidence": float(probabilities[i, predicted])}
+                for i in chosen[:MAX_IMAGES]
+            ],
+        }
 
     # ------------------------------------------------------------------ one image
     def test_image(self, index: int) -> tuple[np.ndarray, int]:
@@ -90,21 +102,29 @@ class RunModel:
             gradient = self.model.input_gradient(image[None], class_index=predicted)[0]
         kinds = {layer.name: type(layer).__name__ for layer in self.model.layers}
         saliency = np.abs(gradient).sum(axis=-1)
-        return {"predicted": self.class_names[predicted], "predicted_index": predicted,
-                "probabilities": [float(p) for p in probabilities], "class_names": self.class_names,
-                "input": image_payload(image), "saliency": {"shape": list(saliency.shape),
-                                                            "values": b64(to_bytes(saliency, 0.0, float(saliency.max())))},
-                "layers": [maps_payload(name, kinds[name], out[0]) for name, out in trace if kinds.get(name) in SPATIAL],
-                "filters": self.filters()}
+        return {
+            "predicted": self.class_names[predicted],
+            "predicted_index": predicted,
+            "probabilities": [float(p) for p in probabilities],
+            "class_names": self.class_names,
+            "input": image_payload(image),
+            "saliency": {"shape": list(saliency.shape), "values": b64(to_bytes(saliency, 0.0, float(saliency.max())))},
+            "layers": [maps_payload(name, kinds[name], out[0]) for name, out in trace if kinds.get(name) in SPATIAL],
+            "filters": self.filters(),
+        }
 
     def filters(self) -> dict[str, Any] | None:
         """The first conv layer's kernels as (filters, kh, kw) pictures (input channels averaged), one common scale."""
-        layer = next((l for l in self.model.layers if type(l).__name__ == "Conv2D"), None)
+        layer = next((layer for layer in self.model.layers if type(layer).__name__ == "Conv2D"), None)
         if layer is None:
             return None
         kernel = layer.params["kernel"].mean(axis=2)  # (kh, kw, cin, cout) -> (kh, kw, cout)
         bound = float(np.abs(kernel).max()) or 1.0
-        return {"layer": layer.name, "shape": list(kernel.shape), "values": b64(to_bytes(kernel.transpose(2, 0, 1), -bound, bound))}
+        return {
+            "layer": layer.name,
+            "shape": list(kernel.shape),
+            "values": b64(to_bytes(kernel.transpose(2, 0, 1), -bound, bound)),
+        }
 
     # ------------------------------------------------------------------ images from the page
     def prepare_image(self, data_url: str, drawn: bool) -> np.ndarray:
@@ -128,7 +148,9 @@ class RunModel:
             pixels = 1 - pixels
         if drawn:
             pixels = centred(pixels, max(1, round(height * 4 / 28)), (height, width))
-        resized = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255)).resize((width, height), Image.Resampling.LANCZOS)
+        resized = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255)).resize(
+            (width, height), Image.Resampling.LANCZOS
+        )
         image = np.asarray(resized, dtype=np.float32) / 255
         if drawn and channels == 1:
             image = centre_of_mass_centred(image)
@@ -140,11 +162,20 @@ class RunModel:
         rows, shape = [], tuple(self.model.input_shape)
         for layer in self.model.layers:
             config = layer.get_config()
-            row = {"name": layer.name, "kind": type(layer).__name__, "input": list(shape), "output": list(layer.output_shape)}
+            row = {
+                "name": layer.name,
+                "kind": type(layer).__name__,
+                "input": list(shape),
+                "output": list(layer.output_shape),
+            }
             kernel = config.get("kernel_size") or config.get("pool_size")
             if kernel is not None:
-                row.update(kernel=list(kernel), strides=list(config.get("strides") or kernel),
-                           padding=config.get("padding", "valid"), filters=config.get("filters"))
+                row.update(
+                    kernel=list(kernel),
+                    strides=list(config.get("strides") or kernel),
+                    padding=config.get("padding", "valid"),
+                    filters=config.get("filters"),
+                )
             rows.append(row)
             shape = tuple(layer.output_shape)
         return rows
@@ -170,10 +201,15 @@ def centre_of_mass_centred(image: np.ndarray) -> np.ndarray:
     if total <= 0:
         return image
     rows, cols = np.indices(image.shape)
-    shift = [round((n - 1) / 2 - float((grid * image).sum() / total)) for n, grid in zip(image.shape, (rows, cols))]
+    shift = [
+        round((n - 1) / 2 - float((grid * image).sum() / total))
+        for n, grid in zip(image.shape, (rows, cols), strict=True)
+    ]
     shifted = np.zeros_like(image)
     (dy, dx), (h, w) = shift, image.shape
-    shifted[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)]
+    shifted[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
+    ]
     return shifted
 
 
@@ -198,8 +234,12 @@ def maps_payload(name: str, kind: str, maps: np.ndarray) -> dict[str, Any]:
     """(H, W, C) feature maps -> (C, H, W) uint8, each channel scaled from its own min to its max."""
     low, high = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
     scaled = (maps - low) / np.where(high > low, high - low, 1.0)
-    return {"name": name, "kind": kind, "shape": list(maps.shape),
-            "values": b64(to_bytes(scaled.transpose(2, 0, 1), 0.0, 1.0))}
+    return {
+        "name": name,
+        "kind": kind,
+        "shape": list(maps.shape),
+        "values": b64(to_bytes(scaled.transpose(2, 0, 1), 0.0, 1.0)),
+    }
 
 
 def png_data_url(image: np.ndarray) -> str:

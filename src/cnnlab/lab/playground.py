@@ -75,16 +75,33 @@ class PlaygroundSettings:
         try:
             units = self.units()
         except ValueError:
-            raise CnnlabError(f"layers must be numbers of units separated by commas, e.g. 8,8; received {self.layers!r}") from None
+            raise CnnlabError(
+                f"layers must be numbers of units separated by commas, e.g. 8,8; received {self.layers!r}"
+            ) from None
         checks = [
             (100 <= self.samples <= 20_000, f"samples must be between 100 and 20,000, received {self.samples}"),
             (0 <= self.noise <= 0.5 or False, f"noise must be between 0 and 0.5, received {self.noise}"),
-            (0.05 <= self.test_fraction <= 0.9, f"test fraction must be between 0.05 and 0.9, received {self.test_fraction}"),
-            (len(units) <= 6 and all(1 <= u <= 64 for u in units), f"use at most 6 hidden layers of 1 to 64 units, received {self.layers!r}"),
-            (self.activation in HIDDEN_ACTIVATIONS, f"activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, received {self.activation!r}"),
+            (
+                0.05 <= self.test_fraction <= 0.9,
+                f"test fraction must be between 0.05 and 0.9, received {self.test_fraction}",
+            ),
+            (
+                len(units) <= 6 and all(1 <= u <= 64 for u in units),
+                f"use at most 6 hidden layers of 1 to 64 units, received {self.layers!r}",
+            ),
+            (
+                self.activation in HIDDEN_ACTIVATIONS,
+                f"activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, received {self.activation!r}",
+            ),
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), received {self.dropout}"),
-            (self.optimizer in optimizers.OPTIMIZERS, f"optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, received {self.optimizer!r}"),
-            (0 < self.learning_rate <= 10 and math.isfinite(self.learning_rate), f"learning rate must be in (0, 10], received {self.learning_rate}"),
+            (
+                self.optimizer in optimizers.OPTIMIZERS,
+                f"optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, received {self.optimizer!r}",
+            ),
+            (
+                0 < self.learning_rate <= 10 and math.isfinite(self.learning_rate),
+                f"learning rate must be in (0, 10], received {self.learning_rate}",
+            ),
             (1 <= self.batch_size <= 1024, f"batch size must be between 1 and 1024, received {self.batch_size}"),
             (0 <= self.seed < 2**32, f"seed must be between 0 and 2**32 - 1, received {self.seed}"),
         ]
@@ -119,11 +136,21 @@ class Playground:
         self.lock = threading.RLock()
         self.function = function2d.get_function(settings.function)
         if self.function.kind == "classification" and len(self.function.classes) > 10:
-            raise CnnlabError(f"function {settings.function!r} has {len(self.function.classes)} classes; the playground shows at most 10")
+            raise CnnlabError(
+                f"function {settings.function!r} has {len(self.function.classes)} classes; "
+                "the playground shows at most 10"
+            )
         (self.x_train, self.y_train), (self.x_test, self.y_test) = function2d.make_dataset(
-            self.function, settings.samples, noise=settings.noise, test_fraction=settings.test_fraction, seed=settings.seed)
+            self.function,
+            settings.samples,
+            noise=settings.noise,
+            test_fraction=settings.test_fraction,
+            seed=settings.seed,
+        )
         if len(self.x_train) < settings.batch_size:
-            raise CnnlabError(f"batch size {settings.batch_size} is larger than the {len(self.x_train)} training points")
+            raise CnnlabError(
+                f"batch size {settings.batch_size} is larger than the {len(self.x_train)} training points"
+            )
         self.encoder = approx.InputEncoder(self.function.domain)
         self.inputs_train, self.inputs_test = self.encoder.encode(self.x_train), self.encoder.encode(self.x_test)
         self.targets_train = self.targets(self.y_train)
@@ -149,9 +176,11 @@ class Playground:
         return y.reshape(-1, 1).astype(np.float32) if self.regression else to_categorical(y, self.outputs)
 
     def model_config(self) -> dict[str, Any]:
-        """InputLayer(2) - Dense(units, activation) per hidden layer - [Dropout] - Dense(classes, softmax) or Dense(1)."""
+        """InputLayer(2) - Dense(units, activation) per hidden layer - [Dropout] - Dense(classes, softmax)."""
         s = self.settings
-        layers = [models.dense(f"dense_{i}" if i else "dense", units, s.activation) for i, units in enumerate(s.units())]
+        layers = [
+            models.dense(f"dense_{i}" if i else "dense", units, s.activation) for i, units in enumerate(s.units())
+        ]
         if s.dropout:
             layers.append(models.layer("Dropout", "dropout", rate=s.dropout))
         name = f"dense_{len(s.units())}" if s.units() else "dense"
@@ -164,12 +193,20 @@ class Playground:
         with self.lock:
             s = self.settings
             self.model = models.build_model(self.model_config(), self.outputs, s.seed)
-            self.model.compile(optimizer=optimizers.get(s.optimizer, s.learning_rate),
-                               loss="mse" if self.regression else "categorical_crossentropy",
-                               metrics=[] if self.regression else ["accuracy"])
+            self.model.compile(
+                optimizer=optimizers.get(s.optimizer, s.learning_rate),
+                loss="mse" if self.regression else "categorical_crossentropy",
+                metrics=[] if self.regression else ["accuracy"],
+            )
             self.order_rng = np.random.default_rng(s.seed)
             self.order, self.position, self.epoch, self.steps = self.order_rng.permutation(len(self.x_train)), 0, 0, 0
-            self.history: dict[str, list[float]] = {"epoch": [], "loss": [], "accuracy": [], "test_loss": [], "test_accuracy": []}
+            self.history: dict[str, list[float]] = {
+                "epoch": [],
+                "loss": [],
+                "accuracy": [],
+                "test_loss": [],
+                "test_accuracy": [],
+            }
             self.epoch_history: dict[str, list[float]] = {"loss": [], "accuracy": []}
             self.epoch_seconds: list[float] = []
             self.epoch_started, self.train_seconds = 0.0, 0.0
@@ -208,7 +245,9 @@ class Playground:
             self.snapshots.append((self.epoch, self.predict_snapshot()))
 
     def evaluate(self, inputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-        logs = self.model.evaluate(inputs[:EVAL_POINTS], targets[:EVAL_POINTS], batch_size=1024, verbose=0, return_dict=True)
+        logs = self.model.evaluate(
+            inputs[:EVAL_POINTS], targets[:EVAL_POINTS], batch_size=1024, verbose=0, return_dict=True
+        )
         return {key: float(value) for key, value in logs.items()}
 
     def predict_snapshot(self) -> np.ndarray:
@@ -234,7 +273,7 @@ class Playground:
         self.running, self.stopped = False, True
 
     def loop(self) -> None:
-        """Train chunk after chunk until paused; the thread ends (and says so) under the lock, so start() never misses it."""
+        """Train chunk after chunk until paused; the thread ends under the lock, so that start() never misses it."""
         while True:
             with self.lock:
                 if not self.running or self.stopped:
@@ -271,11 +310,19 @@ class Playground:
         for name, logs in (("", train), ("test_", test)):
             self.history[name + "loss"].append(logs["loss"])
             self.history[name + "accuracy"].append(logs.get("accuracy", float("nan")))
-        return {"version": self.version + 1, "epoch": self.epoch, "steps": self.steps, "running": self.running,
-                "loss": train["loss"], "accuracy": train.get("accuracy"),
-                "test_loss": test["loss"], "test_accuracy": test.get("accuracy"),
-                "history": {k: [None if math.isnan(v) else round(v, 5) for v in vs] for k, vs in self.history.items()},
-                "region": self.region(output), "neurons": self.neurons(trace)}
+        return {
+            "version": self.version + 1,
+            "epoch": self.epoch,
+            "steps": self.steps,
+            "running": self.running,
+            "loss": train["loss"],
+            "accuracy": train.get("accuracy"),
+            "test_loss": test["loss"],
+            "test_accuracy": test.get("accuracy"),
+            "history": {k: [None if math.isnan(v) else round(v, 5) for v in vs] for k, vs in self.history.items()},
+            "region": self.region(output),
+            "neurons": self.neurons(trace),
+        }
 
     def region(self, output: np.ndarray) -> dict[str, Any]:
         """The predicted region: probability of class 1 (two classes), class index and confidence, or value."""
@@ -284,7 +331,11 @@ class Playground:
             return {"mode": "value", "values": b64(to_bytes(output[:, 0], low, high))}
         if output.shape[1] == 2:
             return {"mode": "probability", "values": b64(to_bytes(output[:, 1], 0.0, 1.0))}
-        return {"mode": "classes", "values": b64(output.argmax(axis=1)), "confidence": b64(to_bytes(output.max(axis=1), 0.0, 1.0))}
+        return {
+            "mode": "classes",
+            "values": b64(output.argmax(axis=1)),
+            "confidence": b64(to_bytes(output.max(axis=1), 0.0, 1.0)),
+        }
 
     def neurons(self, trace: list[tuple[str, np.ndarray]]) -> list[dict[str, Any]]:
         """Each neuron of the first hidden layers over the plane: 128 is 0, 0 and 255 are -/+ its largest |value|."""
@@ -307,33 +358,66 @@ class Playground:
             truth_bytes = truth.astype(np.uint8) if len(self.function.classes) > 2 else to_bytes(truth, 0, 1)
         test = self.encoder.scale(self.x_test)
         labels = self.y_test if not self.regression else to_bytes(self.y_test, float(truth.min()), float(truth.max()))
-        return {"settings": asdict(self.settings), "grid": GRID, "neuron_grid": NEURON_GRID, "truth_grid": TRUTH_GRID,
-                "kind": self.function.kind,
-                "classes": [f"{c:g}" for c in self.function.classes], "formula": self.function.formula,
-                "domain": self.function.domain, "truth": b64(truth_bytes),
-                "test_points": np.round(test, 4).tolist(), "test_labels": np.asarray(labels).astype(int).tolist(),
-                "params": self.model.count_params(), "batches_per_epoch": math.ceil(len(self.x_train) / self.settings.batch_size)}
+        return {
+            "settings": asdict(self.settings),
+            "grid": GRID,
+            "neuron_grid": NEURON_GRID,
+            "truth_grid": TRUTH_GRID,
+            "kind": self.function.kind,
+            "classes": [f"{c:g}" for c in self.function.classes],
+            "formula": self.function.formula,
+            "domain": self.function.domain,
+            "truth": b64(truth_bytes),
+            "test_points": np.round(test, 4).tolist(),
+            "test_labels": np.asarray(labels).astype(int).tolist(),
+            "params": self.model.count_params(),
+            "batches_per_epoch": math.ceil(len(self.x_train) / self.settings.batch_size),
+        }
 
     # ------------------------------------------------------------------ save and export
     def save_run(self, run_dir: Path) -> Path:
-        """Write the current model as a normal approx run directory (config, model, history, metrics, figures, report)."""
+        """Write the current model as an approx run directory (config, model, history, metrics, figures, report)."""
         with self.lock:
             s = self.settings
             problem = approx.ApproxProblem(
-                approx.ApproxSettings(function=s.function, samples=s.samples, noise=s.noise, test_fraction=s.test_fraction,
-                                      validation_split=0.0, model="playground", epochs=max(self.epoch, 1),
-                                      batch_size=s.batch_size, optimizer=s.optimizer, learning_rate=s.learning_rate, seed=s.seed),
-                self.function, self.encoder, self.x_train, self.y_train, self.x_test, self.y_test, self.model, self.model_config())
+                approx.ApproxSettings(
+                    function=s.function,
+                    samples=s.samples,
+                    noise=s.noise,
+                    test_fraction=s.test_fraction,
+                    validation_split=0.0,
+                    model="playground",
+                    epochs=max(self.epoch, 1),
+                    batch_size=s.batch_size,
+                    optimizer=s.optimizer,
+                    learning_rate=s.learning_rate,
+                    seed=s.seed,
+                ),
+                self.function,
+                self.encoder,
+                self.x_train,
+                self.y_train,
+                self.x_test,
+                self.y_test,
+                self.model,
+                self.model_config(),
+            )
             test_output = self.model.predict(self.inputs_test, batch_size=4096, verbose=0)
-            snapshots = [*self.snapshots, *([] if self.snapshots[-1][0] == self.epoch else [(self.epoch, self.predict_snapshot())])]
+            snapshots = [
+                *self.snapshots,
+                *([] if self.snapshots[-1][0] == self.epoch else [(self.epoch, self.predict_snapshot())]),
+            ]
             metrics = approx.test_metrics(problem, test_output, self.epoch_seconds)
             arrays = approx.field_arrays(problem, test_output, snapshots)
             from .. import plots
 
-            metrics["grid_error"] = float(plots.approx_errors(arrays["grid_predicted"], arrays["grid_truth"],
-                                                              self.function.num_classes).mean())
+            metrics["grid_error"] = float(
+                plots.approx_errors(arrays["grid_predicted"], arrays["grid_truth"], self.function.num_classes).mean()
+            )
             history = {k: v for k, v in self.epoch_history.items() if v}
-            result = approx.ApproxResult(metrics, history, list(self.epoch_seconds), arrays, runs.prepare_run_dir(run_dir))
+            result = approx.ApproxResult(
+                metrics, history, list(self.epoch_seconds), arrays, runs.prepare_run_dir(run_dir)
+            )
             approx.write_run(problem, result)
             return result.run_dir
 

@@ -30,7 +30,14 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -134,8 +141,12 @@ class Guard:
             return f"forbidden: requests from origin {origin!r} are refused"
         if request.headers.get("sec-fetch-site") == "cross-site":
             return "forbidden: cross-site request"
-        given = (request.query_params.get("token") or request.headers.get("x-cnnlab-token")
-                 or request.cookies.get(self.state.cookie_name) or "")
+        given = (
+            request.query_params.get("token")
+            or request.headers.get("x-cnnlab-token")
+            or request.cookies.get(self.state.cookie_name)
+            or ""
+        )
         if not secrets.compare_digest(given.encode(), self.state.token.encode()):
             return "forbidden: open the lab with the URL printed by `cnnlab lab` (it carries the token)"
         return None
@@ -216,7 +227,12 @@ async def page(request: Request) -> Response:
 
 @handles_errors
 async def entries(request: Request) -> Response:
-    return JSONResponse({"root": str(state_of(request).root), "entries": await off_thread(workspace.list_entries, state_of(request).root)})
+    return JSONResponse(
+        {
+            "root": str(state_of(request).root),
+            "entries": await off_thread(workspace.list_entries, state_of(request).root),
+        }
+    )
 
 
 @handles_errors
@@ -295,8 +311,9 @@ async def run_details(request: Request) -> Response:
     details = await off_thread(workspace.run_details, state.root, path_param(request))
     if details["has_model"]:
         model = await off_thread(state.run_model, path_param(request))
-        details.update(arithmetic=model.arithmetic(), image_model=model.is_image_model,
-                       input_shape=list(model.model.input_shape))
+        details.update(
+            arithmetic=model.arithmetic(), image_model=model.is_image_model, input_shape=list(model.model.input_shape)
+        )
     return JSONResponse(details)
 
 
@@ -342,7 +359,7 @@ async def run_explain(request: Request) -> Response:
     elif "image" in body:
         image = await off_thread(model.prepare_image, str(body["image"]), body.get("source") == "draw")
     else:
-        raise CnnlabError("give a test image as {\"index\": N} or an image as {\"image\": \"data:image/png;base64,...\"}")
+        raise CnnlabError('give a test image as {"index": N} or an image as {"image": "data:image/png;base64,..."}')
     started = time.perf_counter()
     result = await off_thread(model.explain, image)
     result.update(true=true, milliseconds=round((time.perf_counter() - started) * 1000, 1))
@@ -392,15 +409,22 @@ def create_app(root: str | Path, token: str | None = None, host: str = "127.0.0.
     root.mkdir(parents=True, exist_ok=True)
     state = LabState(root=root, host=host, port=port, **({"token": token} if token else {}))
     routes = [
-        Route("/", page), Route("/playground", page), Route("/run", page), Route("/study", page),
-        Route("/api/entries", entries), Route("/api/file", root_file),
+        Route("/", page),
+        Route("/playground", page),
+        Route("/run", page),
+        Route("/study", page),
+        Route("/api/entries", entries),
+        Route("/api/file", root_file),
         Route("/api/playground", playground_new, methods=["POST"]),
         Route("/api/playground/{session}/events", playground_events),
         Route("/api/playground/{session}/code", playground_code),
         Route("/api/playground/{session}/{action}", playground_action, methods=["POST"]),
-        Route("/api/run", run_details), Route("/api/run/events", run_events), Route("/api/run/cell", run_cell),
+        Route("/api/run", run_details),
+        Route("/api/run/events", run_events),
+        Route("/api/run/cell", run_cell),
         Route("/api/run/explain", run_explain, methods=["POST"]),
-        Route("/api/study", study_details), Route("/api/study/events", study_events),
+        Route("/api/study", study_details),
+        Route("/api/study/events", study_events),
         Route("/api/{rest:path}", not_found, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -419,16 +443,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(root: str | Path = "runs", host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
-          echo: Callable[[str], None] = print) -> None:
+def serve(
+    root: str | Path = "runs",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    open_browser: bool = True,
+    echo: Callable[[str], None] = print,
+) -> None:
     """Run the lab until Ctrl-C; prints the URL with its token (and opens it unless ``open_browser`` is False)."""
     import uvicorn
 
     app = create_app(root, host=host, port=port)
     state: LabState = app.state.lab
     if not is_loopback(host):
-        echo(f"warning: the lab listens on {host}: other machines can reach it; anyone with the token can run code "
-             "on this machine's CPU and read and write the runs in its folder")
+        echo(
+            f"warning: the lab listens on {host}: other machines can reach it; anyone with the token can run code "
+            "on this machine's CPU and read and write the runs in its folder"
+        )
 
     class LabServer(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
@@ -445,8 +476,9 @@ def serve(root: str | Path = "runs", host: str = "127.0.0.1", port: int = 8765, 
                 playground.stop()
             await super().shutdown(sockets)
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2,
-                            lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, lifespan="off", access_log=False
+    )
     check_port_free(host, port)
     LabServer(config).run()
 
@@ -459,5 +491,7 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as err:
-            raise CnnlabError(f"cannot listen on {host}:{port} ({err.strerror}): check --host, or give another --port "
-                              "(--port 0: any free one)") from None
+            raise CnnlabError(
+                f"cannot listen on {host}:{port} ({err.strerror}): check --host, or give another --port "
+                "(--port 0: any free one)"
+            ) from None

@@ -15,8 +15,22 @@ from ..errors import CnnlabError
 MAX_DEPTH = 3  # runs and studies are looked for this many folders deep
 STUDY_DB = "study.sqlite"
 CHECKPOINT = "checkpoint.cnnlab"
-SUMMARY_METRICS = ("test_accuracy", "test_loss", "r2", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr",
-                   "grid_error", "params", "n_train", "n_test", "dataset", "function", "engine")
+SUMMARY_METRICS = (
+    "test_accuracy",
+    "test_loss",
+    "r2",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc_ovr",
+    "grid_error",
+    "params",
+    "n_train",
+    "n_test",
+    "dataset",
+    "function",
+    "engine",
+)
 
 
 class OutsideRoot(CnnlabError):
@@ -51,7 +65,9 @@ def list_entries(root: Path) -> list[dict[str, Any]]:
     base = root.resolve()
     for folder, subfolders, files in os.walk(base):
         depth = len(Path(folder).relative_to(base).parts)
-        subfolders[:] = sorted(d for d in subfolders if d != "figures" and not d.startswith(".")) if depth < MAX_DEPTH else []
+        subfolders[:] = (
+            sorted(d for d in subfolders if d != "figures" and not d.startswith(".")) if depth < MAX_DEPTH else []
+        )
         path = Path(folder)
         if path.resolve() != path or (base not in path.resolve().parents and path != base):
             subfolders[:] = []
@@ -68,9 +84,16 @@ def list_entries(root: Path) -> list[dict[str, Any]]:
 def run_entry(root: Path, path: Path) -> dict[str, Any]:
     metrics = read_optional_json(path / "metrics.json")
     config = read_optional_json(path / "config.json")
-    return {"kind": "run", "path": relative_name(root, path), "modified": path.stat().st_mtime,
-            "command": config.get("command", "train"), "dataset": config.get("dataset"),
-            "status": run_status(path), "test_accuracy": metrics.get("test_accuracy"), "r2": metrics.get("r2")}
+    return {
+        "kind": "run",
+        "path": relative_name(root, path),
+        "modified": path.stat().st_mtime,
+        "command": config.get("command", "train"),
+        "dataset": config.get("dataset"),
+        "status": run_status(path),
+        "test_accuracy": metrics.get("test_accuracy"),
+        "r2": metrics.get("r2"),
+    }
 
 
 def read_optional_json(path: Path) -> dict[str, Any]:
@@ -109,8 +132,10 @@ def live_history(path: Path) -> dict[str, list[float]]:
 
 def history_stamp(path: Path) -> tuple[float, ...]:
     """Changes when the run's history or metrics change (what the server watches to push curves)."""
-    return tuple((path / name).stat().st_mtime if (path / name).exists() else 0.0
-                 for name in ("history.csv", CHECKPOINT, "metrics.json"))
+    return tuple(
+        (path / name).stat().st_mtime if (path / name).exists() else 0.0
+        for name in ("history.csv", CHECKPOINT, "metrics.json")
+    )
 
 
 def run_details(root: Path, relative: str) -> dict[str, Any]:
@@ -119,14 +144,22 @@ def run_details(root: Path, relative: str) -> dict[str, Any]:
     config = runs.read_json(path, "config.json")
     metrics = read_optional_json(path / "metrics.json")
     summary = (path / "summary.txt").read_text() if (path / "summary.txt").is_file() else ""
-    return {"path": relative_name(root, path), "status": run_status(path), "command": config.get("command", "train"),
-            "config": config.get("training", {}), "dataset": config.get("dataset"),
-            "summary_rows": [[key, metrics[key]] for key in SUMMARY_METRICS if key in metrics],
-            "history": live_history(path), "class_names": metrics.get("class_names", []),
-            "confusion_matrix": metrics.get("confusion_matrix"), "per_class": metrics.get("per_class"),
-            "model_summary": summary, "has_model": (path / runs.MODEL_FILE).is_file(),
-            "figures": [relative_name(root, f) for f in sorted((path / "figures").glob("*.png"))],
-            "report": (path / "report.html").is_file()}
+    return {
+        "path": relative_name(root, path),
+        "status": run_status(path),
+        "command": config.get("command", "train"),
+        "config": config.get("training", {}),
+        "dataset": config.get("dataset"),
+        "summary_rows": [[key, metrics[key]] for key in SUMMARY_METRICS if key in metrics],
+        "history": live_history(path),
+        "class_names": metrics.get("class_names", []),
+        "confusion_matrix": metrics.get("confusion_matrix"),
+        "per_class": metrics.get("per_class"),
+        "model_summary": summary,
+        "has_model": (path / runs.MODEL_FILE).is_file(),
+        "figures": [relative_name(root, f) for f in sorted((path / "figures").glob("*.png"))],
+        "report": (path / "report.html").is_file(),
+    }
 
 
 # ----------------------------------------------------------------------------- studies
@@ -140,7 +173,11 @@ def study_path(root: Path, relative: str) -> Path:
 
 def study_stamp(database: Path) -> tuple[float, ...]:
     wal = database.with_name(database.name + "-wal")
-    return (database.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0, wal.stat().st_size if wal.exists() else 0)
+    return (
+        database.stat().st_mtime,
+        wal.stat().st_mtime if wal.exists() else 0.0,
+        wal.stat().st_size if wal.exists() else 0,
+    )
 
 
 def study_details(root: Path, relative: str) -> dict[str, Any]:
@@ -151,8 +188,10 @@ def study_details(root: Path, relative: str) -> dict[str, Any]:
         connection.row_factory = sqlite3.Row
         try:
             study = connection.execute("SELECT name, spec FROM study").fetchone()
-            rows = connection.execute("SELECT key, position, configuration, seed, repeat, status, metrics, history, params, "
-                                      "seconds, error, finished FROM trials ORDER BY position").fetchall()
+            rows = connection.execute(
+                "SELECT key, position, configuration, seed, repeat, status, metrics, history, params, "
+                "seconds, error, finished FROM trials ORDER BY position"
+            ).fetchall()
         finally:
             connection.close()
     except sqlite3.Error as err:
@@ -160,15 +199,33 @@ def study_details(root: Path, relative: str) -> dict[str, Any]:
     trials = [trial_row(row) for row in rows]
     axes = sorted({axis for trial in trials for axis in trial["configuration"]})
     spec = json.loads(study["spec"]) if study else {}
-    return {"path": relative, "name": study["name"] if study else relative, "axes": axes, "trials": trials,
-            "spec": spec, "finished": sum(t["status"] in ("done", "failed", "invalid") for t in trials)}
+    return {
+        "path": relative,
+        "name": study["name"] if study else relative,
+        "axes": axes,
+        "trials": trials,
+        "spec": spec,
+        "finished": sum(t["status"] in ("done", "failed", "invalid") for t in trials),
+    }
 
 
 def trial_row(row: sqlite3.Row) -> dict[str, Any]:
     metrics = json.loads(row["metrics"]) if row["metrics"] else {}
-    configuration = {key: value if isinstance(value, (int, float, str)) or value is None else json.dumps(value)
-                     for key, value in json.loads(row["configuration"]).items()}
-    return {"key": row["key"], "position": row["position"], "seed": row["seed"], "repeat": row["repeat"],
-            "status": row["status"], "configuration": configuration, "test_accuracy": metrics.get("test_accuracy"),
-            "test_loss": metrics.get("test_loss"), "params": row["params"], "seconds": row["seconds"],
-            "error": row["error"], "history": json.loads(row["history"]) if row["history"] else None}
+    configuration = {
+        key: value if isinstance(value, (int, float, str)) or value is None else json.dumps(value)
+        for key, value in json.loads(row["configuration"]).items()
+    }
+    return {
+        "key": row["key"],
+        "position": row["position"],
+        "seed": row["seed"],
+        "repeat": row["repeat"],
+        "status": row["status"],
+        "configuration": configuration,
+        "test_accuracy": metrics.get("test_accuracy"),
+        "test_loss": metrics.get("test_loss"),
+        "params": row["params"],
+        "seconds": row["seconds"],
+        "error": row["error"],
+        "history": json.loads(row["history"]) if row["history"] else None,
+    }
