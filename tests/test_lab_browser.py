@@ -96,6 +96,39 @@ def test_the_playground_trains_the_ring_band_past_95_percent_while_region_and_cu
     assert page.get_by_role("img", name="dense neuron 15").is_visible()
 
 
+def test_save_as_run_and_export_code(page: Page, lab: Lab) -> None:
+    page.goto(f"{lab.base}/playground?function=circle&samples=500&layers=4")
+    page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '0'")
+    page.get_by_role("button", name="Step").click()
+    page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '1'")
+    page.get_by_role("button", name="Export code").click()
+    page.wait_for_function("document.getElementById('pg-code-text').textContent.includes('model.fit')")
+    code = page.get_by_label("Exported code", exact=True).inner_text()
+    assert 'keras.layers.Dense(4, activation="tanh")' in code and "get_function('circle')" in code
+    page.get_by_role("button", name="Save as run").click()
+    link = page.get_by_role("status").get_by_role("link")
+    link.wait_for()
+    name = link.inner_text()
+    assert (lab.root / name / "report.html").is_file()
+    link.click()
+    page.get_by_role("heading", name=f"Run {name}").wait_for()
+    assert page.get_by_role("table", name="Summary").get_by_text("approx").is_visible()
+
+
+def test_two_pages_each_get_their_own_playground(page: Page, lab: Lab) -> None:
+    other = page.context.new_page()
+    for each in (page, other):
+        each.goto(f"{lab.base}/playground?samples=500")
+        each.wait_for_function("document.getElementById('pg-status').dataset.epoch === '0'")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_function("Number(document.getElementById('pg-status').dataset.epoch) >= 3")
+    page.get_by_role("button", name="Pause").click()
+    assert other.locator("#pg-status").get_attribute("data-epoch") == "0"
+    other.get_by_role("button", name="Step").click()
+    other.wait_for_function("document.getElementById('pg-status').dataset.epoch === '1'")
+    assert int(page.locator("#pg-status").get_attribute("data-epoch")) >= 3
+
+
 def test_the_whole_state_lives_in_the_url(page: Page, lab: Lab) -> None:
     page.goto(f"{lab.base}/playground?function=xor&layers=4,4,4&seed=7&learning_rate=0.1&activation=relu")
     page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '0'")
