@@ -298,6 +298,7 @@ def test_a_bad_expression_is_a_400_with_a_message_and_the_server_keeps_serving(l
     response = client.post("/api/playground", json={"settings": {"layers": "8,x"}})
     assert response.status_code == 400 and "layers" in response.json()["error"]
     assert client.post("/api/playground", content="not json").status_code == 400
+    assert client.post("/api/playground", json={"settings": ["ring-band"]}).status_code == 400
     response = client.post("/api/playground", json={"settings": {"function": "x*y > 0", "samples": "400"}})
     assert response.status_code == 200
     assert response.json()["setup"]["kind"] == "classification"
@@ -405,6 +406,9 @@ def test_a_drawn_or_uploaded_image_is_predicted(lab: Lab) -> None:
     paper = 255 - drawing  # a dark digit on white paper is inverted first
     uploaded = client.post("/api/run/explain", params={"path": "digits"}, json={"image": png_data_url(paper)}).json()
     assert uploaded["input"]["shape"] == [8, 8, 1]
+    for index, message in (("3", "must be an integer"), (10_000, "out of range")):
+        response = client.post("/api/run/explain", params={"path": "digits"}, json={"index": index})
+        assert response.status_code == 400 and message in response.json()["error"]
     response = client.post("/api/run/explain", params={"path": "digits"}, json={"image": "data:image/png;base64,AAAA"})
     assert response.status_code == 400 and "not a readable image" in response.json()["error"]
 

@@ -251,7 +251,10 @@ async def root_file(request: Request) -> Response:
 @handles_errors
 async def playground_new(request: Request) -> Response:
     body = await json_body(request)
-    settings = PlaygroundSettings.from_query({k: str(v) for k, v in body.get("settings", {}).items()})
+    given = body.get("settings", {})
+    if not isinstance(given, dict):
+        raise CnnlabError('give the settings as {"settings": {"function": "ring-band", ...}}')
+    settings = PlaygroundSettings.from_query({k: str(v) for k, v in given.items()})
     playground = await off_thread(Playground, settings)
     session = state_of(request).add_playground(playground)
     return JSONResponse({"session": session, "setup": playground.setup()})
@@ -357,7 +360,9 @@ async def run_explain(request: Request) -> Response:
     body = await json_body(request)
     true = None
     if "index" in body:
-        image, label = await off_thread(model.test_image, int(body["index"]))
+        if not isinstance(body["index"], int) or isinstance(body["index"], bool):
+            raise CnnlabError(f"the test image number must be an integer, received {body['index']!r}")
+        image, label = await off_thread(model.test_image, body["index"])
         true = model.class_names[label]
     elif "image" in body:
         image = await off_thread(model.prepare_image, str(body["image"]), body.get("source") == "draw")
