@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -474,6 +475,13 @@ def test_a_study_and_its_new_trials_are_pushed(lab: Lab) -> None:
         record_trial(store, 4)
     assert events.get(timeout=30)[1]["finished"] == 5
     assert client.get("/api/study", params={"path": "digits"}).status_code == 404
+    damaged = make_study(lab.root, "study-damaged", trials=1)
+    connection = sqlite3.connect(damaged / "study.sqlite")
+    with connection:
+        connection.execute("UPDATE trials SET configuration = '{not json' WHERE key = 't0'")
+    connection.close()
+    response = client.get("/api/study", params={"path": "study-damaged"})
+    assert response.status_code == 400 and "damaged row" in response.json()["error"]
 
 
 def test_the_exported_code_runs_on_cnnlabs_engine(lab: Lab, tmp_path: Path) -> None:

@@ -196,9 +196,12 @@ def study_details(root: Path, relative: str) -> dict[str, Any]:
             connection.close()
     except sqlite3.Error as err:
         raise CnnlabError(f"{relative}: cannot read the study database ({err})") from None
-    trials = [trial_row(row) for row in rows]
+    try:
+        trials = [trial_row(row) for row in rows]
+        spec = json.loads(study["spec"]) if study else {}
+    except (ValueError, TypeError, AttributeError) as err:
+        raise CnnlabError(f"{relative}: a damaged row in the study database ({err})") from None
     axes = sorted({axis for trial in trials for axis in trial["configuration"]})
-    spec = json.loads(study["spec"]) if study else {}
     return {
         "path": relative,
         "name": study["name"] if study else relative,
