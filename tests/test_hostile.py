@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+import re
 import struct
 import tracemalloc
 import zipfile
@@ -418,3 +419,208 @@ def test_predict_on_zero_images_returns_an_empty_array_of_the_output_shape() -> 
     model = tiny_model()
     result = model.predict(np.zeros((0, 4), np.float32), verbose=0)
     assert result.shape == (0, 3) and result.dtype == np.float32
+
+
+# --------------------------------------------------------------- metadata read back, checked
+def rewrite_meta(path: Path, change: object) -> None:
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    meta = json.loads(members["meta.json"])
+    change(meta)
+    members["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.fixture()
+def interrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run whose two epochs finished and whose files were never written (checkpoint kept)."""
+    import cnnlab.report
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cnnlab.report, "render_run_report", fail)
+        assert main([*TINY_TRAIN, "--out", str(tmp_path / "run")]) == 2
+    assert (tmp_path / "run" / "checkpoint.cnnlab").is_file()
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda meta: meta.update(epoch="2"), "'epoch' must be an integer"),
+    (lambda meta: meta.update(epoch=-1), "'epoch' must be at least 0"),
+    (lambda meta: meta.update(epoch=7), r"'\w+' holds 2 values for 7 finished epochs"),
+    (lambda meta: meta["history"].update(loss="low"), r"'history'\['loss'\] must be a list"),
+    (lambda meta: meta.update(rng_states={"shuffle": {"state": 3}}), "'rng_states' does not fit this model"),
+    (lambda meta: meta.pop("model_config"), "'model_config' is missing"),
+])
+def test_a_tampered_checkpoint_is_one_line_naming_the_field(interrupted_run: Path, capsys, change, field) -> None:
+    capsys.readouterr()
+    rewrite_meta(interrupted_run / "checkpoint.cnnlab", change)
+    code, _, err = cli_run(capsys, "train", "--resume", interrupted_run)
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cnnlab: error: ") and "checkpoint.cnnlab: meta.json" in last and re.search(field, last), err
+
+
+def test_an_unknown_checkpoint_field_is_reported_and_ignored(interrupted_run: Path, capsys) -> None:
+    from cnnlab.engine.metadata import NewerFieldWarning
+
+    rewrite_meta(interrupted_run / "checkpoint.cnnlab", lambda meta: meta.update(ema_decay=0.99))
+    with pytest.warns(NewerFieldWarning, match=r"checkpoint\.cnnlab: meta\.json: unknown field 'ema_decay' ignored"):
+        code, _, err = cli_run(capsys, "train", "--resume", interrupted_run)
+    assert code == 0, err
+    assert (interrupted_run / "model.cnnlab").is_file() and not (interrupted_run / "checkpoint.cnnlab").exists()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda training: training.update(epochs="many"), r"config\.json: training: field 'epochs' must be an integer"),
+    (lambda training: training.update(batch_size=0), r"config\.json: training: batch size must be at least 1"),
+    (lambda training: training.update(mixed_precision=True), r"config\.json: unknown setting 'training\.mixed_precision'"),
+])
+def test_a_tampered_run_config_is_one_line_naming_the_field(interrupted_run: Path, capsys, change, message) -> None:
+    capsys.readouterr()
+    config = json.loads((interrupted_run / "config.json").read_text())
+    change(config["training"])
+    (interrupted_run / "config.json").write_text(json.dumps(config))
+    code, _, err = cli_run(capsys, "train", "--resume", interrupted_run)
+    assert_one_line_error(code, err)
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda meta: meta.update(model_class=5), r"meta\.json: field 'model_class' must be a string"),
+    (lambda meta: meta.update(compile_config={"optimizer": 5}), r"meta\.json: field 'compile_config' is incomplete"),
+    (lambda meta: meta.update(compile_config=[1]), r"meta\.json: field 'compile_config' must be an object or null"),
+])
+def test_a_tampered_model_file_is_one_clear_error(tmp_path: Path, change, message) -> None:
+    tiny_model().save(tmp_path / "m.cnnlab")
+    rewrite_meta(tmp_path / "m.cnnlab", change)
+    with pytest.raises(ValueError, match=message):
+        load_model(tmp_path / "m.cnnlab")
+
+
+def test_tampered_metrics_are_one_line_when_the_report_is_rebuilt(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["epoch_seconds"] = ["fast"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    code, _, err = cli_run(capsys, "report", run)
+    assert_one_line_error(code, err, "metrics.json", "'epoch_seconds'", "must be a number")
+
+
+def study_with_one_trial(folder: Path) -> Path:
+    from cnnlab.study.store import StudyStore
+    from cnnlab.study.trial import TrialPlan, TrialResult
+
+    with StudyStore(folder / "study.sqlite") as store:
+        store.attach("s", "fingerprint", {"axes": {"conv2d.filters": [8, 16]}}, "")
+        store.add_trials([TrialPlan("t0", 0, {"conv2d.filters": 8}, 0, 0), TrialPlan("t1", 1, {"conv2d.filters": 16}, 0, 0)])
+        store.record(TrialResult("t0", "done", metrics={"test_accuracy": 0.9}, history={"loss": [1.0]}, params=10))
+    return folder / "study.sqlite"
+
+
+@pytest.mark.parametrize(("update", "message"), [
+    ("metrics = '[1, 2]'", r"trial 't0': field 'metrics' must be an object"),
+    ("metrics = '{\"test_accuracy\": \"high\"}'", r"trial 't0': metrics: field 'test_accuracy' must be a number"),
+    ("metrics = 'not json'", r"trial 't0': column 'metrics' is not valid JSON"),
+    ("params = 'many'", r"trial 't0': field 'params' must be an integer or null"),
+    ("metrics = '" + "[" * 5000 + "]" * 5000 + "'", r"nested more than 64 levels"),
+])
+def test_tampered_study_rows_are_one_clear_error(tmp_path: Path, update: str, message: str) -> None:
+    import sqlite3
+
+    from cnnlab.study.store import StudyStore
+
+    db = study_with_one_trial(tmp_path)
+    with sqlite3.connect(db) as connection:
+        connection.execute(f"UPDATE trials SET {update} WHERE key = 't0'")
+    connection.close()
+    with StudyStore(db, create=False) as store, pytest.raises(CnnlabError, match=message):
+        store.trials()
+
+
+def test_a_full_disk_under_the_study_database_is_one_clear_error(tmp_path: Path) -> None:
+    from cnnlab.study.store import StudyStore
+    from cnnlab.study.trial import TrialResult
+
+    db = study_with_one_trial(tmp_path)
+    with StudyStore(db) as store:
+        pages = store.connection.execute("PRAGMA page_count").fetchone()[0]
+        store.connection.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
+        result = TrialResult("t1", "done", metrics={"test_accuracy": 0.5}, error="x" * 100_000)
+        with pytest.raises(CnnlabError, match=r"study\.sqlite: cannot write the study database \(database or disk is full\)"):
+            store.record(result)
+        assert [t["status"] for t in store.trials()] == ["done", "pending"]  # the finished trial is kept
+
+
+def foreign_database(path: Path) -> Path:
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=DELETE")
+    connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    connection.execute("INSERT INTO users (email) VALUES ('a@example.org')")
+    connection.commit()
+    connection.close()
+    return path
+
+
+def test_another_applications_database_is_refused_before_it_is_changed(tmp_path: Path, capsys) -> None:
+    import sqlite3
+
+    db = foreign_database(tmp_path / "app.sqlite")
+    before = db.read_bytes()
+    layers_ = [{"class_name": "Flatten", "config": {"name": "flatten"}},
+               {"class_name": "Dense", "config": {"name": "dense", "units": 10, "activation": "softmax"}}]
+    (tmp_path / "tiny.json").write_text(json.dumps({"layers": layers_}))
+    (tmp_path / "s.toml").write_text('model = "tiny.json"\n[training]\ndataset = "digits"\nepochs = 1\n'
+                                     'train_size = 100\ntest_size = 50\nbatch_size = 16\n[axes]\n"dense.units" = [10]\n')
+    code, _, err = cli_run(capsys, "study", tmp_path / "s.toml", "--db", db, "--out", tmp_path / "out", "--jobs", "1")
+    assert_one_line_error(code, err, "app.sqlite is not a cnnlab study database", "users")
+    assert db.read_bytes() == before
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    connection.close()
+
+
+def test_a_study_database_behind_a_symlink_is_refused(tmp_path: Path) -> None:
+    from cnnlab.study.store import StudyStore
+
+    db = study_with_one_trial(tmp_path / "real")
+    (tmp_path / "link.sqlite").symlink_to(db)
+    with pytest.raises(CnnlabError, match=r"link\.sqlite is a symbolic link"):
+        StudyStore(tmp_path / "link.sqlite")
+
+
+def test_a_cnnlab_study_database_is_still_opened(tmp_path: Path) -> None:
+    from cnnlab.study.store import StudyStore
+
+    db = study_with_one_trial(tmp_path)
+    with StudyStore(db) as store:
+        assert [t["key"] for t in store.trials()] == ["t0", "t1"]
+
+
+# --------------------------------------------------------------------- user text in figures
+def test_hostile_class_names_train_and_report_escaped(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    names = np.array(["$\\foo$", "<script>alert(1)</script>", "n" * 200_000])
+    np.savez(tmp_path / "names.npz", x_train=rng.random((60, 8, 8)), y_train=np.arange(60) % 3,
+             x_test=rng.random((15, 8, 8)), y_test=np.arange(15) % 3, class_names=names)
+    code, _, err = cli_run(capsys, "train", "--dataset", tmp_path / "names.npz", "--epochs", "1", "--batch-size", "16",
+                           "--out", tmp_path / "run")
+    assert code == 0, err
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in report and "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+    assert {"confusion_matrix.png", "per_class.png", "mistakes.png"} <= {p.name for p in (tmp_path / "run" / "figures").iterdir()}
+
+
+def test_display_text_escapes_mathtext_and_shortens() -> None:
+    assert plots.display_text("$\\foo$") == "\\$\\foo\\$"
+    assert plots.display_text("n" * 200_000) == "n" * 39 + "…"
+    assert plots.display_text("two\nlines") == "two lines"

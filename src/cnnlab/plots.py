@@ -57,9 +57,18 @@ def _new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+def display_text(value: object, limit: int = 40) -> str:
+    """User text (a class name, a run name) as a figure shows it: literally ('$' escaped, so no
+    mathtext is parsed), on one line, shortened to ``limit`` characters with an ellipsis."""
+    text = " ".join(str(value).splitlines())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
 def _set_class_ticks(ax: Axes, names: Sequence[object], rotate_longer_than: int = 2) -> None:
     """Class names as x tick labels, slanted when any is longer than a few characters."""
-    labels = [str(name) for name in names]
+    labels = [display_text(name) for name in names]
     slanted = max((len(label) for label in labels), default=0) > rotate_longer_than
     ax.set_xticks(np.arange(len(labels)), labels, rotation=45 if slanted else 0,
                   ha="right" if slanted else "center")
@@ -90,13 +99,13 @@ def _plot_metric(
         if values is None or len(values) == 0:
             continue
         epochs = np.arange(1, len(values) + 1)
-        name = f"{label} {suffix}".strip()
+        name = display_text(f"{label} {suffix}".strip(), 60)
         ax.plot(epochs, values, line_style, marker="o", markersize=3, label=name, **style)
 
 
 def _style_history_axes(ax: Axes, metric: str) -> None:
     """Title, axis labels, integer epoch ticks and a legend for one history panel."""
-    ax.set_title(metric.replace("_", " ").capitalize())
+    ax.set_title(display_text(metric.replace("_", " ").capitalize(), 60))
     ax.set_xlabel("Epoch")
     ax.set_ylabel(metric)
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -115,7 +124,7 @@ def _figure_history(history: History, title: str = "Training history") -> Figure
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
         _plot_metric(ax, history, metric)
         _style_history_axes(ax, metric)
-    fig.suptitle(title)
+    fig.suptitle(display_text(title, 100))
     return fig
 
 
@@ -140,7 +149,7 @@ def _figure_history_compare(histories: Mapping[str, History], title: str) -> Fig
         for color, (run, history) in zip(colors, histories.items()):
             _plot_metric(ax, history, metric, label=run, color=color)
         _style_history_axes(ax, metric)
-    fig.suptitle(title)
+    fig.suptitle(display_text(title, 100))
     return fig
 
 
@@ -183,10 +192,10 @@ def _draw_confusion(
     ax.figure.colorbar(image, ax=ax, shrink=0.8, label=colorbar_label)
     _annotate_cells(ax, values, normalize)
     _set_class_ticks(ax, class_names)
-    ax.set_yticks(np.arange(len(class_names)), [str(name) for name in class_names])
+    ax.set_yticks(np.arange(len(class_names)), [display_text(name) for name in class_names])
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
 
 
 def _check_confusion(
@@ -298,7 +307,7 @@ def macro_average_curve(curves: Mapping[int, RocCurve]) -> RocCurve:
 
 def _auc_label(name: object, score: float) -> str:
     """Legend text of one ROC curve: "name (AUC = 0.987)"."""
-    return f"{name} (AUC = {score:.3f})"
+    return f"{display_text(name)} (AUC = {score:.3f})"
 
 
 def _style_roc_axes(ax: Axes, title: str) -> None:
@@ -308,7 +317,7 @@ def _style_roc_axes(ax: Axes, title: str) -> None:
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("False positive rate")
     ax.set_ylabel("True positive rate")
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
 
@@ -398,7 +407,7 @@ def _figure_per_class(per_class: Sequence[Mapping[str, object]], title: str) -> 
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("Class")
     ax.set_ylabel("Score")
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     return fig
@@ -473,7 +482,7 @@ def _figure_sample_grid(
     for row, (name, indices) in enumerate(zip(class_names, chosen)):
         for col, index in enumerate(indices):
             _show_image(axes[row, col], x[index])
-        axes[row, 0].text(-0.15, 0.5, str(name), transform=axes[row, 0].transAxes,
+        axes[row, 0].text(-0.15, 0.5, display_text(name), transform=axes[row, 0].transAxes,
                           ha="right", va="center", fontsize=10)
     fig.suptitle(f"{per_class} random samples per class")
     return fig
@@ -500,7 +509,7 @@ def _count_bars(ax: Axes, counts: np.ndarray, class_names: Sequence[str], title:
     bars = ax.bar(np.arange(len(counts)), counts, color="steelblue")
     ax.bar_label(bars, fontsize=7, padding=2)
     _set_class_ticks(ax, class_names, rotate_longer_than=3)
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     ax.set_xlabel("Class")
     ax.set_ylabel("Number of images")
     ax.margins(y=0.12)
@@ -534,7 +543,7 @@ def _figure_pixel_histogram(x: np.ndarray, title: str) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel("Pixel value")
     ax.set_ylabel("Number of pixels (log scale)")
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     return fig
 
 
@@ -602,7 +611,7 @@ def _figure_confident_mistakes(
     for ax, index in zip(axes, indices):
         predicted = int(probs[index].argmax())
         _show_image(ax, x[index])
-        names = str(class_names[labels[index]]), str(class_names[predicted])
+        names = display_text(class_names[labels[index]], 20), display_text(class_names[predicted], 20)
         ax.set_title(_mistake_title(*names, probs[index, predicted]), fontsize=8)
     fig.suptitle("Most confident mistakes")
     return fig
@@ -651,7 +660,7 @@ def _figure_filters(kernel: np.ndarray, title: str) -> Figure:
     for index, ax in enumerate(axes[:n_filters]):
         _show_image(ax, tiles[:, :, index])
         ax.set_title(str(index), fontsize=7)
-    fig.suptitle(title)
+    fig.suptitle(display_text(title, 100))
     return fig
 
 
@@ -693,7 +702,7 @@ def _figure_feature_maps(
         label = f"{name}\n{array.shape[0]}x{array.shape[1]}x{array.shape[2]}"
         axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes,
                           ha="right", va="center", fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(display_text(title, 100))
     return fig
 
 
@@ -727,7 +736,7 @@ def _figure_saliency(image: np.ndarray, saliency: np.ndarray, title: str) -> Fig
     _show_image(axes[2], image)
     axes[2].imshow(heat, cmap="hot", alpha=0.5)
     axes[2].set_title("Overlay")
-    fig.suptitle(title)
+    fig.suptitle(display_text(title, 100))
     return fig
 
 
@@ -773,7 +782,7 @@ def _style_domain_axes(ax: Axes, xx: np.ndarray, yy: np.ndarray) -> None:
 def _class_legend(ax: Axes, class_names: Sequence[str], extra: Sequence[object] = ()) -> None:
     """A legend with one colour patch per class (and ``extra`` handles), outside on the right."""
     colors = approx_class_colors(len(class_names))
-    handles = [Patch(color=colors[k], label=f"class {name}") for k, name in enumerate(class_names)]
+    handles = [Patch(color=colors[k], label=f"class {display_text(name)}") for k, name in enumerate(class_names)]
     ax.legend(handles=[*handles, *extra], loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
 
 
@@ -800,7 +809,7 @@ def _figure_function_field(
     else:
         fig.colorbar(_show_field(ax, xx, yy, truth, cmap="viridis"), ax=ax, shrink=0.85, label="f(x, y)")
     _style_domain_axes(ax, xx, yy)
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     return fig
 
 
@@ -835,7 +844,7 @@ def _figure_points(
         shown = ax.scatter(points[:, 0], points[:, 1], c=values, cmap="viridis", vmin=low, vmax=high,
                            s=size, linewidths=0)
         fig.colorbar(shown, ax=ax, shrink=0.85, label="value")
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     if limits is not None:
@@ -894,7 +903,7 @@ def _boundary_handle(n_classes: int) -> Line2D:
 def _field_colorbar(fig: Figure, image: object, axes: object, class_names: Sequence[str]) -> None:
     """Colour bar of a prediction field: P(class 1), or the value; none for K > 2 (legend instead)."""
     if len(class_names) == 2:
-        fig.colorbar(image, ax=axes, shrink=0.85, label=f"predicted P(class {class_names[1]})")
+        fig.colorbar(image, ax=axes, shrink=0.85, label=f"predicted P(class {display_text(class_names[1])})")
     elif not class_names:
         fig.colorbar(image, ax=axes, shrink=0.85, label="predicted value")
 
@@ -911,7 +920,7 @@ def _figure_prediction_field(
         _class_legend(ax, class_names, [_boundary_handle(len(class_names))])
     else:
         ax.legend(handles=[_boundary_handle(len(class_names))], loc="upper right", fontsize=8, framealpha=0.8)
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     return fig
 
 
@@ -952,7 +961,7 @@ def _figure_error_map(
         fig.colorbar(_show_field(ax, xx, yy, errors, cmap="magma_r", vmin=0.0), ax=ax, shrink=0.85,
                      label="|predicted - true|")
     _style_domain_axes(ax, xx, yy)
-    ax.set_title(title)
+    ax.set_title(display_text(title, 100))
     return fig
 
 
@@ -985,7 +994,7 @@ def _figure_boundary_snapshots(
         image = _draw_prediction(ax, xx, yy, predicted, truth, len(class_names))
         ax.set_title(_snapshot_title(epoch), fontsize=10)
     _field_colorbar(fig, image, list(axes[: len(snapshots)]), class_names)
-    fig.suptitle(title)
+    fig.suptitle(display_text(title, 100))
     return fig
 
 

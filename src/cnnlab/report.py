@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from cnnlab import __version__, plots
+from cnnlab.engine import limits
 from cnnlab.errors import CnnlabError
-from cnnlab.runs import write_text
+from cnnlab.runs import check_run_json, write_text
 from cnnlab.metrics import classification_metrics
 
 FIGURE_CAPTIONS: dict[str, str] = {
@@ -220,12 +221,15 @@ def _read_json(run_dir: Path, name: str) -> dict[str, Any]:
     if not path.is_file():
         raise CnnlabError(f"the run directory {run_dir} has no {name}; is it a cnnlab run?")
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
+        content = limits.loads_json(path.read_bytes(), str(path))
     except (OSError, ValueError) as error:
-        raise CnnlabError(f"cannot read {name} of the run directory {run_dir}: {error}") from error
+        raise CnnlabError(f"cannot read {name} of the run directory {run_dir}: {error}") from None
     if not isinstance(content, dict):
         raise CnnlabError(f"{name} of the run directory {run_dir} must hold a JSON object.")
-    return content
+    try:
+        return check_run_json(path, content)
+    except ValueError as error:
+        raise CnnlabError(str(error)) from None
 
 
 def _number_or_text(text: str) -> Any:

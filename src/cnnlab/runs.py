@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .engine import limits, metadata
 from .engine.saving import atomic_write
 from .errors import CnnlabError
 
@@ -128,9 +129,18 @@ def read_json(run_dir: Path, name: str) -> dict[str, Any]:
     if not path.is_file():
         raise CnnlabError(f"{run_dir} is not a cnnlab run directory: {name} is missing")
     try:
-        return json.loads(path.read_text())
+        return check_run_json(path, limits.loads_json(path.read_bytes(), str(path)))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CnnlabError(f"{path}: damaged JSON ({err})") from None
+    except ValueError as err:  # nested too deep, a field of the wrong type
+        raise CnnlabError(str(err)) from None
+
+
+def check_run_json(path: Path, content: Any) -> dict[str, Any]:
+    """A run file's JSON object, the fields cnnlab reads back checked (types and ranges)."""
+    if not isinstance(content, dict):
+        raise CnnlabError(f"{path}: expected a JSON object, received {type(content).__name__}")
+    return metadata.check_fields(content, metadata.RUN_FILES.get(path.name, {}), str(path), report_unknown=False)
 
 
 def model_path(run_or_model: str | Path) -> Path:

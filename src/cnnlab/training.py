@@ -8,7 +8,7 @@ so every run directory holds a model file the engine can load.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ import numpy as np
 
 from . import models, runs
 from .datasets import Dataset, load_dataset, prepare_images
-from .engine import Sequential, callbacks, losses, optimizers
+from .engine import Sequential, callbacks, losses, metadata, optimizers, saving
+from .engine.model import CHECKPOINT_FORMAT
 from .errors import CnnlabError
 from .utils import to_categorical
 
@@ -52,6 +53,7 @@ class TrainSettings:
              f"learning rate must be a positive number, received {self.learning_rate}"),
             (self.train_size is None or self.train_size >= 2, f"train size must be at least 2, received {self.train_size}"),
             (self.test_size is None or self.test_size >= 1, f"test size must be at least 1, received {self.test_size}"),
+            (self.seed >= 0, f"seed must be a non-negative integer, received {self.seed}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -261,7 +263,33 @@ def resume_settings(run_dir: Path) -> TrainSettings:
         finished = (run_dir / runs.MODEL_FILE).is_file()
         raise CnnlabError(f"{run_dir} has no checkpoint to resume: "
                           + ("the run finished" if finished else "no epoch had finished; start it again"))
-    settings = TrainSettings(**runs.read_json(run_dir, "config.json")["training"])
+    settings = settings_from_config(runs.read_json(run_dir, "config.json").get("training"), run_dir / "config.json")
+    try:  # every field of the checkpoint checked now, before any data is read
+        saving.read_archive(run_dir / callbacks.BackupAndRestore.FILE, kind=CHECKPOINT_FORMAT)
+    except ValueError as err:
+        raise CnnlabError(str(err)) from None
     if settings.engine != "numpy":
         raise CnnlabError(f"--resume works with the numpy engine; {run_dir} was trained with {settings.engine}")
+    return settings
+
+
+def settings_from_config(training: Any, path: Path) -> TrainSettings:
+    """TrainSettings from config.json["training"], every field's type checked against the dataclass
+    and its range by validate(); a setting this cnnlab does not know is refused by name."""
+    kinds = {"int": int, "float": metadata.NUMBER, "str": str, "None": type(None)}
+    schema = {f.name: metadata.Field(tuple(kinds[t.strip()] for t in f.type.split("|")), required=False)
+              for f in fields(TrainSettings)}
+    if not isinstance(training, dict):
+        raise CnnlabError(f"{path}: field 'training' must be an object, received {type(training).__name__}")
+    unknown = sorted(set(training) - set(schema))
+    if unknown:
+        raise CnnlabError(f"{path}: unknown setting 'training.{unknown[0]}' (written by a newer cnnlab?); "
+                          "this cnnlab cannot resume the run")
+    try:
+        settings = TrainSettings(**metadata.check_fields(training, schema, f"{path}: training"))
+        settings.validate()
+    except CnnlabError as err:
+        raise CnnlabError(f"{path}: training: {err}") from None
+    except ValueError as err:
+        raise CnnlabError(str(err)) from None
     return settings

@@ -494,12 +494,15 @@ class Model(Layer):
         """Restore a checkpoint of this model; returns (finished epochs, history, epoch seconds)."""
         meta, arrays = saving.read_archive(path, kind=CHECKPOINT_FORMAT)
         weights = {k.removeprefix("weights/"): v for k, v in arrays.items() if k.startswith("weights/")}
-        if sorted(weights) != sorted(self.weights_dict()) or meta["model_config"]["layers"] != self.get_config()["layers"]:
+        if sorted(weights) != sorted(self.weights_dict()) or meta["model_config"].get("layers") != self.get_config()["layers"]:
             raise ValueError(f"{path}: the checkpoint belongs to a different model")
         load_weight_arrays(self, weights, path)
         self.optimizer.set_state({k.removeprefix("optimizer/"): v for k, v in arrays.items() if k.startswith("optimizer/")})
-        for name, rng in self.rngs().items():
-            rng.bit_generator.state = meta["rng_states"][name]
+        try:
+            for name, rng in self.rngs().items():
+                rng.bit_generator.state = meta["rng_states"][name]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: meta.json: field 'rng_states' does not fit this model ({err!r:.80})") from None
         return meta["epoch"], meta["history"], meta["epoch_seconds"]
 
 
@@ -681,7 +684,10 @@ def load_model(path: str | Path, compile: bool = True, **kwargs: Any) -> Model:
     load_weight_arrays(model, arrays, path)
     settings = meta.get("compile_config")
     if compile and settings:
-        model.compile_from_config(settings)
+        try:
+            model.compile_from_config(settings)
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise ValueError(f"{path}: meta.json: field 'compile_config' is incomplete or damaged ({err})") from None
     return model
 
 

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from . import limits
+from . import limits, metadata
 
 FORMAT = "cnnlab-model"
 FORMAT_VERSION = 1
@@ -133,6 +133,8 @@ def read_archive(path: str | Path, kind: str = FORMAT) -> tuple[dict[str, Any], 
         raise ValueError(f"{path}: damaged file ({err})") from None
     if array_checksum(arrays) != meta.get("checksum"):
         raise ValueError(f"{path}: checksum mismatch: the weights were altered or damaged")
+    if kind in metadata.CHECKERS:  # every field's type and range, before any is used
+        metadata.CHECKERS[kind](meta, f"{path}: meta.json")
     return meta, arrays
 
 
