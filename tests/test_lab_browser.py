@@ -74,7 +74,7 @@ def canvas_picture(page: Page, canvas_id: str) -> str:
 def test_the_home_page_lists_runs_and_studies(page: Page, lab: Lab) -> None:
     assert page.url == lab.base + "/"
     table = page.get_by_role("table", name="Runs and studies")
-    assert table.get_by_role("link", name="digits").is_visible()
+    table.get_by_role("link", name="digits").wait_for()  # the list arrives after the page
     assert table.get_by_role("link", name="study-demo").is_visible()
 
 
@@ -112,7 +112,7 @@ def test_save_as_run_and_export_code(page: Page, lab: Lab) -> None:
     assert (lab.root / name / "report.html").is_file()
     link.click()
     page.get_by_role("heading", name=f"Run {name}").wait_for()
-    assert page.get_by_role("table", name="Summary").get_by_text("approx").is_visible()
+    page.get_by_role("table", name="Summary").get_by_text("approx").wait_for()
 
 
 def test_two_pages_each_get_their_own_playground(page: Page, lab: Lab) -> None:
