@@ -90,7 +90,9 @@ def test_the_playground_trains_the_ring_band_past_95_percent_while_region_and_cu
     during = canvas_picture(page, "pg-region"), canvas_picture(page, "pg-loss")
     epoch = int(page.locator("#pg-status").get_attribute("data-epoch"))
     status = "document.getElementById('pg-status').dataset"
-    page.wait_for_function(f"Number({status}.testAccuracy) > 0.95 && Number({status}.epoch) >= {epoch + 2}", timeout=30_000)
+    page.wait_for_function(
+        f"Number({status}.testAccuracy) > 0.95 && Number({status}.epoch) >= {epoch + 2}", timeout=30_000
+    )
     page.get_by_role("button", name="Pause").click()
     after = canvas_picture(page, "pg-region"), canvas_picture(page, "pg-loss")
     assert before[0] != during[0] != after[0] and before[1] != during[1] != after[1]
