@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             process.wait(timeout=20)
     print(json.dumps(figures, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        from cnnlab.runs import write_json
+
+        write_json(Path(args.json), figures)
     return figures
 
 
