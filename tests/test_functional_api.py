@@ -290,3 +290,4 @@ def test_a_residual_graph_matches_the_same_graph_in_pytorch():
     np.testing.assert_allclose(y_pred, torch.softmax(logits, -1).detach().numpy(), rtol=1e-5, atol=1e-6)
     for key, grad in model.grads.items():
         np.testing.assert_allclose(grad, w[key].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
+

@@ -367,3 +367,21 @@ def test_a_foreign_zip_is_refused(tmp_path):
         archive.writestr("model.json", "{}")
     with pytest.raises(ValueError, match=r"not a cnnlab file \(no meta.json inside\)"):
         load_model(path)
+
+
+def test_terminate_on_nan_stops_after_the_batch_where_the_guard_would_raise():
+    """A learning rate of 1e30 makes the loss infinite in the first batches: without TerminateOnNaN
+    the divergence guard raises; with it, training stops at the end of that batch, as in Keras."""
+    from cnnlab.engine.callbacks import TerminateOnNaN
+    from cnnlab.engine.model import TrainingDiverged
+
+    def exploding() -> Sequential:
+        model = Sequential([Input(shape=(3,)), layers.Dense(2, activation="softmax")], seed=0)
+        model.compile(optimizer=optimizers.SGD(learning_rate=1e30), loss="categorical_crossentropy")
+        return model
+
+    x, y = np.full((8, 3), 1e20, np.float32), to_categorical([0, 1] * 4, 2)
+    history = exploding().fit(x, y, batch_size=2, epochs=3, verbose=0, callbacks=[TerminateOnNaN()])
+    assert len(history.history["loss"]) == 1 and not np.isfinite(history.history["loss"][0])
+    with pytest.raises(TrainingDiverged, match="training diverged at epoch 1"):
+        exploding().fit(x, y, batch_size=2, epochs=3, verbose=0)

@@ -21,7 +21,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from . import limits, saving
-from .callbacks import Callback, CallbackList, History
+from .callbacks import Callback, CallbackList, History, TerminateOnNaN
 from .config import default_seed, floatx
 from .errors import UnsupportedKerasFeature
 from .layers import InputLayer, Layer, deserialize, register_model, unique_name
@@ -71,6 +71,7 @@ class Model(Layer):
         self.optimizer: optimizers_module.Optimizer | None = None
         self.metrics: list[metrics_module.Metric] = []
         self.stop_training = False
+        self.divergence_guard = True  # check_finite after every step (off while a TerminateOnNaN watches)
         self.history: History | None = None
 
     # ------------------------------------------------------------ a model as a layer
@@ -184,6 +185,8 @@ class Model(Layer):
                              verbose=verbose, epochs=epochs, steps=steps)
         self.history = hooks.history
         self.stop_training, self.resume_epoch = False, 0
+        # a TerminateOnNaN in the list takes over from the guard: Keras stops after the batch instead
+        self.divergence_guard = not any(isinstance(c, TerminateOnNaN) for c in hooks.callbacks)
         hooks.on_train_begin()  # BackupAndRestore may restore a checkpoint and set resume_epoch
         logs: dict[str, float] = {}
         for epoch in range(max(initial_epoch, self.resume_epoch), epochs):
@@ -222,9 +225,11 @@ class Model(Layer):
         y_pred = self.forward(x, training=True)
         loss = self.loss(y, y_pred)
         self.backward_from_loss(y, y_pred)
-        self.check_finite(loss, "grads")
+        if self.divergence_guard:
+            self.check_finite(loss, "grads")
         self.optimizer.apply(self.trainable_updates())
-        self.check_finite(loss, "weights")
+        if self.divergence_guard:
+            self.check_finite(loss, "weights")
         self.last_output = y_pred
         return loss
 
