@@ -81,8 +81,8 @@ def load_engine(package_dir: Path, name: str) -> ModuleType:
 
 def seed_cnn(package: str) -> Any:
     """The seed MNIST CNN of design.md (the built-in seed-cnn config), built by one engine copy."""
-    model = importlib.import_module(f"{package}.model")
-    net = model.Sequential.from_config(models.model_config("seed-cnn", (28, 28, 1), 10), seed=0)
+    engine = importlib.import_module(package)  # every engine version exports Sequential at its top
+    net = engine.Sequential.from_config(models.model_config("seed-cnn", (28, 28, 1), 10), seed=0)
     net.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return net
 

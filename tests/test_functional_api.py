@@ -12,7 +12,8 @@ from cnnlab.engine.config import set_floatx
 from cnnlab.engine.errors import UnsupportedKerasFeature
 from cnnlab.engine.graph import EagerArray, Functional
 from cnnlab.engine.layers import clear_session
-from cnnlab.engine.model import Model, Sequential, load_model
+from cnnlab.engine.model import Model, load_model
+from cnnlab.engine.sequential import Sequential
 
 H = 1e-6
 

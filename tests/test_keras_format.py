@@ -23,7 +23,8 @@ import pytest
 from cnnlab import keras_format
 from cnnlab.engine import layers, losses, optimizers
 from cnnlab.engine.errors import UnsupportedKerasFeature
-from cnnlab.engine.model import Model, Sequential, load_model
+from cnnlab.engine.model import Model, load_model
+from cnnlab.engine.sequential import Sequential
 
 KERAS_INSTALLED = importlib.util.find_spec("keras") is not None and importlib.util.find_spec("torch") is not None
 needs_keras = [

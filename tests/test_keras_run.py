@@ -161,11 +161,12 @@ def test_a_layer_registered_later_appears_without_an_edit():
 
 def test_the_keras_names_programs_use():
     from cnnlab import keras
-    from cnnlab.engine import callbacks, model, optimizers
+    from cnnlab import engine
+    from cnnlab.engine import callbacks, optimizers
     from cnnlab.keras.callbacks import EarlyStopping
     from cnnlab.keras.layers import Conv2D, Dense
 
-    assert keras.Sequential is model.Sequential and keras.models.load_model is model.load_model
+    assert keras.Sequential is engine.Sequential and keras.models.load_model is engine.load_model
     assert keras.optimizers.Adam is optimizers.Adam and keras.optimizers.legacy.Adam is optimizers.Adam
     assert EarlyStopping is callbacks.EarlyStopping and Dense is keras.layers.Dense and Conv2D is keras.layers.Conv2D
     assert keras.utils.to_categorical([0, 2]).tolist() == [[1, 0, 0], [0, 0, 1]]

@@ -26,7 +26,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
 from cnnlab.datasets import load_dataset, prepare_images  # noqa: E402
-from cnnlab.engine.model import Sequential  # noqa: E402
+from cnnlab.engine.sequential import Sequential  # noqa: E402
 from cnnlab.models import layer, seed_cnn  # noqa: E402
 from cnnlab.reference import keras as reference  # noqa: E402
 from cnnlab.utils import to_categorical  # noqa: E402

@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Sequential": ("cnnlab.engine.model", "Sequential"),
+    "Sequential": ("cnnlab.engine.sequential", "Sequential"),
     "Input": ("cnnlab.engine.layers", "Input"),
     "load_model": ("cnnlab.engine.model", "load_model"),
     "layers": ("cnnlab.engine.layers", None),

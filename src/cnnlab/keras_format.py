@@ -95,7 +95,7 @@ def is_model(obj: Any) -> bool:
 
 def model_class_name(model: Any) -> str:
     """"Sequential" or "Functional", as Keras names the class of the model."""
-    from cnnlab.engine.model import Sequential
+    from cnnlab.engine.sequential import Sequential
 
     return "Sequential" if isinstance(model, Sequential) else "Functional"
 

@@ -238,7 +238,7 @@ def replay_torch(recorder: Recorder, progress: Any) -> Replay:
     """The PyTorch twin (reference.torch.TorchTrainer) from initial.keras's weights and settings,
     epoch by epoch on the recorded batches at the recorded learning rates (Sequential models)."""
     from .compare import blas_threads
-    from .engine.model import Sequential
+    from .engine.sequential import Sequential
     from .keras_format import load_keras
     from .reference.torch import TorchTrainer
 

@@ -7,7 +7,8 @@ from . import activations, callbacks, functional, initializers, layers, losses, 
 from .config import floatx, set_floatx, set_random_seed
 from .graph import Functional, KerasTensor
 from .layers import Input
-from .model import Model, Sequential, load_model
+from .model import Model, load_model
+from .sequential import Sequential
 
 __all__ = [
     "Functional", "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "floatx",

@@ -1,7 +1,7 @@
 """keras.models: ``Sequential``, ``Model`` (the functional API), ``load_model``, ``clone_model``.
 
-The classes are the engine's (``cnnlab.engine.model``); ``Model`` appears once the engine
-defines it. ``cnnlab.models`` is another thing: cnnlab's built-in model configs.
+The classes are the engine's (``cnnlab.engine``: ``Model`` in model.py, ``Sequential`` in
+sequential.py). ``cnnlab.models`` is another thing: cnnlab's built-in model configs.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ def clone_model(model: Any) -> Any:
 
 def resolve_models() -> dict[str, Any]:
     """The Keras model names the engine defines; ``clone_model`` from get_config/from_config otherwise."""
-    from cnnlab.engine import model
+    import cnnlab.engine as engine
 
-    names = {name: getattr(model, name) for name in KERAS_NAMES if hasattr(model, name)}
+    names = {name: getattr(engine, name) for name in KERAS_NAMES if hasattr(engine, name)}
     names.setdefault("clone_model", clone_model)
     return names
 

@@ -38,7 +38,8 @@ import numpy as np
 
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
-from cnnlab.engine.model import Sequential, check_batch_size
+from cnnlab.engine.model import check_batch_size
+from cnnlab.engine.sequential import Sequential
 from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs, supported_layers
 
 if TYPE_CHECKING:  # pragma: no cover

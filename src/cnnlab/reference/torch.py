@@ -45,7 +45,8 @@ from cnnlab.engine import layers as engine_layers
 from cnnlab.engine import losses as engine_losses
 from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
-from cnnlab.engine.model import Sequential, Totals
+from cnnlab.engine.model import Totals
+from cnnlab.engine.sequential import Sequential
 from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs
 
 __all__ = [
