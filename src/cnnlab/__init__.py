@@ -41,6 +41,6 @@ def __getattr__(name: str) -> Any:
 
     module_name, attribute = _LAZY[name]
     module = importlib.import_module(module_name)
-    if name in ("Sequential", "Model", "load_model"):  # model.save / load_model also speak Keras's .keras
-        importlib.import_module("cnnlab.keras_format").register()
+    if name in ("Sequential", "Model", "load_model"):  # .keras files, the BLAS thread count
+        importlib.import_module("cnnlab.connect").connect_engine()
     return module if attribute is None else getattr(module, attribute)

@@ -46,7 +46,9 @@ Examples:
 @click.version_option(__version__, prog_name="cnnlab")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
 def cli(debug: bool) -> None:
-    pass
+    from .connect import connect_engine
+
+    connect_engine()  # .keras files and the BLAS thread count, for every command that reaches the engine
 
 
 def data_dir_option(function: Any) -> Any:

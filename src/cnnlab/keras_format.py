@@ -36,10 +36,12 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import h5py
 import numpy as np
+
+if TYPE_CHECKING:
+    import h5py
 
 from cnnlab import __version__
 from cnnlab.engine import losses as engine_losses
@@ -67,6 +69,12 @@ KERAS_SLOT_GROUPS: dict[str, list[tuple[str, ...]]] = {
     "sgd": [("velocity",)], "adam": [("momentum", "velocity"), ("velocity_hat",)],
     "adamw": [("momentum", "velocity"), ("velocity_hat",)], "rmsprop": [("velocity",)],
     "adagrad": [("accumulator",)], "adadelta": [("accumulated_grad", "accumulated_delta_var")]}
+
+
+def h5py_module():  # noqa: ANN201 - imported on first use: 60 ms that most commands never need
+    import h5py
+
+    return h5py
 
 
 def register() -> None:
@@ -321,7 +329,7 @@ def layer_weights(layer: Any) -> list[np.ndarray]:
 def weights_h5_bytes(model: Any, with_optimizer: bool) -> bytes:
     """``model.weights.h5``: every layer's weights, and the optimizer's variables if compiled."""
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as h5:
+    with h5py_module().File(buffer, "w") as h5:
         for path, layer in weight_groups(model):
             group = h5.create_group(f"{path}/vars")
             group.attrs["name"] = layer.name
@@ -419,7 +427,7 @@ def read_json_member(path: Path, archive: zipfile.ZipFile, member: str) -> dict[
 def open_h5(path: Path, source: Any) -> Iterator[h5py.File]:
     """``h5py.File`` on a path or file object; a damaged file becomes a ValueError naming ``path``."""
     try:
-        h5 = h5py.File(source, "r")
+        h5 = h5py_module().File(source, "r")
     except (OSError, ValueError) as err:
         raise ValueError(f"{path}: damaged HDF5 weights ({err})") from None
     with h5:
@@ -590,20 +598,20 @@ def safe_group(path: Path, h5: Any, name: str, required: bool = True) -> h5py.Gr
             if required:
                 raise ValueError(f"{path}: the weights file has no group {name!r}")
             return None
-        if current.get(part, getclass=True, getlink=True) is not h5py.HardLink:
+        if current.get(part, getclass=True, getlink=True) is not h5py_module().HardLink:
             raise ValueError(f"{path}: link {name!r} in the weights file is refused (links are not followed)")
         current = current[part]
-        if not isinstance(current, h5py.Group):
+        if not isinstance(current, h5py_module().Group):
             raise ValueError(f"{path}: {name!r} in the weights file is not a group")
     return current
 
 
 def read_dataset(path: Path, group: h5py.Group, key: str, shape: tuple[int, ...], what: str) -> np.ndarray:
     """One stored array, after checking that it is a plain dataset of the expected shape."""
-    if key not in group or group.get(key, getclass=True, getlink=True) is not h5py.HardLink:
+    if key not in group or group.get(key, getclass=True, getlink=True) is not h5py_module().HardLink:
         raise ValueError(f"{path}: {what} is missing from the weights file (or is a link)")
     dataset = group[key]
-    if not isinstance(dataset, h5py.Dataset) or dataset.external or dataset.is_virtual:
+    if not isinstance(dataset, h5py_module().Dataset) or dataset.external or dataset.is_virtual:
         raise ValueError(f"{path}: {what} is not a plain dataset in the weights file")
     if tuple(dataset.shape) != tuple(shape):
         raise ValueError(f"{path}: {what} has shape {tuple(dataset.shape)} in the file, "
@@ -631,7 +639,7 @@ def compile_from_keras(path: Path, model: Any, settings: Any, optimizer_vars: An
         raise UnsupportedKerasFeature(f"{path}: {err}") from None
     except (KeyError, TypeError) as err:
         raise ValueError(f"{path}: the compile config is incomplete or damaged ({err!r})") from None
-    if optimizer_vars is not None and not isinstance(optimizer_vars, h5py.Group):
+    if optimizer_vars is not None and not isinstance(optimizer_vars, h5py_module().Group):
         raise ValueError(f"{path}: optimizer/vars in the weights file is not a group")
     if optimizer_vars is not None:
         restore_optimizer(path, model, optimizer_vars)

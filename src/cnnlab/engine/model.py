@@ -27,6 +27,7 @@ from .config import default_seed, floatx
 from .errors import UnsupportedKerasFeature
 from .layers import Layer, deserialize, unique_name
 from .summary import print_summary
+from .threads import ThreadFitter
 
 CHECKPOINT_FORMAT = "cnnlab-checkpoint"
 Data = np.ndarray | list[np.ndarray]  # one array per model input
@@ -73,6 +74,7 @@ class Model(Layer):
         self.metrics: list[metrics_module.Metric] = []
         self.stop_training = False
         self.divergence_guard = True  # check_finite after every step (off while a TerminateOnNaN watches)
+        self.thread_fitter = ThreadFitter()  # idle until fit starts it
         self.history: History | None = None
 
     # ------------------------------------------------------------ a model as a layer
@@ -189,8 +191,22 @@ class Model(Layer):
         # a TerminateOnNaN in the list takes over from the guard: Keras stops after the batch instead
         self.divergence_guard = not any(isinstance(c, TerminateOnNaN) for c in hooks.callbacks)
         hooks.on_train_begin()  # BackupAndRestore may restore a checkpoint and set resume_epoch
+        self.thread_fitter = ThreadFitter()  # BLAS threads: the cores other work leaves free
+        self.thread_fitter.start()
+        try:
+            logs = self.epochs_loop(x, y, batch_size, epochs, max(initial_epoch, self.resume_epoch), shuffle,
+                                    validation_data, validation_batch_size, validation_freq, hooks)
+        finally:
+            self.thread_fitter.stop()
+        hooks.on_train_end(logs)
+        return self.history
+
+    def epochs_loop(self, x: Data, y: np.ndarray, batch_size: int, epochs: int, first: int, shuffle: bool,
+                    validation_data: tuple[Data, np.ndarray] | None, validation_batch_size: int | None,
+                    validation_freq: int, hooks: Callback) -> dict[str, float]:
+        """Epochs first..epochs-1, each with its validation; stops early when a callback asks."""
         logs: dict[str, float] = {}
-        for epoch in range(max(initial_epoch, self.resume_epoch), epochs):
+        for epoch in range(first, epochs):
             self.epoch = epoch
             hooks.on_epoch_begin(epoch)
             logs = self.train_epoch(x, y, batch_size, shuffle, hooks)
@@ -200,8 +216,7 @@ class Model(Layer):
             hooks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        hooks.on_train_end(logs)
-        return self.history
+        return logs
 
     def train_epoch(self, x: Data, y: np.ndarray, batch_size: int, shuffle: bool, hooks: Callback) -> dict[str, float]:
         """One pass over the data in mini-batches; the logs are sample-weighted means."""
@@ -216,6 +231,7 @@ class Model(Layer):
                 y_batch = y[batch]
                 totals.add(self.train_step(take(x, batch), y_batch), y_batch, self.last_output, len(batch))
             hooks.on_train_batch_end(step, totals.logs())
+            self.thread_fitter.tick()
             if self.stop_training:
                 break
         self.last_epoch_seconds = time.perf_counter() - start

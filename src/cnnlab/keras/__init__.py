@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from cnnlab import __version__ as cnnlab_version
+from cnnlab.connect import connect_engine
 from cnnlab.keras.namespace import keras_module
-from cnnlab.keras_format import register as register_keras_format
 
-register_keras_format()  # model.save("m.keras") and load_model("m.keras" | "m.h5") speak Keras's own format
+connect_engine()  # model.save("m.keras") and load_model("m.keras" | "m.h5") speak Keras's format; BLAS threads
 
 # What programs print as keras.__version__: the Keras API level cnnlab follows, and cnnlab's own version.
 __version__ = f"3.0.0+cnnlab.{cnnlab_version}"
