@@ -10,6 +10,7 @@ A model is itself a layer, so a model can be used inside another.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -191,15 +192,21 @@ class Model(Layer):
         # a TerminateOnNaN in the list takes over from the guard: Keras stops after the batch instead
         self.divergence_guard = not any(isinstance(c, TerminateOnNaN) for c in hooks.callbacks)
         hooks.on_train_begin()  # BackupAndRestore may restore a checkpoint and set resume_epoch
-        self.thread_fitter = ThreadFitter()  # BLAS threads: the cores other work leaves free
-        self.thread_fitter.start()
-        try:
+        with self.fitted_threads():  # BLAS threads: the cores other work leaves free
             logs = self.epochs_loop(x, y, batch_size, epochs, max(initial_epoch, self.resume_epoch), shuffle,
                                     validation_data, validation_batch_size, validation_freq, hooks)
-        finally:
-            self.thread_fitter.stop()
         hooks.on_train_end(logs)
         return self.history
+
+    @contextlib.contextmanager
+    def fitted_threads(self) -> Iterator[None]:
+        """While the block runs, the BLAS thread count follows the free cores (engine.threads)."""
+        self.thread_fitter = ThreadFitter()
+        self.thread_fitter.start()
+        try:
+            yield
+        finally:
+            self.thread_fitter.stop()
 
     def epochs_loop(self, x: Data, y: np.ndarray, batch_size: int, epochs: int, first: int, shuffle: bool,
                     validation_data: tuple[Data, np.ndarray] | None, validation_batch_size: int | None,
@@ -296,7 +303,8 @@ class Model(Layer):
         batch_size = check_batch_size(batch_size or 32)
         hooks = CallbackList(callbacks, add_progbar=verbose not in (0, False), model=self, verbose=verbose, epochs=1,
                              steps=math.ceil(len(y) / batch_size))
-        logs = self.test_loop(x, y, batch_size, hooks)
+        with self.fitted_threads():
+            logs = self.test_loop(x, y, batch_size, hooks)
         if return_dict:
             return logs
         values = list(logs.values())
@@ -312,6 +320,7 @@ class Model(Layer):
             y_batch = y[begin : begin + batch_size]
             totals.add(self.loss(y_batch, y_pred), y_batch, y_pred, len(y_batch))
             hooks.on_test_batch_end(step, totals.logs())
+            self.thread_fitter.tick()
         logs = totals.logs()
         hooks.on_test_end(logs)
         return logs
@@ -340,10 +349,12 @@ class Model(Layer):
                              steps=math.ceil(count / batch_size))
         hooks.on_predict_begin()
         outputs = []
-        for step, begin in enumerate(range(0, count, batch_size)):
-            hooks.on_predict_batch_begin(step)
-            outputs.append(copy_outputs(self.forward(take(x, slice(begin, begin + batch_size)))))
-            hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        with self.fitted_threads():
+            for step, begin in enumerate(range(0, count, batch_size)):
+                hooks.on_predict_batch_begin(step)
+                outputs.append(copy_outputs(self.forward(take(x, slice(begin, begin + batch_size)))))
+                hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
+                self.thread_fitter.tick()
         hooks.on_predict_end()
         if outputs and isinstance(outputs[0], list):
             return [np.concatenate(parts) for parts in zip(*outputs)]
