@@ -179,3 +179,22 @@ def test_bench_keras_models_runs_and_its_ratios_are_its_quotients(tmp_path: Path
             assert round_["numpy"] > 0 and round_["torch"] > 0
             assert math.isclose(round_["ratio"], round_["numpy"] / round_["torch"])
         assert row["network"] in done.stdout
+
+
+def test_bench_busy_runs_and_its_ratios_are_its_quotients(tmp_path: Path) -> None:
+    """benchmarks/bench_busy.py at its smallest: both networks, quiet and with a core taken."""
+    if not (DATA_DIR / "mnist").is_dir():
+        pytest.skip("needs MNIST in the data directory")
+    out = tmp_path / "bench_busy.json"
+    env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_busy.py"), "--steps", "3", "--epochs", "1",
+                           "--digits-epochs", "1", "--out", str(out)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    networks = json.loads(out.read_text())["networks"]
+    assert set(networks) == {"seed-cnn on MNIST", "seed-cnn-same on digits"}
+    for row in networks.values():
+        quiet, loaded = row["quiet"], row["one_core_busy"]
+        assert min(*quiet.values(), *loaded.values()) > 0
+        assert math.isclose(row["engine_loaded_over_quiet"], loaded["engine"] / quiet["engine"])
+        assert math.isclose(row["engine_over_torch_loaded"], loaded["engine"] / loaded["torch"])
