@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -49,6 +50,28 @@ RNG_KERNEL = np.random.default_rng(0).normal(size=(3, 3, 2, 12))
 def image_axes(fig: Figure) -> list:
     """The axes of ``fig`` that show an image."""
     return [ax for ax in fig.axes if ax.images]
+
+
+def mosaic_tiles(fig: Figure) -> list[np.ndarray]:
+    """The RGBA tiles of a grid drawn as one image, row by row: the blocks between its fully
+    transparent rows and columns of pixels (blank tiles left out)."""
+    (ax,) = image_axes(fig)
+    mosaic = np.asarray(ax.images[0].get_array())
+    opaque = mosaic[..., 3] > 0
+    rows, cols = pixel_runs(opaque.any(axis=1)), pixel_runs(opaque.any(axis=0))
+    tiles = [mosaic[r0:r1, c0:c1] for r0, r1 in rows for c0, c1 in cols]
+    return [tile for tile in tiles if tile[..., 3].any()]
+
+
+def pixel_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of True in a 1-D mask."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def scaled(image: np.ndarray) -> np.ndarray:
+    """``image`` stretched to its own range 0..1, as ``imshow`` shows an image alone."""
+    return (image - image.min()) / (image.max() - image.min())
 
 
 def legend_labels(fig: Figure) -> list[str]:
@@ -333,9 +356,11 @@ def test_confident_mistakes_are_the_most_probable_wrong_answers() -> None:
     ])
     np.testing.assert_array_equal(plots.confident_mistake_indices(labels, probs, 2), [2, 3])
     fig = plots._figure_confident_mistakes(X[:5], labels, probs, ["a", "b", "c"], n=16)
-    titles = [ax.get_title() for ax in image_axes(fig)]
+    titles = [text.get_text() for text in fig.axes[0].texts]
     assert titles == ["true c / pred b (0.97)", "true a / pred b (0.70)", "true b / pred a (0.60)"]
-    np.testing.assert_array_equal(image_axes(fig)[0].images[0].get_array(), X[2])
+    tiles = mosaic_tiles(fig)  # one image: the three mistakes in grey, each scaled to its range
+    assert len(tiles) == 3
+    np.testing.assert_allclose(tiles[0][..., 0], scaled(X[2]), atol=1 / 255)
 
 
 def test_no_mistakes_gives_a_figure_that_says_so() -> None:
@@ -346,9 +371,11 @@ def test_no_mistakes_gives_a_figure_that_says_so() -> None:
 
 def test_filters_are_channel_averaged_tiles_one_per_filter() -> None:
     kernel = np.random.default_rng(0).normal(size=(3, 3, 2, 10))
-    tiles = image_axes(plots._figure_filters(kernel, "t"))
-    assert len(tiles) == 10
-    np.testing.assert_allclose(tiles[7].images[0].get_array(), kernel[:, :, :, 7].mean(axis=2))
+    fig = plots._figure_filters(kernel, "t")
+    tiles = mosaic_tiles(fig)  # one image, not one axes per filter
+    assert len(tiles) == 10 and len(fig.axes) == 1
+    np.testing.assert_allclose(tiles[7][..., 0], scaled(kernel[:, :, :, 7].mean(axis=2)), atol=1 / 255)
+    assert [text.get_text() for text in fig.axes[0].texts] == [str(k) for k in range(10)]
     with pytest.raises(ValueError, match="kh, kw, C_in, F"):
         plots._figure_filters(np.ones((3, 3, 4)), "t")
 
@@ -356,10 +383,12 @@ def test_filters_are_channel_averaged_tiles_one_per_filter() -> None:
 def test_feature_maps_one_row_per_layer_with_at_most_max_channels() -> None:
     maps = [("conv2d", np.random.default_rng(0).random((6, 6, 32))), ("dense", np.ones((2, 2)))]
     fig = plots._figure_feature_maps(maps, max_channels=5, title="t")
-    assert len(image_axes(fig)) == 5 + 1
+    tiles = mosaic_tiles(fig)  # one image: five maps of conv2d, then dense's one map enlarged to 6x6
+    assert len(tiles) == 5 + 1 and len(fig.axes) == 1
     labels = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert labels == ["conv2d\n6x6x32", "dense\n2x2x1"]
-    np.testing.assert_array_equal(fig.axes[3].images[0].get_array(), maps[0][1][:, :, 3])
+    np.testing.assert_allclose(tiles[3], matplotlib.colormaps["viridis"](scaled(maps[0][1][:, :, 3])))
+    assert tiles[5].shape == (6, 6, 4)
 
 
 def test_saliency_shows_image_absolute_gradient_and_overlay() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +24,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
 from sklearn.metrics import auc, roc_curve  # noqa: E402
 
 from cnnlab.engine.saving import write_bytes  # noqa: E402
@@ -55,6 +57,31 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
 def _new_figure(width: float, height: float) -> Figure:
     """A figure of ``width`` x ``height`` inches with constrained layout (no overlaps)."""
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _fixed_figure(
+    width: float, height: float, margins: tuple[float, float, float, float] = (0.8, 0.3, 0.6, 0.5),
+    columns: int = 1, gap: float = 0.9,
+) -> Figure:
+    """A figure of ``width`` x ``height`` inches laid out once by hand: ``margins`` (left, right,
+    bottom, top) and the ``gap`` between ``columns`` of subplots in inches, no layout engine pass.
+
+    ``save_figure``'s tight bounding box still takes in any label longer than its margin."""
+    left, right, bottom, top = margins
+    panel = (width - left - right - (columns - 1) * gap) / columns
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=gap / panel)
+    return fig
+
+
+def _side_colorbar(fig: Figure, image: AxesImage, ax: Axes, label: str = "") -> None:
+    """A colour bar 0.15 inch right of ``ax`` in a fixed layout (0.12 inch wide, 80% of its height),
+    ``ax`` keeping its size; the margin or gap on its right must hold the bar's ticks and label."""
+    box = ax.get_position()
+    width = fig.get_size_inches()[0]
+    cax = fig.add_axes((box.x1 + 0.15 / width, box.y0 + 0.1 * box.height, 0.12 / width, 0.8 * box.height))
+    fig.colorbar(image, cax=cax, label=label)
 
 
 def display_text(value: object, limit: int = 40) -> str:
@@ -120,7 +147,7 @@ def _figure_history(history: History, title: str = "Training history") -> Figure
         raise ValueError(
             f"the history holds no per-epoch values to plot; keys: {sorted(history)}."
         )
-    fig = _new_figure(4.5 * len(metrics), 3.6)
+    fig = _fixed_figure(4.5 * len(metrics), 3.6, (0.8, 0.2, 0.6, 0.75), columns=len(metrics))
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
         _plot_metric(ax, history, metric)
         _style_history_axes(ax, metric)
@@ -182,20 +209,24 @@ def _annotate_cells(ax: Axes, values: np.ndarray, normalize: bool) -> None:
         ax.text(col, row, text, ha="center", va="center", color=color, fontsize=fontsize)
 
 
+def _colorbar_label(normalize: bool) -> str:
+    return "share of true class" if normalize else "images"
+
+
 def _draw_confusion(
     ax: Axes, cm: np.ndarray, class_names: Sequence[str], normalize: bool, title: str
-) -> None:
-    """An annotated heatmap: true classes on rows, predicted classes on columns."""
+) -> AxesImage:
+    """An annotated heatmap: true classes on rows, predicted classes on columns; returns the image
+    (its colour bar is the caller's: beside a fixed layout's axes, or placed by the layout engine)."""
     values = _normalise_rows(cm) if normalize else cm
     image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    colorbar_label = "share of true class" if normalize else "images"
-    ax.figure.colorbar(image, ax=ax, shrink=0.8, label=colorbar_label)
     _annotate_cells(ax, values, normalize)
     _set_class_ticks(ax, class_names)
     ax.set_yticks(np.arange(len(class_names)), [display_text(name) for name in class_names])
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
     ax.set_title(display_text(title, 100))
+    return image
 
 
 def _check_confusion(
@@ -217,9 +248,11 @@ def _figure_confusion_matrix(
     """A single annotated confusion-matrix heatmap."""
     matrix = _check_confusion(cm, class_names)
     size = max(4.5, 0.45 * len(class_names) + 2.5)
-    fig = _new_figure(size + 1.0, size)
+    fig = _fixed_figure(size + 0.7, size, (0.8, 1.0, 0.7, 0.4))  # a square heatmap, its colour bar on the right
     default = "Confusion matrix (row-normalised)" if normalize else "Confusion matrix"
-    _draw_confusion(fig.subplots(), matrix, class_names, normalize, title or default)
+    ax = fig.subplots()
+    image = _draw_confusion(ax, matrix, class_names, normalize, title or default)
+    _side_colorbar(fig, image, ax, _colorbar_label(normalize))
     return fig
 
 
@@ -249,7 +282,8 @@ def _figure_confusion_matrices(
     fig = _new_figure((size + 1.0) * len(matrices), size)
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     for ax, (name, matrix) in zip(axes, matrices.items()):
-        _draw_confusion(ax, matrix, class_names, normalize, name)
+        image = _draw_confusion(ax, matrix, class_names, normalize, name)
+        fig.colorbar(image, ax=ax, shrink=0.8, label=_colorbar_label(normalize))
     return fig
 
 
@@ -330,7 +364,7 @@ def _figure_roc(
     curves = one_vs_rest_curves(y_true, probs)
     if not curves:
         raise ValueError("ROC curves need positive and negative examples of a class in y_true.")
-    fig = _new_figure(7.5, 5.0)
+    fig = _fixed_figure(7.5, 5.0, (0.8, 2.5, 0.6, 0.45))
     ax = fig.subplots()
     colors = _class_colors(probs.shape[1])
     for k, (fpr, tpr, score) in curves.items():
@@ -396,7 +430,7 @@ def plot_roc_compare(
 def _figure_per_class(per_class: Sequence[Mapping[str, object]], title: str) -> Figure:
     """Grouped bars: precision, recall and F1 for each class."""
     names = [str(row["class"]) for row in per_class]
-    fig = _new_figure(max(6.0, 0.7 * len(names) + 2.5), 4.0)
+    fig = _fixed_figure(max(6.0, 0.7 * len(names) + 2.5), 4.0, (0.75, 1.2, 0.7, 0.45))
     ax = fig.subplots()
     positions = np.arange(len(names))
     width = 0.27
@@ -459,6 +493,87 @@ def _grid(fig: Figure, n_rows: int, n_cols: int) -> np.ndarray:
     for ax in axes.ravel():
         ax.set_axis_off()
     return axes
+
+
+# One image per grid: tiles are coloured one by one and laid into a single RGBA mosaic shown by
+# one ``imshow``, labels drawn as text at the tiles (data coordinates are the mosaic's pixels).
+# A figure of 32 filters is then one axes instead of 32, and needs no layout engine.
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """Where tile ``index`` lies in a mosaic: ``n_cols`` tiles a row, each ``size`` (rows, columns)
+    pixels, ``gaps`` (between columns, above each row) transparent pixels."""
+
+    n_cols: int
+    size: tuple[int, int]
+    gaps: tuple[int, int]
+
+    def origin(self, index: int) -> tuple[int, int]:
+        """Pixel row and column of the tile's upper-left corner."""
+        row, col = divmod(index, self.n_cols)
+        return row * (self.gaps[1] + self.size[0]) + self.gaps[1], col * (self.size[1] + self.gaps[0])
+
+    def tile(self, mosaic: np.ndarray, index: int) -> np.ndarray:
+        """The pixels of tile ``index`` cut out of ``mosaic``."""
+        top, left = self.origin(index)
+        return mosaic[top:top + self.size[0], left:left + self.size[1]]
+
+
+def tile_colors(tile: np.ndarray, cmap: str = "gray") -> np.ndarray:
+    """One tile as RGBA ``(h, w, 4)``, scaled to its own range as ``imshow`` shows an image alone.
+
+    ``(h, w)``: through ``cmap`` (a constant tile takes the colour map's lowest colour, NaN is
+    transparent); ``(h, w, 3)``: stretched to 0..1 as RGB; other channel counts averaged into grey."""
+    array, grey = _display_image(tile)
+    if grey is None:
+        return np.concatenate([array, np.ones((*array.shape[:2], 1))], axis=2)
+    finite = array[np.isfinite(array)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    scaled = (array - low) / (high - low) if high > low else np.where(np.isfinite(array), 0.0, np.nan)
+    return matplotlib.colormaps[cmap](scaled)
+
+
+def _mosaic(tiles: Sequence[np.ndarray], layout: TileLayout) -> np.ndarray:
+    """RGBA tiles of one size laid out as ``layout`` says, transparent between them.
+
+    # tiles: n x (h, w, 4) -> (n_rows * (gap_y + h), n_cols * (w + gap_x) - gap_x, 4)"""
+    (h, w), (gap_x, gap_y) = layout.size, layout.gaps
+    n_rows = math.ceil(len(tiles) / layout.n_cols)
+    mosaic = np.zeros((n_rows * (gap_y + h), layout.n_cols * (w + gap_x) - gap_x, 4))
+    for index, tile in enumerate(tiles):
+        top, left = layout.origin(index)
+        mosaic[top:top + h, left:left + w] = tile
+    return mosaic
+
+
+def _mosaic_figure(
+    tiles: Sequence[np.ndarray], n_cols: int, tile_inches: float, band_inches: float,
+    gap_inches: float = 0.1, left_inches: float = 0.1,
+) -> tuple[Figure, Axes, TileLayout]:
+    """A fixed-layout figure showing RGBA ``tiles`` as one image: ``tile_inches`` per tile, a band
+    of ``band_inches`` above each row for labels, ``gap_inches`` between columns, ``left_inches``
+    for row labels and room above for a title. Returns the figure, its axes and the layout."""
+    h, w = tiles[0].shape[:2]
+    scale = tile_inches / max(h, w)  # inches per mosaic pixel
+    gaps = max(1, round(gap_inches / scale)), max(1, math.ceil(band_inches / scale))
+    layout = TileLayout(min(n_cols, len(tiles)), (h, w), gaps)
+    mosaic = _mosaic(tiles, layout)
+    width, height = mosaic.shape[1] * scale, mosaic.shape[0] * scale
+    fig = Figure(figsize=(left_inches + width + 0.1, height + 0.45), dpi=DPI)
+    size = fig.get_size_inches()
+    ax = fig.add_axes((left_inches / size[0], 0.1 / size[1], width / size[0], height / size[1]))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_axis_off()
+    return fig, ax, layout
+
+
+def _label_tiles(ax: Axes, labels: Sequence[str], layout: TileLayout, fontsize: float) -> None:
+    """Each label centred in the band above its tile."""
+    for index, label in enumerate(labels):
+        top, left = layout.origin(index)
+        ax.text(left + (layout.size[1] - 1) / 2, top - 0.5 - 0.15 * layout.gaps[1], label,
+                ha="center", va="bottom", fontsize=fontsize)
 
 
 def _sample_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> list[np.ndarray]:
@@ -603,16 +718,15 @@ def _figure_confident_mistakes(
     indices = confident_mistake_indices(y_true, probs, n)
     if indices.size == 0:
         return _notice_figure("No mistakes: every image was classified correctly.")
-    n_cols = min(indices.size, 4)
-    n_rows = math.ceil(indices.size / n_cols)
-    fig = _new_figure(1.9 * n_cols, 2.0 * n_rows + 0.4)
-    axes = _grid(fig, n_rows, n_cols).ravel()
     labels = np.asarray(y_true).reshape(-1)
-    for ax, index in zip(axes, indices):
+    titles = []
+    for index in indices:
         predicted = int(probs[index].argmax())
-        _show_image(ax, x[index])
         names = display_text(class_names[labels[index]], 20), display_text(class_names[predicted], 20)
-        ax.set_title(_mistake_title(*names, probs[index, predicted]), fontsize=8)
+        titles.append(_mistake_title(*names, probs[index, predicted]))
+    colors = [tile_colors(x[index]) for index in indices]
+    fig, ax, layout = _mosaic_figure(colors, 4, tile_inches=1.45, band_inches=0.42, gap_inches=0.45)
+    _label_tiles(ax, titles, layout, fontsize=8)
     fig.suptitle("Most confident mistakes")
     return fig
 
@@ -645,21 +759,17 @@ def plot_confident_mistakes(
 
 
 def _figure_filters(kernel: np.ndarray, title: str) -> Figure:
-    """One tile per filter of a ``(kh, kw, C_in, F)`` kernel, channels averaged."""
+    """One tile per filter of a ``(kh, kw, C_in, F)`` kernel, channels averaged, each scaled to its
+    own range in grey and numbered; eight a row, all in one image."""
     weights = np.asarray(kernel, dtype=np.float64)
     if weights.ndim != 4:
         raise ValueError(
             f"a Conv2D kernel must be (kh, kw, C_in, F); received shape {weights.shape}."
         )
     tiles = weights.mean(axis=2)
-    n_filters = tiles.shape[2]
-    n_cols = min(n_filters, 8)
-    n_rows = math.ceil(n_filters / n_cols)
-    fig = _new_figure(max(3.0, 0.85 * n_cols), 0.9 * n_rows + 0.5)
-    axes = _grid(fig, n_rows, n_cols).ravel()
-    for index, ax in enumerate(axes[:n_filters]):
-        _show_image(ax, tiles[:, :, index])
-        ax.set_title(str(index), fontsize=7)
+    colors = [tile_colors(tiles[:, :, index]) for index in range(tiles.shape[2])]
+    fig, ax, layout = _mosaic_figure(colors, 8, tile_inches=0.7, band_inches=0.18)
+    _label_tiles(ax, [str(index) for index in range(len(colors))], layout, fontsize=7)
     fig.suptitle(display_text(title, 100))
     return fig
 
@@ -689,21 +799,37 @@ def _as_feature_map(maps: np.ndarray) -> np.ndarray:
 def _figure_feature_maps(
     maps: Sequence[tuple[str, np.ndarray]], max_channels: int, title: str
 ) -> Figure:
-    """One row per layer, up to ``max_channels`` channel maps per row, layer named on the left."""
+    """One row per layer, up to ``max_channels`` channel maps per row, layer named on the left, all in
+    one image: each map scaled to its own range (viridis), smaller maps enlarged (nearest) to the
+    largest map's size."""
     layers = [(name, _as_feature_map(array)) for name, array in maps]
     if not layers:
         raise ValueError("no feature maps were given.")
     n_cols = min(max_channels, max(array.shape[2] for _, array in layers))
-    fig = _new_figure(0.8 * n_cols + 1.6, 0.9 * len(layers) + 0.5)
-    axes = _grid(fig, len(layers), n_cols)
+    size = max(array.shape[0] for _, array in layers), max(array.shape[1] for _, array in layers)
+    tiles = [_layer_tiles(array, n_cols, size) for _, array in layers]
+    fig, ax, layout = _mosaic_figure([t for row in tiles for t in row], n_cols, tile_inches=0.7,
+                                     band_inches=0.1, left_inches=1.3)
     for row, (name, array) in enumerate(layers):
-        for channel in range(min(n_cols, array.shape[2])):
-            axes[row, channel].imshow(array[:, :, channel], cmap="viridis")
-        label = f"{name}\n{array.shape[0]}x{array.shape[1]}x{array.shape[2]}"
-        axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes,
-                          ha="right", va="center", fontsize=8)
+        top, _ = layout.origin(row * n_cols)
+        label = f"{display_text(name, 24)}\n{array.shape[0]}x{array.shape[1]}x{array.shape[2]}"
+        ax.text(-layout.gaps[0] - 0.5, top + (size[0] - 1) / 2, label, ha="right", va="center", fontsize=8)
     fig.suptitle(display_text(title, 100))
     return fig
+
+
+def _layer_tiles(array: np.ndarray, n_cols: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """A row of ``n_cols`` RGBA tiles of ``size``: the first channels of ``array`` (H, W, C), then blanks."""
+    tiles = [tile_colors(_resize_nearest(array[:, :, channel], size), "viridis")
+             for channel in range(min(n_cols, array.shape[2]))]
+    return tiles + [np.zeros((*size, 4))] * (n_cols - len(tiles))
+
+
+def _resize_nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (h, w) resampled to ``size`` by nearest neighbour, as ``imshow`` enlarges it."""
+    rows = np.arange(size[0]) * image.shape[0] // size[0]
+    cols = np.arange(size[1]) * image.shape[1] // size[1]
+    return image[rows][:, cols]
 
 
 def plot_feature_maps(
@@ -725,14 +851,14 @@ def _figure_saliency(image: np.ndarray, saliency: np.ndarray, title: str) -> Fig
     heat = np.abs(np.asarray(saliency, dtype=np.float64))
     if heat.ndim == 3:
         heat = heat.max(axis=2)
-    fig = _new_figure(9.0, 3.4)
+    fig = _fixed_figure(9.6, 3.4, (0.15, 0.15, 0.15, 0.7), columns=3, gap=0.8)
     axes = fig.subplots(1, 3)
     _show_image(axes[0], image)
     axes[0].set_title("Input")
     shown = axes[1].imshow(heat, cmap="hot")
     axes[1].set_axis_off()
     axes[1].set_title("|gradient|")
-    fig.colorbar(shown, ax=axes[1], shrink=0.8)
+    _side_colorbar(fig, shown, axes[1])
     _show_image(axes[2], image)
     axes[2].imshow(heat, cmap="hot", alpha=0.5)
     axes[2].set_title("Overlay")
