@@ -8,6 +8,7 @@ so every run directory holds a model file the engine can load.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,10 @@ def evaluate(model: Sequential, data: PreparedData, settings: TrainSettings, epo
 
 
 def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: TrainResult, data: PreparedData) -> None:
-    """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html."""
+    """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html.
+
+    ``result.extra["write_seconds"]``: this step's wall seconds, mostly the figures (matplotlib's import included)."""
+    started = time.perf_counter()
     from .report import render_run_report, write_figures_for_run
 
     runs.write_results(run_dir, result.model, result.history, result.epoch_seconds, result.metrics)
@@ -205,6 +209,7 @@ def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: Trai
     write_figures_for_run(run_dir, history=result.history, y_true=data.y_test, y_prob=result.y_prob,
                           x_test=data.x_test, class_names=data.class_names, first_kernel=first_conv)
     render_run_report(run_dir)
+    result.extra["write_seconds"] = time.perf_counter() - started
 
 
 def write_config(run_dir: Path, settings: TrainSettings, config: dict, data: PreparedData) -> None:
