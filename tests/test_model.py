@@ -385,3 +385,35 @@ def test_terminate_on_nan_stops_after_the_batch_where_the_guard_would_raise():
     assert len(history.history["loss"]) == 1 and not np.isfinite(history.history["loss"][0])
     with pytest.raises(TrainingDiverged, match="training diverged at epoch 1"):
         exploding().fit(x, y, batch_size=2, epochs=3, verbose=0)
+
+
+@pytest.mark.parametrize("pool", [layers.MaxPooling2D(2), layers.MaxPooling2D(3, strides=2, padding="same")])
+@pytest.mark.parametrize("relu_layer", ["conv", "activation"])
+def test_pooling_before_relu_gives_the_layer_by_layer_results_bit_for_bit(pool, relu_layer):
+    """Sequential runs Conv2D(relu) + MaxPooling2D (and Activation("relu") + MaxPooling2D) as linear
+    part -> pool -> ReLU (sequential.PoolThenReLU); outputs and every gradient must be those of the
+    layers run one by one."""
+    if relu_layer == "conv":
+        front = [layers.Conv2D(4, 3, activation="relu")]
+    else:
+        front = [layers.Conv2D(4, 3), layers.BatchNormalization(), layers.Activation("relu")]
+    model = Sequential([Input(shape=(9, 9, 2)), *front, pool, layers.Flatten(),
+                        layers.Dense(3, activation="softmax")], seed=0)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    assert any(type(step).__name__ == "PoolThenReLU" for step in model.steps)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 9, 9, 2)).astype(np.float32)
+    y = to_categorical(rng.integers(0, 3, 6), 3)
+    fused_out = model.forward(x, training=True).copy()
+    model.backward_from_loss(y, fused_out)
+    fused = {key: grad.copy() for key, grad in model.grads.items()}
+    out = x
+    for layer in model.layers:  # one by one, as the model defines them
+        out = layer.forward(out, training=True)
+    grad = model.loss.gradient_before_activation(y, out)
+    grad = model.layers[-1].backward_linear(grad)
+    for layer in reversed(model.layers[:-1]):
+        grad = layer.backward(grad)
+    np.testing.assert_array_equal(fused_out, out)
+    for key, value in model.grads.items():
+        np.testing.assert_array_equal(fused[key], value, err_msg=key)

@@ -130,25 +130,33 @@ class Sequential(Model):
             if (needed or trains) and self.backward_start == len(self._layers):
                 self.backward_start = i
             needed = needed or trains
+        self.steps = execution_steps(self._layers)
+        first = self._layers[self.backward_start] if self.backward_start < len(self._layers) else None
+        self.backward_step = next((i for i, step in enumerate(self.steps) if first in step_layers(step)),
+                                  len(self.steps))
 
     def forward(self, x: np.ndarray, training: bool = False, trace: list | None = None) -> np.ndarray:
-        """x: (N, *input_shape) -> (N, *output_shape); trace collects (layer name, output)."""
-        for layer in self._layers:
-            x = layer.forward(x, training=training)
-            if trace is not None:
+        """x: (N, *input_shape) -> (N, *output_shape); trace collects (layer name, output) of
+        every layer, which the fused steps (PoolThenReLU) do not compute, so it runs layer by layer."""
+        if trace is not None:
+            for layer in self._layers:
+                x = layer.forward(x, training=training)
                 trace.append((layer.name, x))
+            return x
+        for step in self.steps:
+            x = step.forward(x, training=training)
         return x
 
     def backward_from(self, grad: np.ndarray, fused: bool) -> np.ndarray | None:
         """grad: d(loss)/d(output), or d(loss)/d(the output layer's pre-activation) when fused."""
-        layers = self._layers[self.backward_start :]
-        if not layers:
+        steps = self.steps[self.backward_step :]
+        if not steps:
             return None  # nothing to train
         if fused:
-            grad = self._layers[-1].backward_linear(grad)
-            layers = layers[:-1]
-        for layer in reversed(layers):
-            grad = layer.backward(grad)
+            grad = steps[-1].backward_linear(grad)
+            steps = steps[:-1]
+        for step in reversed(steps):
+            grad = step.backward(grad)
         return grad if self.needs_input_grad else None
 
     def summary_rows(self) -> list[tuple[str, str, str, int]]:
@@ -170,3 +178,51 @@ class Sequential(Model):
             raise ValueError("a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}")
         name = None if isinstance(config, list) else config.get("name")
         return cls([deserialize(spec) for spec in specs], name=name, seed=seed)
+
+
+class PoolThenReLU:
+    """A layer that ends in a ReLU (``Conv2D(activation="relu")``, ``Activation("relu")``) followed by
+    MaxPooling2D, computed as: the layer's linear part, the pooling, then the ReLU on what was pooled.
+
+    The maximum of a window commutes with ReLU, max_k relu(z_k) = relu(max_k z_k), so the outputs are
+    the same; and so are the gradients: where a window's largest z is positive the same pixel takes
+    its gradient (ReLU keeps ties as ties), and where it is not, every gradient of the window is 0
+    either way. The ReLU then touches a quarter of the values (2x2 pooling). docs/backprop.md, section 5.
+    """
+
+    def __init__(self, layer: Layer, pool: Layer) -> None:
+        self.layer, self.pool = layer, pool
+
+    @staticmethod
+    def fits(layer: Layer, following: Layer) -> bool:
+        activation = getattr(layer, "activation", None)
+        return (type(following).__name__ == "MaxPooling2D" and hasattr(layer, "forward_linear")
+                and getattr(activation, "name", None) == "relu")
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # x -> z (the layer's linear part) -> pooled z (N, Ho, Wo, C) -> relu
+        pooled = self.pool.forward(self.layer.forward_linear(x, training), training)
+        return self.layer.activation.forward(pooled.copy())  # the pool keeps its output for backward
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        # the pool's output is max z here, relu(max z) after a forward layer by layer: positive at
+        # the same places, so the ReLU's mask, and this backward, are right after either forward
+        return self.layer.backward_linear(self.pool.backward(self.layer.activation.backward(dy, self.pool.out)))
+
+
+def execution_steps(layers: list[Layer]) -> list[Any]:
+    """The layers in order, each ReLU layer followed by MaxPooling2D taken as one PoolThenReLU."""
+    steps: list[Any] = []
+    i = 0
+    while i < len(layers):
+        if i + 1 < len(layers) and PoolThenReLU.fits(layers[i], layers[i + 1]):
+            steps.append(PoolThenReLU(layers[i], layers[i + 1]))
+            i += 2
+        else:
+            steps.append(layers[i])
+            i += 1
+    return steps
+
+
+def step_layers(step: Any) -> tuple[Layer, ...]:
+    return (step.layer, step.pool) if isinstance(step, PoolThenReLU) else (step,)

@@ -49,11 +49,15 @@ class Conv2D(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, H, W, C_in) -> cols: (N*Ho*Wo, kh*kw*C_in) -> a: (N, Ho, Wo, filters)
-        self.x_shape = x.shape
-        z, self.cols = functional.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding,
-                                                 self.workspace)
-        self.a = self.activation.forward(z)
+        self.a = self.activation.forward(self.forward_linear(x, training))
         return self.a
+
+    def forward_linear(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x -> z, the output before the activation (backward_linear takes its gradient)."""
+        self.x_shape = x.shape
+        z, self.cols = functional.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides,
+                                                 self.padding, self.workspace)
+        return z
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         return self.backward_linear(self.activation.backward(dy, self.a))

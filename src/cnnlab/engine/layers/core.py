@@ -131,6 +131,9 @@ class Activation(Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return self.activation.backward(dy, self.a)
 
+    def forward_linear(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return x  # before the activation there is nothing: the input itself (not to be overwritten)
+
     def backward_linear(self, dz: np.ndarray) -> np.ndarray:
         return dz
 
