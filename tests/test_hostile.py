@@ -161,6 +161,19 @@ def test_a_model_member_whose_header_declares_a_huge_shape_is_refused(tmp_path) 
     assert "CNNLAB_MAX_FILE_BYTES" in str(error) and peak < MIB
 
 
+def test_a_forged_compressed_size_in_the_zip_directory_allocates_nothing(tmp_path) -> None:
+    """Found by tests/test_fuzz_readers.py: zipfile asks the file for the declared compressed size at once."""
+    path = tmp_path / "m.cnnlab"
+    tiny_model().save(path)
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")  # meta.json's entry in the central directory
+    data[entry + 20: entry + 24] = struct.pack("<I", 50 * MIB)
+    path.write_bytes(bytes(data))
+    error, peak = peak_allocation(load_model, path)
+    assert isinstance(error, ValueError) and "more than the whole file" in str(error), error
+    assert peak < 2 * MIB
+
+
 def idx_header(dims: tuple[int, ...]) -> bytes:
     return (0x0800 | len(dims)).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
 

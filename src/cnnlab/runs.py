@@ -38,7 +38,7 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "sec
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
     """runs/20261122-031502-<name>, the default ``--out``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}"
+    return Path(root) / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)[:80]}"  # a file name, whatever the name
 
 
 def prepare_run_dir(path: str | Path) -> Path:

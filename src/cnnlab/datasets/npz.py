@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.engine.limits import LimitExceeded, check, check_pixels
-from cnnlab.engine.saving import ObjectArrayRefused, read_npy
+from cnnlab.engine.saving import ObjectArrayRefused, check_member, read_npy
 from cnnlab.errors import DatasetError
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -55,7 +55,7 @@ def read_npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         if missing:
             raise DatasetError(
                 f"{path}: missing array(s) {', '.join(missing)}; expected "
-                f"{', '.join(keys)}, found {', '.join(names) or 'no arrays'}"
+                f"{', '.join(keys)}, found {', '.join(n if n.isprintable() else repr(n) for n in names) or 'no arrays'}"
             )
         return {key: read_array(path, archive, key) for key in keys}
 
@@ -66,7 +66,7 @@ def open_npz(path: Path, keys: tuple[str, ...]) -> zipfile.ZipFile:
         return zipfile.ZipFile(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
+    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as error:
         if path.is_file() and path.read_bytes()[:6] == b"\x93NUMPY":
             raise DatasetError(
                 f"{path}: holds a single array, expected an .npz archive with {', '.join(keys)}"
@@ -79,6 +79,7 @@ def read_array(path: Path, archive: zipfile.ZipFile, key: str, kinds: str = "biu
     object arrays (which need pickle) are refused, and sizes over the limits are never allocated."""
     info = archive.getinfo(f"{key}.npy")
     try:
+        check_member(archive, info, f"{path}: array '{key}'")
         with archive.open(info) as member:
             return read_npy(member, info.file_size, f"{path}: array '{key}'", kinds,
                             check_shape=lambda shape: check_image_pixels(path, key, shape))
@@ -92,7 +93,7 @@ def read_array(path: Path, archive: zipfile.ZipFile, key: str, kinds: str = "biu
         raise DatasetError(str(error)) from None
     except ValueError as error:
         raise DatasetError(f"{path}: cannot read array '{key}': {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as error:
         raise DatasetError(f"{path}: cannot read array '{key}' (corrupt file?): {error}") from None
 
 

@@ -31,7 +31,7 @@ DEFAULTS = {
     "CNNLAB_MAX_TRIALS": 100_000,
 }
 MAX_NESTING = 64
-MAX_METADATA_BYTES = 64 << 20  # a meta.json or config file; the weights are arrays, not JSON
+MAX_METADATA_BYTES = 8 << 20  # a meta.json or config file (KBs; a long history MBs); weights are arrays, not JSON
 
 
 class LimitExceeded(ValueError):

@@ -75,8 +75,10 @@ def check_fields(document: Any, schema: dict[str, Field], source: str, report_un
 NUMBERS = Field((list,), items=Field((NUMBER,)))
 ARCHIVE = {"format": Field((str,)), "format_version": Field((int,)), "arrays": Field((list,), items=Field((str,))),
            "checksum": Field((str,))}
-MODEL_META = {**ARCHIVE, "model_class": Field((str,), required=False), "model_config": Field((dict, list), required=False),
-              "compile_config": Field((dict, type(None)), required=False), "weights_only": Field((bool,), required=False)}
+MODEL_META = {**ARCHIVE, "model_class": Field((str,), required=False),
+              "model_config": Field((dict, list), required=False),
+              "compile_config": Field((dict, type(None)), required=False),
+              "weights_only": Field((bool,), required=False)}
 CHECKPOINT_META = {**ARCHIVE, "model_config": Field((dict,)), "compile_config": Field((dict, type(None))),
                    "epoch": Field((int,), minimum=0), "history": Field((dict,), items=NUMBERS),
                    "epoch_seconds": NUMBERS, "rng_states": Field((dict,), items=Field((dict,)))}
@@ -109,7 +111,8 @@ RUN_CONFIG = {"model": Field((dict, list), required=False), "training": Field((d
               "created": Field((str,), required=False)}
 RUN_METRICS = {**{key: Field((NUMBER, type(None)), required=False) for key in
                   ("test_loss", "test_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr")},
-               "params": Field((int,), required=False, minimum=0), "epoch_seconds": Field((list,), False, items=Field((NUMBER,))),
+               "params": Field((int,), required=False, minimum=0),
+               "epoch_seconds": Field((list,), False, items=Field((NUMBER,))),
                "class_names": Field((list,), False, items=Field((str,))),
                "confusion_matrix": Field((list,), False, items=Field((list,), items=Field((NUMBER,)))),
                "engine": Field((str,), required=False), "dataset": Field((str,), required=False)}

@@ -15,6 +15,7 @@ import math
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -129,7 +130,8 @@ def read_archive(path: str | Path, kind: str = FORMAT) -> tuple[dict[str, Any], 
         with zipfile.ZipFile(path) as archive:
             meta = read_meta(path, archive, kind)
             arrays = {key: read_array(path, archive, key) for key in meta["arrays"]}
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as err:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression or zip version
         raise ValueError(f"{path}: damaged file ({err})") from None
     if array_checksum(arrays) != meta.get("checksum"):
         raise ValueError(f"{path}: checksum mismatch: the weights were altered or damaged")
@@ -144,6 +146,7 @@ def read_meta(path: Path, archive: zipfile.ZipFile, kind: str) -> dict[str, Any]
         info = archive.getinfo("meta.json")
     except KeyError:
         raise ValueError(f"{path}: not a cnnlab file (no meta.json inside)") from None
+    check_member(archive, info, f"{path}: meta.json")
     if info.file_size > limits.MAX_METADATA_BYTES:
         raise ValueError(f"{path}: meta.json declares {info.file_size:,} bytes, over the limit of "
                          f"{limits.MAX_METADATA_BYTES:,}")
@@ -173,6 +176,7 @@ def read_array(path: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray:
     except KeyError:
         raise ValueError(f"{path}: array {key!r} listed in the metadata is missing") from None
     limits.check_bytes(info.file_size, f"{path}: array {key!r}")
+    check_member(archive, info, f"{path}: array {key!r}")
     try:
         with archive.open(info) as member:
             return read_npy(member, info.file_size, f"{path}: array {key!r}")
@@ -184,6 +188,15 @@ def read_array(path: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray:
 
 class ObjectArrayRefused(ValueError):
     """A .npy header with dtype=object: reading it would need pickle, which cnnlab never uses."""
+
+
+def check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> None:
+    """A member cannot hold more compressed bytes than the whole archive: a forged size in the
+    directory would otherwise make zipfile ask for (and allocate) that many bytes."""
+    archive.fp.seek(0, os.SEEK_END)
+    if info.compress_size > archive.fp.tell():
+        raise ValueError(f"{what}: the directory declares {info.compress_size:,} compressed bytes, more than the "
+                         f"whole file ({archive.fp.tell():,}): a damaged or forged archive")
 
 
 def read_npy(stream: BinaryIO, declared: int, what: str, kinds: str = "biufc",

@@ -32,7 +32,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..errors import CnnlabError  # noqa: E402
-from ..plots import save_figure  # noqa: E402
+from ..plots import display_text, save_figure  # noqa: E402
 from ..report import ReportFigure, Section, build_report, html_table  # noqa: E402
 from .spec import value_label  # noqa: E402
 from .store import DB_NAME, StudyStore  # noqa: E402
@@ -212,9 +212,10 @@ def figure_axis(address: str, labels: list[str], done: list[dict[str, Any]]) -> 
         acc_ax.errorbar(i, accuracies.mean(), yerr=accuracies.std(), fmt="o", color="#1f4e79", capsize=5, zorder=3)
         params_ax.scatter(jitter, [t["params"] for t in mine], s=14, color="#e3a36f")
     for ax, ylabel in ((acc_ax, "test accuracy"), (params_ax, "parameters")):
-        ax.set_xticks(range(len(labels)), labels, rotation=20 if max(map(len, labels)) > 6 else 0)
+        shown = [display_text(label) for label in labels]  # literal text, no mathtext, shortened
+        ax.set_xticks(range(len(labels)), shown, rotation=20 if max(map(len, shown)) > 6 else 0)
         ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.set_xlabel(address)
+        ax.set_xlabel(display_text(address, 80))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     acc_ax.set_title("accuracy: trials (dots), mean ± std")

@@ -57,7 +57,7 @@ TRIAL_ROW = {"key": metadata.Field((str,)), "position": metadata.Field((int,), m
              "configuration": metadata.Field((dict,)), "seed": metadata.Field((int,), minimum=0),
              "repeat": metadata.Field((int,), minimum=0), "status": metadata.Field((str,)),
              "metrics": metadata.Field((dict, type(None))),
-             "history": metadata.Field((dict, type(None)), items=metadata.Field((list,), items=metadata.Field((metadata.NUMBER,)))),
+             "history": metadata.Field((dict, type(None)), items=metadata.NUMBERS),
              "params": _count, "seconds": metadata.Field((metadata.NUMBER, type(None)), False, minimum=0),
              "error": _text, "host": _text, "pid": _count, "blas_threads": _count,
              "attempts": metadata.Field((int,), minimum=0), "started": _text, "finished": _text}
@@ -67,7 +67,7 @@ DONE_METRICS = {"test_accuracy": metadata.Field((metadata.NUMBER,), minimum=0),
 
 def default_study_dir(name: str, root: str | Path = "runs") -> Path:
     """runs/study-<name>: no timestamp, so that running the same command again resumes."""
-    return Path(root) / f"study-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}"
+    return Path(root) / f"study-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)[:80]}"  # a file name, whatever the name
 
 
 class StudyStore:
@@ -211,11 +211,13 @@ def check_is_study(path: Path) -> None:
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        columns = {table: {row[1] for row in connection.execute(f"PRAGMA table_info({table})")} for table in tables & {"study", "trials"}}
+        columns = {table: {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+                   for table in tables & {"study", "trials"}}
         version = connection.execute("PRAGMA user_version").fetchone()[0]
     finally:
         connection.close()
-    ours = tables == {"study", "trials"} and {"fingerprint", "spec"} <= columns["study"] and {"key", "status"} <= columns["trials"]
+    ours = (tables == {"study", "trials"} and {"fingerprint", "spec"} <= columns["study"]
+            and {"key", "status"} <= columns["trials"])
     if (tables and not ours) or version not in (0, USER_VERSION):
         found = ", ".join(sorted(tables)) or "no tables"
         raise CnnlabError(f"{path} is not a cnnlab study database (it holds {found}); give another --db")

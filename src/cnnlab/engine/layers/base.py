@@ -108,11 +108,11 @@ def check_keras_defaults(class_name: str, kwargs: dict[str, Any]) -> None:
 
 
 def check_layer_name(class_name: str, name: Any) -> str:
-    """A layer name becomes part of the paths inside saved files: no '/', '\\' or NUL, at most 255
-    characters (Keras refuses '/' too)."""
-    if not isinstance(name, str) or len(name) > 255 or any(c in name for c in "/\\\0"):
+    """A layer name becomes part of the paths inside saved files and of one-line messages: at most
+    255 printable characters (no NUL, no newline), no '/' or '\\' (Keras refuses '/' too)."""
+    if not isinstance(name, str) or len(name) > 255 or not name.isprintable() or any(c in name for c in "/\\"):
         raise ValueError(f"{class_name}: layer name {name!r:.80} is not allowed; a name is a string of at most 255 "
-                         "characters without '/', '\\' or NUL (it becomes a path inside saved files)")
+                         "printable characters without '/' or '\\' (it becomes a path inside saved files)")
     return name
 
 
