@@ -572,6 +572,40 @@ def test_a_full_disk_under_the_study_database_is_one_clear_error(tmp_path: Path)
         assert [t["status"] for t in store.trials()] == ["done", "pending"]  # the finished trial is kept
 
 
+def test_a_full_disk_during_a_study_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    import sqlite3
+
+    from cnnlab.study.store import StudyStore
+
+    record, calls = StudyStore.record, []
+
+    def record_until_the_disk_fills(self: StudyStore, result: object) -> None:
+        calls.append(result)
+        if len(calls) == 2:
+            with self.transaction():
+                raise sqlite3.OperationalError("database or disk is full")
+        record(self, result)
+
+    monkeypatch.setattr(StudyStore, "record", record_until_the_disk_fills)
+    spec = tiny_study_spec(tmp_path, "repeats = 3\n")
+    code, _, err = cli_run(capsys, "study", spec, "--out", tmp_path / "out", "--jobs", "1")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith("study.sqlite: cannot write the study database (database or disk is "
+                                                 "full); the trials recorded before are kept")
+    monkeypatch.undo()
+    with StudyStore(tmp_path / "out" / "study.sqlite", create=False) as store:
+        assert [t["status"] for t in store.trials()] == ["done", "running", "pending"]  # the next run redoes the last two
+
+
+def tiny_study_spec(folder: Path, header: str = "") -> Path:
+    layers_ = [{"class_name": "Flatten", "config": {"name": "flatten"}},
+               {"class_name": "Dense", "config": {"name": "dense", "units": 10, "activation": "softmax"}}]
+    (folder / "tiny.json").write_text(json.dumps({"layers": layers_}))
+    (folder / "s.toml").write_text(f'model = "tiny.json"\n{header}[training]\ndataset = "digits"\nepochs = 1\n'
+                                   'train_size = 100\ntest_size = 50\nbatch_size = 16\n[axes]\n"dense.units" = [10]\n')
+    return folder / "s.toml"
+
+
 def foreign_database(path: Path) -> Path:
     import sqlite3
 
@@ -589,12 +623,7 @@ def test_another_applications_database_is_refused_before_it_is_changed(tmp_path:
 
     db = foreign_database(tmp_path / "app.sqlite")
     before = db.read_bytes()
-    layers_ = [{"class_name": "Flatten", "config": {"name": "flatten"}},
-               {"class_name": "Dense", "config": {"name": "dense", "units": 10, "activation": "softmax"}}]
-    (tmp_path / "tiny.json").write_text(json.dumps({"layers": layers_}))
-    (tmp_path / "s.toml").write_text('model = "tiny.json"\n[training]\ndataset = "digits"\nepochs = 1\n'
-                                     'train_size = 100\ntest_size = 50\nbatch_size = 16\n[axes]\n"dense.units" = [10]\n')
-    code, _, err = cli_run(capsys, "study", tmp_path / "s.toml", "--db", db, "--out", tmp_path / "out", "--jobs", "1")
+    code, _, err = cli_run(capsys, "study", tiny_study_spec(tmp_path), "--db", db, "--out", tmp_path / "out", "--jobs", "1")
     assert_one_line_error(code, err, "app.sqlite is not a cnnlab study database", "users")
     assert db.read_bytes() == before
     with sqlite3.connect(db) as connection:
