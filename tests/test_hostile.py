@@ -106,6 +106,15 @@ def test_an_existing_path_is_replaced_never_opened_for_writing(tmp_path: Path, w
     assert victim.read_bytes() == b"keep me" and target.read_bytes() != b"keep me"
 
 
+def test_a_study_figures_folder_linked_elsewhere_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "study-figures").symlink_to(elsewhere)
+    with pytest.raises(ValueError, match=r"study-figures is a symbolic link"):
+        plots.plot_history({"loss": [1.0, 0.5]}, tmp_path / "study-figures" / "history.png")
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_a_run_directory_with_figures_linked_elsewhere_is_refused(tmp_path: Path, capsys) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

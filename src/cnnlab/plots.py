@@ -46,6 +46,8 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     The PNG is rendered in memory and written by ``atomic_write``: no partial file, and a
     symbolic link at ``path`` is refused, never written through."""
     target = Path(path)
+    if target.parent.is_symlink():  # a planted figures/ link would take every figure elsewhere
+        raise ValueError(f"{target.parent} is a symbolic link; cnnlab writes figures only into a real folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=DPI, bbox_inches="tight", format="png")
@@ -487,14 +489,6 @@ def _show_image(ax: Axes, image: np.ndarray, **style: object) -> None:
     ax.set_axis_off()
 
 
-def _grid(fig: Figure, n_rows: int, n_cols: int) -> np.ndarray:
-    """A ``(n_rows, n_cols)`` array of axes, all hidden until something is drawn on them."""
-    axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    return axes
-
-
 # One image per grid: tiles are coloured one by one and laid into a single RGBA mosaic shown by
 # one ``imshow``, labels drawn as text at the tiles (data coordinates are the mosaic's pixels).
 # A figure of 32 filters is then one axes instead of 32, and needs no layout engine.
@@ -589,16 +583,18 @@ def _sample_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) ->
 def _figure_sample_grid(
     x: np.ndarray, y: np.ndarray, class_names: Sequence[str], per_class: int, seed: int
 ) -> Figure:
-    """Rows are classes, columns random images of that class; class name on the left."""
+    """Rows are classes, columns random images of that class (each scaled to its own range); class
+    name on the left; all in one image."""
     labels = np.asarray(y).reshape(-1)
     chosen = _sample_indices(labels, len(class_names), per_class, seed)
-    fig = _new_figure(0.9 * per_class + 1.0, 0.9 * len(class_names) + 0.4)
-    axes = _grid(fig, len(class_names), per_class)
-    for row, (name, indices) in enumerate(zip(class_names, chosen)):
-        for col, index in enumerate(indices):
-            _show_image(axes[row, col], x[index])
-        axes[row, 0].text(-0.15, 0.5, display_text(name), transform=axes[row, 0].transAxes,
-                          ha="right", va="center", fontsize=10)
+    blank = np.zeros((*np.shape(x)[1:3], 4))
+    tiles = [[tile_colors(x[index]) for index in indices] for indices in chosen]
+    tiles = [tile for row in tiles for tile in row + [blank] * (per_class - len(row))]
+    fig, ax, layout = _mosaic_figure(tiles, per_class, tile_inches=0.8, band_inches=0.1, left_inches=1.0)
+    for row, name in enumerate(class_names):
+        top, _ = layout.origin(row * per_class)
+        ax.text(-layout.gaps[0] - 0.5, top + (layout.size[0] - 1) / 2, display_text(name),
+                ha="right", va="center", fontsize=10)
     fig.suptitle(f"{per_class} random samples per class")
     return fig
 
@@ -670,17 +666,16 @@ def plot_pixel_histogram(
 
 
 def _figure_mean_images(x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Figure:
-    """One tile per class: the pixel-wise mean of its images."""
+    """One tile per class: the pixel-wise mean of its images (scaled to its own range), titled
+    with the class name and its count, five a row, all in one image."""
     labels = np.asarray(y).reshape(-1)
-    n_cols = min(len(class_names), 5)
-    n_rows = math.ceil(len(class_names) / n_cols)
-    fig = _new_figure(1.5 * n_cols + 0.5, 1.6 * n_rows + 0.5)
-    axes = _grid(fig, n_rows, n_cols).ravel()
-    for k, (ax, name) in enumerate(zip(axes, class_names)):
-        members = labels == k
-        ax.set_title(f"{name} ({int(members.sum())})", fontsize=9)
-        if members.any():
-            _show_image(ax, np.asarray(x)[members].mean(axis=0))
+    images = np.asarray(x)
+    counts = [int((labels == k).sum()) for k in range(len(class_names))]
+    tiles = [tile_colors(images[labels == k].mean(axis=0)) if count else np.zeros((*images.shape[1:3], 4))
+             for k, count in enumerate(counts)]
+    fig, ax, layout = _mosaic_figure(tiles, 5, tile_inches=1.2, band_inches=0.25, gap_inches=0.3)
+    titles = [f"{display_text(name, 20)} ({count})" for name, count in zip(class_names, counts)]
+    _label_tiles(ax, titles, layout, fontsize=9)
     fig.suptitle("Mean image per class (number of images)")
     return fig
 
