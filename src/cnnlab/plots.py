@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.image import AxesImage  # noqa: E402
+from matplotlib.image import AxesImage
 from sklearn.metrics import auc, roc_curve  # noqa: E402
 
 from cnnlab.engine.saving import write_bytes  # noqa: E402
