@@ -172,7 +172,7 @@ def _figure_history_compare(histories: Mapping[str, History], title: str) -> Fig
     if not metrics:
         raise ValueError("none of the histories holds per-epoch values to plot.")
     metrics.sort(key=lambda key: key != "loss")
-    fig = _new_figure(4.5 * len(metrics), 3.6)
+    fig = _fixed_figure(4.5 * len(metrics), 3.6, (0.8, 0.2, 0.6, 0.75), columns=len(metrics))
     colors = _class_colors(len(histories))
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
         for color, (run, history) in zip(colors, histories.items()):
@@ -281,7 +281,7 @@ def _figure_confusion_matrices(
     if not matrices:
         raise ValueError("no confusion matrices were given.")
     size = max(4.5, 0.45 * len(class_names) + 2.5)
-    fig = _new_figure((size + 1.0) * len(matrices), size)
+    fig = _new_figure((size + 1.0) * len(matrices), size)  # the layout engine fits class names of any length
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     for ax, (name, matrix) in zip(axes, matrices.items()):
         image = _draw_confusion(ax, matrix, class_names, normalize, name)
@@ -400,7 +400,7 @@ def _figure_roc_compare(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str
 ) -> Figure:
     """Macro (solid) and micro (dashed) average ROC curves of several engines."""
-    fig = _new_figure(7.5, 5.0)
+    fig = _fixed_figure(7.5, 5.0, (0.8, 2.5, 0.6, 0.45))
     ax = fig.subplots()
     for color, (engine, (y_true, y_prob)) in zip(_class_colors(len(curves)), curves.items()):
         probs = as_probability_matrix(y_prob)
@@ -631,7 +631,8 @@ def _figure_class_distribution(
 ) -> Figure:
     """Bar charts of images per class, for the train set and (when given) the test set."""
     sets = {"train": y_train} if y_test is None else {"train": y_train, "test": y_test}
-    fig = _new_figure(max(5.0, 0.5 * len(class_names) + 2.0) * len(sets), 3.8)
+    fig = _fixed_figure(max(5.0, 0.5 * len(class_names) + 2.0) * len(sets), 3.8, (0.8, 0.2, 0.7, 0.45),
+                        columns=len(sets), gap=1.0)
     for ax, (name, labels) in zip(fig.subplots(1, len(sets), squeeze=False)[0], sets.items()):
         counts = np.bincount(np.asarray(labels).reshape(-1), minlength=len(class_names))
         _count_bars(ax, counts, class_names, f"Distribution of the {name} dataset")
@@ -647,7 +648,7 @@ def plot_class_distribution(
 
 def _figure_pixel_histogram(x: np.ndarray, title: str) -> Figure:
     """Histogram of all pixel values on a logarithmic count axis."""
-    fig = _new_figure(6.0, 3.6)
+    fig = _fixed_figure(6.0, 3.6, (0.8, 0.2, 0.6, 0.45))
     ax = fig.subplots()
     counts, edges = np.histogram(np.asarray(x).ravel(), bins=50)
     ax.stairs(counts, edges, fill=True, color="steelblue")
