@@ -675,3 +675,23 @@ def test_display_text_escapes_mathtext_and_shortens() -> None:
     assert plots.display_text("$\\foo$") == "\\$\\foo\\$"
     assert plots.display_text("n" * 200_000) == "n" * 39 + "…"
     assert plots.display_text("two\nlines") == "two lines"
+
+
+@pytest.mark.parametrize("change", [
+    lambda config, metrics: (config.pop("dataset"), config["training"].pop("dataset")),
+    lambda config, metrics: metrics.update(per_class=[1, "a"]),
+    lambda config, metrics: metrics.update(confusion_matrix="full"),
+])
+def test_tampered_run_files_are_one_line_for_every_reader(tiny_run: Path, tmp_path: Path, capsys, change) -> None:
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    config, metrics = (json.loads((run / name).read_text()) for name in ("config.json", "metrics.json"))
+    change(config, metrics)
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    codes = [cli_run(capsys, *command) for command in (["report", run], ["evaluate", run, "--test-size", "10"])]
+    for code, _, err in codes:
+        assert code == 0 or (code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err), err
+    assert any(code == 2 for code, _, _ in codes)

@@ -156,7 +156,11 @@ def run_dataset(run: Path, data_dir: str | None) -> tuple[str, str | None]:
         return "mnist", data_dir
     config = runs.read_json(run, "config.json")
     training = config.get("training") or {}
-    return str(training.get("dataset") or config["dataset"]), data_dir or training.get("data_dir")
+    dataset = training.get("dataset") or config.get("dataset")
+    if not isinstance(dataset, str):
+        raise CnnlabError(f"{run / 'config.json'} names no dataset; give --dataset")
+    data_dir = data_dir or training.get("data_dir")
+    return dataset, data_dir if isinstance(data_dir, str) else None
 
 
 def check_input_shape(model: Any, data: Any) -> None:

@@ -114,6 +114,7 @@ RUN_METRICS = {**{key: Field((NUMBER, type(None)), required=False) for key in
                "params": Field((int,), required=False, minimum=0),
                "epoch_seconds": Field((list,), False, items=Field((NUMBER,))),
                "class_names": Field((list,), False, items=Field((str,))),
+               "per_class": Field((list,), False, items=Field((dict,), items=Field((str, NUMBER, type(None))))),
                "confusion_matrix": Field((list,), False, items=Field((list,), items=Field((NUMBER,)))),
                "engine": Field((str,), required=False), "dataset": Field((str,), required=False)}
 RUN_FILES = {"config.json": RUN_CONFIG, "metrics.json": RUN_METRICS}
