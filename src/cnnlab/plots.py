@@ -61,7 +61,7 @@ def _new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def _fixed_figure(
+def fixed_figure(
     width: float, height: float, margins: tuple[float, float, float, float] = (0.8, 0.3, 0.6, 0.5),
     columns: int = 1, gap: float = 0.9,
 ) -> Figure:
@@ -149,7 +149,7 @@ def _figure_history(history: History, title: str = "Training history") -> Figure
         raise ValueError(
             f"the history holds no per-epoch values to plot; keys: {sorted(history)}."
         )
-    fig = _fixed_figure(4.5 * len(metrics), 3.6, (0.8, 0.2, 0.6, 0.75), columns=len(metrics))
+    fig = fixed_figure(4.5 * len(metrics), 3.6, (0.8, 0.2, 0.6, 0.75), columns=len(metrics))
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
         _plot_metric(ax, history, metric)
         _style_history_axes(ax, metric)
@@ -172,7 +172,7 @@ def _figure_history_compare(histories: Mapping[str, History], title: str) -> Fig
     if not metrics:
         raise ValueError("none of the histories holds per-epoch values to plot.")
     metrics.sort(key=lambda key: key != "loss")
-    fig = _fixed_figure(4.5 * len(metrics), 3.6, (0.8, 0.2, 0.6, 0.75), columns=len(metrics))
+    fig = fixed_figure(4.5 * len(metrics), 3.6, (0.8, 0.2, 0.6, 0.75), columns=len(metrics))
     colors = _class_colors(len(histories))
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
         for color, (run, history) in zip(colors, histories.items()):
@@ -250,7 +250,7 @@ def _figure_confusion_matrix(
     """A single annotated confusion-matrix heatmap."""
     matrix = _check_confusion(cm, class_names)
     size = max(4.5, 0.45 * len(class_names) + 2.5)
-    fig = _fixed_figure(size + 0.7, size, (0.8, 1.0, 0.7, 0.4))  # a square heatmap, its colour bar on the right
+    fig = fixed_figure(size + 0.7, size, (0.8, 1.0, 0.7, 0.4))  # a square heatmap, its colour bar on the right
     default = "Confusion matrix (row-normalised)" if normalize else "Confusion matrix"
     ax = fig.subplots()
     image = _draw_confusion(ax, matrix, class_names, normalize, title or default)
@@ -366,7 +366,7 @@ def _figure_roc(
     curves = one_vs_rest_curves(y_true, probs)
     if not curves:
         raise ValueError("ROC curves need positive and negative examples of a class in y_true.")
-    fig = _fixed_figure(7.5, 5.0, (0.8, 2.5, 0.6, 0.45))
+    fig = fixed_figure(7.5, 5.0, (0.8, 2.5, 0.6, 0.45))
     ax = fig.subplots()
     colors = _class_colors(probs.shape[1])
     for k, (fpr, tpr, score) in curves.items():
@@ -400,7 +400,7 @@ def _figure_roc_compare(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str
 ) -> Figure:
     """Macro (solid) and micro (dashed) average ROC curves of several engines."""
-    fig = _fixed_figure(7.5, 5.0, (0.8, 2.5, 0.6, 0.45))
+    fig = fixed_figure(7.5, 5.0, (0.8, 2.5, 0.6, 0.45))
     ax = fig.subplots()
     for color, (engine, (y_true, y_prob)) in zip(_class_colors(len(curves)), curves.items()):
         probs = as_probability_matrix(y_prob)
@@ -432,7 +432,7 @@ def plot_roc_compare(
 def _figure_per_class(per_class: Sequence[Mapping[str, object]], title: str) -> Figure:
     """Grouped bars: precision, recall and F1 for each class."""
     names = [str(row["class"]) for row in per_class]
-    fig = _fixed_figure(max(6.0, 0.7 * len(names) + 2.5), 4.0, (0.75, 1.2, 0.7, 0.45))
+    fig = fixed_figure(max(6.0, 0.7 * len(names) + 2.5), 4.0, (0.75, 1.2, 0.7, 0.45))
     ax = fig.subplots()
     positions = np.arange(len(names))
     width = 0.27
@@ -631,7 +631,7 @@ def _figure_class_distribution(
 ) -> Figure:
     """Bar charts of images per class, for the train set and (when given) the test set."""
     sets = {"train": y_train} if y_test is None else {"train": y_train, "test": y_test}
-    fig = _fixed_figure(max(5.0, 0.5 * len(class_names) + 2.0) * len(sets), 3.8, (0.8, 0.2, 0.7, 0.45),
+    fig = fixed_figure(max(5.0, 0.5 * len(class_names) + 2.0) * len(sets), 3.8, (0.8, 0.2, 0.7, 0.45),
                         columns=len(sets), gap=1.0)
     for ax, (name, labels) in zip(fig.subplots(1, len(sets), squeeze=False)[0], sets.items()):
         counts = np.bincount(np.asarray(labels).reshape(-1), minlength=len(class_names))
@@ -648,7 +648,7 @@ def plot_class_distribution(
 
 def _figure_pixel_histogram(x: np.ndarray, title: str) -> Figure:
     """Histogram of all pixel values on a logarithmic count axis."""
-    fig = _fixed_figure(6.0, 3.6, (0.8, 0.2, 0.6, 0.45))
+    fig = fixed_figure(6.0, 3.6, (0.8, 0.2, 0.6, 0.45))
     ax = fig.subplots()
     counts, edges = np.histogram(np.asarray(x).ravel(), bins=50)
     ax.stairs(counts, edges, fill=True, color="steelblue")
@@ -847,7 +847,7 @@ def _figure_saliency(image: np.ndarray, saliency: np.ndarray, title: str) -> Fig
     heat = np.abs(np.asarray(saliency, dtype=np.float64))
     if heat.ndim == 3:
         heat = heat.max(axis=2)
-    fig = _fixed_figure(9.6, 3.4, (0.15, 0.15, 0.15, 0.7), columns=3, gap=0.8)
+    fig = fixed_figure(9.6, 3.4, (0.15, 0.15, 0.15, 0.7), columns=3, gap=0.8)
     axes = fig.subplots(1, 3)
     _show_image(axes[0], image)
     axes[0].set_title("Input")

@@ -32,7 +32,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..errors import CnnlabError  # noqa: E402
-from ..plots import display_text, save_figure  # noqa: E402
+from ..plots import display_text, fixed_figure, save_figure  # noqa: E402
 from ..report import ReportFigure, Section, build_report, html_table  # noqa: E402
 from .spec import value_label  # noqa: E402
 from .store import DB_NAME, StudyStore  # noqa: E402
@@ -194,7 +194,8 @@ def _join(parts: list[str]) -> str:
 
 
 def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, list[Axes]]:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    """``columns`` panels in a fixed layout (no layout engine pass; the saved PNG takes in longer labels)."""
+    fig = fixed_figure(width, height, (0.9, 0.2, 0.8, 0.4), columns=columns, gap=1.0)
     return fig, list(np.atleast_1d(fig.subplots(1, columns)))
 
 
