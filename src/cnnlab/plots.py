@@ -7,6 +7,13 @@ behind a figure (bar heights, the heatmap array, legend labels).
 
 Figures are built with the object-oriented ``matplotlib.figure.Figure`` API rather than
 pyplot, so nothing accumulates in pyplot's global list of open figures.
+
+Figures cost little (issue 16): a grid of images (filters, feature maps, mistakes, samples) is
+one mosaic image on one axes, never one axes per tile; figures of a run are laid out once by
+hand (``fixed_figure``) instead of by constrained layout, and ``save_figure``'s tight bounding
+box takes in any label longer than its margin. Constrained layout is kept only where panels
+must make room for labels of unknown length between them (confusion matrices side by side)
+and for the function-approximation figures.
 """
 
 from __future__ import annotations
