@@ -564,7 +564,7 @@ def _mosaic_figure(
     fig = Figure(figsize=(left_inches + width + 0.1, height + 0.45), dpi=DPI)
     size = fig.get_size_inches()
     ax = fig.add_axes((left_inches / size[0], 0.1 / size[1], width / size[0], height / size[1]))
-    ax.imshow(mosaic, interpolation="nearest")
+    ax.imshow(mosaic)  # interpolation as for one image alone: nearest when enlarged 3x or more
     ax.set_axis_off()
     return fig, ax, layout
 
