@@ -695,3 +695,20 @@ def test_tampered_run_files_are_one_line_for_every_reader(tiny_run: Path, tmp_pa
     for code, _, err in codes:
         assert code == 0 or (code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err), err
     assert any(code == 2 for code, _, _ in codes)
+
+
+@pytest.mark.parametrize(("plant", "fragment"), [
+    (lambda run: (run / "figures" / "endless.png").symlink_to("/dev/zero"), "endless.png: not a regular file"),
+    (lambda run: (run / "history.csv").write_bytes(b"epoch,loss\n1,\xff\n"), "history.csv: not a readable history"),
+    (lambda run: (run / "history.csv").write_text("epoch,loss\n1," + "9" * 200_000 + "\n"), "not a readable history"),
+    (lambda run: ((run / "metrics.json").unlink(), (run / "metrics.json").symlink_to("/dev/zero")),
+     "metrics.json"),
+])
+def test_files_planted_in_a_run_are_read_with_bounds(tiny_run: Path, tmp_path: Path, capsys, plant, fragment) -> None:
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    plant(run)
+    code, _, err = cli_run(capsys, "report", run)
+    assert_one_line_error(code, err, fragment)

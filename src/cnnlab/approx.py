@@ -39,7 +39,7 @@ import numpy as np
 from . import models, plots, runs
 from .datasets import function2d
 from .datasets.function2d import Domain, Function2D
-from .engine import Sequential, callbacks, losses, optimizers
+from .engine import Sequential, callbacks, limits, losses, optimizers
 from .engine.saving import atomic_write
 from .errors import CnnlabError
 from .metrics import classification_metrics, regression_metrics
@@ -517,7 +517,8 @@ def render_report(run_dir: str | Path) -> Path:
         return [ReportFigure(run_dir / "figures" / n, captions[n]) for n in names if (run_dir / "figures" / n).is_file()]
 
     history_rows = read_history_csv(run_dir / "history.csv")
-    summary = (run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").is_file() else ""
+    summary_path = run_dir / "summary.txt"
+    summary = limits.read_file(summary_path).decode(errors="replace") if summary_path.is_file() else ""
     sections = [
         Section("Overview", [html_table(overview_rows(config, metrics), ["Quantity", "Value"]),
                              "<h3>Settings</h3>", html_table(list(config.get("training", {}).items()), ["Setting", "Value"])]),

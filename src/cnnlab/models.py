@@ -75,7 +75,7 @@ def read_model_file(path: Path) -> Config:
         names = ", ".join(BUILTIN_MODELS)
         raise CnnlabError(f"unknown model {str(path)!r}: use a built-in name ({names}) or a .json/.toml model file")
     try:
-        text = path.read_text()
+        text = limits.read_file(path).decode()
         config = limits.loads_toml(text, str(path)) if path.suffix == ".toml" else limits.loads_json(text, str(path))
     except limits.LimitExceeded as err:
         raise CnnlabError(str(err)) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,9 +164,11 @@ def _figure_html(figure: ReportFigure) -> str:
     if path.suffix.lower() != ".png":
         raise CnnlabError(f"report figures must be PNG files; received {path}.")
     try:
-        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+        encoded = base64.b64encode(limits.read_file(path, limits.MAX_FIGURE_BYTES)).decode("ascii")
     except OSError as error:
         raise CnnlabError(f"cannot read the figure {path}: {error.strerror}.") from error
+    except ValueError as error:  # a link to a device, a file over the limit
+        raise CnnlabError(f"cannot read the figure {error}") from None
     caption = html.escape(figure.caption or path.name)
     return (
         f'<figure><img src="data:image/png;base64,{encoded}" alt="{caption}">'
@@ -221,7 +224,7 @@ def _read_json(run_dir: Path, name: str) -> dict[str, Any]:
     if not path.is_file():
         raise CnnlabError(f"the run directory {run_dir} has no {name}; is it a cnnlab run?")
     try:
-        content = limits.loads_json(path.read_bytes(), str(path))
+        content = limits.loads_json(limits.read_file(path), str(path))
     except (OSError, ValueError) as error:
         raise CnnlabError(f"cannot read {name} of the run directory {run_dir}: {error}") from None
     if not isinstance(content, dict):
@@ -246,11 +249,14 @@ def read_history_csv(path: Path) -> list[dict[str, Any]]:
     """The rows of ``history.csv`` with numbers parsed; empty when the file is absent."""
     if not path.is_file():
         return []
-    with path.open(newline="", encoding="utf-8") as stream:
+    try:
+        stream = io.StringIO(limits.read_file(path).decode("utf-8"), newline="")
         return [
             {key: _number_or_text(value) for key, value in row.items() if value not in ("", None)}
             for row in csv.DictReader(stream)
         ]
+    except (csv.Error, ValueError) as error:  # a NUL byte, an overlong field, not UTF-8, over the limit
+        raise CnnlabError(f"{path}: not a readable history ({error})") from None
 
 
 def _overview_rows(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[list[Any]]:
@@ -290,7 +296,10 @@ def _model_section(run_dir: Path, config: Mapping[str, Any]) -> Section | None:
     """The model summary text, else a table of the layers in the config."""
     summary = run_dir / "summary.txt"
     if summary.is_file():
-        text = summary.read_text(encoding="utf-8")
+        try:
+            text = limits.read_file(summary).decode("utf-8", errors="replace")
+        except ValueError as error:
+            raise CnnlabError(str(error)) from None
         return Section("Model", [f"<pre>{html.escape(text)}</pre>"])
     layers = _model_layers(config.get("model"))
     if not layers:

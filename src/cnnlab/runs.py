@@ -118,9 +118,11 @@ def write_results(run_dir: Path, model: Any, history: dict[str, list[float]], ep
 
 def read_history(path: Path) -> dict[str, list[float]]:
     """history.csv back as {"loss": [...], ...} (epoch and seconds included)."""
-    with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    return {key: [float(row[key]) for row in rows if row[key] != ""] for key in (rows[0] if rows else {})}
+    try:
+        rows = list(csv.DictReader(io.StringIO(limits.read_file(path).decode(), newline="")))
+        return {key: [float(row[key]) for row in rows if row[key] != ""] for key in (rows[0] if rows else {})}
+    except (csv.Error, ValueError, TypeError) as err:
+        raise CnnlabError(f"{path}: not a readable history ({err})") from None
 
 
 def read_json(run_dir: Path, name: str) -> dict[str, Any]:
@@ -129,7 +131,7 @@ def read_json(run_dir: Path, name: str) -> dict[str, Any]:
     if not path.is_file():
         raise CnnlabError(f"{run_dir} is not a cnnlab run directory: {name} is missing")
     try:
-        return check_run_json(path, limits.loads_json(path.read_bytes(), str(path)))
+        return check_run_json(path, limits.loads_json(limits.read_file(path), str(path)))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CnnlabError(f"{path}: damaged JSON ({err})") from None
     except ValueError as err:  # nested too deep, a field of the wrong type

@@ -67,11 +67,17 @@ def open_npz(path: Path, keys: tuple[str, ...]) -> zipfile.ZipFile:
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
     except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as error:
-        if path.is_file() and path.read_bytes()[:6] == b"\x93NUMPY":
+        if path.is_file() and starts_like_npy(path):
             raise DatasetError(
                 f"{path}: holds a single array, expected an .npz archive with {', '.join(keys)}"
             ) from None
         raise DatasetError(f"{path}: not a readable .npz archive ({error})") from None
+
+
+def starts_like_npy(path: Path) -> bool:
+    """Whether the file begins with the .npy magic (a single array saved with np.save)."""
+    with path.open("rb") as file:
+        return file.read(6) == b"\x93NUMPY"
 
 
 def read_array(path: Path, archive: zipfile.ZipFile, key: str, kinds: str = "biuf") -> np.ndarray:

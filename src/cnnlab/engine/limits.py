@@ -32,6 +32,7 @@ DEFAULTS = {
 }
 MAX_NESTING = 64
 MAX_METADATA_BYTES = 8 << 20  # a meta.json or config file (KBs; a long history MBs); weights are arrays, not JSON
+MAX_FIGURE_BYTES = 64 << 20  # one PNG inlined into a report
 
 
 class LimitExceeded(ValueError):
@@ -62,6 +63,20 @@ def check_bytes(amount: int, what: str) -> None:
 
 def check_pixels(height: int, width: int, what: str) -> None:
     check("CNNLAB_MAX_IMAGE_PIXELS", int(height) * int(width), f"{what} ({height} x {width} pixels)", "pixels")
+
+
+def read_file(path: str | os.PathLike[str], max_bytes: int = MAX_METADATA_BYTES) -> bytes:
+    """A regular file's bytes, at most ``max_bytes``: a device, a FIFO (or a link to one) is refused,
+    and the size is checked before reading and the read capped (a file may grow meanwhile)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise LimitExceeded(f"{path}: not a regular file")
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        data = file.read(max_bytes + 1) if size <= max_bytes else b""
+    if size > max_bytes or len(data) > max_bytes:
+        raise LimitExceeded(f"{path}: {max(size, len(data)):,} bytes, over the limit of {max_bytes:,} for this file")
+    return data
 
 
 def nesting_depth(value: Any) -> int:

@@ -115,7 +115,7 @@ class StudySpec:
         """A built-in's name, or a hash of the model file's content (so the folder may move)."""
         if self.model in models.BUILTIN_MODELS:
             return self.model
-        return "sha256:" + hashlib.sha256(Path(self.model).read_bytes()).hexdigest()
+        return "sha256:" + hashlib.sha256(limits.read_file(self.model)).hexdigest()
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able description, stored with the study and shown in its report."""
@@ -386,8 +386,8 @@ def load_spec(name_or_path: str | Path) -> StudySpec:
             raise CnnlabError(f"unknown study spec {str(name_or_path)!r}: give a .toml file or a built-in name ({known})")
         path = builtins[str(name_or_path)]
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        text = limits.read_file(path).decode("utf-8")
+    except (OSError, ValueError) as err:  # UnicodeDecodeError, LimitExceeded are ValueErrors
         raise CnnlabError(f"cannot read the study spec {path}: {err}") from None
     return parse_spec(text, str(path), path.parent)
 
