@@ -712,3 +712,11 @@ def test_files_planted_in_a_run_are_read_with_bounds(tiny_run: Path, tmp_path: P
     plant(run)
     code, _, err = cli_run(capsys, "report", run)
     assert_one_line_error(code, err, fragment)
+
+
+@pytest.mark.parametrize("reader", ["idx", "npz"])
+def test_a_fifo_or_device_in_place_of_a_data_file_is_refused_without_blocking(tmp_path: Path, reader: str) -> None:
+    name = "train-images-idx3-ubyte" if reader == "idx" else "data.npz"
+    os.mkfifo(tmp_path / name)  # opening it for reading would wait for a writer forever
+    with pytest.raises(DatasetError, match=r"not a regular file"):
+        read_idx(tmp_path / name) if reader == "idx" else load_npz(tmp_path / name)

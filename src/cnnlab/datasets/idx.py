@@ -45,6 +45,8 @@ def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarra
     """
     path = Path(path)
     expected_ndim = ndim if ndim is not None else ndim_from_name(path.name)
+    if path.exists() and not path.is_file():  # a FIFO would block the open, a device never end
+        raise DatasetError(f"{path}: not a regular file")
     try:
         with open_idx(path) as stream:
             return read_idx_stream(path, stream, expected_ndim)

@@ -62,6 +62,8 @@ def read_npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def open_npz(path: Path, keys: tuple[str, ...]) -> zipfile.ZipFile:
     """The archive as a zip file (an .npz is one), its arrays read member by member."""
+    if path.exists() and not path.is_file():  # a FIFO would block the open, a device never end
+        raise DatasetError(f"{path}: not a regular file")
     try:
         return zipfile.ZipFile(path)
     except FileNotFoundError:
