@@ -396,8 +396,10 @@ def test_a_finished_run_is_replaced_only_with_overwrite(tmp_path: Path, capsys) 
     code, _, err = cli_run(capsys, *TINY_TRAIN, "--seed", "5", "--out", tmp_path / "run")
     assert_one_line_error(code, err, "holds a finished run", "--overwrite")
     assert (tmp_path / "run" / "config.json").read_text() == before
+    (tmp_path / "run" / "figures" / "old_only.png").write_bytes(b"a figure of the old run")
     assert cli_run(capsys, *TINY_TRAIN, "--seed", "5", "--out", tmp_path / "run", "--overwrite")[0] == 0
     assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["seed"] == 5
+    assert not (tmp_path / "run" / "figures" / "old_only.png").exists()
 
 
 def test_data_with_one_class_is_refused_before_training(tmp_path: Path, capsys) -> None:

@@ -84,6 +84,15 @@ def is_finished_run(run_dir: Path) -> bool:
     return (run_dir / MODEL_FILE).exists() or (run_dir / "metrics.json").exists()
 
 
+RESULT_FILES = (MODEL_FILE, "metrics.json", "history.csv", "summary.txt", "report.html")
+
+
+def clear_results(run_dir: Path) -> None:
+    """Remove what a finished run wrote (its results and figures/*.png), before a run replaces it."""
+    for path in [*(run_dir / name for name in RESULT_FILES), *(run_dir / "figures").glob("*.png")]:
+        path.unlink(missing_ok=True)
+
+
 def write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
     atomic_write(path, lambda file: file.write(text.encode()))

@@ -249,6 +249,7 @@ def train_locked(settings: TrainSettings, run_dir: Path, progress: list[callback
     check_run_dir(run_dir, resume, overwrite)
     checkpoint = run_dir / callbacks.BackupAndRestore.FILE
     if not resume:
+        runs.clear_results(run_dir)  # with --overwrite: no file of the old run is left to mix with the new one
         write_config(run_dir, settings, config, data)
     try:
         history, seconds = fit(settings, model, data, progress or [], checkpoint_dir=run_dir)
