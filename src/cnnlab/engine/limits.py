@@ -12,8 +12,9 @@ moment of the check, so a user who means it can raise it for one command::
     CNNLAB_MAX_PARAMS       weights of one model, counted from its config (default 100,000,000)
     CNNLAB_MAX_TRIALS       trials of one study, in any mode (default 100,000)
 
-``MAX_NESTING`` (the depth of JSON and TOML documents) is fixed: no model, spec or metadata
-file nests deeper than a few levels.
+Fixed bounds, no legitimate file comes near them: ``MAX_NESTING`` (the depth of JSON and TOML
+documents), ``MAX_METADATA_BYTES`` (a JSON, TOML, CSV or text file read whole) and
+``MAX_FIGURE_BYTES`` (a PNG inlined into a report). ``read_file`` reads only regular files.
 """
 
 from __future__ import annotations
