@@ -394,7 +394,7 @@ def write_run(problem: ApproxProblem, result: ApproxResult) -> None:
     function_facts = {"name": function.name, "formula": function.formula, "description": function.description,
                       "kind": function.kind, "domain": [[x_low, x_high], [y_low, y_high]], "classes": list(function.classes)}
     runs.write_json(run_dir / "config.json", {
-        "command": "approx", "function": function_facts, "model": problem.model_config,
+        "kind": "approximation", "command": "approx", "function": function_facts, "model": problem.model_config,
         "training": asdict(problem.settings), "inputs": problem.encoder.describe(),
         "dataset": function.name, "engine": "numpy", "created": runs.now_iso()})
     runs.write_results(run_dir, problem.model, result.history, result.epoch_seconds, result.metrics)

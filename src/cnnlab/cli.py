@@ -279,41 +279,24 @@ def explore(dataset: str, per_class: int, seed: int, data_dir: str | None, out: 
 
 
 # -------------------------------------------------------------------------- report
-@cli.command(help="""(Re)build the self-contained report.html of a run directory or a study, without retraining.
+@cli.command(help="""(Re)build the self-contained report.html of any directory cnnlab writes, without retraining.
 
-A study is a study directory (holding study.sqlite) or its .sqlite file; its report
-(trials table, effect of each axis, Pareto fronts) is written beside the database.
+The directory says what it is (the "kind" in its config.json, comparison.json or parity.json):
+a run (cnnlab train), an approximation (cnnlab approx), a comparison of built-in models or
+of a program (cnnlab compare), a parity check (cnnlab compare --parity), or a study (a study
+directory holding study.sqlite, or the .sqlite file; its report is written beside it).
 
 \b
 Examples:
   cnnlab report runs/20261122-101500-mnist
+  cnnlab report runs/20261122-103000-compare-my_program
   cnnlab report runs/study-seed-study
 """)
 @click.argument("run", type=click.Path())
 def report(run: str) -> None:
-    from .approx import render_report as render_approx_report
-    from .report import render_run_report
-    from .study.report import is_study, render_study_report
+    from .report import render_report
 
-    if is_study(run):
-        path = render_study_report(Path(run))
-    elif (Path(run) / "comparison.json").is_file() or (Path(run) / "parity.json").is_file():
-        path = render_any_comparison(Path(run))
-    elif runs.read_json(Path(run), "config.json").get("command") == "approx":
-        path = render_approx_report(Path(run))  # keeps the function figures and their captions
-    else:
-        path = render_run_report(Path(run))
-    console.print(f"Report: {path}", highlight=False)
-
-
-def render_any_comparison(out_dir: Path) -> Path:
-    """A comparison directory's report: of a program (cnnlab compare PROGRAM.py) or of a built-in model."""
-    from .compare import render_comparison_report
-    from .program_compare import render_program_report
-
-    if (out_dir / "comparison.json").is_file() and "program" in runs.read_json(out_dir, "comparison.json"):
-        return render_program_report(out_dir)
-    return render_comparison_report(out_dir)
+    console.print(f"Report: {render_report(run)}", highlight=False)
 
 
 # ------------------------------------------------------------------------- explain

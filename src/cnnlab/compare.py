@@ -140,7 +140,7 @@ def compare(settings: TrainSettings, out_dir: Path, progress: dict[str, list] | 
     results = train_both(settings, data, progress or {"numpy": [], "reference": []}, reference)
     write_config(out_dir, settings, results["config"], data)
     engines = ("numpy", reference)
-    summary = {"engines": {e: engine_metrics(results[e], data, e) for e in engines},
+    summary = {"kind": "comparison", "engines": {e: engine_metrics(results[e], data, e) for e in engines},
                "agreement": agreement(results["numpy"]["y_prob"], results[reference]["y_prob"]),
                "histories": {e: results[e]["history"] for e in engines}, "note": DROPOUT_NOTE, "reference": reference,
                "reference_name": REFERENCES[reference][2], "dataset": data.name, "class_names": data.class_names}
@@ -218,7 +218,7 @@ def parity(settings: TrainSettings, out_dir: Path, steps: int = 100, images: int
     model, _ = build_compiled_model(settings, data)
     rows = parity_report(model, data.x_train[:images], to_categorical(data.y_train[:images], data.num_classes),
                          steps=steps, batch_size=settings.batch_size)
-    result = {"rows": rows, "steps": steps, "batch_size": settings.batch_size, "images": images,
+    result = {"kind": "parity", "rows": rows, "steps": steps, "batch_size": settings.batch_size, "images": images,
               "max_abs": max(r["max_abs"] for r in rows)}
     out_dir = runs.prepare_run_dir(out_dir)
     runs.write_json(out_dir / "parity.json", result)

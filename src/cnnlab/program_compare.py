@@ -471,7 +471,7 @@ def summarize(recorder: Recorder, replay: Replay, program: str) -> dict[str, Any
     probs = {engine: probabilities(model, out) for engine, out in outputs.items()}
     fits = {"numpy": [{"epoch_seconds": f.epoch_seconds, "memory": f.memory} for f in recorder.fits],
             replay.key: replay.fits}
-    summary = {"kind": "comparison", "program": program, "reference": replay.key, "reference_name": replay.name,
+    summary = {"kind": "program-comparison", "program": program, "reference": replay.key, "reference_name": replay.name,
                "dataset": source, "note": PROGRAM_NOTE, "notes": replay_notes(recorder),
                "histories": {"numpy": merged_history([f.history for f in recorder.fits]),
                              replay.key: merged_history([f["history"] for f in replay.fits])},

@@ -436,3 +436,53 @@ def write_figures_for_run(
     if first_kernel is not None:
         written.append(plots.plot_filters(first_kernel, out / "filters.png"))
     return written
+
+
+# ------------------------------------------------------------------ every kind of directory
+# The kind a directory declares (the "kind" field of its main JSON file) -> the function that
+# renders its report.html from its files alone. `cnnlab report DIR` goes through this one table.
+REPORT_KINDS: dict[str, tuple[str, str]] = {
+    "run": ("cnnlab.report", "render_run_report"),
+    "approximation": ("cnnlab.approx", "render_report"),
+    "comparison": ("cnnlab.compare", "render_comparison_report"),
+    "parity": ("cnnlab.compare", "render_comparison_report"),
+    "program-comparison": ("cnnlab.program_compare", "render_program_report"),
+    "study": ("cnnlab.study.report", "render_study_report"),
+}
+KIND_FILES = ("comparison.json", "parity.json", "config.json")  # the main JSON file of each kind
+
+
+def directory_kind(directory: str | Path) -> str:
+    """What cnnlab wrote there: the "kind" of its main JSON file, a study's database, or (for
+    directories written before kinds were recorded) what their files show."""
+    from cnnlab.runs import read_json
+    from cnnlab.study.report import is_study
+
+    directory = Path(directory)
+    if is_study(directory):
+        return "study"
+    name = next((name for name in KIND_FILES if (directory / name).is_file()), None)
+    if name is None:
+        raise CnnlabError(f"{directory}: not a directory cnnlab wrote (it has no config.json, comparison.json, "
+                          "parity.json or study.sqlite)")
+    data = read_json(directory, name)
+    kind = data.get("kind") or legacy_kind(name, data)
+    if kind not in REPORT_KINDS:
+        raise CnnlabError(f"{directory / name}: unknown kind {kind!r}; known: {', '.join(REPORT_KINDS)}")
+    return kind
+
+
+def legacy_kind(name: str, data: Mapping[str, Any]) -> str:
+    if name == "comparison.json":
+        return "program-comparison" if "program" in data else "comparison"
+    if name == "parity.json":
+        return "parity"
+    return "approximation" if data.get("command") == "approx" else "run"
+
+
+def render_report(directory: str | Path) -> Path:
+    """(Re)build report.html of any directory cnnlab writes, from its files alone."""
+    import importlib
+
+    module, function = REPORT_KINDS[directory_kind(directory)]
+    return getattr(importlib.import_module(module), function)(Path(directory))

@@ -214,7 +214,8 @@ def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: Trai
 
 def write_config(run_dir: Path, settings: TrainSettings, config: dict, data: PreparedData) -> None:
     """config.json, written before training so that an interrupted run can be resumed."""
-    runs.write_json(run_dir / "config.json", {"model": config, "training": asdict(settings), "dataset": data.name,
+    runs.write_json(run_dir / "config.json", {"kind": "run", "model": config, "training": asdict(settings),
+                                              "dataset": data.name,
                                               "engine": settings.engine, "created": runs.now_iso()})
 
 

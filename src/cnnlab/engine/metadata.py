@@ -106,7 +106,7 @@ CHECKERS = {"cnnlab-model": check_model_meta, "cnnlab-checkpoint": check_checkpo
 
 
 # A run directory's JSON files: the fields cnnlab reads back (approx, compare and the lab add more).
-RUN_CONFIG = {"model": Field((dict, list), required=False), "training": Field((dict,), required=False),
+RUN_CONFIG = {"kind": Field((str,), required=False), "model": Field((dict, list), required=False), "training": Field((dict,), required=False),
               "dataset": Field((str,), required=False), "engine": Field((str,), required=False),
               "created": Field((str,), required=False)}
 RUN_METRICS = {**{key: Field((NUMBER, type(None)), required=False) for key in
