@@ -41,6 +41,7 @@ DPI = 100
 NOT_CURVES = frozenset({"epoch", "seconds", "lr", "learning_rate"})
 
 History = Mapping[str, Sequence[float]]
+MAX_INCHES = 24.0  # per side: 2,400 pixels; matplotlib resamples an image into float64 RGBA of that size
 RocCurve = tuple[np.ndarray, np.ndarray, float]
 
 
@@ -59,6 +60,8 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=DPI, bbox_inches="tight", format="png")
     fig.clear()
+    width, height = fig.get_size_inches()  # a figure grown per class stays within MAX_INCHES (memory)
+    fig.set_size_inches(min(width, MAX_INCHES), min(height, MAX_INCHES))
     write_bytes(target, buffer.getvalue())
     return target
 

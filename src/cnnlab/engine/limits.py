@@ -8,7 +8,7 @@ moment of the check, so a user who means it can raise it for one command::
 
     CNNLAB_MAX_FILE_BYTES   bytes of one array read from a file (default 1 GiB)
     CNNLAB_MAX_IMAGE_PIXELS pixels (H x W) of one image (default 16,777,216: 4096 x 4096)
-    CNNLAB_MAX_CLASSES      classes of a dataset (default 100,000)
+    CNNLAB_MAX_CLASSES      classes of a dataset (default 1,000)
     CNNLAB_MAX_PARAMS       weights of one model, counted from its config (default 100,000,000)
     CNNLAB_MAX_TRIALS       trials of one study, in any mode (default 100,000)
 
@@ -27,12 +27,12 @@ from typing import Any
 DEFAULTS = {
     "CNNLAB_MAX_FILE_BYTES": 1 << 30,
     "CNNLAB_MAX_IMAGE_PIXELS": 4096 * 4096,
-    "CNNLAB_MAX_CLASSES": 100_000,
+    "CNNLAB_MAX_CLASSES": 1_000,  # the metrics hold a K x K confusion matrix, the figures a row per class
     "CNNLAB_MAX_PARAMS": 100_000_000,
     "CNNLAB_MAX_TRIALS": 100_000,
 }
 MAX_NESTING = 64
-MAX_METADATA_BYTES = 8 << 20  # a meta.json or config file (KBs; a long history MBs); weights are arrays, not JSON
+MAX_METADATA_BYTES = 32 << 20  # a JSON, TOML or CSV file read whole: KBs, a 1,000-class metrics.json 9 MB
 MAX_FIGURE_BYTES = 64 << 20  # one PNG inlined into a report
 
 
