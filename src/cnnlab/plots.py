@@ -38,10 +38,10 @@ from cnnlab.engine.saving import write_bytes  # noqa: E402
 from cnnlab.metrics import as_probability_matrix  # noqa: E402
 
 DPI = 100
+MAX_INCHES = 24.0  # per side: 2,400 pixels; matplotlib resamples an image into float64 RGBA of that size
 NOT_CURVES = frozenset({"epoch", "seconds", "lr", "learning_rate"})
 
 History = Mapping[str, Sequence[float]]
-MAX_INCHES = 24.0  # per side: 2,400 pixels; matplotlib resamples an image into float64 RGBA of that size
 RocCurve = tuple[np.ndarray, np.ndarray, float]
 
 
@@ -57,11 +57,11 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     if target.parent.is_symlink():  # a planted figures/ link would take every figure elsewhere
         raise ValueError(f"{target.parent} is a symbolic link; cnnlab writes figures only into a real folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    width, height = fig.get_size_inches()  # a figure grown per class stays within MAX_INCHES (memory)
+    fig.set_size_inches(min(width, MAX_INCHES), min(height, MAX_INCHES))
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=DPI, bbox_inches="tight", format="png")
     fig.clear()
-    width, height = fig.get_size_inches()  # a figure grown per class stays within MAX_INCHES (memory)
-    fig.set_size_inches(min(width, MAX_INCHES), min(height, MAX_INCHES))
     write_bytes(target, buffer.getvalue())
     return target
 
