@@ -130,6 +130,19 @@ def test_dropout_gradients_use_the_same_mask():
     assert set(np.unique(layer.mask)) <= {0.0, 1 / 0.6}
 
 
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
+def test_dropout_drops_its_rate_and_keeps_the_expected_value(rate):
+    """Over 200,000 values the dropped share is the rate within 1% (binomial sd < 0.12%), and the
+    mean of the output stays the input's (inverted dropout); at inference nothing is dropped."""
+    layer = layers.Dropout(rate, seed=1)
+    x = np.ones((200, 1000))
+    layer.build(x.shape[1:])
+    y = layer.forward(x, training=True)
+    assert abs((y == 0).mean() - rate) < 0.01
+    assert abs(y.mean() - 1.0) < 0.02
+    assert layer.forward(x, training=False) is x
+
+
 def one_hot(labels: np.ndarray, k: int) -> np.ndarray:
     return np.eye(k)[labels]
 
