@@ -74,7 +74,9 @@ def test_parity_mode_reports_every_layer_within_tolerance(tmp_path, capsys):
     assert main(["compare", "--parity", "--dataset", "digits", "--steps", "5", "--batch-size", "32", "--out", str(out)]) == 0
     result = json.loads((out / "parity.json").read_text())
     quantities = {(r["quantity"], r["layer"]) for r in result["rows"]}
-    assert ("loss", None) in quantities or any(q == "loss" for q, _ in quantities)
+    assert ("loss", "") in quantities  # one loss row, which names no layer
+    assert {layer for q, layer in quantities if q == "forward"} == {
+        "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dropout", "dense"}
     assert {layer for q, layer in quantities if q == "gradient"} == {"conv2d", "conv2d_1", "dense"}
     assert max(r["max_abs"] for r in result["rows"] if r["quantity"] != "weights") < 1e-5
     assert "conv2d_1" in capsys.readouterr().out and (out / "report.html").exists()
