@@ -23,19 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ..errors import CnnlabError  # noqa: E402
-from ..plots import display_text, fixed_figure, save_figure  # noqa: E402
-from ..report import ReportFigure, Section, build_report, html_table  # noqa: E402
-from .spec import value_label  # noqa: E402
-from .store import DB_NAME, StudyStore  # noqa: E402
+from ..errors import CnnlabError
+from ..plots import display_text, fixed_figure, save_figure
+from ..report import ReportFigure, Section, build_report, html_table
+from .spec import value_label
+from .store import DB_NAME, StudyStore
 
 DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
