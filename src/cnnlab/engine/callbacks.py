@@ -349,9 +349,10 @@ class Progbar:
     """Keras's progress bar (keras.utils.Progbar):
     ``422/422 ━━━━━━━━━━━━━━━━━━━━ 7s 16ms/step - accuracy: 0.9891 - loss: 0.0322``.
 
-    verbose=1: on a terminal the line is redrawn (with Keras's colours and escape sequences,
-    at most every ``interval`` seconds); on any other stream only the finished line is written,
-    as plain text. verbose=2: the finished line only, ``422/422 - 7s - 16ms/step - ...``.
+    verbose=1: on a terminal or in a Jupyter notebook (see ``dynamic``) the line is redrawn
+    (with Keras's colours and escape sequences, at most every ``interval`` seconds); on any other
+    stream only the finished line is written, as plain text. verbose=2: the finished line only,
+    ``422/422 - 7s - 16ms/step - ...``.
     Values are averaged over the steps unless named in ``stateful_metrics`` (or, when
     ``stateless_metrics`` is given, unless not named there). Time is read from ``time.time``.
     """
@@ -375,9 +376,15 @@ class Progbar:
 
     @property
     def dynamic(self) -> bool:
-        """True when the stream is a terminal: the line is redrawn in place."""
+        """True when the line is redrawn in place: Keras's rule (keras/src/utils/progbar.py), a
+        terminal, or standard output inside Jupyter ("ipykernel" imported) or PyCharm
+        (``PYCHARM_HOSTED``). Keras also redraws whenever "posix" is imported, i.e. always on
+        Linux and macOS; cnnlab leaves that out so that a redirected log holds finished lines only."""
         stream = self.stream or sys.stdout
-        return hasattr(stream, "isatty") and stream.isatty()
+        if hasattr(stream, "isatty") and stream.isatty():
+            return True
+        to_stdout = stream is sys.stdout
+        return to_stdout and ("ipykernel" in sys.modules or "PYCHARM_HOSTED" in os.environ)
 
     @property
     def known_target(self) -> bool:
