@@ -1,9 +1,10 @@
 """Figures for runs, comparisons and datasets, written as PNG files (matplotlib, "Agg").
 
 Every public ``plot_*`` function takes plain arrays, writes one PNG at ``path`` (creating
-its folder) and returns the ``Path``. Each is backed by a ``_figure_*`` helper that builds
-and returns the matplotlib ``Figure`` without saving it, so tests can inspect the data
-behind a figure (bar heights, the heatmap array, legend labels).
+its folder) and returns the ``Path``; without a ``path`` it writes nothing and returns the
+figure, which a Jupyter notebook shows inline (``NotebookFigure``). Each is backed by a
+``_figure_*`` helper that builds and returns the matplotlib ``Figure`` without saving it, so
+tests can inspect the data behind a figure (bar heights, the heatmap array, legend labels).
 
 Figures are built with the object-oriented ``matplotlib.figure.Figure`` API rather than
 pyplot, so nothing accumulates in pyplot's global list of open figures.
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # in Jupyter the notebook's inline backend stays, for the user's pyplot
+    matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
@@ -66,9 +69,26 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return target
 
 
+class NotebookFigure(Figure):
+    """A ``matplotlib.figure.Figure`` that Jupyter shows inline: IPython's display calls ``_repr_png_``
+    (a figure made outside pyplot has no backend to show it; matplotlib-inline's formatter, when
+    active, takes precedence and draws the same PNG)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, dpi=DPI, bbox_inches="tight", format="png")
+        return buffer.getvalue()
+
+
+def figure_or_saved(fig: Figure, path: str | Path | None) -> Figure | Path:
+    """``fig`` written at ``path`` by ``save_figure`` (its path returned), or ``fig`` itself when
+    ``path`` is None: the notebook form of every ``plot_*`` function."""
+    return fig if path is None else save_figure(fig, path)
+
+
 def _new_figure(width: float, height: float) -> Figure:
     """A figure of ``width`` x ``height`` inches with constrained layout (no overlaps)."""
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return NotebookFigure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
 def fixed_figure(
@@ -81,7 +101,7 @@ def fixed_figure(
     ``save_figure``'s tight bounding box still takes in any label longer than its margin."""
     left, right, bottom, top = margins
     panel = (width - left - right - (columns - 1) * gap) / columns
-    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig = NotebookFigure(figsize=(width, height), dpi=DPI)
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
                         top=1 - top / height, wspace=gap / panel)
     return fig
@@ -167,13 +187,13 @@ def _figure_history(history: History, title: str = "Training history") -> Figure
     return fig
 
 
-def plot_history(history: History, path: str | Path, title: str = "Training history") -> Path:
+def plot_history(history: History, path: str | Path | None = None, title: str = "Training history") -> Figure | Path:
     """Loss and accuracy (and their ``val_`` versions when present) per epoch, from 1.
 
     ``history`` is Keras's ``history.history``: ``{"loss": [...], "val_loss": [...], ...}``.
     A history with only ``loss`` (regression) gives a single panel.
     """
-    return save_figure(_figure_history(history, title), path)
+    return figure_or_saved(_figure_history(history, title), path)
 
 
 def _figure_history_compare(histories: Mapping[str, History], title: str) -> Figure:
@@ -193,10 +213,10 @@ def _figure_history_compare(histories: Mapping[str, History], title: str) -> Fig
 
 
 def plot_history_compare(
-    histories: Mapping[str, History], path: str | Path, title: str = "Training history by run"
-) -> Path:
+    histories: Mapping[str, History], path: str | Path | None = None, title: str = "Training history by run"
+) -> Figure | Path:
     """Several runs' histories on the same axes, e.g. ``{"numpy": h1, "torch": h2}``."""
-    return save_figure(_figure_history_compare(histories, title), path)
+    return figure_or_saved(_figure_history_compare(histories, title), path)
 
 
 # --------------------------------------------------------------------------- confusion matrix
@@ -271,16 +291,16 @@ def _figure_confusion_matrix(
 def plot_confusion_matrix(
     cm: np.ndarray | Sequence[Sequence[int]],
     class_names: Sequence[str],
-    path: str | Path,
+    path: str | Path | None = None,
     normalize: bool = False,
     title: str | None = None,
-) -> Path:
+) -> Figure | Path:
     """An annotated heatmap of a ``K x K`` confusion matrix (true rows, predicted columns).
 
     ``normalize=True`` shows each row as fractions of its true class (recall on the diagonal).
     """
     figure = _figure_confusion_matrix(np.asarray(cm), class_names, normalize, title)
-    return save_figure(figure, path)
+    return figure_or_saved(figure, path)
 
 
 def _figure_confusion_matrices(
@@ -302,12 +322,12 @@ def _figure_confusion_matrices(
 def plot_confusion_matrices(
     cms: Mapping[str, np.ndarray | Sequence[Sequence[int]]],
     class_names: Sequence[str],
-    path: str | Path,
+    path: str | Path | None = None,
     normalize: bool = False,
-) -> Path:
+) -> Figure | Path:
     """Confusion matrices side by side, one per engine, e.g. ``{"numpy": cm1, "torch": cm2}``."""
     arrays = {name: np.asarray(cm) for name, cm in cms.items()}
-    return save_figure(_figure_confusion_matrices(arrays, class_names, normalize), path)
+    return figure_or_saved(_figure_confusion_matrices(arrays, class_names, normalize), path)
 
 
 # --------------------------------------------------------------------------- ROC
@@ -395,15 +415,15 @@ def plot_roc(
     y_true: np.ndarray,
     y_prob: np.ndarray,
     class_names: Sequence[str],
-    path: str | Path,
+    path: str | Path | None = None,
     title: str = "ROC curves (one-vs-rest)",
-) -> Path:
+) -> Figure | Path:
     """One-vs-rest ROC curves with their AUC in the legend, plus micro and macro averages.
 
     ``y_true``: ``(N,)`` labels; ``y_prob``: ``(N, K)`` probabilities. With two classes a
     single curve for the positive class (column 1) is drawn.
     """
-    return save_figure(_figure_roc(y_true, y_prob, class_names, title), path)
+    return figure_or_saved(_figure_roc(y_true, y_prob, class_names, title), path)
 
 
 def _figure_roc_compare(
@@ -429,11 +449,11 @@ def _figure_roc_compare(
 
 def plot_roc_compare(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    path: str | Path,
+    path: str | Path | None = None,
     title: str = "ROC curves by engine",
-) -> Path:
+) -> Figure | Path:
     """Average ROC curves of several engines on one plot: ``{"numpy": (y_true, y_prob), ...}``."""
-    return save_figure(_figure_roc_compare(curves, title), path)
+    return figure_or_saved(_figure_roc_compare(curves, title), path)
 
 
 # --------------------------------------------------------------------------- per-class scores
@@ -461,15 +481,15 @@ def _figure_per_class(per_class: Sequence[Mapping[str, object]], title: str) -> 
 
 def plot_per_class(
     per_class: Sequence[Mapping[str, object]],
-    path: str | Path,
+    path: str | Path | None = None,
     title: str = "Precision, recall and F1 per class",
-) -> Path:
+) -> Figure | Path:
     """Grouped bars of precision, recall and F1 per class.
 
     ``per_class`` is the list of ``classification_metrics(...)["per_class"]``:
     dicts with ``class``, ``precision``, ``recall`` and ``f1``.
     """
-    return save_figure(_figure_per_class(per_class, title), path)
+    return figure_or_saved(_figure_per_class(per_class, title), path)
 
 
 # --------------------------------------------------------------------------- images
@@ -564,7 +584,7 @@ def _mosaic_figure(
     layout = TileLayout(min(n_cols, len(tiles)), (h, w), gaps)
     mosaic = _mosaic(tiles, layout)
     width, height = mosaic.shape[1] * scale, mosaic.shape[0] * scale
-    fig = Figure(figsize=(left_inches + width + 0.1, height + 0.45), dpi=DPI)
+    fig = NotebookFigure(figsize=(left_inches + width + 0.1, height + 0.45), dpi=DPI)
     size = fig.get_size_inches()
     ax = fig.add_axes((left_inches / size[0], 0.1 / size[1], width / size[0], height / size[1]))
     ax.imshow(mosaic)  # interpolation as for one image alone: nearest when enlarged 3x or more
@@ -613,16 +633,16 @@ def plot_sample_grid(
     x: np.ndarray,
     y: np.ndarray,
     class_names: Sequence[str],
-    path: str | Path,
+    path: str | Path | None = None,
     per_class: int = 5,
     seed: int = 0,
-) -> Path:
+) -> Figure | Path:
     """A grid of random images: one row per class (named on the left), ``per_class`` columns.
 
     ``x``: ``(N, H, W)`` or ``(N, H, W, C)``; ``y``: ``(N,)`` integer labels. The draw is
     seeded, so the same ``seed`` gives the same grid.
     """
-    return save_figure(_figure_sample_grid(x, y, class_names, per_class, seed), path)
+    return figure_or_saved(_figure_sample_grid(x, y, class_names, per_class, seed), path)
 
 
 def _count_bars(ax: Axes, counts: np.ndarray, class_names: Sequence[str], title: str) -> None:
@@ -650,10 +670,10 @@ def _figure_class_distribution(
 
 
 def plot_class_distribution(
-    y_train: np.ndarray, y_test: np.ndarray | None, class_names: Sequence[str], path: str | Path
-) -> Path:
+    y_train: np.ndarray, y_test: np.ndarray | None, class_names: Sequence[str], path: str | Path | None = None
+) -> Figure | Path:
     """"Distribution of the train dataset" (images per class) and the same for the test set."""
-    return save_figure(_figure_class_distribution(y_train, y_test, class_names), path)
+    return figure_or_saved(_figure_class_distribution(y_train, y_test, class_names), path)
 
 
 def _figure_pixel_histogram(x: np.ndarray, title: str) -> Figure:
@@ -670,10 +690,10 @@ def _figure_pixel_histogram(x: np.ndarray, title: str) -> Figure:
 
 
 def plot_pixel_histogram(
-    x: np.ndarray, path: str | Path, title: str = "Distribution of pixel values"
-) -> Path:
+    x: np.ndarray, path: str | Path | None = None, title: str = "Distribution of pixel values"
+) -> Figure | Path:
     """Histogram of every pixel value in ``x`` (any shape), counts on a log scale."""
-    return save_figure(_figure_pixel_histogram(x, title), path)
+    return figure_or_saved(_figure_pixel_histogram(x, title), path)
 
 
 def _figure_mean_images(x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Figure:
@@ -692,10 +712,10 @@ def _figure_mean_images(x: np.ndarray, y: np.ndarray, class_names: Sequence[str]
 
 
 def plot_mean_images(
-    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], path: str | Path
-) -> Path:
+    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], path: str | Path | None = None
+) -> Figure | Path:
     """The average image of each class, titled with the class name and its image count."""
-    return save_figure(_figure_mean_images(x, y, class_names), path)
+    return figure_or_saved(_figure_mean_images(x, y, class_names), path)
 
 
 # --------------------------------------------------------------------------- mistakes
@@ -751,14 +771,14 @@ def plot_confident_mistakes(
     y_true: np.ndarray,
     y_prob: np.ndarray,
     class_names: Sequence[str],
-    path: str | Path,
+    path: str | Path | None = None,
     n: int = 16,
-) -> Path:
+) -> Figure | Path:
     """The ``n`` most confidently wrong images, titled "true 3 / pred 5 (0.97)".
 
     With no mistakes the figure says so instead of failing.
     """
-    return save_figure(_figure_confident_mistakes(x, y_true, y_prob, class_names, n), path)
+    return figure_or_saved(_figure_confident_mistakes(x, y_true, y_prob, class_names, n), path)
 
 
 # --------------------------------------------------------------------------- inside the network
@@ -780,12 +800,14 @@ def _figure_filters(kernel: np.ndarray, title: str) -> Figure:
     return fig
 
 
-def plot_filters(kernel: np.ndarray, path: str | Path, title: str = "First-layer filters") -> Path:
+def plot_filters(
+    kernel: np.ndarray, path: str | Path | None = None, title: str = "First-layer filters"
+) -> Figure | Path:
     """The learned filters of a Conv2D kernel ``(kh, kw, C_in, F)`` as a grid of tiles.
 
     Each tile is one filter, averaged over its input channels when ``C_in > 1``.
     """
-    return save_figure(_figure_filters(kernel, title), path)
+    return figure_or_saved(_figure_filters(kernel, title), path)
 
 
 def _as_feature_map(maps: np.ndarray) -> np.ndarray:
@@ -840,16 +862,16 @@ def _resize_nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def plot_feature_maps(
     maps: Sequence[tuple[str, np.ndarray]],
-    path: str | Path,
+    path: str | Path | None = None,
     max_channels: int = 16,
     title: str = "Feature maps of one image",
-) -> Path:
+) -> Figure | Path:
     """For one image, the output of each layer: one row per layer, one tile per channel.
 
     ``maps`` is ``[(layer_name, array (H, W, C)), ...]``; only the first ``max_channels``
     channels of a layer are drawn.
     """
-    return save_figure(_figure_feature_maps(maps, max_channels, title), path)
+    return figure_or_saved(_figure_feature_maps(maps, max_channels, title), path)
 
 
 def _figure_saliency(image: np.ndarray, saliency: np.ndarray, title: str) -> Figure:
@@ -873,10 +895,10 @@ def _figure_saliency(image: np.ndarray, saliency: np.ndarray, title: str) -> Fig
 
 
 def plot_saliency(
-    image: np.ndarray, saliency: np.ndarray, path: str | Path, title: str = "Saliency map"
-) -> Path:
+    image: np.ndarray, saliency: np.ndarray, path: str | Path | None = None, title: str = "Saliency map"
+) -> Figure | Path:
     """An image, the absolute gradient of the predicted score (``(H, W)``) and an overlay."""
-    return save_figure(_figure_saliency(image, saliency, title), path)
+    return figure_or_saved(_figure_saliency(image, saliency, title), path)
 
 
 # --------------------------------------------------------------------------- function approximation
@@ -946,12 +968,12 @@ def _figure_function_field(
 
 
 def plot_function_field(
-    xx: np.ndarray, yy: np.ndarray, truth: np.ndarray, class_names: Sequence[str], path: str | Path,
+    xx: np.ndarray, yy: np.ndarray, truth: np.ndarray, class_names: Sequence[str], path: str | Path | None = None,
     title: str = "Original function",
-) -> Path:
+) -> Figure | Path:
     """The function on a grid (``truth`` shaped like ``xx``): labels 0..K-1 with ``class_names``,
     or values on a colour scale when ``class_names`` is empty (regression)."""
-    return save_figure(_figure_function_field(xx, yy, truth, class_names, title), path)
+    return figure_or_saved(_figure_function_field(xx, yy, truth, class_names, title), path)
 
 
 def _marker_size(n_points: int) -> float:
@@ -988,14 +1010,14 @@ def _figure_points(
 
 
 def plot_points(
-    points: np.ndarray, values: np.ndarray, class_names: Sequence[str], path: str | Path,
+    points: np.ndarray, values: np.ndarray, class_names: Sequence[str], path: str | Path | None = None,
     title: str = "Test points", value_range: tuple[float, float] | None = None,
     limits: tuple[float, float, float, float] | None = None,
-) -> Path:
+) -> Figure | Path:
     """A scatter of ``points`` (n, 2) coloured by label (classification, ``class_names`` given)
     or by value on a colour scale spanning ``value_range`` (regression); ``limits`` are the
     axes' (x_low, x_high, y_low, y_high), e.g. the domain."""
-    return save_figure(_figure_points(points, values, class_names, title, value_range, limits), path)
+    return figure_or_saved(_figure_points(points, values, class_names, title, value_range, limits), path)
 
 
 def _draw_true_boundary(ax: Axes, xx: np.ndarray, yy: np.ndarray, truth: np.ndarray, n_classes: int) -> None:
@@ -1058,14 +1080,14 @@ def _figure_prediction_field(
 
 def plot_prediction_field(
     xx: np.ndarray, yy: np.ndarray, predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str],
-    path: str | Path, title: str = "Predicted field and true boundary",
-) -> Path:
+    path: str | Path | None = None, title: str = "Predicted field and true boundary",
+) -> Figure | Path:
     """The network's output on the grid with the true decision boundary (or contours) drawn over it.
 
     ``predicted``: probabilities (R, R, K) for classification, values (R, R) for regression;
     ``truth``: labels or values (R, R); ``class_names`` empty for regression.
     """
-    return save_figure(_figure_prediction_field(xx, yy, predicted, truth, class_names, title), path)
+    return figure_or_saved(_figure_prediction_field(xx, yy, predicted, truth, class_names, title), path)
 
 
 def approx_errors(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
@@ -1099,10 +1121,10 @@ def _figure_error_map(
 
 def plot_error_map(
     xx: np.ndarray, yy: np.ndarray, predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str],
-    path: str | Path, title: str = "Errors on the grid",
-) -> Path:
+    path: str | Path | None = None, title: str = "Errors on the grid",
+) -> Figure | Path:
     """Where the prediction differs from the truth on the grid (arguments as ``plot_prediction_field``)."""
-    return save_figure(_figure_error_map(xx, yy, predicted, truth, class_names, title), path)
+    return figure_or_saved(_figure_error_map(xx, yy, predicted, truth, class_names, title), path)
 
 
 def _snapshot_title(epoch: int) -> str:
@@ -1132,7 +1154,7 @@ def _figure_boundary_snapshots(
 
 def plot_boundary_snapshots(
     xx: np.ndarray, yy: np.ndarray, snapshots: Sequence[tuple[int, np.ndarray]], truth: np.ndarray,
-    class_names: Sequence[str], path: str | Path, title: str = "The decision boundary during training",
-) -> Path:
+    class_names: Sequence[str], path: str | Path | None = None, title: str = "The decision boundary during training",
+) -> Figure | Path:
     """A strip of the predicted field at several epochs (epoch 0: before training), true boundary over each."""
-    return save_figure(_figure_boundary_snapshots(xx, yy, snapshots, truth, class_names, title), path)
+    return figure_or_saved(_figure_boundary_snapshots(xx, yy, snapshots, truth, class_names, title), path)
