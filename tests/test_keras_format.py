@@ -363,3 +363,13 @@ def test_a_keras2_h5_file_loads_with_its_weights(tmp_path: Path) -> None:
     np.testing.assert_allclose(model.predict(x, verbose=0), expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
     assert type(model.optimizer).__name__ == "Adam" and model.optimizer.learning_rate == 0.01
     assert [metric.name for metric in model.metrics] == ["accuracy"]
+
+
+def test_a_keras_file_whose_config_nests_100000_deep_is_one_clear_error(tmp_path):
+    path = tmp_path / "deep.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("config.json", '{"a": ' * 100_000 + "1" + "}" * 100_000)
+        archive.writestr("model.weights.h5", b"")
+    with pytest.raises(ValueError, match="config.json: nested more than 64 levels deep"):
+        load_model(path)

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 from cnnlab import __version__
 from cnnlab.engine import losses as engine_losses
 from cnnlab.engine import optimizers as engine_optimizers
-from cnnlab.engine import saving
+from cnnlab.engine import limits, saving
 from cnnlab.engine.errors import UnsupportedKerasFeature
 from cnnlab.engine.layers import LAYER_CLASSES
 
@@ -415,7 +415,7 @@ def read_json_member(path: Path, archive: zipfile.ZipFile, member: str) -> dict[
     if info.file_size > MAX_JSON_BYTES:
         raise ValueError(f"{path}: {member} declares {info.file_size:,} bytes (more than {MAX_JSON_BYTES:,}); refused")
     try:
-        config = json.loads(archive.read(member))
+        config = limits.loads_json(archive.read(member), f"{path}: {member}")  # nesting bounded too
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: damaged {member} ({err})") from None
     if not isinstance(config, dict):
