@@ -417,3 +417,15 @@ def test_pooling_before_relu_gives_the_layer_by_layer_results_bit_for_bit(pool, 
     np.testing.assert_array_equal(fused_out, out)
     for key, value in model.grads.items():
         np.testing.assert_array_equal(fused[key], value, err_msg=key)
+
+
+def test_a_layers_own_get_and_set_weights_as_in_keras():
+    model = seed_cnn()
+    kernel, bias = model.layers[0].get_weights()  # the tutorials' way to look at the first filters
+    assert kernel.shape == (3, 3, 1, 32) and bias.shape == (32,)
+    kernel[...] = 0  # a copy: the model is untouched
+    assert np.abs(model.layers[0].params["kernel"]).sum() > 0
+    model.layers[0].set_weights([np.ones((3, 3, 1, 32)), np.zeros(32)])
+    assert (model.layers[0].params["kernel"] == 1).all()
+    with pytest.raises(ValueError, match=r"Conv2D 'conv2d': weight 'bias' has shape \(32,\), received \(3,\)"):
+        model.layers[0].set_weights([np.ones((3, 3, 1, 32)), np.zeros(3)])

@@ -192,6 +192,22 @@ class Layer:
         """Every weight under its Keras name, in Keras's order: trainable, then non-trainable."""
         return {**self.params, **self.state}
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of this layer's weights in Keras's order (keras.layers.Layer.get_weights):
+        ``kernel, bias = model.layers[0].get_weights()``."""
+        return [value.copy() for value in self.weights_dict().values()]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Load arrays in get_weights() order; shapes must match."""
+        targets = self.weights_dict()
+        if len(weights) != len(targets):
+            raise ValueError(f"{self.describe()}: expected {len(targets)} weight arrays, received {len(weights)}")
+        for (key, target), value in zip(targets.items(), weights):
+            value = np.asarray(value)
+            if value.shape != target.shape:
+                raise ValueError(f"{self.describe()}: weight {key!r} has shape {target.shape}, received {value.shape}")
+            target[...] = value
+
     def count_params(self) -> int:
         """All weights, trainable or not, as Keras's summary counts them."""
         return int(sum(p.size for p in self.weights_dict().values()))
