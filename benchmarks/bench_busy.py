@@ -53,7 +53,9 @@ def digits_data() -> tuple[np.ndarray, np.ndarray]:
     return (x[..., None] / np.float32(16)).astype(np.float32), y.astype(np.int64)
 
 
-def engine_epoch_seconds(config_name: str, x: np.ndarray, y: np.ndarray, epochs: int) -> list[float]:
+def engine_epoch_seconds(
+    config_name: str, x: np.ndarray, y: np.ndarray, epochs: int
+) -> list[float]:
     """model.fit's own training time per epoch (validation excluded), the first epoch dropped."""
     model = models.build_model(models.model_config(config_name, x.shape[1:], 10), 10, 0)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -68,9 +70,17 @@ def torch_network(config_name: str, channels_hw: tuple[int, int]) -> Any:
     h, w = channels_hw
     for _ in range(2):
         h, w = (h + 2 * padding - 2) // 2, (w + 2 * padding - 2) // 2
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=padding), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=padding), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Dropout(0.5), nn.Linear(64 * h * w, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=padding),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=padding),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(64 * h * w, 10),
+    )
 
 
 def torch_epoch_seconds(config_name: str, x: np.ndarray, y: np.ndarray, epochs: int) -> list[float]:
@@ -126,42 +136,62 @@ def blas_fixed(count: int | None) -> Iterator[None]:
 
 def measure(name: str, x: np.ndarray, y: np.ndarray, epochs: int, scale: float) -> dict[str, Any]:
     """The four situations for one network; epoch seconds scaled to a full epoch."""
+
     def median(values: list[float]) -> float:
         return statistics.median(values) * scale
 
-    quiet = {"engine": median(engine_epoch_seconds(name, x, y, epochs)),
-             "torch": median(torch_epoch_seconds(name, x, y, epochs))}
+    quiet = {
+        "engine": median(engine_epoch_seconds(name, x, y, epochs)),
+        "torch": median(torch_epoch_seconds(name, x, y, epochs)),
+    }
     with one_core_busy():
         loaded = {"engine": median(engine_epoch_seconds(name, x, y, epochs))}
         with blas_fixed(2):
             loaded["engine_two_threads"] = median(engine_epoch_seconds(name, x, y, epochs))
         loaded["torch"] = median(torch_epoch_seconds(name, x, y, epochs))
-    return {"quiet": quiet, "one_core_busy": loaded,
-            "engine_loaded_over_quiet": loaded["engine"] / quiet["engine"],
-            "engine_over_torch_loaded": loaded["engine"] / loaded["torch"],
-            "engine_over_torch_quiet": quiet["engine"] / quiet["torch"]}
+    return {
+        "quiet": quiet,
+        "one_core_busy": loaded,
+        "engine_loaded_over_quiet": loaded["engine"] / quiet["engine"],
+        "engine_over_torch_loaded": loaded["engine"] / loaded["torch"],
+        "engine_over_torch_quiet": quiet["engine"] / quiet["torch"],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=60, help="MNIST batches per timed epoch")
     parser.add_argument("--epochs", type=int, default=3, help="timed MNIST epochs per situation")
-    parser.add_argument("--digits-epochs", type=int, default=20, help="timed digits epochs per situation")
+    parser.add_argument(
+        "--digits-epochs", type=int, default=20, help="timed digits epochs per situation"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     connect_engine()
     x, y = mnist_data(args.steps * 128)
     dx, dy = digits_data()
-    results = {"seed-cnn on MNIST": measure("seed-cnn", x, y, args.epochs, MNIST_STEPS_PER_EPOCH / args.steps),
-               "seed-cnn-same on digits": measure("seed-cnn-same", dx, dy, args.digits_epochs, 1.0)}
-    result = {"command": "python benchmarks/bench_busy.py " + " ".join(argv or sys.argv[1:]), "networks": results,
-              "load_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    results = {
+        "seed-cnn on MNIST": measure(
+            "seed-cnn", x, y, args.epochs, MNIST_STEPS_PER_EPOCH / args.steps
+        ),
+        "seed-cnn-same on digits": measure("seed-cnn-same", dx, dy, args.digits_epochs, 1.0),
+    }
+    result = {
+        "command": "python benchmarks/bench_busy.py " + " ".join(argv or sys.argv[1:]),
+        "networks": results,
+        "load_before": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     for name, row in results.items():
         quiet, loaded = row["quiet"], row["one_core_busy"]
-        print(f"{name}: quiet engine {quiet['engine']:.3f} s, torch {quiet['torch']:.3f} s; one core busy: engine "
-              f"{loaded['engine']:.3f} s (fixed 2 threads {loaded['engine_two_threads']:.3f} s), torch "
-              f"{loaded['torch']:.3f} s; engine loaded/quiet {row['engine_loaded_over_quiet']:.2f}, engine/torch "
-              f"loaded {row['engine_over_torch_loaded']:.2f}")
+        print(
+            f"{name}: quiet engine {quiet['engine']:.3f} s, torch {quiet['torch']:.3f} s; one core busy: engine "
+            f"{loaded['engine']:.3f} s (fixed 2 threads {loaded['engine_two_threads']:.3f} s), torch "
+            f"{loaded['torch']:.3f} s; engine loaded/quiet {row['engine_loaded_over_quiet']:.2f}, engine/torch "
+            f"loaded {row['engine_over_torch_loaded']:.2f}"
+        )
     write_json(args.out, result)
     return result
 

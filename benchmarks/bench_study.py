@@ -73,8 +73,13 @@ def timed_study(runner: LocalRunner, spec_text: str, folder: Path) -> dict:
         trials = store.trials()
     seconds = time.perf_counter() - start
     assert counts["done"] == 8, counts
-    return {"seconds": seconds, "runner": runner.describe(), "trial_seconds": [t["seconds"] for t in trials],
-            "blas_threads": sorted({t["blas_threads"] for t in trials}), "accuracies": [t["metrics"]["test_accuracy"] for t in trials]}
+    return {
+        "seconds": seconds,
+        "runner": runner.describe(),
+        "trial_seconds": [t["seconds"] for t in trials],
+        "blas_threads": sorted({t["blas_threads"] for t in trials}),
+        "accuracies": [t["metrics"]["test_accuracy"] for t in trials],
+    }
 
 
 CAPACITY_PROBE = """
@@ -94,75 +99,144 @@ def capacity_ratio() -> dict:
     subprocess.run([sys.executable, "-c", CAPACITY_PROBE], env=env, check=True, capture_output=True)
     one = time.perf_counter() - start
     start = time.perf_counter()
-    probes = [subprocess.Popen([sys.executable, "-c", CAPACITY_PROBE], env=env, stdout=subprocess.DEVNULL) for _ in range(2)]
+    probes = [
+        subprocess.Popen([sys.executable, "-c", CAPACITY_PROBE], env=env, stdout=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
     for probe in probes:
         probe.wait()
     two = time.perf_counter() - start
-    return {"one_process_seconds": one, "two_processes_seconds": two, "capacity_ratio": two / (2 * one)}
+    return {
+        "one_process_seconds": one,
+        "two_processes_seconds": two,
+        "capacity_ratio": two / (2 * one),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--oversubscribed", action="store_true", help="also run 2 workers with all BLAS threads each")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_study.json"))
+    parser.add_argument(
+        "--oversubscribed",
+        action="store_true",
+        help="also run 2 workers with all BLAS threads each",
+    )
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "bench_study.json")
+    )
     args = parser.parse_args()
     spec_text = SPEC.format(train_size=args.train_size)
     cores = available_cores()
-    runs: dict[str, list[dict]] = {"sequential": [], "two_workers": [], "sequential_one_blas_thread": []}
-    runners = {"sequential": LocalRunner(1), "two_workers": LocalRunner(2),
-               "sequential_one_blas_thread": LocalRunner(1, threads=1)}
-    importlib.import_module("cnnlab.metrics")  # scikit-learn, which the driver scores with: imported before any timed run
+    runs: dict[str, list[dict]] = {
+        "sequential": [],
+        "two_workers": [],
+        "sequential_one_blas_thread": [],
+    }
+    runners = {
+        "sequential": LocalRunner(1),
+        "two_workers": LocalRunner(2),
+        "sequential_one_blas_thread": LocalRunner(1, threads=1),
+    }
+    importlib.import_module(
+        "cnnlab.metrics"
+    )  # scikit-learn, which the driver scores with: imported before any timed run
     with tempfile.TemporaryDirectory() as folder:
         load_before = os.getloadavg()
         capacity = capacity_ratio()
         for index in range(args.rounds):
-            order = ["sequential", "two_workers"] if index % 2 == 0 else ["two_workers", "sequential"]
+            order = (
+                ["sequential", "two_workers"] if index % 2 == 0 else ["two_workers", "sequential"]
+            )
             for name in [*order, "sequential_one_blas_thread"]:
                 runs[name].append(timed_study(runners[name], spec_text, Path(folder)))
-                print(f"round {index + 1}/{args.rounds}: {name} {runs[name][-1]['seconds']:.1f} s", flush=True)
-        oversubscribed = (timed_study(LocalRunner(2, threads=cores), spec_text, Path(folder))
-                          if args.oversubscribed else None)
+                print(
+                    f"round {index + 1}/{args.rounds}: {name} {runs[name][-1]['seconds']:.1f} s",
+                    flush=True,
+                )
+        oversubscribed = (
+            timed_study(LocalRunner(2, threads=cores), spec_text, Path(folder))
+            if args.oversubscribed
+            else None
+        )
         capacity_after = capacity_ratio()
         load_after = os.getloadavg()
-    ratios = [p["seconds"] / s["seconds"] for p, s in zip(runs["two_workers"], runs["sequential"], strict=True)]
-    ratios_one = [p["seconds"] / s["seconds"]
-                  for p, s in zip(runs["two_workers"], runs["sequential_one_blas_thread"], strict=True)]
-    trial = {name: statistics.median(t for run in done for t in run["trial_seconds"]) for name, done in runs.items()}
+    ratios = [
+        p["seconds"] / s["seconds"]
+        for p, s in zip(runs["two_workers"], runs["sequential"], strict=True)
+    ]
+    ratios_one = [
+        p["seconds"] / s["seconds"]
+        for p, s in zip(runs["two_workers"], runs["sequential_one_blas_thread"], strict=True)
+    ]
+    trial = {
+        name: statistics.median(t for run in done for t in run["trial_seconds"])
+        for name, done in runs.items()
+    }
     bound = trial["sequential_one_blas_thread"] / (2 * trial["sequential"])
     accuracies = {name: [run["accuracies"] for run in done] for name, done in runs.items()}
-    reasons = [f"capacity ratio {c['capacity_ratio']:.2f} {when}: other work held a core"
-               for c, when in ((capacity, "before"), (capacity_after, "after")) if c["capacity_ratio"] > 0.6]
+    reasons = [
+        f"capacity ratio {c['capacity_ratio']:.2f} {when}: other work held a core"
+        for c, when in ((capacity, "before"), (capacity_after, "after"))
+        if c["capacity_ratio"] > 0.6
+    ]
     if max(ratios) > 1.15 * min(ratios):
-        reasons.append(f"the rounds' ratios differ by more than 15% ({min(ratios):.2f} to {max(ratios):.2f})")
+        reasons.append(
+            f"the rounds' ratios differ by more than 15% ({min(ratios):.2f} to {max(ratios):.2f})"
+        )
     trustworthy = not reasons
     result = {
-        **runs, "two_workers_all_blas_threads": oversubscribed,
-        "ratio_two_workers_to_sequential": statistics.median(ratios), "ratios_by_round": ratios,
-        "ratio_two_workers_to_sequential_one_thread": statistics.median(ratios_one), "target_ratio": 0.65,
-        "median_trial_seconds": trial, "amdahl_bound": bound, "capacity": capacity, "capacity_after": capacity_after,
-        "trustworthy": trustworthy, "untrustworthy_because": reasons,
-        "same_accuracies_at_same_threads": all(a == accuracies["sequential_one_blas_thread"][0]
-                                               for a in accuracies["two_workers"] + accuracies["sequential_one_blas_thread"]),
-        "cores": cores, "rounds": args.rounds, "load_average_before": load_before, "load_average_after": load_after,
-        "machine": platform.processor() or platform.machine(), "train_size": args.train_size,
+        **runs,
+        "two_workers_all_blas_threads": oversubscribed,
+        "ratio_two_workers_to_sequential": statistics.median(ratios),
+        "ratios_by_round": ratios,
+        "ratio_two_workers_to_sequential_one_thread": statistics.median(ratios_one),
+        "target_ratio": 0.65,
+        "median_trial_seconds": trial,
+        "amdahl_bound": bound,
+        "capacity": capacity,
+        "capacity_after": capacity_after,
+        "trustworthy": trustworthy,
+        "untrustworthy_because": reasons,
+        "same_accuracies_at_same_threads": all(
+            a == accuracies["sequential_one_blas_thread"][0]
+            for a in accuracies["two_workers"] + accuracies["sequential_one_blas_thread"]
+        ),
+        "cores": cores,
+        "rounds": args.rounds,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "machine": platform.processor() or platform.machine(),
+        "train_size": args.train_size,
         "command": f"CNNLAB_DATA_DIR=../shared/data python benchmarks/bench_study.py --train-size {args.train_size} "
-                   f"--rounds {args.rounds}"}
-    seconds = {name: statistics.median(run["seconds"] for run in done) for name, done in runs.items()}
-    print(f"8 equal trials ({cores} cores), medians of {args.rounds} rounds: one after another "
-          f"{seconds['sequential']:.1f} s ({seconds['sequential_one_blas_thread']:.1f} s with 1 BLAS thread); "
-          f"2 workers {seconds['two_workers']:.1f} s")
-    print(f"ratio {result['ratio_two_workers_to_sequential']:.2f} (target <= 0.65; rounds "
-          f"{', '.join(f'{r:.2f}' for r in ratios)}), {result['ratio_two_workers_to_sequential_one_thread']:.2f} "
-          f"against 1 BLAS thread")
-    print(f"median trial: {trial['sequential']:.2f} s sequential, {trial['sequential_one_blas_thread']:.2f} s with 1 "
-          f"BLAS thread, {trial['two_workers']:.2f} s in a worker; Amdahl bound {bound:.2f}; capacity ratio "
-          f"{capacity['capacity_ratio']:.2f} (0.5 = two free cores); same accuracies at the same thread count: "
-          f"{result['same_accuracies_at_same_threads']}")
+        f"--rounds {args.rounds}",
+    }
+    seconds = {
+        name: statistics.median(run["seconds"] for run in done) for name, done in runs.items()
+    }
+    print(
+        f"8 equal trials ({cores} cores), medians of {args.rounds} rounds: one after another "
+        f"{seconds['sequential']:.1f} s ({seconds['sequential_one_blas_thread']:.1f} s with 1 BLAS thread); "
+        f"2 workers {seconds['two_workers']:.1f} s"
+    )
+    print(
+        f"ratio {result['ratio_two_workers_to_sequential']:.2f} (target <= 0.65; rounds "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}), {result['ratio_two_workers_to_sequential_one_thread']:.2f} "
+        f"against 1 BLAS thread"
+    )
+    print(
+        f"median trial: {trial['sequential']:.2f} s sequential, {trial['sequential_one_blas_thread']:.2f} s with 1 "
+        f"BLAS thread, {trial['two_workers']:.2f} s in a worker; Amdahl bound {bound:.2f}; capacity ratio "
+        f"{capacity['capacity_ratio']:.2f} (0.5 = two free cores); same accuracies at the same thread count: "
+        f"{result['same_accuracies_at_same_threads']}"
+    )
     print("trustworthy run" if trustworthy else "NOT trustworthy: " + "; ".join(reasons))
     if oversubscribed:
-        print(f"2 workers oversubscribed ({cores} BLAS threads each): {oversubscribed['seconds']:.1f} s")
+        print(
+            f"2 workers oversubscribed ({cores} BLAS threads each): {oversubscribed['seconds']:.1f} s"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.out}")

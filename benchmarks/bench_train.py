@@ -42,8 +42,11 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "bench_train.json"
 RESULT_MARK = "BENCH_TRAIN_RESULT "  # the child's last stdout line: this mark, then its JSON
 TRAIN_IMAGES = 54_000  # the seed program trains on 60,000 with validation_split=0.1
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184",
-                "MALLOC_TOP_PAD_": "268435456"}  # perf-notes.md: fewer fresh pages per batch
+TUNED_MALLOC = {
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_TRIM_THRESHOLD_": "17179869184",
+    "MALLOC_TOP_PAD_": "268435456",
+}  # perf-notes.md: fewer fresh pages per batch
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 TARGET_RATIO, GOAL_RATIO = 1.0, 0.75
 SPREAD_LIMIT = 1.5  # p90 / p10 of the batch times above this: other work interfered
@@ -51,38 +54,88 @@ SPREAD_LIMIT = 1.5  # p90 / p10 of the batch times above this: other work interf
 
 # ----------------------------------------------------------------------- arguments
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=100, help="timed training batches per engine and round")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--batches", type=int, default=100, help="timed training batches per engine and round"
+    )
     parser.add_argument("--warmup", type=int, default=5, help="untimed training batches first")
-    parser.add_argument("--epochs", type=int, default=0, help="also time this many full epochs (422 batches)")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each engine, order alternating")
+    parser.add_argument(
+        "--epochs", type=int, default=0, help="also time this many full epochs (422 batches)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs of each engine, order alternating"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads of both engines")
-    parser.add_argument("--inference-images", type=int, default=10_000, help="test images to predict")
-    parser.add_argument("--inference-repeats", type=int, default=3, help="timed passes per batch size")
-    parser.add_argument("--inference-batches", type=int, nargs="+", default=[1000, 128], help="batch sizes")
-    parser.add_argument("--profile-batches", type=int, default=20, help="batches of the per-layer profile")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="BLAS / torch threads of both engines"
+    )
+    parser.add_argument(
+        "--inference-images", type=int, default=10_000, help="test images to predict"
+    )
+    parser.add_argument(
+        "--inference-repeats", type=int, default=3, help="timed passes per batch size"
+    )
+    parser.add_argument(
+        "--inference-batches", type=int, nargs="+", default=[1000, 128], help="batch sizes"
+    )
+    parser.add_argument(
+        "--profile-batches", type=int, default=20, help="batches of the per-layer profile"
+    )
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--matmul-repeats", type=int, default=7)
-    parser.add_argument("--data", choices=("mnist", "random"), default="mnist",
-                        help="random: uint8 noise of MNIST's shapes (no files needed; for smoke tests)")
-    parser.add_argument("--tuned-malloc", action="store_true",
-                        help=f"run both engines with {' '.join(f'{k}={v}' for k, v in TUNED_MALLOC.items())}")
+    parser.add_argument(
+        "--data",
+        choices=("mnist", "random"),
+        default="mnist",
+        help="random: uint8 noise of MNIST's shapes (no files needed; for smoke tests)",
+    )
+    parser.add_argument(
+        "--tuned-malloc",
+        action="store_true",
+        help=f"run both engines with {' '.join(f'{k}={v}' for k, v in TUNED_MALLOC.items())}",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
-    parser.add_argument("--only", choices=("numpy", "torch", "matmul", "profile"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only", choices=("numpy", "torch", "matmul", "profile"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
-    for name in ("batches", "rounds", "batch_size", "threads", "inference_images", "inference_repeats",
-                 "profile_batches", "matmul_size", "matmul_repeats"):
+    for name in (
+        "batches",
+        "rounds",
+        "batch_size",
+        "threads",
+        "inference_images",
+        "inference_repeats",
+        "profile_batches",
+        "matmul_size",
+        "matmul_repeats",
+    ):
         if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive, received {getattr(args, name)}")
+            parser.error(
+                f"--{name.replace('_', '-')} must be positive, received {getattr(args, name)}"
+            )
     if args.warmup < 0 or args.epochs < 0:
         parser.error("--warmup and --epochs must be >= 0")
     return args
 
 
-CHILD_OPTIONS = ("batches", "warmup", "epochs", "batch_size", "threads", "inference_images", "inference_repeats",
-                 "profile_batches", "matmul_size", "matmul_repeats", "data", "seed")
+CHILD_OPTIONS = (
+    "batches",
+    "warmup",
+    "epochs",
+    "batch_size",
+    "threads",
+    "inference_images",
+    "inference_repeats",
+    "profile_batches",
+    "matmul_size",
+    "matmul_repeats",
+    "data",
+    "seed",
+)
 
 
 def child_argv(args: argparse.Namespace, only: str) -> list[str]:
@@ -106,9 +159,15 @@ def torch_seed_model() -> Any:
     from torch import nn
 
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.5), nn.Linear(64 * 5 * 5, 10),
+        nn.Conv2d(1, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(64 * 5 * 5, 10),
     )
 
 
@@ -127,7 +186,10 @@ def gemm_shapes(model: Sequential, batch: int) -> list[tuple[str, str, int, int,
             rows, (depth, f) = batch, layer.params["kernel"].shape
         else:
             continue
-        shapes += [(layer.name, "forward", rows, depth, f), (layer.name, "kernel grad", depth, rows, f)]
+        shapes += [
+            (layer.name, "forward", rows, depth, f),
+            (layer.name, "kernel grad", depth, rows, f),
+        ]
         if layer.needs_input_grad:
             shapes.append((layer.name, "input grad", rows, f, depth))
     return shapes
@@ -142,9 +204,15 @@ def flop_counts(model: Sequential, train_images: int, test_images: int) -> dict[
         per_image["forward" if kind == "forward" else "backward"] += flops
         per_layer.setdefault(name, {})[kind] = flops
     train = (per_image["forward"] + per_image["backward"]) * train_images
-    return {"forward_per_image": per_image["forward"], "backward_per_image": per_image["backward"],
-            "per_layer_per_image": per_layer, "train_epoch": train, "train_images": train_images,
-            "inference": per_image["forward"] * test_images, "inference_images": test_images}
+    return {
+        "forward_per_image": per_image["forward"],
+        "backward_per_image": per_image["backward"],
+        "per_layer_per_image": per_layer,
+        "train_epoch": train,
+        "train_images": train_images,
+        "inference": per_image["forward"] * test_images,
+        "inference_images": test_images,
+    }
 
 
 # ------------------------------------------------------------------------ the data
@@ -157,7 +225,9 @@ def load_images(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         (x_train, y_train), (x_test, _) = mnist.load_data()
     else:
         rng = np.random.default_rng(seed)
-        x_train, x_test = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for n in (60_000, 10_000))
+        x_train, x_test = (
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for n in (60_000, 10_000)
+        )
         y_train = rng.integers(0, 10, 60_000)
     return scaled(x_train), y_train.astype(np.int64), scaled(x_test)
 
@@ -189,15 +259,26 @@ def summary(values: list[float]) -> dict[str, float]:
     """Median, mean, min, max and the 10th and 90th percentiles of a list of timings."""
     ordered = sorted(values)
     percentile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"median": statistics.median(ordered), "mean": statistics.fmean(ordered), "min": ordered[0],
-            "max": ordered[-1], "p10": percentile(0.1), "p90": percentile(0.9), "n": len(ordered)}
+    return {
+        "median": statistics.median(ordered),
+        "mean": statistics.fmean(ordered),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "p10": percentile(0.1),
+        "p90": percentile(0.9),
+        "n": len(ordered),
+    }
 
 
 def usage() -> dict[str, float]:
     """This process's peak RSS so far (MiB; Linux reports KiB), its RSS now and its page faults so far."""
     use = resource.getrusage(resource.RUSAGE_SELF)
-    return {"peak_rss_mib": use.ru_maxrss / 1024, "rss_mib": current_rss_mib(), "minor_faults": use.ru_minflt,
-            "major_faults": use.ru_majflt}
+    return {
+        "peak_rss_mib": use.ru_maxrss / 1024,
+        "rss_mib": current_rss_mib(),
+        "minor_faults": use.ru_minflt,
+        "major_faults": use.ru_majflt,
+    }
 
 
 def current_rss_mib() -> float | None:
@@ -226,18 +307,27 @@ def train_figures(args: argparse.Namespace, step: Callable[[np.ndarray], None]) 
     before = usage()
     seconds = time_batches(step, batch_order(args, args.batches, start=args.warmup))
     faults = usage()["minor_faults"] - before["minor_faults"]
-    figures = {"batch_seconds": summary(seconds), "epoch_seconds": statistics.median(seconds) * steps,
-               "epoch_seconds_from_mean": statistics.fmean(seconds) * steps,
-               "epoch_seconds_from_p10": summary(seconds)["p10"] * steps, "steps_per_epoch": steps,
-               "minor_faults_per_batch": faults / args.batches}
-    full = [sum(time_batches(step, batch_order(args, steps, start=(e + 1) * steps))) for e in range(args.epochs)]
+    figures = {
+        "batch_seconds": summary(seconds),
+        "epoch_seconds": statistics.median(seconds) * steps,
+        "epoch_seconds_from_mean": statistics.fmean(seconds) * steps,
+        "epoch_seconds_from_p10": summary(seconds)["p10"] * steps,
+        "steps_per_epoch": steps,
+        "minor_faults_per_batch": faults / args.batches,
+    }
+    full = [
+        sum(time_batches(step, batch_order(args, steps, start=(e + 1) * steps)))
+        for e in range(args.epochs)
+    ]
     if full:
         figures["full_epoch_seconds"] = full
     figures["after_training"] = usage()
     return figures
 
 
-def images_per_second(predict: Callable[[np.ndarray, int], Any], x: np.ndarray, batch_size: int, repeats: int) -> dict[str, float]:
+def images_per_second(
+    predict: Callable[[np.ndarray, int], Any], x: np.ndarray, batch_size: int, repeats: int
+) -> dict[str, float]:
     """Images/s of predicting all of x at batch_size: one untimed pass, then the median of repeats."""
     predict(x, batch_size)
     seconds = []
@@ -245,13 +335,21 @@ def images_per_second(predict: Callable[[np.ndarray, int], Any], x: np.ndarray, 
         start = time.perf_counter()
         predict(x, batch_size)
         seconds.append(time.perf_counter() - start)
-    return {"images_per_second": len(x) / statistics.median(seconds), "best_images_per_second": len(x) / min(seconds),
-            "seconds": summary(seconds)}
+    return {
+        "images_per_second": len(x) / statistics.median(seconds),
+        "best_images_per_second": len(x) / min(seconds),
+        "seconds": summary(seconds),
+    }
 
 
-def inference_figures(args: argparse.Namespace, predict: Callable[[np.ndarray, int], Any], x_test: np.ndarray) -> dict[str, Any]:
+def inference_figures(
+    args: argparse.Namespace, predict: Callable[[np.ndarray, int], Any], x_test: np.ndarray
+) -> dict[str, Any]:
     x = x_test[: args.inference_images]
-    figures = {f"batch_{b}": images_per_second(predict, x, b, args.inference_repeats) for b in args.inference_batches}
+    figures = {
+        f"batch_{b}": images_per_second(predict, x, b, args.inference_repeats)
+        for b in args.inference_batches
+    }
     return {**figures, "images": len(x), "after_inference": usage()}
 
 
@@ -263,7 +361,9 @@ def run_numpy(args: argparse.Namespace) -> dict[str, Any]:
     model = seed_model(args.seed)
     step = lambda batch: model.train_step(x_train[batch], onehot[batch])  # noqa: E731
     training = train_figures(args, step)
-    inference = inference_figures(args, lambda x, b: model.predict(x, batch_size=b, verbose=0), x_test)
+    inference = inference_figures(
+        args, lambda x, b: model.predict(x, batch_size=b, verbose=0), x_test
+    )
     return {"engine": "numpy", "after_data": after_data, "train": training, "inference": inference}
 
 
@@ -281,7 +381,10 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
 
     def step(batch: np.ndarray) -> tuple[float, float]:
         # NHWC with one channel has the memory layout of NCHW: the reshape is free
-        xb, yb = torch.from_numpy(x_train[batch].reshape(-1, 1, 28, 28)), torch.from_numpy(labels[batch])
+        xb, yb = (
+            torch.from_numpy(x_train[batch].reshape(-1, 1, 28, 28)),
+            torch.from_numpy(labels[batch]),
+        )
         out = model(xb)
         loss = F.cross_entropy(out, yb)
         optimizer.zero_grad()
@@ -291,24 +394,38 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
 
     @torch.inference_mode()
     def predict(x: np.ndarray, batch_size: int) -> np.ndarray:
-        chunks = [torch.softmax(model(torch.from_numpy(x[i : i + batch_size].reshape(-1, 1, 28, 28))), 1)
-                  for i in range(0, len(x), batch_size)]
+        chunks = [
+            torch.softmax(model(torch.from_numpy(x[i : i + batch_size].reshape(-1, 1, 28, 28))), 1)
+            for i in range(0, len(x), batch_size)
+        ]
         return torch.cat(chunks).numpy()
 
     model.train()
     training = train_figures(args, step)
     model.eval()
     inference = inference_figures(args, predict, x_test)
-    return {"engine": "torch", "after_data": after_data, "train": training, "inference": inference,
-            "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
-            "torch_parallel_info": torch.__config__.parallel_info().splitlines()[:12]}
+    return {
+        "engine": "torch",
+        "after_data": after_data,
+        "train": training,
+        "inference": inference,
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "torch_parallel_info": torch.__config__.parallel_info().splitlines()[:12],
+    }
 
 
 # ---------------------------------------------------------------- child: BLAS floor
-def best_gflops(m: int, k: int, n: int, repeats: int, transpose_a: bool = False) -> dict[str, float]:
+def best_gflops(
+    m: int, k: int, n: int, repeats: int, transpose_a: bool = False
+) -> dict[str, float]:
     """GFLOP/s of a float32 (m, k) @ (k, n) product, as the engine writes it (A^T for the kernel grad)."""
     rng = np.random.default_rng(0)
-    a = rng.random((k, m), dtype=np.float32).T if transpose_a else rng.random((m, k), dtype=np.float32)
+    a = (
+        rng.random((k, m), dtype=np.float32).T
+        if transpose_a
+        else rng.random((m, k), dtype=np.float32)
+    )
     b = rng.random((k, n), dtype=np.float32)
     a @ b
     seconds = []
@@ -317,18 +434,32 @@ def best_gflops(m: int, k: int, n: int, repeats: int, transpose_a: bool = False)
         a @ b
         seconds.append(time.perf_counter() - start)
     flops = 2.0 * m * k * n
-    return {"gflops_best": flops / min(seconds) / 1e9, "gflops_median": flops / statistics.median(seconds) / 1e9,
-            "seconds_best": min(seconds), "seconds_median": statistics.median(seconds)}
+    return {
+        "gflops_best": flops / min(seconds) / 1e9,
+        "gflops_median": flops / statistics.median(seconds) / 1e9,
+        "seconds_best": min(seconds),
+        "seconds_median": statistics.median(seconds),
+    }
 
 
 def run_matmul(args: argparse.Namespace) -> dict[str, Any]:
     """The square matmul, and each GEMM of one seed CNN training step at its real shape."""
     size = args.matmul_size
     square = {"size": size, **best_gflops(size, size, size, args.matmul_repeats)}
-    step = [{"layer": name, "pass": kind, "shape": [m, k, n], **best_gflops(m, k, n, args.matmul_repeats, kind == "kernel grad")}
-            for name, kind, m, k, n in gemm_shapes(seed_model(args.seed), args.batch_size)]
-    return {"square": square, "seed_cnn_step": step,  # best times: the closest to the machine's capability
-            "seed_cnn_step_seconds": sum(g["seconds_best"] for g in step)}
+    step = [
+        {
+            "layer": name,
+            "pass": kind,
+            "shape": [m, k, n],
+            **best_gflops(m, k, n, args.matmul_repeats, kind == "kernel grad"),
+        }
+        for name, kind, m, k, n in gemm_shapes(seed_model(args.seed), args.batch_size)
+    ]
+    return {
+        "square": square,
+        "seed_cnn_step": step,  # best times: the closest to the machine's capability
+        "seed_cnn_step_seconds": sum(g["seconds_best"] for g in step),
+    }
 
 
 # ------------------------------------------------------------ child: layer profile
@@ -385,10 +516,15 @@ def run_profile(args: argparse.Namespace) -> dict[str, Any]:
     watch = Stopwatch()
     for batch in batch_order(args, args.profile_batches, start=args.warmup):
         profiled_step(model, x_train[batch], onehot[batch], watch)
-    whole = time_batches(lambda b: model.train_step(x_train[b], onehot[b]),
-                         batch_order(args, args.profile_batches, start=args.warmup + args.profile_batches))
-    return {"batches": args.profile_batches, "rows": profile_rows(model, watch),
-            "train_step_ms": 1e3 * statistics.median(whole)}
+    whole = time_batches(
+        lambda b: model.train_step(x_train[b], onehot[b]),
+        batch_order(args, args.profile_batches, start=args.warmup + args.profile_batches),
+    )
+    return {
+        "batches": args.profile_batches,
+        "rows": profile_rows(model, watch),
+        "train_step_ms": 1e3 * statistics.median(whole),
+    }
 
 
 def profile_rows(model: Sequential, watch: Stopwatch) -> list[dict[str, Any]]:
@@ -396,17 +532,29 @@ def profile_rows(model: Sequential, watch: Stopwatch) -> list[dict[str, Any]]:
     median_ms = lambda name, phase: 1e3 * statistics.median(watch.seconds.get((name, phase), [0.0]))  # noqa: E731
     rows = [(layer.name, type(layer).__name__) for layer in model.layers]
     rows += [("loss", type(model.loss).__name__), ("optimizer", type(model.optimizer).__name__)]
-    return [{"name": name, "class": kind, "forward_ms": median_ms(name, "forward"), "backward_ms": median_ms(name, "backward"),
-             "total_ms": median_ms(name, "forward") + median_ms(name, "backward")} for name, kind in rows]
+    return [
+        {
+            "name": name,
+            "class": kind,
+            "forward_ms": median_ms(name, "forward"),
+            "backward_ms": median_ms(name, "backward"),
+            "total_ms": median_ms(name, "forward") + median_ms(name, "backward"),
+        }
+        for name, kind in rows
+    ]
 
 
 # ------------------------------------------------------------------ the parent run
 def run_child(args: argparse.Namespace, only: str, env: dict[str, str]) -> dict[str, Any]:
     """Run one part in its own process; its result is the JSON on its last marked stdout line."""
-    done = subprocess.run(child_argv(args, only), env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        child_argv(args, only), env=env, capture_output=True, text=True, check=False
+    )
     marked = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
     if done.returncode != 0 or not marked:
-        raise RuntimeError(f"the {only} part failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"the {only} part failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return json.loads(marked[-1][len(RESULT_MARK) :])
 
 
@@ -418,7 +566,9 @@ def child_environment(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def engine_rounds(args: argparse.Namespace, env: dict[str, str], say: Callable[[str], None]) -> dict[str, list[dict[str, Any]]]:
+def engine_rounds(
+    args: argparse.Namespace, env: dict[str, str], say: Callable[[str], None]
+) -> dict[str, list[dict[str, Any]]]:
     """Each engine ``rounds`` times, alternating which goes first (ABBA), so drift in the
     machine's load falls on both alike."""
     runs: dict[str, list[dict[str, Any]]] = {"numpy": [], "torch": []}
@@ -426,7 +576,13 @@ def engine_rounds(args: argparse.Namespace, env: dict[str, str], say: Callable[[
         for engine in ("numpy", "torch") if r % 2 == 0 else ("torch", "numpy"):
             say(f"round {r + 1}/{args.rounds}: {engine} (load average {os.getloadavg()[0]:.2f})")
             start = os.getloadavg()
-            runs[engine].append({"load_average_start": start, **run_child(args, engine, env), "load_average_end": os.getloadavg()})
+            runs[engine].append(
+                {
+                    "load_average_start": start,
+                    **run_child(args, engine, env),
+                    "load_average_end": os.getloadavg(),
+                }
+            )
     return runs
 
 
@@ -439,13 +595,21 @@ def combine(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
         "epoch_seconds_from_p10": median([r["train"]["epoch_seconds_from_p10"] for r in runs]),
         "batch_ms_median": 1e3 * median([r["train"]["batch_seconds"]["median"] for r in runs]),
         "batch_ms_min": 1e3 * min(r["train"]["batch_seconds"]["min"] for r in runs),
-        "inference_images_per_second": {f"batch_{b}": median([r["inference"][f"batch_{b}"]["images_per_second"] for r in runs])
-                                        for b in args.inference_batches},
+        "inference_images_per_second": {
+            f"batch_{b}": median([r["inference"][f"batch_{b}"]["images_per_second"] for r in runs])
+            for b in args.inference_batches
+        },
         "peak_rss_mib": max(r["inference"]["after_inference"]["peak_rss_mib"] for r in runs),
         "peak_rss_training_mib": max(r["train"]["after_training"]["peak_rss_mib"] for r in runs),
-        "rss_after_data_mib": max(r["after_data"]["rss_mib"] or r["after_data"]["peak_rss_mib"] for r in runs),
-        "minor_faults_training": median([r["train"]["after_training"]["minor_faults"] for r in runs]),
-        "minor_faults_total": median([r["inference"]["after_inference"]["minor_faults"] for r in runs]),
+        "rss_after_data_mib": max(
+            r["after_data"]["rss_mib"] or r["after_data"]["peak_rss_mib"] for r in runs
+        ),
+        "minor_faults_training": median(
+            [r["train"]["after_training"]["minor_faults"] for r in runs]
+        ),
+        "minor_faults_total": median(
+            [r["inference"]["after_inference"]["minor_faults"] for r in runs]
+        ),
         "minor_faults_per_batch": median([r["train"]["minor_faults_per_batch"] for r in runs]),
     }
     full = [s for r in runs for s in r["train"].get("full_epoch_seconds", [])]
@@ -455,12 +619,22 @@ def combine(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
     return combined
 
 
-def environment(args: argparse.Namespace, env: dict[str, str], torch_run: dict[str, Any]) -> dict[str, Any]:
-    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch_run.get("torch_version", package_version("torch")),
-            "machine": platform.machine(), "cpu": cpu_description(), "cpu_count": os.cpu_count(),
-            "threads": args.threads, "thread_variables": {k: env[k] for k in THREAD_VARIABLES},
-            "torch_threads": torch_run.get("torch_threads"), "blas": blas_info(args.threads),
-            "malloc": {k: v for k, v in sorted(env.items()) if k.startswith("MALLOC_")}}
+def environment(
+    args: argparse.Namespace, env: dict[str, str], torch_run: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch_run.get("torch_version", package_version("torch")),
+        "machine": platform.machine(),
+        "cpu": cpu_description(),
+        "cpu_count": os.cpu_count(),
+        "threads": args.threads,
+        "thread_variables": {k: env[k] for k in THREAD_VARIABLES},
+        "torch_threads": torch_run.get("torch_threads"),
+        "blas": blas_info(args.threads),
+        "malloc": {k: v for k, v in sorted(env.items()) if k.startswith("MALLOC_")},
+    }
 
 
 def cpu_description() -> dict[str, Any]:
@@ -469,7 +643,14 @@ def cpu_description() -> dict[str, Any]:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return {"model": platform.processor(), "avx512f": None}
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in text.splitlines()
+            if line.startswith("model name")
+        ),
+        "",
+    )
     return {"model": model, "avx512f": " avx512f" in text}
 
 
@@ -485,21 +666,41 @@ def blas_info(threads: int) -> list[dict[str, Any]]:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="blas"):
-        return [{k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads")} for info in threadpool_info()
-                if info.get("user_api") == "blas"]
+        return [
+            {k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for info in threadpool_info()
+            if info.get("user_api") == "blas"
+        ]
 
 
 def noise_report(parts: dict[str, Any]) -> dict[str, Any]:
     """Whether other work on the machine distorted the timings: the highest 1-minute load average
     seen (this run itself adds up to --threads) against the cores, and the spread of batch times."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     runs = [run for engine in ("numpy", "torch") for run in parts[engine]]
-    loads = [parts["load_start"][0], parts["load_end"][0], *(run[k][0] for run in runs for k in ("load_average_start", "load_average_end"))]
-    spread = {engine: max(run["train"]["batch_seconds"]["p90"] / run["train"]["batch_seconds"]["p10"] for run in parts[engine])
-              for engine in ("numpy", "torch")}
+    loads = [
+        parts["load_start"][0],
+        parts["load_end"][0],
+        *(run[k][0] for run in runs for k in ("load_average_start", "load_average_end")),
+    ]
+    spread = {
+        engine: max(
+            run["train"]["batch_seconds"]["p90"] / run["train"]["batch_seconds"]["p10"]
+            for run in parts[engine]
+        )
+        for engine in ("numpy", "torch")
+    }
     busy = max(loads) > cores + 0.5
-    return {"cores": cores, "max_load_average_1min": max(loads), "machine_busy": busy, "batch_p90_over_p10": spread,
-            "spread_limit": SPREAD_LIMIT, "trustworthy": not busy and max(spread.values()) <= SPREAD_LIMIT}
+    return {
+        "cores": cores,
+        "max_load_average_1min": max(loads),
+        "machine_busy": busy,
+        "batch_p90_over_p10": spread,
+        "spread_limit": SPREAD_LIMIT,
+        "trustworthy": not busy and max(spread.values()) <= SPREAD_LIMIT,
+    }
 
 
 def ratio(a: float, b: float) -> float:
@@ -509,46 +710,78 @@ def ratio(a: float, b: float) -> float:
 def paired_ratios(numpy_figures: dict[str, Any], torch_figures: dict[str, Any]) -> list[float]:
     """numpy / torch epoch seconds of each round: the two runs of a round are back to back, so
     a slow spell of the machine that spans both cancels out of their ratio."""
-    return [ratio(n, t) for n, t in zip(numpy_figures["epoch_seconds_per_round"], torch_figures["epoch_seconds_per_round"])]
+    return [
+        ratio(n, t)
+        for n, t in zip(
+            numpy_figures["epoch_seconds_per_round"], torch_figures["epoch_seconds_per_round"]
+        )
+    ]
 
 
-def assemble(args: argparse.Namespace, argv: list[str], env: dict[str, str], parts: dict[str, Any]) -> dict[str, Any]:
+def assemble(
+    args: argparse.Namespace, argv: list[str], env: dict[str, str], parts: dict[str, Any]
+) -> dict[str, Any]:
     """The JSON document: settings, environment, both engines, ratios, floor, profile."""
     numpy_figures, torch_figures = combine(parts["numpy"], args), combine(parts["torch"], args)
     flops = flop_counts(seed_model(args.seed), TRAIN_IMAGES, args.inference_images)
     gflops = parts["matmul"]["square"]["gflops_best"]
     floor = flops["train_epoch"] / (gflops * 1e9)
-    inference_ratio = {key: ratio(value, torch_figures["inference_images_per_second"][key])
-                       for key, value in numpy_figures["inference_images_per_second"].items()}
+    inference_ratio = {
+        key: ratio(value, torch_figures["inference_images_per_second"][key])
+        for key, value in numpy_figures["inference_images_per_second"].items()
+    }
     result = {
         "command": shlex.join(["python", "benchmarks/bench_train.py", *argv]),
-        "settings": {name: getattr(args, name) for name in (*CHILD_OPTIONS, "rounds", "inference_batches", "tuned_malloc")},
+        "settings": {
+            name: getattr(args, name)
+            for name in (*CHILD_OPTIONS, "rounds", "inference_batches", "tuned_malloc")
+        },
         "environment": environment(args, env, parts["torch"][0]),
-        "load_average_start": parts["load_start"], "load_average_end": parts["load_end"], "noise": noise_report(parts),
-        "numpy": numpy_figures, "torch": torch_figures,
-        "ratio_numpy_to_torch": ratio(numpy_figures["epoch_seconds"], torch_figures["epoch_seconds"]),
-        "ratio_target": TARGET_RATIO, "ratio_goal": GOAL_RATIO,
-        "ratio_numpy_to_torch_from_p10": ratio(numpy_figures["epoch_seconds_from_p10"], torch_figures["epoch_seconds_from_p10"]),
+        "load_average_start": parts["load_start"],
+        "load_average_end": parts["load_end"],
+        "noise": noise_report(parts),
+        "numpy": numpy_figures,
+        "torch": torch_figures,
+        "ratio_numpy_to_torch": ratio(
+            numpy_figures["epoch_seconds"], torch_figures["epoch_seconds"]
+        ),
+        "ratio_target": TARGET_RATIO,
+        "ratio_goal": GOAL_RATIO,
+        "ratio_numpy_to_torch_from_p10": ratio(
+            numpy_figures["epoch_seconds_from_p10"], torch_figures["epoch_seconds_from_p10"]
+        ),
         "ratio_per_round": paired_ratios(numpy_figures, torch_figures),
-        "ratio_numpy_to_torch_paired": statistics.median(paired_ratios(numpy_figures, torch_figures)),
+        "ratio_numpy_to_torch_paired": statistics.median(
+            paired_ratios(numpy_figures, torch_figures)
+        ),
         "inference_ratio_numpy_to_torch": inference_ratio,
-        "peak_rss_ratio_numpy_to_torch": ratio(numpy_figures["peak_rss_mib"], torch_figures["peak_rss_mib"]),
+        "peak_rss_ratio_numpy_to_torch": ratio(
+            numpy_figures["peak_rss_mib"], torch_figures["peak_rss_mib"]
+        ),
         "flops": flops,
-        "blas_floor": {"matmul": parts["matmul"]["square"], "epoch_seconds": floor,
-                       "share_of_numpy_epoch": floor / numpy_figures["epoch_seconds"],
-                       "share_of_torch_epoch": floor / torch_figures["epoch_seconds"],
-                       "seed_cnn_gemm_epoch_seconds": parts["matmul"]["seed_cnn_step_seconds"] * steps_per_epoch(args.batch_size),
-                       "seed_cnn_gemms": parts["matmul"]["seed_cnn_step"],
-                       "inference_seconds": flops["inference"] / (gflops * 1e9)},
+        "blas_floor": {
+            "matmul": parts["matmul"]["square"],
+            "epoch_seconds": floor,
+            "share_of_numpy_epoch": floor / numpy_figures["epoch_seconds"],
+            "share_of_torch_epoch": floor / torch_figures["epoch_seconds"],
+            "seed_cnn_gemm_epoch_seconds": parts["matmul"]["seed_cnn_step_seconds"]
+            * steps_per_epoch(args.batch_size),
+            "seed_cnn_gemms": parts["matmul"]["seed_cnn_step"],
+            "inference_seconds": flops["inference"] / (gflops * 1e9),
+        },
         "profile": parts["profile"],
         "rounds": {engine: parts[engine] for engine in ("numpy", "torch")},
     }
     if "full_epoch_seconds" in numpy_figures and "full_epoch_seconds" in torch_figures:
-        result["full_epoch_ratio_numpy_to_torch"] = ratio(numpy_figures["full_epoch_seconds"], torch_figures["full_epoch_seconds"])
-    result["targets_met"] = {"epoch_ratio": result["ratio_numpy_to_torch"] <= TARGET_RATIO,
-                             "epoch_ratio_goal": result["ratio_numpy_to_torch"] <= GOAL_RATIO,
-                             "inference": all(r >= 1.0 for r in inference_ratio.values()),
-                             "peak_rss": result["peak_rss_ratio_numpy_to_torch"] <= 1.0}
+        result["full_epoch_ratio_numpy_to_torch"] = ratio(
+            numpy_figures["full_epoch_seconds"], torch_figures["full_epoch_seconds"]
+        )
+    result["targets_met"] = {
+        "epoch_ratio": result["ratio_numpy_to_torch"] <= TARGET_RATIO,
+        "epoch_ratio_goal": result["ratio_numpy_to_torch"] <= GOAL_RATIO,
+        "inference": all(r >= 1.0 for r in inference_ratio.values()),
+        "peak_rss": result["peak_rss_ratio_numpy_to_torch"] <= 1.0,
+    }
     return result
 
 
@@ -558,41 +791,95 @@ def print_tables(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     n, t = result["numpy"], result["torch"]
-    figures = Table(title=f"seed CNN, batch {result['settings']['batch_size']}, {result['settings']['threads']} threads "
-                          f"(load average {result['load_average_start'][0]:.2f} -> {result['load_average_end'][0]:.2f})")
+    figures = Table(
+        title=f"seed CNN, batch {result['settings']['batch_size']}, {result['settings']['threads']} threads "
+        f"(load average {result['load_average_start'][0]:.2f} -> {result['load_average_end'][0]:.2f})"
+    )
     for column in ("figure", "numpy", "torch", "numpy / torch"):
         figures.add_column(column, justify="left" if column == "figure" else "right")
-    figures.add_row("s per training epoch", f"{n['epoch_seconds']:.2f}", f"{t['epoch_seconds']:.2f}", f"{result['ratio_numpy_to_torch']:.2f}")
-    figures.add_row("  from the 10th-percentile batch", f"{n['epoch_seconds_from_p10']:.2f}", f"{t['epoch_seconds_from_p10']:.2f}",
-                    f"{result['ratio_numpy_to_torch_from_p10']:.2f}")
-    figures.add_row("  median of the rounds' own ratios", "", "",
-                    f"{result['ratio_numpy_to_torch_paired']:.2f}")
+    figures.add_row(
+        "s per training epoch",
+        f"{n['epoch_seconds']:.2f}",
+        f"{t['epoch_seconds']:.2f}",
+        f"{result['ratio_numpy_to_torch']:.2f}",
+    )
+    figures.add_row(
+        "  from the 10th-percentile batch",
+        f"{n['epoch_seconds_from_p10']:.2f}",
+        f"{t['epoch_seconds_from_p10']:.2f}",
+        f"{result['ratio_numpy_to_torch_from_p10']:.2f}",
+    )
+    figures.add_row(
+        "  median of the rounds' own ratios", "", "", f"{result['ratio_numpy_to_torch_paired']:.2f}"
+    )
     if "full_epoch_ratio_numpy_to_torch" in result:
-        figures.add_row("s per full epoch (measured)", f"{n['full_epoch_seconds']:.2f}", f"{t['full_epoch_seconds']:.2f}",
-                        f"{result['full_epoch_ratio_numpy_to_torch']:.2f}")
+        figures.add_row(
+            "s per full epoch (measured)",
+            f"{n['full_epoch_seconds']:.2f}",
+            f"{t['full_epoch_seconds']:.2f}",
+            f"{result['full_epoch_ratio_numpy_to_torch']:.2f}",
+        )
     for key, value in n["inference_images_per_second"].items():
-        figures.add_row(f"inference images/s, {key.replace('_', ' ')}", f"{value:,.0f}",
-                        f"{t['inference_images_per_second'][key]:,.0f}", f"{result['inference_ratio_numpy_to_torch'][key]:.2f}")
-    figures.add_row("peak RSS MiB", f"{n['peak_rss_mib']:.0f}", f"{t['peak_rss_mib']:.0f}", f"{result['peak_rss_ratio_numpy_to_torch']:.2f}")
-    figures.add_row("minor page faults per batch", f"{n['minor_faults_per_batch']:,.0f}", f"{t['minor_faults_per_batch']:,.0f}", "")
+        figures.add_row(
+            f"inference images/s, {key.replace('_', ' ')}",
+            f"{value:,.0f}",
+            f"{t['inference_images_per_second'][key]:,.0f}",
+            f"{result['inference_ratio_numpy_to_torch'][key]:.2f}",
+        )
+    figures.add_row(
+        "peak RSS MiB",
+        f"{n['peak_rss_mib']:.0f}",
+        f"{t['peak_rss_mib']:.0f}",
+        f"{result['peak_rss_ratio_numpy_to_torch']:.2f}",
+    )
+    figures.add_row(
+        "minor page faults per batch",
+        f"{n['minor_faults_per_batch']:,.0f}",
+        f"{t['minor_faults_per_batch']:,.0f}",
+        "",
+    )
     floor = result["blas_floor"]
-    figures.add_row(f"BLAS floor s per epoch ({floor['matmul']['gflops_best']:.0f} GFLOP/s)", f"{floor['epoch_seconds']:.2f}", "", "")
-    figures.add_row("GEMMs at the real shapes, s per epoch", f"{floor['seed_cnn_gemm_epoch_seconds']:.2f}", "", "")
-    figures.add_row("floor / epoch time", f"{floor['share_of_numpy_epoch']:.0%}", f"{floor['share_of_torch_epoch']:.0%}", "")
-    profile = Table(title=f"NumPy engine, ms per batch (median of {result['profile']['batches']}); "
-                          f"train_step {result['profile']['train_step_ms']:.1f} ms")
+    figures.add_row(
+        f"BLAS floor s per epoch ({floor['matmul']['gflops_best']:.0f} GFLOP/s)",
+        f"{floor['epoch_seconds']:.2f}",
+        "",
+        "",
+    )
+    figures.add_row(
+        "GEMMs at the real shapes, s per epoch",
+        f"{floor['seed_cnn_gemm_epoch_seconds']:.2f}",
+        "",
+        "",
+    )
+    figures.add_row(
+        "floor / epoch time",
+        f"{floor['share_of_numpy_epoch']:.0%}",
+        f"{floor['share_of_torch_epoch']:.0%}",
+        "",
+    )
+    profile = Table(
+        title=f"NumPy engine, ms per batch (median of {result['profile']['batches']}); "
+        f"train_step {result['profile']['train_step_ms']:.1f} ms"
+    )
     for column in ("layer", "forward", "backward", "total", "share"):
         profile.add_column(column, justify="left" if column == "layer" else "right")
     total = sum(row["total_ms"] for row in result["profile"]["rows"])
     for row in result["profile"]["rows"]:
-        profile.add_row(f"{row['name']} ({row['class']})", f"{row['forward_ms']:.2f}", f"{row['backward_ms']:.2f}",
-                        f"{row['total_ms']:.2f}", f"{row['total_ms'] / total:.0%}")
+        profile.add_row(
+            f"{row['name']} ({row['class']})",
+            f"{row['forward_ms']:.2f}",
+            f"{row['backward_ms']:.2f}",
+            f"{row['total_ms']:.2f}",
+            f"{row['total_ms'] / total:.0%}",
+        )
     console = Console()
     noise = result["noise"]
     if not noise["trustworthy"]:
-        console.print(f"[bold red]Other work disturbed these timings[/] (1-minute load average up to {noise['max_load_average_1min']:.1f} "
-                      f"on {noise['cores']} cores; batch times p90/p10 up to {max(noise['batch_p90_over_p10'].values()):.1f}): "
-                      "compare per round, or rerun on an idle machine.")
+        console.print(
+            f"[bold red]Other work disturbed these timings[/] (1-minute load average up to {noise['max_load_average_1min']:.1f} "
+            f"on {noise['cores']} cores; batch times p90/p10 up to {max(noise['batch_p90_over_p10'].values()):.1f}): "
+            "compare per round, or rerun on an idle machine."
+        )
     console.print(figures)
     console.print(profile)
 

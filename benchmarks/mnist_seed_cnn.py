@@ -23,10 +23,14 @@ from cnnlab.utils import set_random_seed, to_categorical
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "mnist_seed_cnn.json"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "mnist_seed_cnn.json")
+    )
     args = parser.parse_args()
     set_random_seed(args.seed)
 
@@ -36,16 +40,18 @@ def main() -> None:
     x_train = np.expand_dims(x_train.astype("float32") / 255, -1)
     x_test = np.expand_dims(x_test.astype("float32") / 255, -1)
     y_train, y_test = to_categorical(y_train, num_classes), to_categorical(y_test, num_classes)
-    model = Sequential([
-        Input(shape=input_shape),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax"),
-    ])
+    model = Sequential(
+        [
+            Input(shape=input_shape),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
     model.summary()
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     start = time.perf_counter()
@@ -57,10 +63,17 @@ def main() -> None:
     # ------------------------------------------------------------------------------
 
     result = {
-        "test_loss": score[0], "test_accuracy": score[1], "epochs": args.epochs, "seed": args.seed,
-        "epoch_seconds": history.epoch_seconds, "median_epoch_seconds": float(np.median(history.epoch_seconds)),
-        "fit_seconds_total": total, "history": history.history, "machine": platform.processor() or platform.machine(),
-        "command": "CNNLAB_DATA_DIR=../shared/data python benchmarks/mnist_seed_cnn.py --epochs %d" % args.epochs,
+        "test_loss": score[0],
+        "test_accuracy": score[1],
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "epoch_seconds": history.epoch_seconds,
+        "median_epoch_seconds": float(np.median(history.epoch_seconds)),
+        "fit_seconds_total": total,
+        "history": history.history,
+        "machine": platform.processor() or platform.machine(),
+        "command": "CNNLAB_DATA_DIR=../shared/data python benchmarks/mnist_seed_cnn.py --epochs %d"
+        % args.epochs,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -22,7 +22,9 @@ from cnnlab.utils import to_categorical
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=10_000)
     parser.add_argument("--test-size", type=int, default=10_000)
@@ -34,31 +36,48 @@ def main() -> None:
     y_onehot = to_categorical(y_train[: args.train_size], 10)
     y_test = y_test[: args.test_size]
 
-    model = Sequential([
-        Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ], seed=0)
+    model = Sequential(
+        [
+            Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        seed=0,
+    )
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
     # the PyTorch twin: same architecture, same initial weights, same batch order
-    twin = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.get_config(), seed=0)
+    twin = TorchTrainer(
+        model.get_config(), model.optimizer.get_config(), model.loss.get_config(), seed=0
+    )
     twin.set_weights_from(model)
     same_batches = copy.deepcopy(model.shuffle_rng)
 
     model.fit(x_train, y_onehot, batch_size=128, epochs=args.epochs, validation_split=0.1)
-    twin.fit(x_train, y_onehot, batch_size=128, epochs=args.epochs, validation_split=0.1, shuffle_rng=same_batches)
+    twin.fit(
+        x_train,
+        y_onehot,
+        batch_size=128,
+        epochs=args.epochs,
+        validation_split=0.1,
+        shuffle_rng=same_batches,
+    )
 
-    predictions = {"numpy engine": model.predict(x_test).argmax(1), "pytorch": twin.predict(x_test).argmax(1)}
+    predictions = {
+        "numpy engine": model.predict(x_test).argmax(1),
+        "pytorch": twin.predict(x_test).argmax(1),
+    }
     for name, predicted in predictions.items():
-        print(f"{name:>12}: accuracy {accuracy_score(y_test, predicted):.4f}  "
-              f"precision {precision_score(y_test, predicted, average='macro'):.4f}  "
-              f"recall {recall_score(y_test, predicted, average='macro'):.4f}")
+        print(
+            f"{name:>12}: accuracy {accuracy_score(y_test, predicted):.4f}  "
+            f"precision {precision_score(y_test, predicted, average='macro'):.4f}  "
+            f"recall {recall_score(y_test, predicted, average='macro'):.4f}"
+        )
     same = np.mean(predictions["numpy engine"] == predictions["pytorch"])
     print(f"the two engines predict the same class for {same:.2%} of the test images")
 

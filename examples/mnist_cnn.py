@@ -18,9 +18,21 @@ from cnnlab.datasets import mnist  # was: from keras.datasets import mnist
 from cnnlab.utils import to_categorical  # was: from keras.utils import to_categorical
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--epochs", type=int, default=15, help="passes over the training data (default 15)")
-parser.add_argument("--train-size", type=int, default=None, help="use only the first N training images (default: all 60,000)")
-parser.add_argument("--test-size", type=int, default=None, help="use only the first N test images (default: all 10,000)")
+parser.add_argument(
+    "--epochs", type=int, default=15, help="passes over the training data (default 15)"
+)
+parser.add_argument(
+    "--train-size",
+    type=int,
+    default=None,
+    help="use only the first N training images (default: all 60,000)",
+)
+parser.add_argument(
+    "--test-size",
+    type=int,
+    default=None,
+    help="use only the first N test images (default: all 10,000)",
+)
 args = parser.parse_args()
 
 # Model / data parameters
@@ -43,16 +55,18 @@ print(x_test.shape[0], "test samples")
 y_train = to_categorical(y_train, num_classes)
 y_test = to_categorical(y_test, num_classes)
 
-model = Sequential([
-    Input(shape=input_shape),
-    layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-    layers.MaxPooling2D(pool_size=(2, 2)),
-    layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-    layers.MaxPooling2D(pool_size=(2, 2)),
-    layers.Flatten(),
-    layers.Dropout(0.5),
-    layers.Dense(num_classes, activation="softmax"),
-])
+model = Sequential(
+    [
+        Input(shape=input_shape),
+        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ]
+)
 model.summary()
 
 batch_size = 128

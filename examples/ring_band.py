@@ -19,33 +19,63 @@ from cnnlab.datasets import function2d
 from cnnlab.utils import to_categorical
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--epochs", type=int, default=15, help="passes over the training data (default 15)")
-parser.add_argument("--samples", type=int, default=50_000, help="points sampled, a tenth kept for testing (default 50,000)")
-parser.add_argument("--seed", type=int, default=0, help="seed of the sampling, initialisation, shuffling and dropout")
-parser.add_argument("--plot", metavar="PATH", default=None, help="save a PNG of the original and predicted test points")
+parser.add_argument(
+    "--epochs", type=int, default=15, help="passes over the training data (default 15)"
+)
+parser.add_argument(
+    "--samples",
+    type=int,
+    default=50_000,
+    help="points sampled, a tenth kept for testing (default 50,000)",
+)
+parser.add_argument(
+    "--seed",
+    type=int,
+    default=0,
+    help="seed of the sampling, initialisation, shuffling and dropout",
+)
+parser.add_argument(
+    "--plot",
+    metavar="PATH",
+    default=None,
+    help="save a PNG of the original and predicted test points",
+)
 args = parser.parse_args()
 
-(x_train, y_train), (x_test, y_test) = function2d.make_dataset("ring-band", n_samples=args.samples, seed=args.seed)
+(x_train, y_train), (x_test, y_test) = function2d.make_dataset(
+    "ring-band", n_samples=args.samples, seed=args.seed
+)
 num_classes = 2
 
-model = Sequential([
-    layers.Dense(64, activation="relu", input_shape=(2,)),
-    layers.Dense(64, activation="relu"),
-    layers.Flatten(),
-    layers.Dropout(0.5),
-    layers.Dense(num_classes, activation="softmax"),
-], seed=args.seed)
+model = Sequential(
+    [
+        layers.Dense(64, activation="relu", input_shape=(2,)),
+        layers.Dense(64, activation="relu"),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ],
+    seed=args.seed,
+)
 model.summary()
 
 model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-model.fit(x_train, to_categorical(y_train, num_classes), batch_size=128, epochs=args.epochs, validation_split=0.1)
+model.fit(
+    x_train,
+    to_categorical(y_train, num_classes),
+    batch_size=128,
+    epochs=args.epochs,
+    validation_split=0.1,
+)
 
 score = model.evaluate(x_test, to_categorical(y_test, num_classes), verbose=0)
 print("Test loss:", score[0])
 print("Test accuracy:", score[1])
 
 
-def plot_original_and_predicted(points: np.ndarray, original: np.ndarray, predicted: np.ndarray, path: str) -> None:
+def plot_original_and_predicted(
+    points: np.ndarray, original: np.ndarray, predicted: np.ndarray, path: str
+) -> None:
     """Two scatter plots of the test points, coloured by class: the function, and the network."""
     import matplotlib
 
@@ -53,7 +83,9 @@ def plot_original_and_predicted(points: np.ndarray, original: np.ndarray, predic
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True, layout="constrained")
-    for ax, labels, title in zip(axes, (original, predicted), ("Original (test points)", "Predicted")):
+    for ax, labels, title in zip(
+        axes, (original, predicted), ("Original (test points)", "Predicted")
+    ):
         ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="coolwarm", s=4, vmin=0, vmax=1)
         ax.set_title(title)
         ax.set_xlabel("x")

@@ -13,7 +13,9 @@ import pytest
 
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 os.environ.update(ONE_THREAD)  # inherited by every subprocess a test starts
-if os.environ.get("CNNLAB_DATA_DIR"):  # the README's relative ../shared/data must survive tests that chdir
+if os.environ.get(
+    "CNNLAB_DATA_DIR"
+):  # the README's relative ../shared/data must survive tests that chdir
     os.environ["CNNLAB_DATA_DIR"] = os.path.abspath(os.environ["CNNLAB_DATA_DIR"])
 
 

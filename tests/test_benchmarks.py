@@ -22,10 +22,35 @@ pytest.importorskip("torch")
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "bench_train.py"
 DATA_DIR = Path(os.environ.get("CNNLAB_DATA_DIR") or REPO.parent / "shared" / "data")
-TINY = ["--batches", "3", "--warmup", "1", "--rounds", "1", "--threads", "1", "--inference-images", "500",
-        "--inference-repeats", "1", "--profile-batches", "2", "--matmul-size", "512", "--matmul-repeats", "2"]
-ENGINE_KEYS = {"epoch_seconds", "batch_ms_median", "inference_images_per_second", "peak_rss_mib",
-               "peak_rss_training_mib", "minor_faults_training", "minor_faults_per_batch"}
+TINY = [
+    "--batches",
+    "3",
+    "--warmup",
+    "1",
+    "--rounds",
+    "1",
+    "--threads",
+    "1",
+    "--inference-images",
+    "500",
+    "--inference-repeats",
+    "1",
+    "--profile-batches",
+    "2",
+    "--matmul-size",
+    "512",
+    "--matmul-repeats",
+    "2",
+]
+ENGINE_KEYS = {
+    "epoch_seconds",
+    "batch_ms_median",
+    "inference_images_per_second",
+    "peak_rss_mib",
+    "peak_rss_training_mib",
+    "minor_faults_training",
+    "minor_faults_per_batch",
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +58,15 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "bench_train.json"
     data = "mnist" if (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists() else "random"
     env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
-    done = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--data", data, "--out", str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *TINY, "--data", data, "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "saved" in done.stdout and "conv2d" in done.stdout  # the tables were printed
     return json.loads(out.read_text())
@@ -52,39 +84,80 @@ def test_engines_have_positive_figures(result: dict) -> None:
 
 def test_ratios_are_numpy_over_torch(result: dict) -> None:
     numpy_figures, torch_figures = result["numpy"], result["torch"]
-    assert math.isclose(result["ratio_numpy_to_torch"], numpy_figures["epoch_seconds"] / torch_figures["epoch_seconds"])
-    assert math.isclose(result["ratio_numpy_to_torch_from_p10"],
-                        numpy_figures["epoch_seconds_from_p10"] / torch_figures["epoch_seconds_from_p10"])
-    assert math.isclose(result["peak_rss_ratio_numpy_to_torch"], numpy_figures["peak_rss_mib"] / torch_figures["peak_rss_mib"])
+    assert math.isclose(
+        result["ratio_numpy_to_torch"],
+        numpy_figures["epoch_seconds"] / torch_figures["epoch_seconds"],
+    )
+    assert math.isclose(
+        result["ratio_numpy_to_torch_from_p10"],
+        numpy_figures["epoch_seconds_from_p10"] / torch_figures["epoch_seconds_from_p10"],
+    )
+    assert math.isclose(
+        result["peak_rss_ratio_numpy_to_torch"],
+        numpy_figures["peak_rss_mib"] / torch_figures["peak_rss_mib"],
+    )
     for key, value in result["inference_ratio_numpy_to_torch"].items():
-        expected = numpy_figures["inference_images_per_second"][key] / torch_figures["inference_images_per_second"][key]
+        expected = (
+            numpy_figures["inference_images_per_second"][key]
+            / torch_figures["inference_images_per_second"][key]
+        )
         assert math.isclose(value, expected)
-    per_round = [n / t for n, t in zip(numpy_figures["epoch_seconds_per_round"], torch_figures["epoch_seconds_per_round"])]
+    per_round = [
+        n / t
+        for n, t in zip(
+            numpy_figures["epoch_seconds_per_round"], torch_figures["epoch_seconds_per_round"]
+        )
+    ]
     assert result["ratio_per_round"] == pytest.approx(per_round) and len(per_round) == 1
     assert math.isclose(result["ratio_numpy_to_torch_paired"], per_round[0])
     assert result["ratio_target"] == 1.0 and result["ratio_goal"] == 0.75
-    assert set(result["targets_met"]) == {"epoch_ratio", "epoch_ratio_goal", "inference", "peak_rss"}
+    assert set(result["targets_met"]) == {
+        "epoch_ratio",
+        "epoch_ratio_goal",
+        "inference",
+        "peak_rss",
+    }
 
 
 def test_blas_floor_from_the_layer_shapes(result: dict) -> None:
     flops = result["flops"]
-    assert math.isclose(flops["forward_per_image"], 4_881_920)  # conv1 0.39 M + conv2 4.46 M + dense 0.03 M
-    assert math.isclose(flops["backward_per_image"], 9_374_464)  # kernel grads + input grads but conv1's
+    assert math.isclose(
+        flops["forward_per_image"], 4_881_920
+    )  # conv1 0.39 M + conv2 4.46 M + dense 0.03 M
+    assert math.isclose(
+        flops["backward_per_image"], 9_374_464
+    )  # kernel grads + input grads but conv1's
     floor = result["blas_floor"]
     assert floor["matmul"]["gflops_best"] > 0 and floor["epoch_seconds"] > 0
-    assert math.isclose(floor["epoch_seconds"], flops["train_epoch"] / floor["matmul"]["gflops_best"] / 1e9)
-    assert math.isclose(floor["share_of_numpy_epoch"], floor["epoch_seconds"] / result["numpy"]["epoch_seconds"])
+    assert math.isclose(
+        floor["epoch_seconds"], flops["train_epoch"] / floor["matmul"]["gflops_best"] / 1e9
+    )
+    assert math.isclose(
+        floor["share_of_numpy_epoch"], floor["epoch_seconds"] / result["numpy"]["epoch_seconds"]
+    )
     assert len(floor["seed_cnn_gemms"]) == 8  # 3 layers x (forward, kernel grad) + 2 input grads
 
 
 def test_profile_has_every_layer_and_the_optimizer(result: dict) -> None:
     rows = {row["name"]: row for row in result["profile"]["rows"]}
     classes = [row["class"] for row in result["profile"]["rows"]]
-    assert classes[:8] == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense",
-                           "CategoricalCrossentropy"]
+    assert classes[:8] == [
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Flatten",
+        "Dropout",
+        "Dense",
+        "CategoricalCrossentropy",
+    ]
     assert rows["optimizer"]["backward_ms"] > 0 and result["profile"]["train_step_ms"] > 0
     assert all(row["forward_ms"] >= 0 and row["backward_ms"] >= 0 for row in rows.values())
-    assert all(rows[name]["forward_ms"] > 0 and rows[name]["backward_ms"] > 0 for name in rows if name.startswith("conv2d"))
+    assert all(
+        rows[name]["forward_ms"] > 0 and rows[name]["backward_ms"] > 0
+        for name in rows
+        if name.startswith("conv2d")
+    )
 
 
 def test_settings_and_environment_are_recorded(result: dict) -> None:
@@ -96,7 +169,10 @@ def test_settings_and_environment_are_recorded(result: dict) -> None:
     assert result["command"].startswith("python benchmarks/bench_train.py")
     noise = result["noise"]
     assert noise["cores"] >= 1 and isinstance(noise["trustworthy"], bool)
-    assert set(noise["batch_p90_over_p10"]) == {"numpy", "torch"} and min(noise["batch_p90_over_p10"].values()) >= 1
+    assert (
+        set(noise["batch_p90_over_p10"]) == {"numpy", "torch"}
+        and min(noise["batch_p90_over_p10"].values()) >= 1
+    )
 
 
 AB_SCRIPT = REPO / "benchmarks" / "ab_engine.py"
@@ -104,29 +180,58 @@ AB_SCRIPT = REPO / "benchmarks" / "ab_engine.py"
 
 def test_ab_engine_times_two_versions_of_the_engine(tmp_path: Path) -> None:
     """The A/B script loads HEAD's engine and the working tree's side by side and times both."""
-    if subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, check=False).returncode:
+    if subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, check=False
+    ).returncode:
         pytest.skip("not a git checkout")
     out = tmp_path / "ab.json"
     env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
     if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("MNIST is not in the data directory")
-    done = subprocess.run([sys.executable, str(AB_SCRIPT), "HEAD", "worktree", "--rounds", "2", "--per-turn", "2",
-                           "--threads", "1", "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(AB_SCRIPT),
+            "HEAD",
+            "worktree",
+            "--rounds",
+            "2",
+            "--per-turn",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert [row["version"] for row in result["versions"]] == ["HEAD", "worktree"]
     assert result["versions"][0]["ratio_to_first"] == 1.0
     assert all(row["step_ms_median"] > 0 for row in result["versions"])
-    assert math.isclose(result["versions"][1]["ratio_to_first"],
-                        result["versions"][1]["step_ms_median"] / result["versions"][0]["step_ms_median"])
+    assert math.isclose(
+        result["versions"][1]["ratio_to_first"],
+        result["versions"][1]["step_ms_median"] / result["versions"][0]["step_ms_median"],
+    )
     assert "worktree" in done.stdout and "saved" in done.stdout
 
 
 def test_ab_engine_names_a_revision_it_cannot_read(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, str(AB_SCRIPT), "no-such-revision", "--out", str(tmp_path / "ab.json")], cwd=REPO,
-                          env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}, capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, str(AB_SCRIPT), "no-such-revision", "--out", str(tmp_path / "ab.json")],
+        cwd=REPO,
+        env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode != 0
     assert "cannot read src/cnnlab/engine at 'no-such-revision'" in done.stderr
     assert not (tmp_path / "ab.json").exists()
@@ -140,25 +245,54 @@ def test_bench_study_times_the_study_both_ways_and_reports_the_median_ratio(tmp_
     if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("MNIST is not in the data directory")
     out = tmp_path / "bench_study.json"
-    done = subprocess.run([sys.executable, str(STUDY_SCRIPT), "--train-size", "200", "--rounds", "2", "--out", str(out)],
-                          cwd=REPO, env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(STUDY_SCRIPT),
+            "--train-size",
+            "200",
+            "--rounds",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     for name in ("sequential", "two_workers", "sequential_one_blas_thread"):
-        assert len(result[name]) == 2 and all(run["seconds"] > 0 and len(run["trial_seconds"]) == 8 for run in result[name])
+        assert len(result[name]) == 2 and all(
+            run["seconds"] > 0 and len(run["trial_seconds"]) == 8 for run in result[name]
+        )
     assert result["two_workers"][0]["blas_threads"] == [max(1, result["cores"] // 2)]
     assert result["sequential_one_blas_thread"][0]["blas_threads"] == [1]
-    ratios = [p["seconds"] / s["seconds"] for p, s in zip(result["two_workers"], result["sequential"])]
+    ratios = [
+        p["seconds"] / s["seconds"] for p, s in zip(result["two_workers"], result["sequential"])
+    ]
     assert result["ratios_by_round"] == pytest.approx(ratios)
-    assert math.isclose(result["ratio_two_workers_to_sequential"], sum(ratios) / 2)  # the median of two
+    assert math.isclose(
+        result["ratio_two_workers_to_sequential"], sum(ratios) / 2
+    )  # the median of two
     trial = result["median_trial_seconds"]
-    assert math.isclose(result["amdahl_bound"], trial["sequential_one_blas_thread"] / (2 * trial["sequential"]))
-    assert result["same_accuracies_at_same_threads"] is True  # one BLAS thread in a worker or in the driver: same numbers
-    assert result["two_workers_all_blas_threads"] is None and 0 < result["capacity"]["capacity_ratio"]
+    assert math.isclose(
+        result["amdahl_bound"], trial["sequential_one_blas_thread"] / (2 * trial["sequential"])
+    )
+    assert (
+        result["same_accuracies_at_same_threads"] is True
+    )  # one BLAS thread in a worker or in the driver: same numbers
+    assert (
+        result["two_workers_all_blas_threads"] is None and 0 < result["capacity"]["capacity_ratio"]
+    )
     assert result["trustworthy"] == (not result["untrustworthy_because"])
     spread = max(ratios) > 1.15 * min(ratios)
-    assert spread == any("rounds' ratios differ" in reason for reason in result["untrustworthy_because"])
+    assert spread == any(
+        "rounds' ratios differ" in reason for reason in result["untrustworthy_because"]
+    )
     assert ("trustworthy run" in done.stdout) == result["trustworthy"]
     assert "ratio" in done.stdout and "Amdahl bound" in done.stdout
 
@@ -167,9 +301,30 @@ def test_bench_keras_models_runs_and_its_ratios_are_its_quotients(tmp_path: Path
     """benchmarks/bench_keras_models.py on two tiny rounds: every figure there, ratios the quotients."""
     out = tmp_path / "bench_keras_models.json"
     script = REPO / "benchmarks" / "bench_keras_models.py"
-    done = subprocess.run([sys.executable, str(script), "--rounds", "2", "--steps", "2", "--warmup", "1", "--threads",
-                           "1", "--networks", "seed-cnn-bn", "cifar10-cnn", "--out", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--rounds",
+            "2",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--networks",
+            "seed-cnn-bn",
+            "cifar10-cnn",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert [row["network"] for row in result["networks"]] == ["seed-cnn-bn", "cifar10-cnn"]
@@ -187,9 +342,26 @@ def test_bench_busy_runs_and_its_ratios_are_its_quotients(tmp_path: Path) -> Non
         pytest.skip("needs MNIST in the data directory")
     out = tmp_path / "bench_busy.json"
     env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_busy.py"), "--steps", "3", "--epochs", "1",
-                           "--digits-epochs", "1", "--out", str(out)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "bench_busy.py"),
+            "--steps",
+            "3",
+            "--epochs",
+            "1",
+            "--digits-epochs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     networks = json.loads(out.read_text())["networks"]
     assert set(networks) == {"seed-cnn on MNIST", "seed-cnn-same on digits"}

@@ -32,12 +32,42 @@ from cnnlab.datasets.mnist import find_local_copy
 from cnnlab.explore import EXPLORE_FIGURES
 from cnnlab.training import TrainSettings, load_data
 
-DIGITS_TRAIN = ["--dataset", "digits", "--epochs", "2", "--train-size", "300", "--test-size", "100",
-                "--batch-size", "32", "--seed", "3"]
-METRICS_KEYS = {"test_loss", "test_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr",
-                "confusion_matrix", "params", "epoch_seconds", "engine", "dataset"}
+DIGITS_TRAIN = [
+    "--dataset",
+    "digits",
+    "--epochs",
+    "2",
+    "--train-size",
+    "300",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "32",
+    "--seed",
+    "3",
+]
+METRICS_KEYS = {
+    "test_loss",
+    "test_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc_ovr",
+    "confusion_matrix",
+    "params",
+    "epoch_seconds",
+    "engine",
+    "dataset",
+}
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-RUN_FILES = {"config.json", "model.cnnlab", "history.csv", "metrics.json", "summary.txt", "report.html"}
+RUN_FILES = {
+    "config.json",
+    "model.cnnlab",
+    "history.csv",
+    "metrics.json",
+    "summary.txt",
+    "report.html",
+}
 SUMMARY_ROW = re.compile(r"│ (\w+) \((\w+)\)\s*│ (\([^)]*\))\s*│\s*([\d,]+) │")
 PREDICT_LINE = re.compile(r"^(?P<path>.+): (?P<top>\S+)  \((?P<ranked>.*)\)$")
 
@@ -52,7 +82,9 @@ def cli_run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str
 def console_script(*argv: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed `cnnlab` console script (the one beside this Python)."""
     script = shutil.which("cnnlab", path=str(Path(sys.executable).parent)) or "cnnlab"
-    return subprocess.run([script, *map(str, argv)], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [script, *map(str, argv)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
@@ -117,7 +149,9 @@ def check_run_directory(run: Path, data: object, dataset: str, epochs: int, trai
     assert metrics["confusion_matrix"] == confusion.tolist()
     assert np.sum(metrics["confusion_matrix"]) == len(data.y_test)
     assert metrics["test_accuracy"] == pytest.approx(np.mean(y_pred == data.y_test))
-    assert metrics["test_loss"] == pytest.approx(-np.mean(np.log(y_prob[np.arange(len(y_pred)), data.y_test])), rel=1e-4)
+    assert metrics["test_loss"] == pytest.approx(
+        -np.mean(np.log(y_prob[np.arange(len(y_pred)), data.y_test])), rel=1e-4
+    )
     for key in ("precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr"):
         assert 0 <= metrics[key] <= 1
     assert metrics["params"] == model.count_params()
@@ -149,8 +183,17 @@ def check_run_directory(run: Path, data: object, dataset: str, epochs: int, trai
 
 
 def test_train_digits_writes_every_file_of_the_run_directory(digits_run, digits_test_data):
-    training = {"dataset": "digits", "epochs": 2, "batch_size": 32, "train_size": 300, "test_size": 100,
-                "seed": 3, "optimizer": "adam", "validation_split": 0.1, "engine": "numpy"}
+    training = {
+        "dataset": "digits",
+        "epochs": 2,
+        "batch_size": 32,
+        "train_size": 300,
+        "test_size": 100,
+        "seed": 3,
+        "optimizer": "adam",
+        "validation_split": 0.1,
+        "engine": "numpy",
+    }
     check_run_directory(digits_run, digits_test_data, "digits", epochs=2, training=training)
 
 
@@ -162,18 +205,32 @@ def mnist_available() -> None:
 
 def test_train_and_evaluate_on_real_mnist(mnist_available, capsys, tmp_path):
     run = tmp_path / "mnist"
-    code, out, err = cli_run(capsys, "train", "--epochs", "1", "--train-size", "512", "--test-size", "200",
-                             "--out", run)
+    code, out, err = cli_run(
+        capsys, "train", "--epochs", "1", "--train-size", "512", "--test-size", "200", "--out", run
+    )
     assert code == 0, err
-    assert "Total params: 34,826" in out and "Test metrics" in out and f"Run directory: {run}" in out
+    assert (
+        "Total params: 34,826" in out and "Test metrics" in out and f"Run directory: {run}" in out
+    )
     assert "Epoch 1/1" in err and "val_accuracy" in err
     data = load_data(TrainSettings(dataset="mnist", train_size=2, test_size=200))
-    training = {"dataset": "mnist", "model": "seed-cnn", "epochs": 1, "batch_size": 128, "train_size": 512, "test_size": 200}
+    training = {
+        "dataset": "mnist",
+        "model": "seed-cnn",
+        "epochs": 1,
+        "batch_size": 128,
+        "train_size": 512,
+        "test_size": 200,
+    }
     check_run_directory(run, data, "mnist", epochs=1, training=training)
 
-    code, out, err = cli_run(capsys, "evaluate", run, "--test-size", "200", "--json", tmp_path / "again.json")
+    code, out, err = cli_run(
+        capsys, "evaluate", run, "--test-size", "200", "--json", tmp_path / "again.json"
+    )
     assert code == 0, err
-    saved, again = (json.loads(p.read_text()) for p in (run / "metrics.json", tmp_path / "again.json"))
+    saved, again = (
+        json.loads(p.read_text()) for p in (run / "metrics.json", tmp_path / "again.json")
+    )
     assert again["confusion_matrix"] == saved["confusion_matrix"]
     assert again["test_accuracy"] == saved["test_accuracy"]
     assert f"{saved['test_accuracy']:.4f}" in out
@@ -183,7 +240,9 @@ def test_train_and_evaluate_on_real_mnist(mnist_available, capsys, tmp_path):
 
 
 def test_evaluate_prints_and_writes_the_run_metrics(digits_run, capsys, tmp_path):
-    code, out, err = cli_run(capsys, "evaluate", digits_run, "--test-size", "100", "--json", tmp_path / "m.json")
+    code, out, err = cli_run(
+        capsys, "evaluate", digits_run, "--test-size", "100", "--json", tmp_path / "m.json"
+    )
     assert code == 0, err
     saved = json.loads((digits_run / "metrics.json").read_text())
     again = json.loads((tmp_path / "m.json").read_text())
@@ -203,13 +262,21 @@ def test_evaluate_finds_a_dataset_given_by_path(digits_run, capsys, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(digits_run, run)
     config = json.loads((run / "config.json").read_text())
-    config["dataset"], config["training"]["dataset"] = "my_digits", str(npz)  # as `cnnlab train` writes them
+    config["dataset"], config["training"]["dataset"] = (
+        "my_digits",
+        str(npz),
+    )  # as `cnnlab train` writes them
     (run / "config.json").write_text(json.dumps(config))
-    code, out, err = cli_run(capsys, "evaluate", run, "--test-size", "100", "--json", tmp_path / "m.json")
+    code, out, err = cli_run(
+        capsys, "evaluate", run, "--test-size", "100", "--json", tmp_path / "m.json"
+    )
     assert code == 0, err
     again = json.loads((tmp_path / "m.json").read_text())
     assert again["dataset"] == "my_digits"
-    assert again["confusion_matrix"] == json.loads((digits_run / "metrics.json").read_text())["confusion_matrix"]
+    assert (
+        again["confusion_matrix"]
+        == json.loads((digits_run / "metrics.json").read_text())["confusion_matrix"]
+    )
 
 
 def save_png(path: Path, pixels: np.ndarray, size: int | None = None, mode: str = "L") -> Path:
@@ -234,15 +301,21 @@ def parse_predictions(out: str) -> dict[str, tuple[str, dict[str, float]]]:
 def test_predict_prints_class_and_top_probabilities(digits_run, capsys, tmp_path):
     (_, _), (x_test, _) = digits.load_data()
     digit = x_test[0]
-    native = save_png(tmp_path / "native[red].png", digit)  # light on dark, the model's own 8x8; no rich markup
+    native = save_png(
+        tmp_path / "native[red].png", digit
+    )  # light on dark, the model's own 8x8; no rich markup
     large = save_png(tmp_path / "large.png", digit, size=40)  # another size
-    paper = save_png(tmp_path / "paper.png", 255 - digit, size=40, mode="RGB")  # dark on light, in colour
+    paper = save_png(
+        tmp_path / "paper.png", 255 - digit, size=40, mode="RGB"
+    )  # dark on light, in colour
     code, out, err = cli_run(capsys, "predict", digits_run, native, large, paper, "--top", "3")
     assert code == 0, err
     found = parse_predictions(out)
     assert list(found) == [str(native), str(large), str(paper)]
 
-    expected = cnnlab.load_model(digits_run / "model.cnnlab").predict(prepare_images(digit[None]), verbose=0)[0]
+    expected = cnnlab.load_model(digits_run / "model.cnnlab").predict(
+        prepare_images(digit[None]), verbose=0
+    )[0]
     top, probabilities = found[str(native)]
     assert top == str(int(expected.argmax()))
     assert len(probabilities) == 3
@@ -283,10 +356,17 @@ def test_summary_of_the_seed_cnn_matches_keras(capsys):
 
 
 def test_summary_of_the_seed_dense_network(capsys):
-    code, out, err = cli_run(capsys, "summary", "seed-dense", "--input-shape", "2", "--classes", "2")
+    code, out, err = cli_run(
+        capsys, "summary", "seed-dense", "--input-shape", "2", "--classes", "2"
+    )
     assert code == 0, err
     assert {name: row[2] for name, row in summary_params(out).items()} == {
-        "dense": 192, "dense_1": 4_160, "flatten": 0, "dropout": 0, "dense_2": 130}
+        "dense": 192,
+        "dense_1": 4_160,
+        "flatten": 0,
+        "dropout": 0,
+        "dense_2": 130,
+    }
     assert "Total params: 4,482" in out
 
 
@@ -324,16 +404,24 @@ def idx_file(path: Path, array: np.ndarray, magic: int | None = None, cut: int =
     path.write_bytes(gzip.compress(content) if path.suffix == ".gz" else content)
 
 
-IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-             "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
 
 
 def idx_folder(folder: Path, **changes: dict) -> Path:
     """A tiny MNIST-format folder (20 train, 10 test images); ``changes[key]`` alters the file IDX_FILES[key]:
     ``absent``, ``suffix`` ("" for an uncompressed file), ``array``, ``magic``, ``cut`` (bytes dropped at the end)."""
     rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (20, 28, 28)), "train_labels": np.arange(20) % 10,
-              "test_images": rng.integers(0, 256, (10, 28, 28)), "test_labels": np.arange(10)}
+    arrays = {
+        "train_images": rng.integers(0, 256, (20, 28, 28)),
+        "train_labels": np.arange(20) % 10,
+        "test_images": rng.integers(0, 256, (10, 28, 28)),
+        "test_labels": np.arange(10),
+    }
     folder.mkdir()
     for key, array in arrays.items():
         change = changes.get(key, {})
@@ -361,37 +449,104 @@ def garbage_run(tmp: Path) -> Path:
 SMALL_DIGITS = ["--dataset", "digits", "--train-size", "100", "--epochs", "1"]
 
 BAD_INPUTS: dict[str, tuple[Callable[[Path], list], list[str]]] = {
-    "unknown dataset": (lambda tmp: ["train", "--dataset", "cifar99"], ["unknown dataset 'cifar99'", "digits"]),
-    "unknown dataset to explore": (lambda tmp: ["explore", "cifar99"], ["unknown dataset 'cifar99'"]),
-    "missing IDX file": (bad_idx(test_labels={"absent": True}), ["missing", "t10k-labels-idx1-ubyte"]),
-    "truncated IDX file": (bad_idx(train_images={"suffix": "", "cut": 100}),
-                           ["train-images-idx3-ubyte", "truncated", "15680 bytes"]),
-    "truncated gzip": (lambda tmp: ["train", "--dataset", cut_gzip(idx_folder(tmp / "idx"))], ["corrupt or truncated gzip"]),
-    "wrong magic number": (bad_idx(train_labels={"magic": 0x0803}),
-                           ["train-labels-idx1-ubyte.gz", "wrong magic number 0x00000803", "0x00000801"]),
-    "labels out of range": (bad_idx(test_labels={"array": np.r_[np.arange(9), 12]}),
-                            ["t10k-labels-idx1-ubyte.gz", "outside 0..9", "12"]),
+    "unknown dataset": (
+        lambda tmp: ["train", "--dataset", "cifar99"],
+        ["unknown dataset 'cifar99'", "digits"],
+    ),
+    "unknown dataset to explore": (
+        lambda tmp: ["explore", "cifar99"],
+        ["unknown dataset 'cifar99'"],
+    ),
+    "missing IDX file": (
+        bad_idx(test_labels={"absent": True}),
+        ["missing", "t10k-labels-idx1-ubyte"],
+    ),
+    "truncated IDX file": (
+        bad_idx(train_images={"suffix": "", "cut": 100}),
+        ["train-images-idx3-ubyte", "truncated", "15680 bytes"],
+    ),
+    "truncated gzip": (
+        lambda tmp: ["train", "--dataset", cut_gzip(idx_folder(tmp / "idx"))],
+        ["corrupt or truncated gzip"],
+    ),
+    "wrong magic number": (
+        bad_idx(train_labels={"magic": 0x0803}),
+        ["train-labels-idx1-ubyte.gz", "wrong magic number 0x00000803", "0x00000801"],
+    ),
+    "labels out of range": (
+        bad_idx(test_labels={"array": np.r_[np.arange(9), 12]}),
+        ["t10k-labels-idx1-ubyte.gz", "outside 0..9", "12"],
+    ),
     "different counts": (bad_idx(train_labels={"array": np.zeros(19)}), ["20 images", "19 labels"]),
-    "model file with invalid JSON": (lambda tmp: ["train", *SMALL_DIGITS, "--model", write(tmp / "bogus.json", "{layers: [")],
-                                     ["bogus.json", "not a model file"]),
-    "model file without layer tables": (lambda tmp: ["train", *SMALL_DIGITS, "--model", write(tmp / "m.json", '{"layers": [1, 2]}')],
-                                        ["m.json", "not a model file"]),
+    "model file with invalid JSON": (
+        lambda tmp: ["train", *SMALL_DIGITS, "--model", write(tmp / "bogus.json", "{layers: [")],
+        ["bogus.json", "not a model file"],
+    ),
+    "model file without layer tables": (
+        lambda tmp: [
+            "train",
+            *SMALL_DIGITS,
+            "--model",
+            write(tmp / "m.json", '{"layers": [1, 2]}'),
+        ],
+        ["m.json", "not a model file"],
+    ),
     "model file with an unknown layer": (
-        lambda tmp: ["train", *SMALL_DIGITS, "--model", write(tmp / "m.json", '[{"class_name": "Conv3D", "config": {}}]')],
-        ["unknown layer class 'Conv3D'"]),
-    "unknown built-in model": (lambda tmp: ["train", *SMALL_DIGITS, "--model", "resnet"], ["unknown model 'resnet'", "seed-cnn"]),
-    "garbage model file in a run": (lambda tmp: ["evaluate", garbage_run(tmp)], ["model.cnnlab", "not a cnnlab model file"]),
-    "evaluate a missing run": (lambda tmp: ["evaluate", tmp / "nope"], ["nope", "no such run directory"]),
-    "summary of a garbage model file": (lambda tmp: ["summary", garbage_run(tmp) / "model.cnnlab"], ["not a cnnlab model file"]),
-    "zero epochs": (lambda tmp: ["train", "--dataset", "digits", "--epochs", "0"], ["epochs must be at least 1, received 0"]),
-    "negative epochs": (lambda tmp: ["train", "--dataset", "digits", "--epochs", "-3"], ["epochs must be at least 1, received -3"]),
-    "batch larger than the data": (lambda tmp: ["train", *SMALL_DIGITS, "--batch-size", "500"],
-                                   ["batch size 500 is larger than the 90 training images"]),
-    "output directory is a file": (lambda tmp: ["train", *SMALL_DIGITS, "--batch-size", "16", "--out", write(tmp / "taken", "x")],
-                                   ["taken is a file"]),
-    "model that does not fit the images": (lambda tmp: ["train", "--model", "seed-cnn", "--dataset", "digits"],
-                                           ["seed-cnn", "(8, 8, 1)", "max_pooling2d_1", "padding='same'"]),
-    "option of the wrong type": (lambda tmp: ["train", "--epochs", "many"], ["'--epochs'", "'many'", "cnnlab train --help"]),
+        lambda tmp: [
+            "train",
+            *SMALL_DIGITS,
+            "--model",
+            write(tmp / "m.json", '[{"class_name": "Conv3D", "config": {}}]'),
+        ],
+        ["unknown layer class 'Conv3D'"],
+    ),
+    "unknown built-in model": (
+        lambda tmp: ["train", *SMALL_DIGITS, "--model", "resnet"],
+        ["unknown model 'resnet'", "seed-cnn"],
+    ),
+    "garbage model file in a run": (
+        lambda tmp: ["evaluate", garbage_run(tmp)],
+        ["model.cnnlab", "not a cnnlab model file"],
+    ),
+    "evaluate a missing run": (
+        lambda tmp: ["evaluate", tmp / "nope"],
+        ["nope", "no such run directory"],
+    ),
+    "summary of a garbage model file": (
+        lambda tmp: ["summary", garbage_run(tmp) / "model.cnnlab"],
+        ["not a cnnlab model file"],
+    ),
+    "zero epochs": (
+        lambda tmp: ["train", "--dataset", "digits", "--epochs", "0"],
+        ["epochs must be at least 1, received 0"],
+    ),
+    "negative epochs": (
+        lambda tmp: ["train", "--dataset", "digits", "--epochs", "-3"],
+        ["epochs must be at least 1, received -3"],
+    ),
+    "batch larger than the data": (
+        lambda tmp: ["train", *SMALL_DIGITS, "--batch-size", "500"],
+        ["batch size 500 is larger than the 90 training images"],
+    ),
+    "output directory is a file": (
+        lambda tmp: [
+            "train",
+            *SMALL_DIGITS,
+            "--batch-size",
+            "16",
+            "--out",
+            write(tmp / "taken", "x"),
+        ],
+        ["taken is a file"],
+    ),
+    "model that does not fit the images": (
+        lambda tmp: ["train", "--model", "seed-cnn", "--dataset", "digits"],
+        ["seed-cnn", "(8, 8, 1)", "max_pooling2d_1", "padding='same'"],
+    ),
+    "option of the wrong type": (
+        lambda tmp: ["train", "--epochs", "many"],
+        ["'--epochs'", "'many'", "cnnlab train --help"],
+    ),
     "unknown option": (lambda tmp: ["train", "--epoch", "3"], ["--epoch", "cnnlab train --help"]),
     "unknown command": (lambda tmp: ["fit"], ["'fit'"]),
     "bad input shape": (lambda tmp: ["summary", "seed-cnn", "--input-shape", "28,x"], ["28,x"]),
@@ -414,9 +569,13 @@ def test_bad_input_gives_exit_code_2_and_one_line(case, capsys, tmp_path):
 def test_bad_inputs_to_a_trained_run(digits_run, capsys, tmp_path):
     code, out, err = cli_run(capsys, "predict", digits_run, tmp_path / "missing.png")
     assert_one_line_error(code, out, err, "missing.png", "no such image file")
-    code, out, err = cli_run(capsys, "predict", digits_run, write(tmp_path / "text.png", "not a picture"))
+    code, out, err = cli_run(
+        capsys, "predict", digits_run, write(tmp_path / "text.png", "not a picture")
+    )
     assert_one_line_error(code, out, err, "text.png", "not a readable image")
-    code, out, err = cli_run(capsys, "evaluate", digits_run, "--dataset", idx_folder(tmp_path / "idx"))
+    code, out, err = cli_run(
+        capsys, "evaluate", digits_run, "--dataset", idx_folder(tmp_path / "idx")
+    )
     assert_one_line_error(code, out, err, "(8, 8, 1)", "(28, 28, 1)")
 
 
@@ -438,7 +597,9 @@ def test_mnist_download_failure_names_the_problem_first(monkeypatch, capsys, tmp
     first = err.splitlines()[0]
     assert first.startswith("cnnlab: error: MNIST is not in") and "could not be downloaded" in first
     assert "--dataset digits" in err and "CNNLAB_DATA_DIR" in err
-    assert not any(p.is_file() for p in (tmp_path / "data").rglob("*"))  # nothing partial left behind
+    assert not any(
+        p.is_file() for p in (tmp_path / "data").rglob("*")
+    )  # nothing partial left behind
 
 
 # ------------------------------------------------------------------------------- help
@@ -466,9 +627,15 @@ def test_same_command_and_seed_give_identical_weights_and_history(digits_run, tm
     done = console_script("train", *DIGITS_TRAIN, "--out", tmp_path / "again", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Test metrics" in done.stdout and "Epoch 2/2" in done.stderr
-    first, second = (cnnlab.load_model(run / "model.cnnlab").get_weights() for run in (digits_run, tmp_path / "again"))
+    first, second = (
+        cnnlab.load_model(run / "model.cnnlab").get_weights()
+        for run in (digits_run, tmp_path / "again")
+    )
     assert len(first) == len(second)
     for a, b in zip(first, second):
         assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-    losses = [[{k: row[k] for k in HISTORY_COLUMNS[1:5]} for row in read_history(run)] for run in (digits_run, tmp_path / "again")]
+    losses = [
+        [{k: row[k] for k in HISTORY_COLUMNS[1:5]} for row in read_history(run)]
+        for run in (digits_run, tmp_path / "again")
+    ]
     assert losses[0] == losses[1]

@@ -12,7 +12,10 @@ import pytest
 from cnnlab.cli import main
 from cnnlab.reference.keras import keras_available
 
-pytestmark = [pytest.mark.torch, pytest.mark.skipif(not keras_available(), reason="needs Keras 3 (the dev extra)")]
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.skipif(not keras_available(), reason="needs Keras 3 (the dev extra)"),
+]
 
 PROGRAMS = Path(__file__).parent / "programs" / "compare"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -20,9 +23,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 # program -> (what it is evaluated on, layers with weights)
 CASES = {
     "sequential_digits.py": ("the data of the program's evaluate()", {"conv2d", "dense"}),
-    "functional_residual_digits.py": ("the data of the program's evaluate()", {"conv2d", "conv2d_1", "dense"}),
-    "batchnorm_digits.py": ("the data of the program's evaluate()",
-                            {"conv2d", "batch_normalization", "batch_normalization_1", "dense"}),
+    "functional_residual_digits.py": (
+        "the data of the program's evaluate()",
+        {"conv2d", "conv2d_1", "dense"},
+    ),
+    "batchnorm_digits.py": (
+        "the data of the program's evaluate()",
+        {"conv2d", "batch_normalization", "batch_normalization_1", "dense"},
+    ),
     "logits_digits.py": ("the program's validation data", {"dense", "dense_1"}),
 }
 
@@ -48,11 +56,16 @@ def test_both_engines_train_the_same_model_on_the_same_batches(compared, name):
     source, _ = CASES[name]
     assert summary["program"] == name and summary["dataset"] == source
     numpy_history, keras_history = summary["histories"]["numpy"], summary["histories"]["keras"]
-    assert set(numpy_history) == set(keras_history) and len(numpy_history["loss"]) == len(keras_history["loss"]) > 1
+    assert (
+        set(numpy_history) == set(keras_history)
+        and len(numpy_history["loss"]) == len(keras_history["loss"]) > 1
+    )
     for history in (numpy_history, keras_history):
         assert history["loss"][-1] < 0.7 * history["loss"][0]  # both trained
     # the first epoch's training loss: same weights, same batches, one engine's rounding against the other's
-    assert abs(numpy_history["loss"][0] - keras_history["loss"][0]) < 0.05 * keras_history["loss"][0]
+    assert (
+        abs(numpy_history["loss"][0] - keras_history["loss"][0]) < 0.05 * keras_history["loss"][0]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -84,7 +97,10 @@ def test_the_directory_holds_both_trained_models_and_the_initial_one(compared):
         assert (directory / name).is_file()
     assert load_model(directory / "keras.keras").name == "residual_digits"
     assert {p.name for p in (directory / "figures").glob("*.png")} == {
-        "confusion_matrices.png", "roc_compare.png", "history_compare.png"}
+        "confusion_matrices.png",
+        "roc_compare.png",
+        "history_compare.png",
+    }
 
 
 def test_cnnlab_report_rebuilds_a_program_comparison(compared, capsys):
@@ -92,10 +108,16 @@ def test_cnnlab_report_rebuilds_a_program_comparison(compared, capsys):
     (directory / "report.html").unlink()
     assert main(["report", str(directory)]) == 0
     page = (directory / "report.html").read_text()
-    assert "sequential_digits.py" in page and "Parity at the initial weights" in page and "dropout masks" in page
+    assert (
+        "sequential_digits.py" in page
+        and "Parity at the initial weights" in page
+        and "dropout masks" in page
+    )
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium)"
+)
 def test_the_report_renders_in_chromium_with_every_image(compared, tmp_path):
     from test_report import dump_dom
 
@@ -108,15 +130,28 @@ def test_the_report_renders_in_chromium_with_every_image(compared, tmp_path):
 
 def test_epochs_overrides_the_programs_own_and_says_so(tmp_path):
     out = tmp_path / "one"
-    assert main(["compare", str(PROGRAMS / "sequential_digits.py"), "--epochs", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["compare", str(PROGRAMS / "sequential_digits.py"), "--epochs", "1", "--out", str(out)]
+        )
+        == 0
+    )
     summary = summary_of(out)
-    assert len(summary["histories"]["numpy"]["loss"]) == len(summary["histories"]["keras"]["loss"]) == 1
-    assert "Each fit ran for 1 epoch(s) (--epochs), not the program's own number." in summary["notes"]
+    assert (
+        len(summary["histories"]["numpy"]["loss"])
+        == len(summary["histories"]["keras"]["loss"])
+        == 1
+    )
+    assert (
+        "Each fit ran for 1 epoch(s) (--epochs), not the program's own number." in summary["notes"]
+    )
 
 
 def test_what_cannot_be_compared_is_refused_in_one_line(tmp_path, capsys):
     program = tmp_path / "no_fit.py"
-    program.write_text("import keras\nmodel = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])\n")
+    program.write_text(
+        "import keras\nmodel = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])\n"
+    )
     assert main(["compare", str(program), "--out", str(tmp_path / "a")]) == 2
     assert "trained no model (it never called model.fit)" in capsys.readouterr().err
     assert main(["compare", str(PROGRAMS / "sequential_digits.py"), "--dataset", "digits"]) == 2
@@ -129,13 +164,30 @@ def test_what_cannot_be_compared_is_refused_in_one_line(tmp_path, capsys):
 
 def test_the_pytorch_twin_replays_a_sequential_program(tmp_path, capsys):
     out = tmp_path / "torch"
-    assert main(["compare", str(PROGRAMS / "sequential_digits.py"), "--reference", "torch", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(PROGRAMS / "sequential_digits.py"),
+                "--reference",
+                "torch",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = summary_of(out)
     assert summary["reference"] == "torch" and set(summary["histories"]) == {"numpy", "torch"}
     assert len(summary["histories"]["torch"]["loss"]) == 12
     assert all(row["output_max_rel"] < 1e-5 for row in summary["parity"])
-    assert {row["layer"] for row in summary["parity"] if row["grad_max_rel"] is not None} == {"conv2d", "dense"}
-    assert all(row["grad_max_rel"] < 1e-4 for row in summary["parity"] if row["grad_max_rel"] is not None)
+    assert {row["layer"] for row in summary["parity"] if row["grad_max_rel"] is not None} == {
+        "conv2d",
+        "dense",
+    }
+    assert all(
+        row["grad_max_rel"] < 1e-4 for row in summary["parity"] if row["grad_max_rel"] is not None
+    )
     assert summary["agreement"]["same_prediction_share"] >= 0.95
     assert (out / "torch.cnnlab").is_file()
     program = str(PROGRAMS / "functional_residual_digits.py")

@@ -98,33 +98,45 @@ def test_read_idx_round_trip(tmp_path, name):
 
 IDX_FAULTS = [
     pytest.param(
-        "t10k-labels-idx1-ubyte.gz", np.zeros((4, 2), np.uint8), {"magic": 0x00000802},
+        "t10k-labels-idx1-ubyte.gz",
+        np.zeros((4, 2), np.uint8),
+        {"magic": 0x00000802},
         r"t10k-labels-idx1-ubyte\.gz: wrong magic number 0x00000802 "
         r"\(expected 0x00000801 for a label file\)",
         id="label file with an image-like magic",
     ),
     pytest.param(
-        "train-images-idx3-ubyte.gz", np.zeros(4, np.uint8), {},
+        "train-images-idx3-ubyte.gz",
+        np.zeros(4, np.uint8),
+        {},
         r"wrong magic number 0x00000801 \(expected 0x00000803 for an image file\)",
         id="image file holding labels",
     ),
     pytest.param(
-        "floats.idx", np.zeros(4, np.uint8), {"magic": 0x00000D01},
+        "floats.idx",
+        np.zeros(4, np.uint8),
+        {"magic": 0x00000D01},
         r"floats\.idx: wrong magic number 0x00000D01 \(expected 0x000008NN",
         id="float dtype code",
     ),
     pytest.param(
-        "t10k-labels-idx1-ubyte.gz", np.zeros(9000, np.uint8), {"dims": (10000,)},
+        "t10k-labels-idx1-ubyte.gz",
+        np.zeros(9000, np.uint8),
+        {"dims": (10000,)},
         r"t10k-labels-idx1-ubyte\.gz: truncated: header says 10000 items of 1 bytes",
         id="truncated labels",
     ),
     pytest.param(
-        "train-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8), {"dims": (3, 28, 28)},
+        "train-images-idx3-ubyte",
+        np.zeros((2, 28, 28), np.uint8),
+        {"dims": (3, 28, 28)},
         r"truncated: header says 3 items of 784 bytes \(2352 bytes of data\), file holds 1568",
         id="truncated images",
     ),
     pytest.param(
-        "t10k-labels-idx1-ubyte", np.zeros(12, np.uint8), {"dims": (10,)},
+        "t10k-labels-idx1-ubyte",
+        np.zeros(12, np.uint8),
+        {"dims": (10,)},
         r"unexpected trailing data: header says 10 items",
         id="trailing bytes",
     ),
@@ -154,8 +166,13 @@ def test_read_idx_refuses_non_gzip_content_named_gz(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"\x00\x00", r"too short to be an IDX file: 2 bytes"),
-     (b"\x00\x00\x08\x03\x00\x00\x00\x0a", r"truncated header: 3 dimensions need 16 header bytes")],
+    [
+        (b"\x00\x00", r"too short to be an IDX file: 2 bytes"),
+        (
+            b"\x00\x00\x08\x03\x00\x00\x00\x0a",
+            r"truncated header: 3 dimensions need 16 header bytes",
+        ),
+    ],
 )
 def test_read_idx_refuses_short_files(tmp_path, content, message):
     path = tmp_path / "short.idx"
@@ -237,8 +254,10 @@ def test_mnist_reads_a_keras_npz_in_the_data_dir_or_by_path(tmp_path):
     arrays = random_mnist_arrays()
     (tmp_path / "mnist").mkdir()
     np.savez(tmp_path / "mnist" / "mnist.npz", **arrays)
-    for loaded in (mnist.load_data(data_dir=tmp_path, download=False),
-                   mnist.load_data(path=tmp_path / "mnist" / "mnist.npz")):
+    for loaded in (
+        mnist.load_data(data_dir=tmp_path, download=False),
+        mnist.load_data(path=tmp_path / "mnist" / "mnist.npz"),
+    ):
         (x_train, y_train), (x_test, y_test) = loaded
         np.testing.assert_array_equal(x_train, arrays["x_train"])
         np.testing.assert_array_equal(y_test, arrays["y_test"])

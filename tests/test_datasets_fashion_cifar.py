@@ -77,7 +77,10 @@ def cifar_parts(per_member: int = 3, n_test: int = 4) -> dict[str, tuple[np.ndar
     rng = np.random.default_rng(2)
     counts = {name: per_member for name in cifar10.TRAIN_MEMBERS} | {"test_batch.bin": n_test}
     return {
-        name: (rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8))
+        name: (
+            rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+            rng.integers(0, 10, n, dtype=np.uint8),
+        )
         for name, n in counts.items()
     }
 
@@ -117,7 +120,9 @@ class LocalServer:
         self.no_length: set[str] = set()  # paths answered without a Content-Length
         self.requests: Counter[str] = Counter()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}
+        )
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
@@ -169,14 +174,24 @@ def sha256(content: bytes) -> str:
 def test_fashion_mnist_reads_the_four_idx_files(tmp_path):
     arrays = fashion_arrays()
     write_files(tmp_path / "fashion_mnist", fashion_files(arrays))
-    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(data_dir=tmp_path, download=False)
-    for key, loaded in {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}.items():
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(
+        data_dir=tmp_path, download=False
+    )
+    for key, loaded in {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_test": x_test,
+        "y_test": y_test,
+    }.items():
         assert loaded.dtype == np.uint8 and loaded.shape == arrays[key].shape
         np.testing.assert_array_equal(loaded, arrays[key])
 
     dataset = load_dataset("fashion_mnist", data_dir=tmp_path, download=False)
     assert dataset.name == "fashion_mnist" and dataset.source == str(tmp_path / "fashion_mnist")
-    assert dataset.class_names[:2] == ["T-shirt/top", "Trouser"] and dataset.class_names[-1] == "Ankle boot"
+    assert (
+        dataset.class_names[:2] == ["T-shirt/top", "Trouser"]
+        and dataset.class_names[-1] == "Ankle boot"
+    )
     assert dataset.num_classes == 10 and dataset.y_train.shape == (12,)
 
 
@@ -185,23 +200,39 @@ def test_fashion_mnist_offline_error_names_the_folder_and_files(tmp_path):
     with pytest.raises(DatasetError) as caught:
         fashion_mnist.load_data(data_dir=tmp_path, download=False)
     message = str(caught.value)
-    assert message.startswith(f"Fashion-MNIST not found in {folder} (no IDX files) and downloading is off.")
-    hints = ("--data-dir", "CNNLAB_DATA_DIR", "fashion_mnist/", "t10k-labels-idx1-ubyte.gz", "--dataset digits")
+    assert message.startswith(
+        f"Fashion-MNIST not found in {folder} (no IDX files) and downloading is off."
+    )
+    hints = (
+        "--data-dir",
+        "CNNLAB_DATA_DIR",
+        "fashion_mnist/",
+        "t10k-labels-idx1-ubyte.gz",
+        "--dataset digits",
+    )
     for hint in hints:
         assert hint in message
 
     files = fashion_files(fashion_arrays())
     del files["train-labels-idx1-ubyte.gz"]
     write_files(folder, files)
-    with pytest.raises(DatasetError, match=r"\(missing train-labels-idx1-ubyte\.gz\) and downloading is off"):
+    with pytest.raises(
+        DatasetError, match=r"\(missing train-labels-idx1-ubyte\.gz\) and downloading is off"
+    ):
         fashion_mnist.load_data(data_dir=tmp_path, download=False)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"x_train": np.zeros((12, 27, 27), np.uint8)}, r"\(12, 27, 27\), expected \(N, 28, 28\) for Fashion"),
-        ({"y_test": np.zeros(5, np.uint8)}, r"holds 6 images but t10k-labels-idx1-ubyte holds 5 labels"),
+        (
+            {"x_train": np.zeros((12, 27, 27), np.uint8)},
+            r"\(12, 27, 27\), expected \(N, 28, 28\) for Fashion",
+        ),
+        (
+            {"y_test": np.zeros(5, np.uint8)},
+            r"holds 6 images but t10k-labels-idx1-ubyte holds 5 labels",
+        ),
         ({"y_train": np.full(12, 10, np.uint8)}, r"12 label\(s\) outside 0\.\.9"),
     ],
 )
@@ -219,7 +250,9 @@ def test_fashion_mnist_refuses_more_images_than_the_official_set(tmp_path, monke
         fashion_mnist.load_data(data_dir=tmp_path, download=False)
 
 
-def serve_fashion(server: LocalServer, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]) -> str:
+def serve_fashion(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]
+) -> str:
     """Serve ``files`` under /fashion/ with their digests and sizes patched in; the base URL."""
     for name, content in files.items():
         server.files[f"/fashion/{name}"] = content
@@ -233,7 +266,10 @@ def test_fashion_mnist_downloads_what_is_missing_verified(server, tmp_path, monk
     arrays = fashion_arrays()
     files = fashion_files(arrays)
     base = serve_fashion(server, monkeypatch, files)
-    write_files(tmp_path / "fashion_mnist", {"t10k-labels-idx1-ubyte.gz": files["t10k-labels-idx1-ubyte.gz"]})
+    write_files(
+        tmp_path / "fashion_mnist",
+        {"t10k-labels-idx1-ubyte.gz": files["t10k-labels-idx1-ubyte.gz"]},
+    )
     monkeypatch.setenv(fashion_mnist.MIRRORS_ENV, f"{server.url('/nothing/')},{base}")
 
     (x_train, _), (_, y_test) = fashion_mnist.load_data(data_dir=tmp_path)
@@ -250,13 +286,20 @@ def test_fashion_mnist_refuses_a_corrupted_download(server, tmp_path, monkeypatc
     files = fashion_files(fashion_arrays())
     base = serve_fashion(server, monkeypatch, files)
     good = files["train-images-idx3-ubyte.gz"]
-    server.files["/fashion/train-images-idx3-ubyte.gz"] = good[:100] + bytes([good[100] ^ 1]) + good[101:]
+    server.files["/fashion/train-images-idx3-ubyte.gz"] = (
+        good[:100] + bytes([good[100] ^ 1]) + good[101:]
+    )
     with pytest.raises(DatasetError) as caught:
         fashion_mnist.load_data(data_dir=tmp_path, mirrors=[base])
     message = str(caught.value)
-    assert message.startswith(f"Fashion-MNIST is not in {tmp_path / 'fashion_mnist'} and could not be downloaded")
+    assert message.startswith(
+        f"Fashion-MNIST is not in {tmp_path / 'fashion_mnist'} and could not be downloaded"
+    )
     served = server.files["/fashion/train-images-idx3-ubyte.gz"]
-    assert f"checksum mismatch: SHA-256 of the file is {sha256(served)}, expected {sha256(good)}" in message
+    assert (
+        f"checksum mismatch: SHA-256 of the file is {sha256(served)}, expected {sha256(good)}"
+        in message
+    )
     assert "--dataset digits" in message
     assert os.listdir(tmp_path / "fashion_mnist") == []  # nothing unverified is kept
 
@@ -317,13 +360,21 @@ def test_cifar10_offline_error_says_which_file_to_put_where(tmp_path):
     assert message.startswith(
         f"CIFAR-10 not found in {tmp_path / 'cifar10'} (no cifar-10-binary.tar.gz) and downloading is off."
     )
-    hints = ("--data-dir", "CNNLAB_DATA_DIR", "cifar10/cifar-10-binary.tar.gz", "binary version", "--dataset digits")
+    hints = (
+        "--data-dir",
+        "CNNLAB_DATA_DIR",
+        "cifar10/cifar-10-binary.tar.gz",
+        "binary version",
+        "--dataset digits",
+    )
     for hint in hints:
         assert hint in message
 
 
 def good_members() -> dict[str, bytes]:
-    return {name: cifar_records(*part) for name, part in cifar_parts(per_member=2, n_test=2).items()}
+    return {
+        name: cifar_records(*part) for name, part in cifar_parts(per_member=2, n_test=2).items()
+    }
 
 
 def one_byte_short(members: dict[str, bytes]) -> dict[str, bytes]:
@@ -341,8 +392,10 @@ def bad_label(members: dict[str, bytes]) -> dict[str, bytes]:
     [
         (one_byte_short, r"data_batch_2\.bin: 6145 bytes, not a whole number of 3073-byte records"),
         (lambda m: m | {"test_batch.bin": b""}, r"test_batch\.bin: 0 bytes, not a whole number"),
-        (lambda m: {k: v for k, v in m.items() if k != "data_batch_5.bin"},
-         r"member\(s\) missing: cifar-10-batches-bin/data_batch_5\.bin\. To fix"),
+        (
+            lambda m: {k: v for k, v in m.items() if k != "data_batch_5.bin"},
+            r"member\(s\) missing: cifar-10-batches-bin/data_batch_5\.bin\. To fix",
+        ),
         (bad_label, r"test_batch\.bin: 1 label\(s\) outside 0\.\.9 \(e\.g\. 10 in record 1\)"),
     ],
 )
@@ -355,7 +408,9 @@ def test_cifar10_refuses_bad_members(tmp_path, corrupt, message):
 def test_cifar10_refuses_a_member_larger_than_the_official_one(tmp_path, monkeypatch):
     monkeypatch.setattr(cifar10, "RECORDS_PER_MEMBER", 1)
     write_cifar(tmp_path, tar_gz(good_members()))
-    message = r"data_batch_1\.bin: 6146 bytes, larger than the official 3073 \(1 records of 3073 bytes\)"
+    message = (
+        r"data_batch_1\.bin: 6146 bytes, larger than the official 3073 \(1 records of 3073 bytes\)"
+    )
     with pytest.raises(DatasetError, match=message):
         cifar10.load_data(data_dir=tmp_path, download=False)
 
@@ -387,7 +442,10 @@ def member_twice() -> bytes:
     [
         (symlink_member, r"data_batch_1\.bin: not a regular file"),
         (member_twice, r"test_batch\.bin: appears twice in the archive"),
-        (lambda: tar_gz(good_members())[:-300], r"corrupt or truncated archive \(.+\); delete it and download it"),
+        (
+            lambda: tar_gz(good_members())[:-300],
+            r"corrupt or truncated archive \(.+\); delete it and download it",
+        ),
         (lambda: b"not a gzip file at all", r"corrupt or truncated archive"),
     ],
 )
@@ -397,7 +455,9 @@ def test_cifar10_refuses_links_duplicates_truncation_and_non_gzip(tmp_path, arch
         cifar10.load_data(data_dir=tmp_path, download=False)
 
 
-def serve_cifar(server: LocalServer, monkeypatch: pytest.MonkeyPatch, path: str, content: bytes) -> str:
+def serve_cifar(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, path: str, content: bytes
+) -> str:
     """Serve ``content`` at ``path``/cifar-10-binary.tar.gz with its digest and size patched in."""
     server.files[f"{path}{cifar10.ARCHIVE_NAME}"] = content
     monkeypatch.setattr(cifar10, "ARCHIVE_SHA256", sha256(content))
@@ -430,12 +490,22 @@ def test_cifar10_download_skips_a_corrupted_mirror_and_keeps_the_verified_archiv
 @pytest.mark.parametrize(
     ("served", "announce", "reason"),
     [
-        (lambda good: good[:-1] + bytes([good[-1] ^ 1]), True, r"checksum mismatch: SHA-256 of the file is"),
+        (
+            lambda good: good[:-1] + bytes([good[-1] ^ 1]),
+            True,
+            r"checksum mismatch: SHA-256 of the file is",
+        ),
         (lambda good: good + b"x", True, r"wrong size: the server announced \d+ bytes, not \d+"),
-        (lambda good: good + b"x" * 70000, False, r"wrong size: the server sent more than \d+ bytes"),
+        (
+            lambda good: good + b"x" * 70000,
+            False,
+            r"wrong size: the server sent more than \d+ bytes",
+        ),
     ],
 )
-def test_cifar10_refuses_a_corrupted_download(server, tmp_path, monkeypatch, served, announce, reason):
+def test_cifar10_refuses_a_corrupted_download(
+    server, tmp_path, monkeypatch, served, announce, reason
+):
     good = cifar_archive(cifar_parts(per_member=1, n_test=1))
     base = serve_cifar(server, monkeypatch, "/c/", good)
     server.files[f"/c/{cifar10.ARCHIVE_NAME}"] = served(good)
@@ -444,7 +514,9 @@ def test_cifar10_refuses_a_corrupted_download(server, tmp_path, monkeypatch, ser
     with pytest.raises(DatasetError) as caught:
         cifar10.load_data(data_dir=tmp_path, mirrors=[base])
     message = str(caught.value)
-    assert message.startswith(f"CIFAR-10 is not in {tmp_path / 'cifar10'} and could not be downloaded")
+    assert message.startswith(
+        f"CIFAR-10 is not in {tmp_path / 'cifar10'} and could not be downloaded"
+    )
     assert "--data-dir" in message
     assert re.search(reason, message), message
     assert os.listdir(tmp_path / "cifar10") == []
@@ -479,7 +551,10 @@ def test_cli_explore_and_train_on_small_cifar10(tmp_path, capsys):
 
     rng = np.random.default_rng(3)
     parts = {
-        name: (rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), np.arange(20, dtype=np.uint8) % 10)
+        name: (
+            rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
+            np.arange(20, dtype=np.uint8) % 10,
+        )
         for name in cifar10.TRAIN_MEMBERS + cifar10.TEST_MEMBERS
     }
     write_cifar(tmp_path / "data", cifar_archive(parts))
@@ -487,11 +562,29 @@ def test_cli_explore_and_train_on_small_cifar10(tmp_path, capsys):
     assert main(["explore", "cifar10", *common, "--out", str(tmp_path / "explore")]) == 0
     assert re.search(r"train\s*│\s*100\s*│\s*\(32, 32, 3\)\s*│\s*uint8", capsys.readouterr().out)
     report = (tmp_path / "explore" / "report.html").read_text()
-    assert '<td class="text">automobile</td><td>10</td><td>2</td>' in report  # class, train, test counts
-    argv = ["train", "--dataset", "cifar10", *common, "--epochs", "1", "--train-size", "60", "--test-size", "20",
-            "--batch-size", "30", "--out", str(tmp_path / "run")]
+    assert (
+        '<td class="text">automobile</td><td>10</td><td>2</td>' in report
+    )  # class, train, test counts
+    argv = [
+        "train",
+        "--dataset",
+        "cifar10",
+        *common,
+        "--epochs",
+        "1",
+        "--train-size",
+        "60",
+        "--test-size",
+        "20",
+        "--batch-size",
+        "30",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["dataset"] == "cifar10"
     assert config["model"]["layers"][0]["config"]["batch_shape"] == [None, 32, 32, 3]
-    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["confusion_matrix"]) == 10
+    assert (
+        len(json.loads((tmp_path / "run" / "metrics.json").read_text())["confusion_matrix"]) == 10
+    )

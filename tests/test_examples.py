@@ -21,8 +21,13 @@ EXAMPLES = REPO / "examples"
 
 def run_example(name: str, *args: object, timeout: float = 120) -> str:
     """Run examples/NAME as a user would, from the repository root; returns its stdout."""
-    done = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     return done.stdout
@@ -30,8 +35,13 @@ def run_example(name: str, *args: object, timeout: float = 120) -> str:
 
 def test_every_example_is_tested_and_described():
     programs = sorted(p.name for p in [*EXAMPLES.glob("*.py"), *EXAMPLES.glob("*.toml")])
-    assert programs == ["compare_engines.py", "keras_mnist_convnet.py", "mnist_cnn.py", "pool_and_kernels.toml",
-                        "ring_band.py"]
+    assert programs == [
+        "compare_engines.py",
+        "keras_mnist_convnet.py",
+        "mnist_cnn.py",
+        "pool_and_kernels.toml",
+        "ring_band.py",
+    ]
     readme = (EXAMPLES / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in programs)
 
@@ -46,13 +56,27 @@ def test_the_unmodified_keras_program_runs_on_the_engine(tmp_path):
 
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
     (tmp_path / "mnist").mkdir()
-    np.savez(tmp_path / "mnist" / "mnist.npz", x_train=x_train[:2000], y_train=y_train[:2000],
-             x_test=x_test[:500], y_test=y_test[:500])
+    np.savez(
+        tmp_path / "mnist" / "mnist.npz",
+        x_train=x_train[:2000],
+        y_train=y_train[:2000],
+        x_test=x_test[:500],
+        y_test=y_test[:500],
+    )
     env = {**os.environ, "CNNLAB_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "cnnlab.cli", "run", str(EXAMPLES / "keras_mnist_convnet.py")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlab.cli", "run", str(EXAMPLES / "keras_mnist_convnet.py")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stderr.startswith("cnnlab: running") and "cnnlab NumPy engine" in done.stderr.splitlines()[0]
+    assert (
+        done.stderr.startswith("cnnlab: running")
+        and "cnnlab NumPy engine" in done.stderr.splitlines()[0]
+    )
     assert "2000 train samples" in done.stdout and "Epoch 15/15" in done.stdout
     assert float(re.search(r"Test accuracy: ([\d.]+)", done.stdout)[1]) > 0.9
 
@@ -85,20 +109,47 @@ def test_compare_engines(tmp_path):
     pytest.importorskip("torch")
     if find_local_copy(dataset_dir("mnist")) is None:
         pytest.skip("MNIST is not in the data directory (set CNNLAB_DATA_DIR to ../shared/data)")
-    out = run_example("compare_engines.py", "--epochs", "1", "--train-size", "600", "--test-size", "200")
-    accuracies = [float(a) for a in re.findall(r"(?:numpy engine|pytorch): accuracy (0\.\d{4})", out)]
-    assert len(accuracies) == 2 and min(accuracies) > 0.3  # one epoch on 540 images: well above chance (0.1)
-    assert float(re.search(r"predict the same class for (\d+\.\d+)% of the test images", out)[1]) > 50
+    out = run_example(
+        "compare_engines.py", "--epochs", "1", "--train-size", "600", "--test-size", "200"
+    )
+    accuracies = [
+        float(a) for a in re.findall(r"(?:numpy engine|pytorch): accuracy (0\.\d{4})", out)
+    ]
+    assert (
+        len(accuracies) == 2 and min(accuracies) > 0.3
+    )  # one epoch on 540 images: well above chance (0.1)
+    assert (
+        float(re.search(r"predict the same class for (\d+\.\d+)% of the test images", out)[1]) > 50
+    )
 
 
 def test_pool_and_kernels_study(tmp_path):
     if find_local_copy(dataset_dir("mnist")) is None:
         pytest.skip("MNIST is not in the data directory (set CNNLAB_DATA_DIR to ../shared/data)")
     spec = tmp_path / "small.toml"  # the example, on fewer images so the test stays quick
-    spec.write_text((EXAMPLES / "pool_and_kernels.toml").read_text()
-                    .replace("epochs = 2", "epochs = 1").replace("train_size = 2000", "train_size = 300")
-                    .replace("test_size = 500", "test_size = 100"))
-    done = subprocess.run([sys.executable, "-m", "cnnlab.cli", "study", str(spec), "--jobs", "1", "--out", str(tmp_path / "s")],
-                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    spec.write_text(
+        (EXAMPLES / "pool_and_kernels.toml")
+        .read_text()
+        .replace("epochs = 2", "epochs = 1")
+        .replace("train_size = 2000", "train_size = 300")
+        .replace("test_size = 500", "test_size = 100")
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnlab.cli",
+            "study",
+            str(spec),
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "s" / "study.sqlite").exists() and (tmp_path / "s" / "report.html").exists()

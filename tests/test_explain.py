@@ -15,8 +15,21 @@ from cnnlab.explain import saliency, spatial_maps
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("explain") / "run"
-    argv = ["train", "--dataset", "digits", "--epochs", "1", "--train-size", "300", "--test-size", "50",
-            "--batch-size", "32", "--out", str(out)]
+    argv = [
+        "train",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--train-size",
+        "300",
+        "--test-size",
+        "50",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     return out
 
@@ -37,11 +50,17 @@ def test_feature_maps_are_the_layer_outputs_and_saliency_the_engine_gradient(run
     image = prepare_images(load_dataset("digits").x_test[4:5])[0]
     maps = spatial_maps(model, image)
     assert [(name, m.shape) for name, m in maps] == [
-        ("conv2d", (8, 8, 32)), ("max_pooling2d", (4, 4, 32)), ("conv2d_1", (4, 4, 64)), ("max_pooling2d_1", (2, 2, 64))]
+        ("conv2d", (8, 8, 32)),
+        ("max_pooling2d", (4, 4, 32)),
+        ("conv2d_1", (4, 4, 64)),
+        ("max_pooling2d_1", (2, 2, 64)),
+    ]
     np.testing.assert_array_equal(maps[0][1], model.layers[0].forward(image[None])[0])
     heat, predicted = saliency(model, image)
     assert predicted == int(model.predict(image[None]).argmax())
-    np.testing.assert_allclose(heat, np.abs(model.input_gradient(image[None], predicted)[0]).sum(-1))
+    np.testing.assert_allclose(
+        heat, np.abs(model.input_gradient(image[None], predicted)[0]).sum(-1)
+    )
 
 
 def test_explain_refuses_an_index_outside_the_test_set(run, capsys):

@@ -25,7 +25,10 @@ REFUSED = [
     ("lambda: 1", r"lambda 'lambda: 1' is not allowed"),
     ("[x for x in y]", r"comprehension '\[x for x in y\]' is not allowed"),
     ("'a' * 10**9", r"column 1: text 'a' is not allowed"),
-    ("10**10**10", r"column 5: the exponent '10\*\*10' of '\*\*' is 1e\+10; it must lie in \[-100, 100\]"),
+    (
+        "10**10**10",
+        r"column 5: the exponent '10\*\*10' of '\*\*' is 1e\+10; it must lie in \[-100, 100\]",
+    ),
     ("x ** 101", r"exponent '101' .* must lie in \[-100, 100\]"),
     ("x ** y", r"the exponent 'y' of '\*\*' must be a constant"),
     ("(x + 1", r"not valid: unbalanced parentheses .* at column 1"),
@@ -36,7 +39,10 @@ REFUSED = [
     ("  z", r"column 3: unknown name 'z'"),
     ("", r"expression is empty"),
     ("   ", r"expression is empty"),
-    ("x if y else 1", r"if-expression 'x if y else 1' is not allowed; use where\(condition, a, b\)"),
+    (
+        "x if y else 1",
+        r"if-expression 'x if y else 1' is not allowed; use where\(condition, a, b\)",
+    ),
     ("(x := 1)", r"column 2: assignment ':=' 'x := 1' is not allowed"),
     ("sin(x, y)", r"function 'sin' takes 1 argument, got 2"),
     ("where(x > 0, x)", r"function 'where' takes 3 arguments, got 2"),
@@ -101,7 +107,10 @@ def _sample(seed: int = 0, n: int = 500) -> tuple[np.ndarray, np.ndarray]:
 
 
 ACCEPTED = [
-    ("(x**2 + y**2 < 1) & (abs(x - y) > 0.15)", lambda x, y: (x**2 + y**2 < 1) & (np.abs(x - y) > 0.15)),
+    (
+        "(x**2 + y**2 < 1) & (abs(x - y) > 0.15)",
+        lambda x, y: (x**2 + y**2 < 1) & (np.abs(x - y) > 0.15),
+    ),
     ("sin(3*x) * cos(3*y)", lambda x, y: np.sin(3 * x) * np.cos(3 * y)),
     ("where(x > 0, x, -x)", lambda x, y: np.where(x > 0, x, -x)),
     ("0 < x < 1", lambda x, y: (0 < x) & (x < 1)),
@@ -114,10 +123,16 @@ ACCEPTED = [
     ("~(x > 0) ^ (y > 0)", lambda x, y: ~(x > 0) ^ (y > 0)),
     ("(x > 0) + (y > 0)", lambda x, y: (x > 0).astype(float) + (y > 0)),
     ("x // 0.5 + x % 0.5 - y / 3", lambda x, y: x // 0.5 + x % 0.5 - y / 3),
-    ("exp(-x**2) * tanh(y) + log(1 + x**2)", lambda x, y: np.exp(-(x**2)) * np.tanh(y) + np.log(1 + x**2)),
+    (
+        "exp(-x**2) * tanh(y) + log(1 + x**2)",
+        lambda x, y: np.exp(-(x**2)) * np.tanh(y) + np.log(1 + x**2),
+    ),
     ("sqrt(abs(y)) + tan(y / 2)", lambda x, y: np.sqrt(np.abs(y)) + np.tan(y / 2)),
     ("floor(2*x) + ceil(y) + sign(x)", lambda x, y: np.floor(2 * x) + np.ceil(y) + np.sign(x)),
-    ("arctan2(y, x) / (2*pi) + hypot(x, y) * e", lambda x, y: np.arctan2(y, x) / (2 * np.pi) + np.hypot(x, y) * np.e),
+    (
+        "arctan2(y, x) / (2*pi) + hypot(x, y) * e",
+        lambda x, y: np.arctan2(y, x) / (2 * np.pi) + np.hypot(x, y) * np.e,
+    ),
     (" +x ", lambda x, y: x),
 ]
 

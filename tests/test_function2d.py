@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from cnnlab.datasets import function2d
-from cnnlab.datasets.function2d import BUILTIN_FUNCTIONS, get_function, grid, make_dataset, sample_points
+from cnnlab.datasets.function2d import (
+    BUILTIN_FUNCTIONS,
+    get_function,
+    grid,
+    make_dataset,
+    sample_points,
+)
 from cnnlab.errors import CnnlabError
 from cnnlab.expressions import evaluate_expression
 
@@ -75,7 +81,9 @@ def test_both_classes_present(name: str) -> None:
 def test_formula_matches_the_function(name: str) -> None:
     f = BUILTIN_FUNCTIONS[name]
     xx, yy = grid(f.domain, 101)
-    np.testing.assert_allclose(evaluate_expression(f.formula, xx, yy), f(xx, yy), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        evaluate_expression(f.formula, xx, yy), f(xx, yy), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_sine_is_regression() -> None:
@@ -101,7 +109,9 @@ def test_label_noise_flips_the_requested_fraction(noise: float) -> None:
     (x_train, y_train), (x_test, y_test) = make_dataset("xor", n_samples=4000, noise=noise)
     clean = BUILTIN_FUNCTIONS["xor"].targets(x_train)
     assert np.count_nonzero(y_train != clean) == round(noise * len(y_train))
-    np.testing.assert_array_equal(y_test, BUILTIN_FUNCTIONS["xor"].targets(x_test))  # the test set stays clean
+    np.testing.assert_array_equal(
+        y_test, BUILTIN_FUNCTIONS["xor"].targets(x_test)
+    )  # the test set stays clean
 
 
 def test_label_noise_moves_labels_to_other_classes() -> None:
@@ -164,7 +174,9 @@ def test_get_function_refuses(text: str, pattern: str) -> None:
 
 def test_value_outside_the_probed_classes() -> None:
     f = get_function("floor(x)", domain=((0, 1.9), (0, 1)))
-    with pytest.raises(CnnlabError, match=r"gives -1 at x=-0\.5, y=0, which is not one of its classes"):
+    with pytest.raises(
+        CnnlabError, match=r"gives -1 at x=-0\.5, y=0, which is not one of its classes"
+    ):
         f.targets(np.array([[-0.5, 0.0]], dtype=np.float32))
 
 

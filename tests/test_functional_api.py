@@ -83,7 +83,9 @@ def check_model_gradients(model: Model, x, y: np.ndarray) -> None:
         assert error < 1e-6, f"{key}: largest relative difference {error:.2e}"
 
 
-def data(shape: tuple[int, ...], classes: int, n: int = 4, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def data(
+    shape: tuple[int, ...], classes: int, n: int = 4, seed: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, *shape)), np.eye(classes)[rng.integers(0, classes, n)]
 
@@ -127,18 +129,27 @@ def test_input_gradient_of_a_graph_matches_finite_differences():
 
 @pytest.mark.usefixtures("float64")
 def test_nested_sequential_inside_a_functional_model():
-    features = Sequential([layers.Conv2D(2, 3, activation="tanh"), layers.Flatten()], name="features")
+    features = Sequential(
+        [layers.Conv2D(2, 3, activation="tanh"), layers.Flatten()], name="features"
+    )
     inputs = layers.Input(shape=(5, 5, 1))
     model = Model(inputs, layers.Dense(3, activation="softmax")(features(inputs)), seed=0)
     assert features.output_shape == (18,)
-    assert [key for key in model.params] == ["features/conv2d/kernel", "features/conv2d/bias", "dense/kernel",
-                                              "dense/bias"]
+    assert [key for key in model.params] == [
+        "features/conv2d/kernel",
+        "features/conv2d/bias",
+        "dense/kernel",
+        "dense/bias",
+    ]
     check_model_gradients(model, *data((5, 5, 1), 3))
 
 
 def test_a_frozen_nested_model_is_not_trained_and_counted_non_trainable():
-    base = Sequential([layers.Input(shape=(5, 5, 1)), layers.Conv2D(2, 3, activation="relu"), layers.Flatten()],
-                      name="base", seed=1)
+    base = Sequential(
+        [layers.Input(shape=(5, 5, 1)), layers.Conv2D(2, 3, activation="relu"), layers.Flatten()],
+        name="base",
+        seed=1,
+    )
     base.trainable = False
     model = Sequential([base, layers.Dense(3, activation="softmax")], seed=0)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
@@ -153,12 +164,24 @@ def test_a_frozen_nested_model_is_not_trained_and_counted_non_trainable():
 
 
 def test_a_chain_graph_computes_what_the_sequential_model_computes():
-    sequential = Sequential([layers.Input(shape=(6, 6, 1)), layers.Conv2D(3, 3, activation="relu"),
-                             layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(2, activation="softmax")], seed=0)
+    sequential = Sequential(
+        [
+            layers.Input(shape=(6, 6, 1)),
+            layers.Conv2D(3, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ],
+        seed=0,
+    )
     inputs = layers.Input(shape=(6, 6, 1))
     x = inputs
-    for kind in (layers.Conv2D(3, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
-                 layers.Dense(2, activation="softmax")):
+    for kind in (
+        layers.Conv2D(3, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(2, activation="softmax"),
+    ):
         x = kind(x)
     graph = Model(inputs, x, seed=5)
     graph.set_weights(sequential.get_weights())
@@ -166,10 +189,14 @@ def test_a_chain_graph_computes_what_the_sequential_model_computes():
         model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     x_data, y_data = data((6, 6, 1), 2, n=32)
     x_data = x_data.astype("float32")
-    history = [m.fit(x_data, y_data, epochs=2, batch_size=8, shuffle=False, verbose=0).history
-               for m in (sequential, graph)]
+    history = [
+        m.fit(x_data, y_data, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+        for m in (sequential, graph)
+    ]
     assert history[0] == history[1]
-    np.testing.assert_array_equal(sequential.predict(x_data, verbose=0), graph.predict(x_data, verbose=0))
+    np.testing.assert_array_equal(
+        sequential.predict(x_data, verbose=0), graph.predict(x_data, verbose=0)
+    )
 
 
 def test_save_and_load_a_graph_model(tmp_path):
@@ -187,8 +214,16 @@ def test_save_and_load_a_graph_model(tmp_path):
 
 
 def test_a_feature_map_model_from_a_sequential_models_layer_outputs():
-    model = Sequential([layers.Input(shape=(8, 8, 1)), layers.Conv2D(2, 3, activation="relu"),
-                        layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(2, activation="softmax")], seed=0)
+    model = Sequential(
+        [
+            layers.Input(shape=(8, 8, 1)),
+            layers.Conv2D(2, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ],
+        seed=0,
+    )
     maps = Model(inputs=model.input, outputs=[layer.output for layer in model.layers[:2]])
     x, _ = data((8, 8, 1), 2, n=3)
     outputs = maps.predict(x, verbose=0)
@@ -211,7 +246,9 @@ def test_calling_a_model_or_a_layer_on_arrays_gives_arrays_that_answer_numpy():
 
 def test_graph_errors_name_the_problem():
     a, b = layers.Input(shape=(3,)), layers.Input(shape=(4,))
-    with pytest.raises(ValueError, match=r"inputs must have the same shape, received \[\(3,\), \(4,\)\]"):
+    with pytest.raises(
+        ValueError, match=r"inputs must have the same shape, received \[\(3,\), \(4,\)\]"
+    ):
         layers.Add()([a, b])
     out = layers.Dense(2)(layers.Concatenate()([a, b]))
     with pytest.raises(ValueError, match="disconnected"):
@@ -288,7 +325,8 @@ def test_a_residual_graph_matches_the_same_graph_in_pytorch():
     logits = z @ w["dense/kernel"] + w["dense/bias"]
     loss = -(torch.tensor(y) * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
     loss.backward()
-    np.testing.assert_allclose(y_pred, torch.softmax(logits, -1).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        y_pred, torch.softmax(logits, -1).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
     for key, grad in model.grads.items():
         np.testing.assert_allclose(grad, w[key].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
-

@@ -34,13 +34,24 @@ from cnnlab.engine.metadata import NewerFieldWarning
 from cnnlab.errors import CnnlabError
 from cnnlab.study.spec import parse_spec
 
-FUZZ = settings(max_examples=200, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-MEMORY_BUDGET = 48 << 20  # bytes a reader may allocate for one fuzzed file (the limit below is 16 MiB)
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+MEMORY_BUDGET = (
+    48 << 20
+)  # bytes a reader may allocate for one fuzzed file (the limit below is 16 MiB)
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=12),
-                    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-                    max_leaves=12)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +59,9 @@ def small_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CNNLAB_MAX_FILE_BYTES", str(16 << 20))
     monkeypatch.setenv("CNNLAB_MAX_PARAMS", "2000000")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NewerFieldWarning)  # unknown fields are reported, not errors
+        warnings.simplefilter(
+            "ignore", NewerFieldWarning
+        )  # unknown fields are reported, not errors
         yield
 
 
@@ -83,18 +96,29 @@ CUTS = st.none() | st.floats(0, 1)
 
 # --------------------------------------------------------------------------------- IDX
 @FUZZ
-@given(dims=st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 12), min_size=0, max_size=4),
-       payload=st.binary(max_size=300), gz=st.booleans(), changes=mutations())
-def test_idx_reader(tmp_path: Path, dims: list[int], payload: bytes, gz: bool, changes: list) -> None:
-    content = mutate((0x0800 | len(dims)).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + payload,
-                     changes, None)
+@given(
+    dims=st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 12), min_size=0, max_size=4),
+    payload=st.binary(max_size=300),
+    gz=st.booleans(),
+    changes=mutations(),
+)
+def test_idx_reader(
+    tmp_path: Path, dims: list[int], payload: bytes, gz: bool, changes: list
+) -> None:
+    content = mutate(
+        (0x0800 | len(dims)).to_bytes(4, "big")
+        + b"".join(d.to_bytes(4, "big") for d in dims)
+        + payload,
+        changes,
+        None,
+    )
     path = tmp_path / ("images.idx.gz" if gz else "images.idx")
     path.write_bytes(gzip.compress(content) if gz else content)
     result = clean_outcome(lambda: read_idx(path))
     if result is not None:  # a correct result: the header's shape, the payload's bytes
         ndim = content[3]
-        shape = tuple(int.from_bytes(content[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-        assert result.shape == shape and result.tobytes() == content[4 + 4 * ndim:]
+        shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+        assert result.shape == shape and result.tobytes() == content[4 + 4 * ndim :]
 
 
 # --------------------------------------------------------------------------------- .npz
@@ -104,8 +128,14 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-VALID_NPZ = npz_bytes({"x_train": np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3), "y_train": np.array([0, 1]),
-                       "x_test": np.zeros((1, 3, 3), np.uint8), "y_test": np.array([1])})
+VALID_NPZ = npz_bytes(
+    {
+        "x_train": np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3),
+        "y_train": np.array([0, 1]),
+        "x_test": np.zeros((1, 3, 3), np.uint8),
+        "y_test": np.array([1]),
+    }
+)
 
 
 @FUZZ
@@ -120,21 +150,35 @@ def test_npz_reader_on_damaged_bytes(tmp_path: Path, changes: list, cut: float |
 
 
 @FUZZ
-@given(key=st.sampled_from(["x_train", "y_train", "x_test", "y_test"]),
-       shape=st.lists(st.integers(0, 2**40), max_size=5), descr=st.sampled_from(["|u1", "<i8", "<f4", "|O", "<U3", "|V4"]),
-       data=st.binary(max_size=64))
-def test_npz_reader_on_forged_headers(tmp_path: Path, key: str, shape: list[int], descr: str, data: bytes) -> None:
+@given(
+    key=st.sampled_from(["x_train", "y_train", "x_test", "y_test"]),
+    shape=st.lists(st.integers(0, 2**40), max_size=5),
+    descr=st.sampled_from(["|u1", "<i8", "<f4", "|O", "<U3", "|V4"]),
+    data=st.binary(max_size=64),
+)
+def test_npz_reader_on_forged_headers(
+    tmp_path: Path, key: str, shape: list[int], descr: str, data: bytes
+) -> None:
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
-    with zipfile.ZipFile(io.BytesIO(VALID_NPZ)) as source, zipfile.ZipFile(tmp_path / "data.npz", "w") as target:
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": descr, "fortran_order": False, "shape": tuple(shape)}
+    )
+    with (
+        zipfile.ZipFile(io.BytesIO(VALID_NPZ)) as source,
+        zipfile.ZipFile(tmp_path / "data.npz", "w") as target,
+    ):
         for name in source.namelist():
-            target.writestr(name, header.getvalue() + data if name == f"{key}.npy" else source.read(name))
+            target.writestr(
+                name, header.getvalue() + data if name == f"{key}.npy" else source.read(name)
+            )
     clean_outcome(lambda: load_npz(tmp_path / "data.npz"))
 
 
 # ------------------------------------------------------------------- .cnnlab and checkpoints
 def small_model() -> Sequential:
-    model = Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="softmax", name="dense")], seed=0)
+    model = Sequential(
+        [layers.Input(shape=(4,)), layers.Dense(3, activation="softmax", name="dense")], seed=0
+    )
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
 
@@ -147,8 +191,17 @@ def saved_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     model = small_model()
     model.save(folder / "m.cnnlab")
     x, y = np.random.default_rng(0).random((8, 4)), np.eye(3)[np.arange(8) % 3]
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.BackupAndRestore(folder, delete_checkpoint=False)])
-    return {"model": (folder / "m.cnnlab").read_bytes(), "checkpoint": (folder / "checkpoint.cnnlab").read_bytes()}
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.BackupAndRestore(folder, delete_checkpoint=False)],
+    )
+    return {
+        "model": (folder / "m.cnnlab").read_bytes(),
+        "checkpoint": (folder / "checkpoint.cnnlab").read_bytes(),
+    }
 
 
 def with_meta_field(archive: bytes, key: str, value: Any) -> bytes:
@@ -170,13 +223,28 @@ def read_checkpoint(path: Path) -> tuple[int, dict, list]:
 
 
 READERS = {"model": lambda path: load_model(path), "checkpoint": read_checkpoint}
-META_KEYS = ["format", "format_version", "arrays", "checksum", "model_class", "model_config", "compile_config",
-             "weights_only", "epoch", "history", "epoch_seconds", "rng_states", "newer_setting"]
+META_KEYS = [
+    "format",
+    "format_version",
+    "arrays",
+    "checksum",
+    "model_class",
+    "model_config",
+    "compile_config",
+    "weights_only",
+    "epoch",
+    "history",
+    "epoch_seconds",
+    "rng_states",
+    "newer_setting",
+]
 
 
 @FUZZ
 @given(kind=st.sampled_from(["model", "checkpoint"]), changes=mutations(), cut=CUTS)
-def test_archive_readers_on_damaged_bytes(tmp_path: Path, saved_files: dict, kind: str, changes: list, cut: Any) -> None:
+def test_archive_readers_on_damaged_bytes(
+    tmp_path: Path, saved_files: dict, kind: str, changes: list, cut: Any
+) -> None:
     path = tmp_path / f"{kind}.cnnlab"
     path.write_bytes(mutate(saved_files[kind], changes, cut))
     clean_outcome(lambda: READERS[kind](path))
@@ -184,7 +252,9 @@ def test_archive_readers_on_damaged_bytes(tmp_path: Path, saved_files: dict, kin
 
 @FUZZ
 @given(kind=st.sampled_from(["model", "checkpoint"]), key=st.sampled_from(META_KEYS), value=JSON)
-def test_archive_readers_on_altered_metadata(tmp_path: Path, saved_files: dict, kind: str, key: str, value: Any) -> None:
+def test_archive_readers_on_altered_metadata(
+    tmp_path: Path, saved_files: dict, kind: str, key: str, value: Any
+) -> None:
     path = tmp_path / f"{kind}.cnnlab"
     path.write_bytes(with_meta_field(saved_files[kind], key, value))
     result = clean_outcome(lambda: READERS[kind](path))
@@ -198,7 +268,13 @@ def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, (int, str)):
         return json.dumps(value) if isinstance(value, str) else str(value)
     if isinstance(value, list):
@@ -206,12 +282,33 @@ def toml_value(value: Any) -> str:
     return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
 
 
-SPEC_KEYS = ["name", "description", "model", "mode", "n_trials", "repeats", "seed", "training", "fixed", "axes", "other"]
-TOML_VALUE = st.recursive(st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats() | st.text(max_size=10)
-                          | st.sampled_from(["seed-cnn", "random", "grid", "conv2d.filters", "dense.units"]),
-                          lambda children: st.lists(children, max_size=3)
-                          | st.dictionaries(st.sampled_from(["conv2d.filters", "dense.units", "epochs", "x"]), children,
-                                            max_size=3), max_leaves=8)
+SPEC_KEYS = [
+    "name",
+    "description",
+    "model",
+    "mode",
+    "n_trials",
+    "repeats",
+    "seed",
+    "training",
+    "fixed",
+    "axes",
+    "other",
+]
+TOML_VALUE = st.recursive(
+    st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=10)
+    | st.sampled_from(["seed-cnn", "random", "grid", "conv2d.filters", "dense.units"]),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["conv2d.filters", "dense.units", "epochs", "x"]), children, max_size=3
+        )
+    ),
+    max_leaves=8,
+)
 
 
 @FUZZ
@@ -228,17 +325,51 @@ def test_study_spec_reader_on_any_text(text: str) -> None:
 
 
 # -------------------------------------------------------------------------- model files
-LAYER_KEYS = ["name", "filters", "kernel_size", "strides", "padding", "units", "activation", "rate", "pool_size",
-              "target_shape", "axis", "use_bias", "momentum"]
-LAYER_SPEC = st.fixed_dictionaries({
-    "class_name": st.sampled_from(["Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout",
-                                   "BatchNormalization", "Reshape", "GlobalAveragePooling2D", "ReLU", "Softmax", "Lambda"]),
-    "config": st.dictionaries(st.sampled_from(LAYER_KEYS), JSON | st.integers(1, 4), max_size=4)})
+LAYER_KEYS = [
+    "name",
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "units",
+    "activation",
+    "rate",
+    "pool_size",
+    "target_shape",
+    "axis",
+    "use_bias",
+    "momentum",
+]
+LAYER_SPEC = st.fixed_dictionaries(
+    {
+        "class_name": st.sampled_from(
+            [
+                "Conv2D",
+                "Dense",
+                "MaxPooling2D",
+                "AveragePooling2D",
+                "Flatten",
+                "Dropout",
+                "BatchNormalization",
+                "Reshape",
+                "GlobalAveragePooling2D",
+                "ReLU",
+                "Softmax",
+                "Lambda",
+            ]
+        ),
+        "config": st.dictionaries(
+            st.sampled_from(LAYER_KEYS), JSON | st.integers(1, 4), max_size=4
+        ),
+    }
+)
 
 
 @FUZZ
 @given(layer_specs=st.lists(LAYER_SPEC, min_size=1, max_size=4), as_json=st.booleans())
-def test_model_file_reader_and_builder(tmp_path: Path, layer_specs: list[dict], as_json: bool) -> None:
+def test_model_file_reader_and_builder(
+    tmp_path: Path, layer_specs: list[dict], as_json: bool
+) -> None:
     path = tmp_path / "model.json"
     path.write_text(json.dumps({"layers": layer_specs}) if as_json else json.dumps(layer_specs))
 

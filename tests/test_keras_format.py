@@ -26,11 +26,17 @@ from cnnlab.engine.errors import UnsupportedKerasFeature
 from cnnlab.engine.model import Model, load_model
 from cnnlab.engine.sequential import Sequential
 
-KERAS_INSTALLED = importlib.util.find_spec("keras") is not None and importlib.util.find_spec("torch") is not None
+KERAS_INSTALLED = (
+    importlib.util.find_spec("keras") is not None and importlib.util.find_spec("torch") is not None
+)
 needs_keras = [
-    pytest.mark.skipif(not KERAS_INSTALLED, reason="real Keras 3 (and torch, its backend here) is not installed"),
+    pytest.mark.skipif(
+        not KERAS_INSTALLED, reason="real Keras 3 (and torch, its backend here) is not installed"
+    ),
     pytest.mark.torch,
-    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+    ),
 ]
 TOLERANCE = 1e-5  # float32 predictions, the same weights on both sides
 
@@ -82,31 +88,46 @@ def perturb_keras_weights(model: Any, seed: int = 1) -> None:
 
 # ----------------------------------------------------------------- the model pairs
 def cnnlab_cnn() -> Sequential:
-    model = Sequential([
-        layers.Input((10, 10, 2)),
-        layers.Conv2D(4, 3, activation="relu"),
-        layers.MaxPooling2D(),
-        layers.Conv2D(5, (2, 2), strides=2, padding="same", activation="tanh"),
-        layers.AveragePooling2D(pool_size=1),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(6, activation="sigmoid"),
-        layers.Activation("relu"),
-        layers.Dense(3, activation="softmax"),
-    ], seed=3)
+    model = Sequential(
+        [
+            layers.Input((10, 10, 2)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(5, (2, 2), strides=2, padding="same", activation="tanh"),
+            layers.AveragePooling2D(pool_size=1),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(6, activation="sigmoid"),
+            layers.Activation("relu"),
+            layers.Dense(3, activation="softmax"),
+        ],
+        seed=3,
+    )
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def keras_cnn(keras: Any) -> Any:
     kl = keras.layers
-    model = keras.Sequential([
-        keras.Input((10, 10, 2)), kl.Conv2D(4, 3, activation="relu"), kl.MaxPooling2D(),
-        kl.Conv2D(5, (2, 2), strides=2, padding="same", activation="tanh"), kl.AveragePooling2D(pool_size=1),
-        kl.Flatten(), kl.Dropout(0.5), kl.Dense(6, activation="sigmoid"), kl.Activation("relu"),
-        kl.Dense(3, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.002), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((10, 10, 2)),
+            kl.Conv2D(4, 3, activation="relu"),
+            kl.MaxPooling2D(),
+            kl.Conv2D(5, (2, 2), strides=2, padding="same", activation="tanh"),
+            kl.AveragePooling2D(pool_size=1),
+            kl.Flatten(),
+            kl.Dropout(0.5),
+            kl.Dense(6, activation="sigmoid"),
+            kl.Activation("relu"),
+            kl.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=0.002),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -129,9 +150,19 @@ def keras_residual(keras: Any) -> Any:
 
 
 def cnnlab_batchnorm() -> Sequential:
-    model = Sequential([layers.Input((5, 5, 2)), layers.Conv2D(3, 2), layers.BatchNormalization(),
-                        layers.Activation("relu"), layers.Flatten(), layers.Dense(4), layers.BatchNormalization(),
-                        layers.Dense(2, activation="softmax")], seed=5)
+    model = Sequential(
+        [
+            layers.Input((5, 5, 2)),
+            layers.Conv2D(3, 2),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.Flatten(),
+            layers.Dense(4),
+            layers.BatchNormalization(),
+            layers.Dense(2, activation="softmax"),
+        ],
+        seed=5,
+    )
     rng = np.random.default_rng(6)
     for layer in model.layers:
         for key, value in layer.weights_dict().items():
@@ -144,14 +175,29 @@ def cnnlab_batchnorm() -> Sequential:
 
 def keras_batchnorm(keras: Any) -> Any:
     kl = keras.layers
-    return keras.Sequential([keras.Input((5, 5, 2)), kl.Conv2D(3, 2), kl.BatchNormalization(), kl.Activation("relu"),
-                             kl.Flatten(), kl.Dense(4), kl.BatchNormalization(), kl.Dense(2, activation="softmax")])
+    return keras.Sequential(
+        [
+            keras.Input((5, 5, 2)),
+            kl.Conv2D(3, 2),
+            kl.BatchNormalization(),
+            kl.Activation("relu"),
+            kl.Flatten(),
+            kl.Dense(4),
+            kl.BatchNormalization(),
+            kl.Dense(2, activation="softmax"),
+        ]
+    )
 
 
 def cnnlab_nested() -> Model:
-    inner = Sequential([layers.Input((8,)), layers.Dense(3, activation="relu")], name="inner", seed=7)
+    inner = Sequential(
+        [layers.Input((8,)), layers.Dense(3, activation="relu")], name="inner", seed=7
+    )
     x = layers.Input((4,))
-    left, right = layers.Dense(4, name="left")(x), layers.Dense(4, name="right", activation="tanh")(x)
+    left, right = (
+        layers.Dense(4, name="left")(x),
+        layers.Dense(4, name="right", activation="tanh")(x),
+    )
     return Model(x, inner(layers.Concatenate()([left, right])), name="outer", seed=8)
 
 
@@ -159,7 +205,9 @@ def keras_nested(keras: Any) -> Any:
     kl = keras.layers
     inner = keras.Sequential([keras.Input((8,)), kl.Dense(3, activation="relu")], name="inner")
     x = keras.Input((4,))
-    merged = kl.Concatenate()([kl.Dense(4, name="left")(x), kl.Dense(4, name="right", activation="tanh")(x)])
+    merged = kl.Concatenate()(
+        [kl.Dense(4, name="left")(x), kl.Dense(4, name="right", activation="tanh")(x)]
+    )
     return keras.Model(x, inner(merged))
 
 
@@ -174,7 +222,9 @@ PAIRS = {  # name: (cnnlab model, Keras model of the same architecture, input sh
 # ------------------------------------------------------------------- both directions
 @keras_test
 @pytest.mark.parametrize("name", list(PAIRS))
-def test_cnnlab_model_saved_as_keras_loads_in_keras_with_the_same_predictions(tmp_path: Path, name: str) -> None:
+def test_cnnlab_model_saved_as_keras_loads_in_keras_with_the_same_predictions(
+    tmp_path: Path, name: str
+) -> None:
     make_ours, _, shape = PAIRS[name]
     ours = make_ours()
     ours.save(tmp_path / "m.keras")
@@ -185,14 +235,18 @@ def test_cnnlab_model_saved_as_keras_loads_in_keras_with_the_same_predictions(tm
 
 @keras_test
 @pytest.mark.parametrize("name", list(PAIRS))
-def test_keras_model_saved_by_keras_loads_in_cnnlab_with_the_same_predictions(tmp_path: Path, name: str) -> None:
+def test_keras_model_saved_by_keras_loads_in_cnnlab_with_the_same_predictions(
+    tmp_path: Path, name: str
+) -> None:
     _, make_theirs, shape = PAIRS[name]
     theirs = make_theirs(keras_module())
     perturb_keras_weights(theirs)
     theirs.save(tmp_path / "m.keras")
     ours = load_model(tmp_path / "m.keras")
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
-    assert [type(layer).__name__ for layer in ours.layers] == [type(layer).__name__ for layer in theirs.layers]
+    assert [type(layer).__name__ for layer in ours.layers] == [
+        type(layer).__name__ for layer in theirs.layers
+    ]
     assert_same_predictions(ours, theirs, inputs(shape, seed=2))
 
 
@@ -200,22 +254,37 @@ def test_keras_model_saved_by_keras_loads_in_cnnlab_with_the_same_predictions(tm
 @keras_test
 def test_compile_settings_and_optimizer_state_reach_keras(tmp_path: Path) -> None:
     ours = cnnlab_cnn()
-    ours.compile(optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9),
-                 loss=losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    ours.compile(
+        optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9),
+        loss=losses.CategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     x = inputs((10, 10, 2), count=8)
-    ours.fit(x, np.eye(3, dtype=np.float32)[np.arange(8) % 3], batch_size=4, epochs=1, verbose=0, shuffle=False)
+    ours.fit(
+        x,
+        np.eye(3, dtype=np.float32)[np.arange(8) % 3],
+        batch_size=4,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+    )
     ours.save(tmp_path / "m.keras")
     theirs = keras_module().models.load_model(tmp_path / "m.keras")
     assert type(theirs.optimizer).__name__ == "SGD"
     assert theirs.optimizer.get_config()["momentum"] == pytest.approx(0.9)
     assert float(theirs.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
     assert int(theirs.optimizer.iterations.numpy()) == 2
-    assert type(theirs.loss).__name__ == "CategoricalCrossentropy" and theirs.loss.get_config()["from_logits"] is True
+    assert (
+        type(theirs.loss).__name__ == "CategoricalCrossentropy"
+        and theirs.loss.get_config()["from_logits"] is True
+    )
     assert theirs.get_compile_config()["metrics"] == ["accuracy"]
     first_kernel_momentum = np.asarray(theirs.optimizer.variables[2].numpy())
     velocity = ours.optimizer.slots[f"{ours.layers[0].name}/kernel"]["velocity"]
     np.testing.assert_allclose(first_kernel_momentum, velocity, atol=1e-7)
-    assert np.abs(first_kernel_momentum).max() > 0  # the momentum of two real steps, not fresh zeros
+    assert (
+        np.abs(first_kernel_momentum).max() > 0
+    )  # the momentum of two real steps, not fresh zeros
 
 
 @keras_test
@@ -248,7 +317,10 @@ def test_legacy_h5_full_model_file_loads_with_the_same_predictions(tmp_path: Pat
     perturb_keras_weights(theirs, seed=3)
     theirs.save(tmp_path / "m.h5")  # Keras 3 writes the legacy (Keras 2) layout for .h5
     ours = load_model(tmp_path / "m.h5")
-    assert type(ours.optimizer).__name__ == "Adam" and type(ours.loss).__name__ == "CategoricalCrossentropy"
+    assert (
+        type(ours.optimizer).__name__ == "Adam"
+        and type(ours.loss).__name__ == "CategoricalCrossentropy"
+    )
     assert_same_predictions(ours, theirs, inputs((5, 5, 2), seed=4))
 
 
@@ -257,9 +329,11 @@ def test_a_keras_file_with_an_unsupported_layer_is_refused_naming_it(tmp_path: P
     keras = keras_module()
     model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
     model.save(tmp_path / "lstm.keras")
-    with pytest.raises(UnsupportedKerasFeature,
-                       match=r"lstm\.keras: layer class LSTM \(layer 'lstm.*'\) is not supported by cnnlab; "
-                             r"supported: .*Conv2D"):
+    with pytest.raises(
+        UnsupportedKerasFeature,
+        match=r"lstm\.keras: layer class LSTM \(layer 'lstm.*'\) is not supported by cnnlab; "
+        r"supported: .*Conv2D",
+    ):
         load_model(tmp_path / "lstm.keras")
 
 
@@ -267,7 +341,10 @@ def test_a_truncated_file_is_refused_naming_it(tmp_path: Path) -> None:
     cnnlab_cnn().save(tmp_path / "m.keras")
     data = (tmp_path / "m.keras").read_bytes()
     (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"cut\.keras: not a Keras \.keras file \(not a zip archive; damaged or trunc"):
+    with pytest.raises(
+        ValueError,
+        match=r"cut\.keras: not a Keras \.keras file \(not a zip archive; damaged or trunc",
+    ):
         load_model(tmp_path / "cut.keras")
 
 
@@ -281,7 +358,9 @@ def rewrite_member(source: Path, target: Path, member: str, change: Any) -> None
 
 def test_damaged_weights_and_configs_that_do_not_fit_them_are_refused(tmp_path: Path) -> None:
     cnnlab_cnn().save(tmp_path / "m.keras")
-    rewrite_member(tmp_path / "m.keras", tmp_path / "h5.keras", "model.weights.h5", lambda data: data[:200])
+    rewrite_member(
+        tmp_path / "m.keras", tmp_path / "h5.keras", "model.weights.h5", lambda data: data[:200]
+    )
     with pytest.raises(ValueError, match=r"h5\.keras: damaged HDF5 weights"):
         load_model(tmp_path / "h5.keras")
 
@@ -291,10 +370,15 @@ def test_damaged_weights_and_configs_that_do_not_fit_them_are_refused(tmp_path: 
         return json.dumps(config).encode()
 
     rewrite_member(tmp_path / "m.keras", tmp_path / "units.keras", "config.json", wider_dense)
-    with pytest.raises(ValueError, match=r"units\.keras: 'dense.*' weight 0 has shape \(6, 3\) in the file, "
-                                         r"the config needs \(6, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"units\.keras: 'dense.*' weight 0 has shape \(6, 3\) in the file, "
+        r"the config needs \(6, 4\)",
+    ):
         load_model(tmp_path / "units.keras")
-    rewrite_member(tmp_path / "m.keras", tmp_path / "json.keras", "config.json", lambda data: data[:-5])
+    rewrite_member(
+        tmp_path / "m.keras", tmp_path / "json.keras", "config.json", lambda data: data[:-5]
+    )
     with pytest.raises(ValueError, match=r"json\.keras: damaged config\.json"):
         load_model(tmp_path / "json.keras")
 
@@ -310,8 +394,13 @@ def test_links_inside_the_weights_file_are_not_followed(tmp_path: Path) -> None:
             h5["layers/conv2d/vars/0"] = h5py.SoftLink("/layers/conv2d_1/vars/0")
         return buffer.getvalue()
 
-    rewrite_member(tmp_path / "m.keras", tmp_path / "link.keras", "model.weights.h5", kernel_as_soft_link)
-    with pytest.raises(ValueError, match=r"link\.keras: .*weight 0 is missing from the weights file \(or is a link\)"):
+    rewrite_member(
+        tmp_path / "m.keras", tmp_path / "link.keras", "model.weights.h5", kernel_as_soft_link
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"link\.keras: .*weight 0 is missing from the weights file \(or is a link\)",
+    ):
         load_model(tmp_path / "link.keras")
 
 
@@ -320,7 +409,9 @@ def test_saving_refuses_a_symlink_without_writing_through_it(tmp_path: Path) -> 
     victim.write_text("keep me")
     (tmp_path / "m.keras").symlink_to(victim)
     model = cnnlab_cnn()
-    with pytest.raises(ValueError, match=r"m\.keras is a symbolic link"):  # issue 15: links are refused, not replaced
+    with pytest.raises(
+        ValueError, match=r"m\.keras is a symbolic link"
+    ):  # issue 15: links are refused, not replaced
         model.save(tmp_path / "m.keras")
     assert victim.read_text() == "keep me" and (tmp_path / "m.keras").is_symlink()
     (tmp_path / "m.keras").unlink()
@@ -329,12 +420,19 @@ def test_saving_refuses_a_symlink_without_writing_through_it(tmp_path: Path) -> 
     members = sorted(zipfile.ZipFile(tmp_path / "m.keras").namelist())
     assert members == ["config.json", "metadata.json", "model.weights.h5"]
     x = inputs((10, 10, 2))
-    np.testing.assert_allclose(load_model(tmp_path / "m.keras").predict(x, verbose=0), model.predict(x, verbose=0),
-                               atol=0, rtol=0)
+    np.testing.assert_allclose(
+        load_model(tmp_path / "m.keras").predict(x, verbose=0),
+        model.predict(x, verbose=0),
+        atol=0,
+        rtol=0,
+    )
 
 
 def test_saving_legacy_h5_is_refused_with_the_formats_that_work(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedKerasFeature, match=r"m\.h5: cnnlab writes Keras's \.keras format, not legacy \.h5"):
+    with pytest.raises(
+        UnsupportedKerasFeature,
+        match=r"m\.h5: cnnlab writes Keras's \.keras format, not legacy \.h5",
+    ):
         cnnlab_cnn().save(tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
 
@@ -342,16 +440,44 @@ def test_saving_legacy_h5_is_refused_with_the_formats_that_work(tmp_path: Path) 
 def test_a_keras2_h5_file_loads_with_its_weights(tmp_path: Path) -> None:
     """Keras 2's layout, written by hand: the input shape on the first layer, weight names with ":0"."""
     rng = np.random.default_rng(9)
-    kernel, bias = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
-    dense = {"class_name": "Dense", "config": {
-        "name": "dense", "trainable": True, "batch_input_shape": [None, 3], "dtype": "float32", "units": 2,
-        "activation": "softmax", "use_bias": True, "bias_initializer": {"class_name": "Zeros", "config": {}},
-        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}}}}
-    training = {"loss": "categorical_crossentropy", "metrics": [["accuracy"]], "optimizer_config": {
-        "class_name": "Adam", "config": {"name": "Adam", "learning_rate": 0.01, "decay": 0.0, "beta_1": 0.9,
-                                         "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False}}}
+    kernel, bias = (
+        rng.standard_normal((3, 2)).astype(np.float32),
+        rng.standard_normal(2).astype(np.float32),
+    )
+    dense = {
+        "class_name": "Dense",
+        "config": {
+            "name": "dense",
+            "trainable": True,
+            "batch_input_shape": [None, 3],
+            "dtype": "float32",
+            "units": 2,
+            "activation": "softmax",
+            "use_bias": True,
+            "bias_initializer": {"class_name": "Zeros", "config": {}},
+            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+        },
+    }
+    training = {
+        "loss": "categorical_crossentropy",
+        "metrics": [["accuracy"]],
+        "optimizer_config": {
+            "class_name": "Adam",
+            "config": {
+                "name": "Adam",
+                "learning_rate": 0.01,
+                "decay": 0.0,
+                "beta_1": 0.9,
+                "beta_2": 0.999,
+                "epsilon": 1e-07,
+                "amsgrad": False,
+            },
+        },
+    }
     with h5py.File(tmp_path / "keras2.h5", "w") as h5:
-        h5.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [dense]}})
+        h5.attrs["model_config"] = json.dumps(
+            {"class_name": "Sequential", "config": {"name": "s", "layers": [dense]}}
+        )
         h5.attrs["training_config"] = json.dumps(training)
         group = h5.create_group("model_weights/dense")
         group.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
@@ -360,7 +486,9 @@ def test_a_keras2_h5_file_loads_with_its_weights(tmp_path: Path) -> None:
     x = rng.standard_normal((4, 3)).astype(np.float32)
     logits = x @ kernel + bias
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), expected / expected.sum(axis=1, keepdims=True), atol=1e-6
+    )
     assert type(model.optimizer).__name__ == "Adam" and model.optimizer.learning_rate == 0.01
     assert [metric.name for metric in model.metrics] == ["accuracy"]
 

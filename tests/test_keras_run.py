@@ -40,7 +40,11 @@ CASES: dict[str, tuple[float, bool, tuple[str, ...]]] = {
     "import_keras.py": (0.6, True, ()),
     "from_keras_layers.py": (0.6, True, ()),
     "from_tensorflow_import_keras.py": (0.6, True, ("epochs run: 3",)),
-    "tf_keras.py": (0.6, False, ("first probabilities sum to 1.0", "softmax of [2, 1, 0.1]: [0.659, 0.2424, 0.0986]")),
+    "tf_keras.py": (
+        0.6,
+        False,
+        ("first probabilities sum to 1.0", "softmax of [2, 1, 0.1]: [0.659, 0.2424, 0.0986]"),
+    ),
     "star_import.py": (0.5, True, ()),
     "keras2_style.py": (0.6, False, ()),
     "callbacks_early_stopping.py": (0.6, True, ("CHECKPOINT_SAVED True",)),
@@ -56,7 +60,8 @@ CASES: dict[str, tuple[float, bool, tuple[str, ...]]] = {
 # batches by design, so its accuracy says little, and the printed batch and epoch counts are what it checks.
 
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +90,15 @@ def test_every_program_has_a_case():
 ENGINE_GAPS: dict[str, str] = {}  # program -> why the engine cannot run it yet
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=ENGINE_GAPS[name]))
-                                  if name in ENGINE_GAPS else name for name in sorted(CASES)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=ENGINE_GAPS[name]))
+        if name in ENGINE_GAPS
+        else name
+        for name in sorted(CASES)
+    ],
+)
 def test_program_runs_on_the_engine(name, mnist_available, capsys, tmp_path):
     floor, _, lines = CASES[name]
     program = str(PROGRAMS / name)
@@ -99,29 +111,52 @@ def test_program_runs_on_the_engine(name, mnist_available, capsys, tmp_path):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name", sorted(name for name, (_, on_keras, _) in CASES.items() if on_keras))
+@pytest.mark.parametrize(
+    "name", sorted(name for name, (_, on_keras, _) in CASES.items() if on_keras)
+)
 def test_program_reaches_the_accuracy_of_keras(name, mnist_available, capsys, tmp_path):
     if not keras_available():
         pytest.skip("Keras 3 is not installed")
     program = str(PROGRAMS / name)
     code, out, err = run(capsys, "--engine", "keras", program, str(tmp_path / "keras"))
     assert code == 0, f"{name} on Keras exited {code}:\n{out[-3000:]}\n{err[-3000:]}"
-    assert re.match(rf"cnnlab: running {re.escape(program)} on Keras 3\.\S+ on its torch backend", err)
+    assert re.match(
+        rf"cnnlab: running {re.escape(program)} on Keras 3\.\S+ on its torch backend", err
+    )
     keras_accuracy = accuracy_of(out)
     code, out, err = run(capsys, program, str(tmp_path))
     assert code == 0, f"{name} exited {code}:\n{out[-3000:]}\n{err[-3000:]}"
-    assert abs(accuracy_of(out) - keras_accuracy) <= ACCURACY_TOLERANCE, (accuracy_of(out), keras_accuracy)
+    assert abs(accuracy_of(out) - keras_accuracy) <= ACCURACY_TOLERANCE, (
+        accuracy_of(out),
+        keras_accuracy,
+    )
     assert keras_accuracy >= CASES[name][0]
 
 
 # --------------------------------------------------------------------------- the namespace
 KERAS_MODULES = [
-    "cnnlab.keras", "cnnlab.keras.layers", "cnnlab.keras.layers.core", "cnnlab.keras.layers.convolutional",
-    "cnnlab.keras.layers.pooling", "cnnlab.keras.models", "cnnlab.keras.optimizers", "cnnlab.keras.optimizers.legacy",
-    "cnnlab.keras.losses", "cnnlab.keras.metrics", "cnnlab.keras.callbacks", "cnnlab.keras.datasets",
-    "cnnlab.keras.datasets.mnist", "cnnlab.keras.datasets.fashion_mnist", "cnnlab.keras.datasets.cifar10",
-    "cnnlab.keras.utils", "cnnlab.keras.utils.np_utils", "cnnlab.keras.backend", "cnnlab.keras.config",
-    "cnnlab.keras.initializers", "cnnlab.keras.activations", "cnnlab.keras.regularizers",
+    "cnnlab.keras",
+    "cnnlab.keras.layers",
+    "cnnlab.keras.layers.core",
+    "cnnlab.keras.layers.convolutional",
+    "cnnlab.keras.layers.pooling",
+    "cnnlab.keras.models",
+    "cnnlab.keras.optimizers",
+    "cnnlab.keras.optimizers.legacy",
+    "cnnlab.keras.losses",
+    "cnnlab.keras.metrics",
+    "cnnlab.keras.callbacks",
+    "cnnlab.keras.datasets",
+    "cnnlab.keras.datasets.mnist",
+    "cnnlab.keras.datasets.fashion_mnist",
+    "cnnlab.keras.datasets.cifar10",
+    "cnnlab.keras.utils",
+    "cnnlab.keras.utils.np_utils",
+    "cnnlab.keras.backend",
+    "cnnlab.keras.config",
+    "cnnlab.keras.initializers",
+    "cnnlab.keras.activations",
+    "cnnlab.keras.regularizers",
 ]
 
 
@@ -167,12 +202,20 @@ def test_the_keras_names_programs_use():
     from cnnlab.keras.layers import Conv2D, Dense
 
     assert keras.Sequential is engine.Sequential and keras.models.load_model is engine.load_model
-    assert keras.optimizers.Adam is optimizers.Adam and keras.optimizers.legacy.Adam is optimizers.Adam
-    assert EarlyStopping is callbacks.EarlyStopping and Dense is keras.layers.Dense and Conv2D is keras.layers.Conv2D
+    assert (
+        keras.optimizers.Adam is optimizers.Adam and keras.optimizers.legacy.Adam is optimizers.Adam
+    )
+    assert (
+        EarlyStopping is callbacks.EarlyStopping
+        and Dense is keras.layers.Dense
+        and Conv2D is keras.layers.Conv2D
+    )
     assert keras.utils.to_categorical([0, 2]).tolist() == [[1, 0, 0], [0, 0, 1]]
     assert keras.utils.np_utils.to_categorical is keras.utils.to_categorical
     assert keras.backend.image_data_format() == "channels_last" and keras.backend.epsilon() == 1e-7
-    assert keras.backend.floatx() == "float32" and keras.config.image_data_format() == "channels_last"
+    assert (
+        keras.backend.floatx() == "float32" and keras.config.image_data_format() == "channels_last"
+    )
     keras.backend.set_image_data_format("channels_last")
     assert keras.datasets.mnist.load_data.__module__ == "cnnlab.datasets.mnist"
     assert keras.activations.relu([-1.0, 2.0]).numpy().tolist() == [0.0, 2.0]
@@ -183,15 +226,32 @@ def keras_module(name: str):
     return importlib.import_module(f"cnnlab.keras.{name}" if name else "cnnlab.keras")
 
 
-@pytest.mark.parametrize(("use", "message"), [
-    (lambda: keras_module("layers").LSTM,
-     r"^keras\.layers\.LSTM is not supported by cnnlab; supported layers: .*Conv2D"),
-    (lambda: keras_module("").applications, r"^keras\.applications is not supported by cnnlab; .*modules: .*layers"),
-    (lambda: keras_module("regularizers").l2,
-     r"^keras\.regularizers\.l2 is not supported by cnnlab; supported regularizers: none"),
-    (lambda: keras_module("backend").set_image_data_format("channels_first"), r"channels_first.*channels_last"),
-    (lambda: keras_module("utils").plot_model(None), r"plot_model is not supported by cnnlab; use model\.summary"),
-], ids=["layer", "module", "regularizer", "channels_first", "plot_model"])
+@pytest.mark.parametrize(
+    ("use", "message"),
+    [
+        (
+            lambda: keras_module("layers").LSTM,
+            r"^keras\.layers\.LSTM is not supported by cnnlab; supported layers: .*Conv2D",
+        ),
+        (
+            lambda: keras_module("").applications,
+            r"^keras\.applications is not supported by cnnlab; .*modules: .*layers",
+        ),
+        (
+            lambda: keras_module("regularizers").l2,
+            r"^keras\.regularizers\.l2 is not supported by cnnlab; supported regularizers: none",
+        ),
+        (
+            lambda: keras_module("backend").set_image_data_format("channels_first"),
+            r"channels_first.*channels_last",
+        ),
+        (
+            lambda: keras_module("utils").plot_model(None),
+            r"plot_model is not supported by cnnlab; use model\.summary",
+        ),
+    ],
+    ids=["layer", "module", "regularizer", "channels_first", "plot_model"],
+)
 def test_a_keras_name_cnnlab_lacks_fails_with_one_line(use, message):
     with pytest.raises(UnsupportedKerasFeature, match=message) as error:
         use()
@@ -209,7 +269,10 @@ def test_import_cnnlab_as_keras():
     import cnnlab as keras
 
     assert keras.layers.Dense.__name__ == "Dense"
-    assert keras.datasets.mnist.load_data is not None and keras.utils.to_categorical([1]).shape == (1, 2)
+    assert keras.datasets.mnist.load_data is not None and keras.utils.to_categorical([1]).shape == (
+        1,
+        2,
+    )
     assert keras.backend.image_data_format() == "channels_last"
 
 
@@ -221,7 +284,9 @@ def write(tmp_path: Path, text: str, name: str = "program.py") -> str:
 
 
 def test_the_program_gets_its_argv_name_and_the_same_modules(capsys, tmp_path):
-    program = write(tmp_path, """
+    program = write(
+        tmp_path,
+        """
         import sys
         import keras
         import tensorflow as tf
@@ -230,7 +295,8 @@ def test_the_program_gets_its_argv_name_and_the_same_modules(capsys, tmp_path):
         from tensorflow.python import keras as old_keras
         print(sys.argv[1:], __name__)
         print(keras.layers is tf.keras.layers is tensorflow.keras.layers, keras is tf_keras is old_keras)
-    """)
+    """,
+    )
     code, out, err = run(capsys, program, "--epochs", "3", "-v")
     assert code == 0, err
     assert out.splitlines() == ["['--epochs', '3', '-v'] __main__", "True True"]
@@ -254,11 +320,14 @@ def test_the_program_exit_code_is_its_own(capsys, tmp_path):
 
 
 def test_an_error_in_the_program_shows_its_own_traceback(capsys, tmp_path):
-    program = write(tmp_path, """
+    program = write(
+        tmp_path,
+        """
         def load():
             raise ValueError("the program's own error")
         load()
-    """)
+    """,
+    )
     code, _, err = run(capsys, program)
     lines = err.splitlines()
     assert code == 1
@@ -272,12 +341,20 @@ def test_unsupported_keras_names_fail_with_one_line_and_exit_2(capsys, tmp_path)
     code, out, err = run(capsys, write(tmp_path, "from keras.layers import LSTM\n"))
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 2
-    assert re.match(r"cnnlab: keras\.layers\.LSTM is not supported by cnnlab; supported layers: .*Dense",
-                    err.splitlines()[1])
-    code, _, err = run(capsys, write(tmp_path, "import tensorflow as tf\ntf.data.Dataset.from_tensor_slices([1])\n"))
+    assert re.match(
+        r"cnnlab: keras\.layers\.LSTM is not supported by cnnlab; supported layers: .*Dense",
+        err.splitlines()[1],
+    )
+    code, _, err = run(
+        capsys,
+        write(tmp_path, "import tensorflow as tf\ntf.data.Dataset.from_tensor_slices([1])\n"),
+    )
     assert code == 2
-    assert re.fullmatch(r"cnnlab: tf\.data is TensorFlow, not Keras; cnnlab runs Keras programs "
-                        r"\(supported tf names: keras, .*nn\.softmax.*\)", err.splitlines()[1])
+    assert re.fullmatch(
+        r"cnnlab: tf\.data is TensorFlow, not Keras; cnnlab runs Keras programs "
+        r"\(supported tf names: keras, .*nn\.softmax.*\)",
+        err.splitlines()[1],
+    )
     code, _, err = run(capsys, write(tmp_path, "import keras.applications\n"))
     assert code == 2 and "keras.applications is not supported by cnnlab" in err.splitlines()[1]
 
@@ -288,7 +365,9 @@ def test_the_programs_own_options_are_not_cnnlabs(capsys, tmp_path):
     assert code == 0 and out.splitlines() == ["['--debug', '--help', '--engine', 'x']"]
 
 
-@pytest.mark.parametrize(("name", "message"), [("missing.py", "file not found"), ("notes.txt", "not a Python program")])
+@pytest.mark.parametrize(
+    ("name", "message"), [("missing.py", "file not found"), ("notes.txt", "not a Python program")]
+)
 def test_a_missing_or_non_python_file_is_one_line(name, message, capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     code, out, err = run(capsys, str(tmp_path / name))
@@ -296,13 +375,19 @@ def test_a_missing_or_non_python_file_is_one_line(name, message, capsys, tmp_pat
 
 
 def test_the_programs_warnings_are_its_own(capsys, tmp_path):
-    program = write(tmp_path, "import warnings\nwarnings.warn('old API', DeprecationWarning)\nprint('done')\n")
-    code, out, err = run(capsys, program)  # pytest turns warnings into errors; the program's are shown
+    program = write(
+        tmp_path, "import warnings\nwarnings.warn('old API', DeprecationWarning)\nprint('done')\n"
+    )
+    code, out, err = run(
+        capsys, program
+    )  # pytest turns warnings into errors; the program's are shown
     assert code == 0 and out == "done\n" and "DeprecationWarning: old API" in err
 
 
 def test_tf_helpers_compute_with_numpy(capsys, tmp_path):
-    program = write(tmp_path, """
+    program = write(
+        tmp_path,
+        """
         import numpy as np
         import tensorflow as tf
         x = tf.constant([[1.0, 3.0], [4.0, 2.0]])
@@ -312,13 +397,20 @@ def test_tf_helpers_compute_with_numpy(capsys, tmp_path):
         image = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
         print(tf.image.resize(image, (4, 4)).numpy()[0, :, :, 0].tolist())
         print(tf.config.list_physical_devices("GPU"), tf.executing_eagerly())
-    """)
+    """,
+    )
     code, out, err = run(capsys, program)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "[1, 0] 2.5 [5.0, 5.0]"
     assert lines[1] == "int32 (2, 2, 1) [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]"
     # TensorFlow 2's bilinear resize (half-pixel centres) of [[0, 1], [2, 3]] to 4x4
-    assert lines[2] == str([[0.0, 0.25, 0.75, 1.0], [0.5, 0.75, 1.25, 1.5],
-                            [1.5, 1.75, 2.25, 2.5], [2.0, 2.25, 2.75, 3.0]])
+    assert lines[2] == str(
+        [
+            [0.0, 0.25, 0.75, 1.0],
+            [0.5, 0.75, 1.25, 1.5],
+            [1.5, 1.75, 2.25, 2.5],
+            [2.0, 2.25, 2.75, 3.0],
+        ]
+    )
     assert lines[3] == "[] True"

@@ -13,7 +13,10 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
-    pytest.skip("needs Chromium at /usr/bin/chromium (Debian: apt-get install -y chromium)", allow_module_level=True)
+    pytest.skip(
+        "needs Chromium at /usr/bin/chromium (Debian: apt-get install -y chromium)",
+        allow_module_level=True,
+    )
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:
@@ -56,15 +59,23 @@ def page(lab: Lab, browser: Browser, expected_console_errors: list[str]) -> Iter
     page = context.new_page()
     requests, errors = [], []
     page.on("request", lambda request: requests.append(request.url))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{lab.base}/?token={lab.token}")
     yield page
     context.close()
-    outside = [url for url in requests if not url.startswith(lab.base + "/") and not url.startswith(("data:", "blob:"))]
+    outside = [
+        url
+        for url in requests
+        if not url.startswith(lab.base + "/") and not url.startswith(("data:", "blob:"))
+    ]
     assert lab.base.startswith("http://127.0.0.1:")
     assert outside == []
-    assert [e for e in errors if not any(expected in e for expected in expected_console_errors)] == []
+    assert [
+        e for e in errors if not any(expected in e for expected in expected_console_errors)
+    ] == []
 
 
 def canvas_picture(page: Page, canvas_id: str) -> str:
@@ -91,7 +102,8 @@ def test_the_playground_trains_the_ring_band_past_95_percent_while_region_and_cu
     epoch = int(page.locator("#pg-status").get_attribute("data-epoch"))
     status = "document.getElementById('pg-status').dataset"
     page.wait_for_function(
-        f"Number({status}.testAccuracy) > 0.95 && Number({status}.epoch) >= {epoch + 2}", timeout=30_000
+        f"Number({status}.testAccuracy) > 0.95 && Number({status}.epoch) >= {epoch + 2}",
+        timeout=30_000,
     )
     page.get_by_role("button", name="Pause").click()
     after = canvas_picture(page, "pg-region"), canvas_picture(page, "pg-loss")
@@ -106,7 +118,9 @@ def test_save_as_run_and_export_code(page: Page, lab: Lab) -> None:
     page.get_by_role("button", name="Step").click()
     page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '1'")
     page.get_by_role("button", name="Export code").click()
-    page.wait_for_function("document.getElementById('pg-code-text').textContent.includes('model.fit')")
+    page.wait_for_function(
+        "document.getElementById('pg-code-text').textContent.includes('model.fit')"
+    )
     code = page.get_by_label("Exported code", exact=True).inner_text()
     assert 'keras.layers.Dense(4, activation="tanh")' in code and "get_function('circle')" in code
     page.get_by_role("button", name="Save as run").click()
@@ -134,7 +148,9 @@ def test_two_pages_each_get_their_own_playground(page: Page, lab: Lab) -> None:
 
 
 def test_the_whole_state_lives_in_the_url(page: Page, lab: Lab) -> None:
-    page.goto(f"{lab.base}/playground?function=xor&layers=4,4,4&seed=7&learning_rate=0.1&activation=relu")
+    page.goto(
+        f"{lab.base}/playground?function=xor&layers=4,4,4&seed=7&learning_rate=0.1&activation=relu"
+    )
     page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '0'")
     assert page.get_by_label("Function", exact=True).input_value() == "xor"
     assert page.get_by_label("Hidden layers", exact=True).input_value() == "3"
@@ -144,7 +160,11 @@ def test_the_whole_state_lives_in_the_url(page: Page, lab: Lab) -> None:
     page.get_by_label("Seed", exact=True).fill("8")
     page.get_by_label("Seed", exact=True).press("Enter")
     page.wait_for_url("**seed=8**")
-    assert "function=xor" in page.url and "layers=4%2C4%2C4" in page.url and "learning_rate=0.1" in page.url
+    assert (
+        "function=xor" in page.url
+        and "layers=4%2C4%2C4" in page.url
+        and "learning_rate=0.1" in page.url
+    )
     page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '0'")
     page.goto(page.url.replace("seed=8", "seed=7"))  # a shared link: the same initial network
     page.wait_for_function("document.getElementById('pg-status').dataset.epoch === '0'")
@@ -177,12 +197,16 @@ def test_a_drawn_digit_gets_a_prediction_and_feature_maps(page: Page, lab: Lab) 
     page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
     page.mouse.down()
     for step in range(1, 11):
-        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + (0.15 + 0.07 * step) * box["height"])
+        page.mouse.move(
+            box["x"] + 0.5 * box["width"], box["y"] + (0.15 + 0.07 * step) * box["height"]
+        )
     page.mouse.up()
     prediction = page.locator("#run-predicted .prediction")
     prediction.wait_for()
     assert prediction.inner_text() in [str(k) for k in range(10)]
-    assert page.get_by_role("list", name="Class probabilities").get_by_role("listitem").count() == 10
+    assert (
+        page.get_by_role("list", name="Class probabilities").get_by_role("listitem").count() == 10
+    )
     assert page.get_by_role("img", name="conv2d channel 31").is_visible()
     assert page.get_by_role("img", name="max_pooling2d_1 channel 63").count() == 1
     assert page.get_by_role("img", name="conv2d filter 0").is_visible()
@@ -222,7 +246,9 @@ def test_a_click_on_a_confusion_matrix_cell_shows_those_test_images(page: Page, 
     page.get_by_role("button", name=f"true {t}, predicted {p}: {len(expected)} images").click()
     shown = page.get_by_role("list", name=f"True {t}, predicted {p}")
     shown.wait_for()
-    indices = [int(item.get_attribute("data-index")) for item in shown.get_by_role("listitem").all()]
+    indices = [
+        int(item.get_attribute("data-index")) for item in shown.get_by_role("listitem").all()
+    ]
     assert indices == expected[:48].tolist()
 
 
@@ -243,8 +269,13 @@ def test_the_study_table_sorts_and_filters(page: Page, lab: Lab) -> None:
     table.locator("tr[data-key]").first.wait_for()
 
     def accuracies() -> list[str]:
-        column = [th.inner_text().split(" ")[0] for th in table.locator("th").all()].index("test_accuracy")
-        return [row.locator("td").nth(column).inner_text() for row in table.locator("tr[data-key]").all()]
+        column = [th.inner_text().split(" ")[0] for th in table.locator("th").all()].index(
+            "test_accuracy"
+        )
+        return [
+            row.locator("td").nth(column).inner_text()
+            for row in table.locator("tr[data-key]").all()
+        ]
 
     page.get_by_role("button", name="Sort by test_accuracy").click()
     assert accuracies() == ["0.5000", "0.6000", "0.7000", "0.8000", "–"]
@@ -253,10 +284,15 @@ def test_the_study_table_sorts_and_filters(page: Page, lab: Lab) -> None:
     page.get_by_label("Filter trials", exact=True).fill("done")
     assert len(accuracies()) == 4
     page.get_by_role("button", name="Curves of trial 2").click()
-    assert "Trial 2 (conv2d.filters = 32, seed 2): test accuracy 0.7000" in page.locator("#study-trial-h").inner_text()
+    assert (
+        "Trial 2 (conv2d.filters = 32, seed 2): test accuracy 0.7000"
+        in page.locator("#study-trial-h").inner_text()
+    )
     from cnnlab.study.store import StudyStore
 
-    with StudyStore(lab.root / "study-demo" / "study.sqlite") as store:  # a trial finishes while the page is open
+    with StudyStore(
+        lab.root / "study-demo" / "study.sqlite"
+    ) as store:  # a trial finishes while the page is open
         record_trial(store, 4)
     page.wait_for_function("document.querySelectorAll('#study-table tr[data-key]').length === 5")
     assert accuracies()[0] == "0.9000"  # still sorted by accuracy, descending

@@ -80,7 +80,9 @@ def start_lab(root: Path) -> Lab:
         env=env,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stdout], daemon=True
+    ).start()
     deadline, seen = time.monotonic() + START_TIMEOUT, []
     while time.monotonic() < deadline:
         try:
@@ -114,7 +116,10 @@ def make_study(root: Path, name: str = "study-demo", trials: int = 4) -> Path:
     folder = root / name
     with StudyStore(folder / "study.sqlite") as store:
         store.attach(name, "fingerprint", {"axes": {"conv2d.filters": [8, 16]}}, "")
-        plans = [TrialPlan(f"t{i}", i, {"conv2d.filters": [8, 16, 32, 4][i % 4]}, i, 0) for i in range(trials + 1)]
+        plans = [
+            TrialPlan(f"t{i}", i, {"conv2d.filters": [8, 16, 32, 4][i % 4]}, i, 0)
+            for i in range(trials + 1)
+        ]
         store.add_trials(plans)
         for i in range(trials):
             record_trial(store, i)
@@ -150,7 +155,9 @@ def iter_sse(client: httpx.Client, url: str, timeout: float = 30.0) -> Iterator[
                 yield event, json.loads(line[5:])
 
 
-def sse_events(client: httpx.Client, url: str, count: int, timeout: float = 30.0) -> list[tuple[str, dict]]:
+def sse_events(
+    client: httpx.Client, url: str, count: int, timeout: float = 30.0
+) -> list[tuple[str, dict]]:
     """The first ``count`` server-sent events of ``url``."""
     events = []
     for event in iter_sse(client, url, timeout):
@@ -205,7 +212,9 @@ def test_requests_without_the_token_are_refused(lab: Lab) -> None:
     assert client.get("/api/entries", headers={"X-Cnnlab-Token": "wrong"}).status_code == 403
     assert client.post("/api/playground", json={}).status_code == 403
     assert (
-        client.get("/api/entries", headers={"Cookie": f"cnnlab_lab_{lab.base.rsplit(':', 1)[1]}=guess"}).status_code
+        client.get(
+            "/api/entries", headers={"Cookie": f"cnnlab_lab_{lab.base.rsplit(':', 1)[1]}=guess"}
+        ).status_code
         == 403
     )
 
@@ -216,30 +225,51 @@ def test_the_token_in_the_first_url_sets_a_cookie_and_leaves_the_url(lab: Lab) -
     assert response.status_code == 303
     assert response.headers["location"] == "/playground?seed=4"
     cookie = response.headers["set-cookie"]
-    assert lab.token in cookie and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert (
+        lab.token in cookie and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    )
     page = client.get("/playground")
     assert page.status_code == 200 and "cnnlab lab" in page.text
     assert client.get("/static/lab.js").status_code == 200
-    assert lab.client(login=False).get("/api/entries", headers={"X-Cnnlab-Token": lab.token}).status_code == 200
+    assert (
+        lab.client(login=False)
+        .get("/api/entries", headers={"X-Cnnlab-Token": lab.token})
+        .status_code
+        == 200
+    )
 
 
 def test_another_origin_or_host_is_refused(lab: Lab) -> None:
     client = lab.client()
     before = client.get("/api/entries").json()
-    for origin in ("http://evil.example", "null", lab.base.replace("127.0.0.1", "localhost"), lab.base + "0"):
+    for origin in (
+        "http://evil.example",
+        "null",
+        lab.base.replace("127.0.0.1", "localhost"),
+        lab.base + "0",
+    ):
         response = client.post("/api/playground", json={"settings": {}}, headers={"Origin": origin})
         assert response.status_code == 403, origin
         assert "origin" in response.text
     assert client.get("/api/entries", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     host = lab.base.split("//")[1]
-    assert client.get("/api/entries", headers={"Host": "evil.example:" + host.split(":")[1]}).status_code == 403
+    assert (
+        client.get(
+            "/api/entries", headers={"Host": "evil.example:" + host.split(":")[1]}
+        ).status_code
+        == 403
+    )
     assert client.get("/api/entries", headers={"Origin": lab.base}).status_code == 200
     assert client.get("/api/entries").json() == before
 
 
 def test_hosts_and_loopback() -> None:
     state = LabState(root=Path("."))
-    assert state.allows_host("127.0.0.1") and state.allows_host("localhost") and state.allows_host("::1")
+    assert (
+        state.allows_host("127.0.0.1")
+        and state.allows_host("localhost")
+        and state.allows_host("::1")
+    )
     assert not state.allows_host("evil.example")
     assert LabState(root=Path("."), host="192.168.1.5").allows_host("192.168.1.5")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
@@ -262,7 +292,9 @@ def test_paths_that_leave_the_folder_are_refused(lab: Lab) -> None:
             response = client.get(endpoint, params={"path": path})
             assert response.status_code == 403, (endpoint, path, response.text)
             assert "not for the lab" not in response.text
-    assert client.get("/api/file", params={"path": "digits/config.json"}).json()["dataset"] == "digits"
+    assert (
+        client.get("/api/file", params={"path": "digits/config.json"}).json()["dataset"] == "digits"
+    )
 
 
 def test_resolve_inside(tmp_path: Path) -> None:
@@ -279,7 +311,12 @@ def test_a_missing_run_is_a_404_with_a_message_and_the_server_keeps_serving(lab:
     response = client.get("/api/run", params={"path": "no-such-run"})
     assert response.status_code == 404
     assert "no run at 'no-such-run'" in response.json()["error"]
-    assert client.post("/api/run/explain", params={"path": "no-such-run"}, json={"index": 0}).status_code == 404
+    assert (
+        client.post(
+            "/api/run/explain", params={"path": "no-such-run"}, json={"index": 0}
+        ).status_code
+        == 404
+    )
     assert client.get("/api/run").status_code == 400
     assert client.get("/api/nothing").status_code == 404
     assert client.get("/api/run", params={"path": "digits"}).status_code == 200
@@ -300,14 +337,23 @@ def test_a_bad_expression_is_a_400_with_a_message_and_the_server_keeps_serving(l
     assert response.status_code == 400 and "layers" in response.json()["error"]
     assert client.post("/api/playground", content="not json").status_code == 400
     assert client.post("/api/playground", json={"settings": ["ring-band"]}).status_code == 400
-    response = client.post("/api/playground", json={"settings": {"function": "x*y > 0", "samples": "400"}})
+    response = client.post(
+        "/api/playground", json={"settings": {"function": "x*y > 0", "samples": "400"}}
+    )
     assert response.status_code == 200
     assert response.json()["setup"]["kind"] == "classification"
 
 
 def test_settings_from_the_url_query() -> None:
-    settings = PlaygroundSettings.from_query({"function": "xor", "layers": "4,3", "seed": "7", "learning_rate": "0.1"})
-    assert (settings.function, settings.units(), settings.seed, settings.learning_rate) == ("xor", [4, 3], 7, 0.1)
+    settings = PlaygroundSettings.from_query(
+        {"function": "xor", "layers": "4,3", "seed": "7", "learning_rate": "0.1"}
+    )
+    assert (settings.function, settings.units(), settings.seed, settings.learning_rate) == (
+        "xor",
+        [4, 3],
+        7,
+        0.1,
+    )
     with pytest.raises(CnnlabError, match="seed must be an integer"):
         PlaygroundSettings.from_query({"seed": "1.5"})
     with pytest.raises(CnnlabError, match="activation must be one of"):
@@ -329,7 +375,11 @@ def test_two_playground_sessions_are_independent_and_reset_restores_the_weights(
     assert stepped["region"] != initial["region"]
     client.post(f"/api/playground/{first}/reset")
     reset = sse_events(client, f"/api/playground/{first}/events", 1)[0][1]
-    assert reset["epoch"] == 0 and reset["region"] == initial["region"] and reset["neurons"] == initial["neurons"]
+    assert (
+        reset["epoch"] == 0
+        and reset["region"] == initial["region"]
+        and reset["neurons"] == initial["neurons"]
+    )
     assert client.post("/api/playground/nope/run").status_code == 404
 
 
@@ -363,7 +413,11 @@ def test_the_playground_trains_pushes_updates_saves_a_run_and_exports_code(lab: 
 
 
 def config_params(config: dict) -> int:
-    units = [2] + [layer["config"]["units"] for layer in config["model"]["layers"] if layer["class_name"] == "Dense"]
+    units = [2] + [
+        layer["config"]["units"]
+        for layer in config["model"]["layers"]
+        if layer["class_name"] == "Dense"
+    ]
     return sum((a + 1) * b for a, b in zip(units, units[1:], strict=False))
 
 
@@ -374,20 +428,31 @@ def test_a_run_its_confusion_cells_and_inside_its_model(lab: Lab) -> None:
     assert {(e["kind"], e["path"]) for e in entries} >= {("run", "digits"), ("study", "study-demo")}
     details = client.get("/api/run", params={"path": "digits"}).json()
     matrix = np.array(details["confusion_matrix"])
-    assert matrix.shape == (10, 10) and details["image_model"] and len(details["history"]["loss"]) == 3
+    assert (
+        matrix.shape == (10, 10) and details["image_model"] and len(details["history"]["loss"]) == 3
+    )
     conv = next(row for row in details["arithmetic"] if row["name"] == "conv2d")
     assert conv["input"] == [8, 8, 1] and conv["output"] == [8, 8, 32] and conv["padding"] == "same"
     errors = matrix.copy()
     np.fill_diagonal(errors, 0)
     true, predicted = (int(i) for i in np.unravel_index(errors.argmax(), errors.shape))
     assert matrix[true, predicted] > 0  # the most frequent mistake of a 3-epoch model
-    cell = client.get("/api/run/cell", params={"path": "digits", "true": true, "predicted": predicted}).json()
-    assert cell["count"] == matrix[true, predicted] and len(cell["images"]) == min(cell["count"], 48)
+    cell = client.get(
+        "/api/run/cell", params={"path": "digits", "true": true, "predicted": predicted}
+    ).json()
+    assert cell["count"] == matrix[true, predicted] and len(cell["images"]) == min(
+        cell["count"], 48
+    )
     result = client.post(
         "/api/run/explain", params={"path": "digits"}, json={"index": cell["images"][0]["index"]}
     ).json()
     assert result["true"] == str(true) and result["predicted"] == str(predicted)
-    assert [layer["name"] for layer in result["layers"]] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
+    assert [layer["name"] for layer in result["layers"]] == [
+        "conv2d",
+        "max_pooling2d",
+        "conv2d_1",
+        "max_pooling2d_1",
+    ]
     assert result["layers"][0]["shape"] == [8, 8, 32] and result["filters"]["shape"] == [3, 3, 32]
     assert abs(sum(result["probabilities"]) - 1) < 1e-4
     assert len(base64.b64decode(result["saliency"]["values"])) == 64
@@ -398,19 +463,27 @@ def test_a_drawn_or_uploaded_image_is_predicted(lab: Lab) -> None:
     drawing = np.zeros((224, 224), dtype=np.uint8)
     drawing[40:190, 100:125] = 255  # a "1"
     result = client.post(
-        "/api/run/explain", params={"path": "digits"}, json={"image": png_data_url(drawing), "source": "draw"}
+        "/api/run/explain",
+        params={"path": "digits"},
+        json={"image": png_data_url(drawing), "source": "draw"},
     ).json()
     assert result["predicted"] in [str(k) for k in range(10)] and result["true"] is None
     assert result["input"]["shape"] == [8, 8, 1]
-    pixels = np.frombuffer(base64.b64decode(result["input"]["values"]), dtype=np.uint8).reshape(8, 8)
+    pixels = np.frombuffer(base64.b64decode(result["input"]["values"]), dtype=np.uint8).reshape(
+        8, 8
+    )
     assert pixels[:, 3:5].mean() > pixels[:, :2].mean()  # the stroke is centred, light on dark
     paper = 255 - drawing  # a dark digit on white paper is inverted first
-    uploaded = client.post("/api/run/explain", params={"path": "digits"}, json={"image": png_data_url(paper)}).json()
+    uploaded = client.post(
+        "/api/run/explain", params={"path": "digits"}, json={"image": png_data_url(paper)}
+    ).json()
     assert uploaded["input"]["shape"] == [8, 8, 1]
     for index, message in (("3", "must be an integer"), (10_000, "out of range")):
         response = client.post("/api/run/explain", params={"path": "digits"}, json={"index": index})
         assert response.status_code == 400 and message in response.json()["error"]
-    response = client.post("/api/run/explain", params={"path": "digits"}, json={"image": "data:image/png;base64,AAAA"})
+    response = client.post(
+        "/api/run/explain", params={"path": "digits"}, json={"image": "data:image/png;base64,AAAA"}
+    )
     assert response.status_code == 400 and "not a readable image" in response.json()["error"]
 
 
@@ -433,7 +506,9 @@ def test_curves_are_pushed_while_a_run_is_written(lab: Lab) -> None:
     events = listen(client, "/api/run/events?path=growing", 2)
     first = events.get(timeout=30)
     assert first == ("history", {"history": {}, "status": "training"})
-    runs.write_history(run_dir / "history.csv", {"loss": [0.9, 0.5], "accuracy": [0.6, 0.8]}, [1.0, 1.0])
+    runs.write_history(
+        run_dir / "history.csv", {"loss": [0.9, 0.5], "accuracy": [0.6, 0.8]}, [1.0, 1.0]
+    )
     second = events.get(timeout=30)
     assert second[1]["history"]["loss"] == [0.9, 0.5]
 
@@ -446,7 +521,10 @@ def test_the_curves_of_a_run_still_training_come_from_its_checkpoint(tmp_path: P
     model = models.build_model(models.model_config("seed-dense", (2,), 2), 2, 0)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     runs.write_json(tmp_path / "config.json", {"dataset": "points"})
-    x, y = np.random.default_rng(0).random((64, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[np.arange(64) % 2]
+    x, y = (
+        np.random.default_rng(0).random((64, 2), dtype=np.float32),
+        np.eye(2, dtype=np.float32)[np.arange(64) % 2],
+    )
     model.fit(
         x,
         y,
@@ -457,7 +535,11 @@ def test_the_curves_of_a_run_still_training_come_from_its_checkpoint(tmp_path: P
         callbacks=[callbacks.BackupAndRestore(tmp_path, delete_checkpoint=False)],
     )  # as `cnnlab train` mid-run
     history = live_history(tmp_path)
-    assert history["epoch"] == [1, 2] and len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
+    assert (
+        history["epoch"] == [1, 2]
+        and len(history["loss"]) == 2
+        and len(history["val_accuracy"]) == 2
+    )
     assert run_status(tmp_path) == "training"
 
 
@@ -466,7 +548,9 @@ def test_a_study_and_its_new_trials_are_pushed(lab: Lab) -> None:
     client = lab.client()
     details = client.get("/api/study", params={"path": "study-demo"}).json()
     assert details["axes"] == ["conv2d.filters"] and details["finished"] == 4
-    assert [t["test_accuracy"] for t in details["trials"]][:4] == pytest.approx([0.5, 0.6, 0.7, 0.8])
+    assert [t["test_accuracy"] for t in details["trials"]][:4] == pytest.approx(
+        [0.5, 0.6, 0.7, 0.8]
+    )
     events = listen(client, "/api/study/events?path=study-demo", 2)
     assert events.get(timeout=30)[1]["finished"] == 4
     from cnnlab.study.store import StudyStore
@@ -492,7 +576,10 @@ def test_the_exported_code_runs_on_cnnlabs_engine(lab: Lab, tmp_path: Path) -> N
     program = tmp_path / "playground.py"
     program.write_text(client.get(f"/api/playground/{session}/code").text)
     done = subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", "run", str(program)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cnnlab.cli", "run", str(program)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     loss, accuracy = ast.literal_eval(done.stdout.strip().splitlines()[-1])
@@ -505,7 +592,9 @@ def test_a_port_in_use_or_a_host_that_cannot_be_bound_is_a_clear_error(
     port = lab.base.rsplit(":", 1)[1]
     assert main(["lab", str(tmp_path), "--port", port, "--no-browser"]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
-    assert main(["lab", str(tmp_path), "--host", "192.0.2.1", "--port", "0", "--no-browser"]) == 2  # TEST-NET-1
+    assert (
+        main(["lab", str(tmp_path), "--host", "192.0.2.1", "--port", "0", "--no-browser"]) == 2
+    )  # TEST-NET-1
     captured = capsys.readouterr()
     assert "warning: the lab listens on 192.0.2.1: other machines can reach it" in captured.out
     assert "cannot listen on 192.0.2.1:0" in captured.err
@@ -515,7 +604,9 @@ def test_a_port_in_use_or_a_host_that_cannot_be_bound_is_a_clear_error(
 def test_ctrl_c_stops_the_server_cleanly_even_with_a_page_open(tmp_path: Path) -> None:
     server = start_lab(tmp_path / "runs")
     client = server.client()
-    session = client.post("/api/playground", json={"settings": {"samples": "300"}}).json()["session"]
+    session = client.post("/api/playground", json={"settings": {"samples": "300"}}).json()[
+        "session"
+    ]
     client.post(f"/api/playground/{session}/run")
     opened = threading.Event()
 

@@ -40,7 +40,12 @@ def float64():
 def away_from_kinks(shape: tuple[int, ...], seed: int, scale: float = 2.0) -> np.ndarray:
     """Distinct values, none within 0.05 of 0, 0.5, 2 or 6 (where ReLU variants bend): a finite
     difference never straddles a kink and a max never has a tie."""
-    x = np.random.default_rng(seed).permutation(math.prod(shape)).reshape(shape) / math.prod(shape) * 2 - 1
+    x = (
+        np.random.default_rng(seed).permutation(math.prod(shape)).reshape(shape)
+        / math.prod(shape)
+        * 2
+        - 1
+    )
     x = x * scale * 4 + 0.013
     for kink in (0.0, 0.5, 2.0, 6.0):
         near = np.abs(x - kink) < 0.05
@@ -55,12 +60,24 @@ CASES: dict[str, Case] = {
     "BatchNormalization images": (lambda: layers.BatchNormalization(), (3, 3, 2, 3), True),
     "BatchNormalization axis=1": (lambda: layers.BatchNormalization(axis=1), (3, 4, 2), True),
     "BatchNormalization no scale": (lambda: layers.BatchNormalization(scale=False), (4, 3), True),
-    "BatchNormalization no center": (lambda: layers.BatchNormalization(center=False), (2, 2, 2, 3), True),
+    "BatchNormalization no center": (
+        lambda: layers.BatchNormalization(center=False),
+        (2, 2, 2, 3),
+        True,
+    ),
     "BatchNormalization inference": (lambda: layers.BatchNormalization(), (3, 2, 2, 3), False),
     "GlobalAveragePooling2D": (lambda: layers.GlobalAveragePooling2D(), (2, 3, 4, 2), True),
-    "GlobalAveragePooling2D keepdims": (lambda: layers.GlobalAveragePooling2D(keepdims=True), (2, 3, 2, 3), True),
+    "GlobalAveragePooling2D keepdims": (
+        lambda: layers.GlobalAveragePooling2D(keepdims=True),
+        (2, 3, 2, 3),
+        True,
+    ),
     "GlobalMaxPooling2D": (lambda: layers.GlobalMaxPooling2D(), (2, 3, 4, 2), True),
-    "GlobalMaxPooling2D keepdims": (lambda: layers.GlobalMaxPooling2D(keepdims=True), (2, 3, 2, 3), True),
+    "GlobalMaxPooling2D keepdims": (
+        lambda: layers.GlobalMaxPooling2D(keepdims=True),
+        (2, 3, 2, 3),
+        True,
+    ),
     "ZeroPadding2D 1": (lambda: layers.ZeroPadding2D(1), (2, 2, 3, 2), True),
     "ZeroPadding2D pairs": (lambda: layers.ZeroPadding2D(((1, 2), (0, 3))), (1, 3, 2, 2), True),
     "Reshape": (lambda: layers.Reshape((-1, 2)), (2, 3, 2, 2), True),
@@ -71,7 +88,11 @@ CASES: dict[str, Case] = {
     "Softmax axes (1, 2)": (lambda: layers.Softmax(axis=(1, 2)), (2, 2, 3, 2), True),
     "ReLU": (lambda: layers.ReLU(), (3, 6), True),
     "ReLU max_value=6": (lambda: layers.ReLU(max_value=6), (3, 6), True),
-    "ReLU all options": (lambda: layers.ReLU(max_value=2, negative_slope=0.1, threshold=0.5), (2, 2, 3, 2), True),
+    "ReLU all options": (
+        lambda: layers.ReLU(max_value=2, negative_slope=0.1, threshold=0.5),
+        (2, 2, 3, 2),
+        True,
+    ),
     "LeakyReLU": (lambda: layers.LeakyReLU(), (3, 6), True),
     "LeakyReLU 0.05": (lambda: layers.LeakyReLU(negative_slope=0.05), (2, 2, 2, 3), True),
     "Dense rank 3": (lambda: layers.Dense(3), (2, 4, 5), True),
@@ -84,8 +105,12 @@ CASES: dict[str, Case] = {
     "Dropout": (lambda: layers.Dropout(0.5), (2, 5), False),  # training draws a new mask per call
     "Activation": (lambda: layers.Activation("tanh"), (2, 5), True),
 }
-NEW_CASES = [name for name in CASES if name.split()[0] not in ("Conv2D", "MaxPooling2D", "AveragePooling2D",
-                                                                "Flatten", "Dropout", "Activation")]
+NEW_CASES = [
+    name
+    for name in CASES
+    if name.split()[0]
+    not in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout", "Activation")
+]
 
 
 def built(name: str, seed: int = 0) -> tuple[layers.Layer, np.ndarray, bool]:
@@ -120,7 +145,9 @@ def assert_close(quantity: str, ours: np.ndarray, oracle: np.ndarray, tolerance:
     """Largest difference relative to max(1, largest oracle value); names the quantity."""
     oracle = np.asarray(oracle)
     assert ours.shape == oracle.shape, f"{quantity}: shape {ours.shape}, oracle {oracle.shape}"
-    gap = float(np.abs(ours - oracle).max(initial=0.0)) / max(1.0, float(np.abs(oracle).max(initial=0.0)))
+    gap = float(np.abs(ours - oracle).max(initial=0.0)) / max(
+        1.0, float(np.abs(oracle).max(initial=0.0))
+    )
     assert gap <= tolerance, f"{quantity}: largest difference {gap:.2e} exceeds {tolerance:.0e}"
 
 
@@ -137,7 +164,9 @@ def test_gradients_match_finite_differences(name, float64):
     analytic = {key: layer.grads[key].copy() for key in layer.params}
     assert_close(f"{name} input", dx, numerical_gradient(loss, x), GRADIENT_TOLERANCE)
     for key, param in layer.params.items():
-        assert_close(f"{name} {key}", analytic[key], numerical_gradient(loss, param), GRADIENT_TOLERANCE)
+        assert_close(
+            f"{name} {key}", analytic[key], numerical_gradient(loss, param), GRADIENT_TOLERANCE
+        )
 
 
 def keras_module():
@@ -157,8 +186,11 @@ def test_every_registered_layer_has_both_twins_and_a_gradient_case():
     from cnnlab.reference.torch import TORCH_LAYERS
 
     # multi-input layers (Add, Concatenate) and models used as layers have twins of their own kind
-    single_input = [name for name, cls in layers.LAYER_CLASSES.items()
-                    if name != "InputLayer" and not cls.multi_input and not issubclass(cls, Model)]
+    single_input = [
+        name
+        for name, cls in layers.LAYER_CLASSES.items()
+        if name != "InputLayer" and not cls.multi_input and not issubclass(cls, Model)
+    ]
     assert {"BatchNormalization", "GlobalMaxPooling2D", "LeakyReLU", "Dense"} <= set(single_input)
     cased = {name.split()[0] for name in CASES}
     assert [name for name in single_input if name not in TORCH_LAYERS] == []
@@ -184,9 +216,19 @@ def torch_batch_norm(layer, x, p, training):
     """F.batch_norm (channels at dim 1) as the oracle; its running statistics are not used."""
     torch = torch_module()
     moved = x.movedim(layer.channel_axis, 1)
-    mean, var = torch.tensor(layer.state["moving_mean"]), torch.tensor(layer.state["moving_variance"])
-    y = torch.nn.functional.batch_norm(moved, None if training else mean, None if training else var,
-                                       p.get("gamma"), p.get("beta"), training=training, eps=layer.epsilon)
+    mean, var = (
+        torch.tensor(layer.state["moving_mean"]),
+        torch.tensor(layer.state["moving_variance"]),
+    )
+    y = torch.nn.functional.batch_norm(
+        moved,
+        None if training else mean,
+        None if training else var,
+        p.get("gamma"),
+        p.get("beta"),
+        training=training,
+        eps=layer.epsilon,
+    )
     return y.movedim(1, layer.channel_axis)
 
 
@@ -209,12 +251,16 @@ TORCH_ORACLES: dict[str, Callable[..., Any]] = {
     "BatchNormalization": torch_batch_norm,
     "GlobalAveragePooling2D": lambda layer, x, p, t: x.mean(dim=(1, 2), keepdim=layer.keepdims),
     "GlobalMaxPooling2D": lambda layer, x, p, t: x.amax(dim=(1, 2), keepdim=layer.keepdims),
-    "ZeroPadding2D": lambda layer, x, p, t: to_nhwc(torch_module().nn.functional.pad(
-        to_nchw(x), (*layer.padding[1], *layer.padding[0]))),
+    "ZeroPadding2D": lambda layer, x, p, t: to_nhwc(
+        torch_module().nn.functional.pad(to_nchw(x), (*layer.padding[1], *layer.padding[0]))
+    ),
     "Reshape": lambda layer, x, p, t: x.reshape(len(x), *layer.target_shape),
     "Rescaling": lambda layer, x, p, t: x * layer.scale + layer.offset,
-    "Softmax": lambda layer, x, p, t: torch_module().exp(x - x.logsumexp(dim=layer.axes, keepdim=True))
-    if len(layer.axes) > 1 else x.softmax(dim=layer.axes[0]),
+    "Softmax": lambda layer, x, p, t: (
+        torch_module().exp(x - x.logsumexp(dim=layer.axes, keepdim=True))
+        if len(layer.axes) > 1
+        else x.softmax(dim=layer.axes[0])
+    ),
     "ReLU": torch_relu,
     "LeakyReLU": torch_relu,
     "Dense": torch_dense,
@@ -229,17 +275,23 @@ def test_forward_and_gradients_match_torch(name):
     x = (x * 3).astype(np.float32)
     for key, value in layer.weights_dict().items():
         layer.weights_dict()[key][...] = value.astype(np.float32)
-    upstream = np.random.default_rng(3).standard_normal((len(x), *layer.output_shape)).astype(np.float32)
+    upstream = (
+        np.random.default_rng(3).standard_normal((len(x), *layer.output_shape)).astype(np.float32)
+    )
     tx = torch.tensor(x, requires_grad=True)
     tp = {key: torch.tensor(value, requires_grad=True) for key, value in layer.params.items()}
-    ty = TORCH_ORACLES[type(layer).__name__](layer, tx, tp, training)  # before forward moves the statistics
+    ty = TORCH_ORACLES[type(layer).__name__](
+        layer, tx, tp, training
+    )  # before forward moves the statistics
     ty.backward(torch.tensor(upstream))
     y = layer.forward(x.copy(), training=training)
     dx = layer.backward(upstream.copy())
     assert_close(f"{name} output", y, ty.detach().numpy(), FORWARD_TOLERANCE)
     assert_close(f"{name} input gradient", dx, tx.grad.numpy(), BACKWARD_TOLERANCE)
     for key in layer.params:
-        assert_close(f"{name} {key} gradient", layer.grads[key], tp[key].grad.numpy(), BACKWARD_TOLERANCE)
+        assert_close(
+            f"{name} {key} gradient", layer.grads[key], tp[key].grad.numpy(), BACKWARD_TOLERANCE
+        )
 
 
 @pytest.mark.torch
@@ -251,7 +303,10 @@ def test_batch_normalization_moving_statistics_follow_keras_momentum(shape):
     layer = layers.BatchNormalization()
     layer.build(shape[1:], np.random.default_rng(0))
     rng = np.random.default_rng(4)
-    mean, var = torch.zeros(shape[-1], dtype=torch.float64), torch.ones(shape[-1], dtype=torch.float64)
+    mean, var = (
+        torch.zeros(shape[-1], dtype=torch.float64),
+        torch.ones(shape[-1], dtype=torch.float64),
+    )
     for _ in range(5):
         x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)
         layer.forward(x, training=True)
@@ -291,47 +346,88 @@ def test_forward_and_input_gradient_match_keras(name):
     for key, value in layer.weights_dict().items():
         layer.weights_dict()[key][...] = value.astype(np.float32)
     twin = keras_twin_of(layer)
-    upstream = np.random.default_rng(6).standard_normal((len(x), *layer.output_shape)).astype(np.float32)
+    upstream = (
+        np.random.default_rng(6).standard_normal((len(x), *layer.output_shape)).astype(np.float32)
+    )
     tx = torch.tensor(x, requires_grad=True)
     ty = twin(tx, training=training)
     ty.backward(torch.tensor(upstream))
     y = layer.forward(x.copy(), training=training)
     assert_close(f"{name} output", y, ty.detach().numpy(), FORWARD_TOLERANCE)
-    assert_close(f"{name} input gradient", layer.backward(upstream.copy()), tx.grad.numpy(), BACKWARD_TOLERANCE)
+    assert_close(
+        f"{name} input gradient",
+        layer.backward(upstream.copy()),
+        tx.grad.numpy(),
+        BACKWARD_TOLERANCE,
+    )
     with reference_keras().quiet_keras():
         after = twin.get_weights()
-    for key, value in zip(layer.weights_dict(), after, strict=True):  # BatchNormalization's moving statistics
-        assert_close(f"{name} {key} after the step", layer.weights_dict()[key], value, FORWARD_TOLERANCE)
+    for key, value in zip(
+        layer.weights_dict(), after, strict=True
+    ):  # BatchNormalization's moving statistics
+        assert_close(
+            f"{name} {key} after the step", layer.weights_dict()[key], value, FORWARD_TOLERANCE
+        )
 
 
 # ------------------------------------------------------------ inside a Sequential
 def batch_norm_cnn() -> Sequential:
-    return Sequential([
-        Input(shape=(8, 8, 1)), layers.Rescaling(1 / 4, offset=-0.5), layers.ZeroPadding2D(1),
-        layers.Conv2D(4, 3), layers.BatchNormalization(), layers.ReLU(), layers.MaxPooling2D(2),
-        layers.Conv2D(4, 3, padding="same"), layers.LeakyReLU(0.1), layers.GlobalAveragePooling2D(keepdims=True),
-        layers.Reshape((4,)), layers.Dense(6), layers.BatchNormalization(), layers.Dense(3), layers.Softmax(),
-    ], seed=3)
+    return Sequential(
+        [
+            Input(shape=(8, 8, 1)),
+            layers.Rescaling(1 / 4, offset=-0.5),
+            layers.ZeroPadding2D(1),
+            layers.Conv2D(4, 3),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(4, 3, padding="same"),
+            layers.LeakyReLU(0.1),
+            layers.GlobalAveragePooling2D(keepdims=True),
+            layers.Reshape((4,)),
+            layers.Dense(6),
+            layers.BatchNormalization(),
+            layers.Dense(3),
+            layers.Softmax(),
+        ],
+        seed=3,
+    )
 
 
 def dense_on_images() -> Sequential:
-    return Sequential([
-        Input(shape=(4, 4, 3)), layers.Dense(5), layers.BatchNormalization(momentum=0.9), layers.ReLU(max_value=1.5),
-        layers.GlobalMaxPooling2D(), layers.Dense(3, activation="softmax"),
-    ], seed=4)
+    return Sequential(
+        [
+            Input(shape=(4, 4, 3)),
+            layers.Dense(5),
+            layers.BatchNormalization(momentum=0.9),
+            layers.ReLU(max_value=1.5),
+            layers.GlobalMaxPooling2D(),
+            layers.Dense(3, activation="softmax"),
+        ],
+        seed=4,
+    )
 
 
 def softmax_inside() -> Sequential:
-    return Sequential([
-        Input(shape=(6,)), layers.Reshape((2, 3)), layers.Softmax(axis=1), layers.Flatten(),
-        layers.BatchNormalization(center=False), layers.Dense(3, activation="softmax"),
-    ], seed=5)
+    return Sequential(
+        [
+            Input(shape=(6,)),
+            layers.Reshape((2, 3)),
+            layers.Softmax(axis=1),
+            layers.Flatten(),
+            layers.BatchNormalization(center=False),
+            layers.Dense(3, activation="softmax"),
+        ],
+        seed=5,
+    )
 
 
 MODELS = [batch_norm_cnn, dense_on_images, softmax_inside]
 
 
-def batches(model: Sequential, seed: int = 0, count: int = 3, size: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+def batches(
+    model: Sequential, seed: int = 0, count: int = 3, size: int = 8
+) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
@@ -344,14 +440,52 @@ def test_shapes_and_parameter_counts_are_keras_ones():
     layers.clear_session()
     model = batch_norm_cnn()
     shapes = [layer.output_shape for layer in model.layers]
-    assert shapes == [(8, 8, 1), (10, 10, 1), (8, 8, 4), (8, 8, 4), (8, 8, 4), (4, 4, 4), (4, 4, 4), (4, 4, 4),
-                      (1, 1, 4), (4,), (6,), (6,), (3,), (3,)]
-    assert [layer.count_params() for layer in model.layers] == [0, 0, 40, 16, 0, 0, 148, 0, 0, 0, 30, 24, 21, 0]
-    assert [layer.count_trainable_params() for layer in model.layers][3] == 8  # gamma, beta; not the moving statistics
-    assert [layer.name for layer in model.layers][4:9] == ["re_lu", "max_pooling2d", "conv2d_1", "leaky_re_lu",
-                                                          "global_average_pooling2d"]
+    assert shapes == [
+        (8, 8, 1),
+        (10, 10, 1),
+        (8, 8, 4),
+        (8, 8, 4),
+        (8, 8, 4),
+        (4, 4, 4),
+        (4, 4, 4),
+        (4, 4, 4),
+        (1, 1, 4),
+        (4,),
+        (6,),
+        (6,),
+        (3,),
+        (3,),
+    ]
+    assert [layer.count_params() for layer in model.layers] == [
+        0,
+        0,
+        40,
+        16,
+        0,
+        0,
+        148,
+        0,
+        0,
+        0,
+        30,
+        24,
+        21,
+        0,
+    ]
+    assert [layer.count_trainable_params() for layer in model.layers][
+        3
+    ] == 8  # gamma, beta; not the moving statistics
+    assert [layer.name for layer in model.layers][4:9] == [
+        "re_lu",
+        "max_pooling2d",
+        "conv2d_1",
+        "leaky_re_lu",
+        "global_average_pooling2d",
+    ]
     images = dense_on_images()
-    assert images.layers[0].output_shape == (4, 4, 5) and images.layers[0].count_params() == 3 * 5 + 5
+    assert (
+        images.layers[0].output_shape == (4, 4, 5) and images.layers[0].count_params() == 3 * 5 + 5
+    )
 
 
 @pytest.mark.parametrize("make", MODELS)
@@ -376,8 +510,12 @@ def test_sequential_matches_its_torch_twin_in_training_and_after_steps(make):
     rows = reference.parity_report(model, x, y, steps=6, batch_size=8)
     assert {row["quantity"] for row in rows} == {"forward", "loss", "gradient", "weights"}
     assert any(row["param"] == "moving_variance" for row in rows)
-    limits = {"forward": FORWARD_TOLERANCE, "loss": FORWARD_TOLERANCE, "gradient": BACKWARD_TOLERANCE,
-              "weights": BACKWARD_TOLERANCE}
+    limits = {
+        "forward": FORWARD_TOLERANCE,
+        "loss": FORWARD_TOLERANCE,
+        "gradient": BACKWARD_TOLERANCE,
+        "weights": BACKWARD_TOLERANCE,
+    }
     # relative to max(1, largest torch value), as everywhere here: the bias before a BatchNormalization
     # has a zero gradient in exact arithmetic, so both engines return round-off there
     worst = [row for row in rows if min(row["max_rel"], row["max_abs"]) > limits[row["quantity"]]]
@@ -397,7 +535,12 @@ def test_torch_twin_in_eval_mode_uses_the_moving_statistics_and_weights_copy_bot
     x = batches(model)[0][0]
     import torch
 
-    assert_close("predict", model.predict(x, verbose=0), twin(torch.tensor(x)).detach().numpy(), FORWARD_TOLERANCE)
+    assert_close(
+        "predict",
+        model.predict(x, verbose=0),
+        twin(torch.tensor(x)).detach().numpy(),
+        FORWARD_TOLERANCE,
+    )
     other = Sequential.from_config(model.get_config(), seed=9)
     reference.copy_weights_from_torch(twin, other)
     for ours, theirs in zip(model.layers, other.layers):
@@ -414,12 +557,19 @@ def test_sequential_matches_its_keras_twin_in_inference_and_after_sgd_steps(make
     model = make()
     model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy")
     twin = reference.build_keras_twin(model)
-    twin.compile(optimizer=reference.make_keras_optimizer({"name": "sgd", "learning_rate": 0.1}),
-                 loss="categorical_crossentropy", jit_compile=False)
+    twin.compile(
+        optimizer=reference.make_keras_optimizer({"name": "sgd", "learning_rate": 0.1}),
+        loss="categorical_crossentropy",
+        jit_compile=False,
+    )
     data = batches(model, seed=1, count=4)
     with reference.quiet_keras():
-        assert_close("predict", model.predict(data[0][0], verbose=0), twin.predict(data[0][0], verbose=0),
-                     FORWARD_TOLERANCE)
+        assert_close(
+            "predict",
+            model.predict(data[0][0], verbose=0),
+            twin.predict(data[0][0], verbose=0),
+            FORWARD_TOLERANCE,
+        )
         for x, y in data:
             model.train_step(x, y)
             twin.train_on_batch(x, y)
@@ -447,32 +597,84 @@ def test_zero_padding_accepts_keras_forms():
     assert layers.ZeroPadding2D(((0, 1), [2, 3])).padding == ((0, 1), (2, 3))
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (lambda: layers.ZeroPadding2D((1, 2, 3)), ValueError, r"ZeroPadding2D 'zero_padding2d.*': padding must be"),
-    (lambda: layers.ZeroPadding2D(-1), ValueError, "non-negative ints, received -1"),
-    (lambda: layers.Reshape((2, -1, -1)), ValueError, r"at most one -1, received \(2, -1, -1\)"),
-    (lambda: layers.ReLU(max_value=-1), ValueError, "max_value cannot be None or negative, received -1"),
-    (lambda: layers.LeakyReLU(negative_slope=-0.1), ValueError, "negative_slope cannot be None or negative"),
-    (lambda: layers.Rescaling([1.0, 2.0]), UnsupportedKerasFeature, "per-channel scale .* not supported"),
-    (lambda: layers.Rescaling("x"), ValueError, "scale must be a number, received 'x'"),
-    (lambda: layers.BatchNormalization(momentum=2), ValueError, "momentum must be in"),
-    (lambda: layers.BatchNormalization(renorm=True), UnsupportedKerasFeature, "renorm=True is not supported"),
-    (lambda: layers.GlobalAveragePooling2D(data_format="channels_first"), UnsupportedKerasFeature, "channels_first"),
-    (lambda: layers.Softmax(axis="last"), ValueError, "axis must be an int or a tuple of ints"),
-])
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (
+            lambda: layers.ZeroPadding2D((1, 2, 3)),
+            ValueError,
+            r"ZeroPadding2D 'zero_padding2d.*': padding must be",
+        ),
+        (lambda: layers.ZeroPadding2D(-1), ValueError, "non-negative ints, received -1"),
+        (
+            lambda: layers.Reshape((2, -1, -1)),
+            ValueError,
+            r"at most one -1, received \(2, -1, -1\)",
+        ),
+        (
+            lambda: layers.ReLU(max_value=-1),
+            ValueError,
+            "max_value cannot be None or negative, received -1",
+        ),
+        (
+            lambda: layers.LeakyReLU(negative_slope=-0.1),
+            ValueError,
+            "negative_slope cannot be None or negative",
+        ),
+        (
+            lambda: layers.Rescaling([1.0, 2.0]),
+            UnsupportedKerasFeature,
+            "per-channel scale .* not supported",
+        ),
+        (lambda: layers.Rescaling("x"), ValueError, "scale must be a number, received 'x'"),
+        (lambda: layers.BatchNormalization(momentum=2), ValueError, "momentum must be in"),
+        (
+            lambda: layers.BatchNormalization(renorm=True),
+            UnsupportedKerasFeature,
+            "renorm=True is not supported",
+        ),
+        (
+            lambda: layers.GlobalAveragePooling2D(data_format="channels_first"),
+            UnsupportedKerasFeature,
+            "channels_first",
+        ),
+        (lambda: layers.Softmax(axis="last"), ValueError, "axis must be an int or a tuple of ints"),
+    ],
+)
 def test_bad_arguments_are_refused_with_the_layer_named(make, error, message):
     with pytest.raises(error, match=message):
         make()
 
 
-@pytest.mark.parametrize("stack, message", [
-    ([Input(shape=(7,)), layers.Reshape((2, 3), name="r")], r"Reshape 'r': cannot reshape an input of shape \(7,\)"),
-    ([Input(shape=(7,)), layers.Reshape((2, -1), name="r")], r"\(7 values\) to target_shape \(2, -1\)"),
-    ([Input(shape=(4,)), layers.BatchNormalization(axis=2, name="bn")], r"BatchNormalization 'bn': axis 2 is out of"),
-    ([Input(shape=(4,)), layers.Softmax(axis=0, name="s")], r"Softmax 's': axis 0 is out of bounds"),
-    ([Input(shape=(4,)), layers.GlobalMaxPooling2D(name="g")], r"GlobalMaxPooling2D 'g': expected an image"),
-    ([Input(shape=(4,)), layers.ZeroPadding2D(name="z")], r"ZeroPadding2D 'z': expected an image"),
-])
+@pytest.mark.parametrize(
+    "stack, message",
+    [
+        (
+            [Input(shape=(7,)), layers.Reshape((2, 3), name="r")],
+            r"Reshape 'r': cannot reshape an input of shape \(7,\)",
+        ),
+        (
+            [Input(shape=(7,)), layers.Reshape((2, -1), name="r")],
+            r"\(7 values\) to target_shape \(2, -1\)",
+        ),
+        (
+            [Input(shape=(4,)), layers.BatchNormalization(axis=2, name="bn")],
+            r"BatchNormalization 'bn': axis 2 is out of",
+        ),
+        (
+            [Input(shape=(4,)), layers.Softmax(axis=0, name="s")],
+            r"Softmax 's': axis 0 is out of bounds",
+        ),
+        (
+            [Input(shape=(4,)), layers.GlobalMaxPooling2D(name="g")],
+            r"GlobalMaxPooling2D 'g': expected an image",
+        ),
+        (
+            [Input(shape=(4,)), layers.ZeroPadding2D(name="z")],
+            r"ZeroPadding2D 'z': expected an image",
+        ),
+    ],
+)
 def test_shapes_that_cannot_fit_fail_at_build_time(stack, message):
     with pytest.raises(ValueError, match=message):
         Sequential(stack)

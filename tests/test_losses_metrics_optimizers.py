@@ -20,9 +20,14 @@ import pytest
 from cnnlab.engine import losses, metrics, optimizers
 from cnnlab.engine.errors import UnsupportedKerasFeature
 
-HAS_KERAS = importlib.util.find_spec("keras") is not None and importlib.util.find_spec("torch") is not None
-KERAS_MARKS = [pytest.mark.torch, pytest.mark.skipif(not HAS_KERAS, reason="needs Keras 3 and PyTorch"),
-               pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")]
+HAS_KERAS = (
+    importlib.util.find_spec("keras") is not None and importlib.util.find_spec("torch") is not None
+)
+KERAS_MARKS = [
+    pytest.mark.torch,
+    pytest.mark.skipif(not HAS_KERAS, reason="needs Keras 3 and PyTorch"),
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword"),
+]
 
 
 def needs_keras(test: Callable[..., None]) -> Callable[..., None]:
@@ -67,14 +72,23 @@ REGRESSION = rng0.standard_normal((6, 4))
 LOSS_CASES = [
     ("cce", losses.CategoricalCrossentropy(), ONE_HOT, softmax),
     ("cce-logits", losses.CategoricalCrossentropy(from_logits=True), ONE_HOT, lambda z: z),
-    ("cce-logits-smoothing", losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1), ONE_HOT,
-     lambda z: z),
+    (
+        "cce-logits-smoothing",
+        losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        ONE_HOT,
+        lambda z: z,
+    ),
     ("cce-smoothing", losses.CategoricalCrossentropy(label_smoothing=0.2), ONE_HOT, softmax),
     ("scce", losses.SparseCategoricalCrossentropy(), LABELS, softmax),
     ("scce-logits", losses.SparseCategoricalCrossentropy(from_logits=True), LABELS, lambda z: z),
     ("bce", losses.BinaryCrossentropy(), BINARY, losses.sigmoid),
     ("bce-logits", losses.BinaryCrossentropy(from_logits=True), BINARY, lambda z: z),
-    ("bce-logits-smoothing", losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1), BINARY, lambda z: z),
+    (
+        "bce-logits-smoothing",
+        losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+        BINARY,
+        lambda z: z,
+    ),
     ("mse", losses.MeanSquaredError(), REGRESSION, lambda z: z),
     ("mae", losses.MeanAbsoluteError(), REGRESSION, lambda z: z),
     ("huber", losses.Huber(delta=0.7), REGRESSION, lambda z: z),
@@ -89,27 +103,39 @@ def test_loss_gradient_equals_central_differences(case):
     np.testing.assert_allclose(loss.gradient(y_true, y_pred), numeric, rtol=1e-5, atol=1e-8)
 
 
-@pytest.mark.parametrize("case", [c for c in LOSS_CASES if c[1].fused_activation],
-                         ids=[c[0] for c in LOSS_CASES if c[1].fused_activation])
+@pytest.mark.parametrize(
+    "case",
+    [c for c in LOSS_CASES if c[1].fused_activation],
+    ids=[c[0] for c in LOSS_CASES if c[1].fused_activation],
+)
 def test_fused_gradient_with_label_smoothing_equals_central_differences(case):
     """(p - y') / count with the smoothed targets y' (softmax and sigmoid outputs)."""
     _, loss, y_true, output = case
     z = np.random.default_rng(2).standard_normal((6, 4))
     numeric = numerical_gradient(lambda: loss(y_true, output(z)), z)
-    np.testing.assert_allclose(loss.gradient_before_activation(y_true, output(z)), numeric, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        loss.gradient_before_activation(y_true, output(z)), numeric, rtol=1e-5, atol=1e-8
+    )
 
 
 def test_from_logits_loss_has_no_fused_activation_and_is_stable_for_huge_logits():
     loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-    assert loss.fused_activation is None and losses.SparseCategoricalCrossentropy().fused_activation == "softmax"
+    assert (
+        loss.fused_activation is None
+        and losses.SparseCategoricalCrossentropy().fused_activation == "softmax"
+    )
     z = np.array([[1000.0, 0.0, -1000.0]])
     assert loss(np.array([1]), z) == pytest.approx(1000.0)
     np.testing.assert_allclose(loss.gradient(np.array([1]), z), [[1.0, -1.0, 0.0]])
-    assert losses.BinaryCrossentropy(from_logits=True)(np.array([[0.0]]), np.array([[800.0]])) == pytest.approx(800.0)
+    assert losses.BinaryCrossentropy(from_logits=True)(
+        np.array([[0.0]]), np.array([[800.0]])
+    ) == pytest.approx(800.0)
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name", ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy"])
+@pytest.mark.parametrize(
+    "name", ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy"]
+)
 def test_from_logits_value_and_gradient_match_torch_and_the_torch_twin(name):
     torch = pytest.importorskip("torch")
     from cnnlab.reference.torch import KerasLoss
@@ -117,13 +143,21 @@ def test_from_logits_value_and_gradient_match_torch_and_the_torch_twin(name):
     rng = np.random.default_rng(3)
     z = (rng.standard_normal((16, 5)) * 4).astype(np.float32)
     labels = rng.integers(0, 5, 16)
-    y = {"categorical_crossentropy": np.eye(5, dtype=np.float32)[labels], "sparse_categorical_crossentropy": labels,
-         "binary_crossentropy": rng.integers(0, 2, (16, 5)).astype(np.float32)}[name]
-    functional = {"binary_crossentropy": torch.nn.functional.binary_cross_entropy_with_logits,
-                  "sparse_categorical_crossentropy": torch.nn.functional.cross_entropy,
-                  "categorical_crossentropy": torch.nn.functional.cross_entropy}[name]
+    y = {
+        "categorical_crossentropy": np.eye(5, dtype=np.float32)[labels],
+        "sparse_categorical_crossentropy": labels,
+        "binary_crossentropy": rng.integers(0, 2, (16, 5)).astype(np.float32),
+    }[name]
+    functional = {
+        "binary_crossentropy": torch.nn.functional.binary_cross_entropy_with_logits,
+        "sparse_categorical_crossentropy": torch.nn.functional.cross_entropy,
+        "categorical_crossentropy": torch.nn.functional.cross_entropy,
+    }[name]
     engine = losses.get({"name": name, "from_logits": True})
-    for loss_fn in (functional, lambda tz, ty: KerasLoss({"name": name, "from_logits": True})(tz, tz, ty)):
+    for loss_fn in (
+        functional,
+        lambda tz, ty: KerasLoss({"name": name, "from_logits": True})(tz, tz, ty),
+    ):
         tz = torch.tensor(z, requires_grad=True)
         value = loss_fn(tz, torch.tensor(y))
         value.backward()
@@ -133,14 +167,29 @@ def test_from_logits_value_and_gradient_match_torch_and_the_torch_twin(name):
 
 KERAS_LOSSES = [  # (engine identifier, Keras class, its arguments, y_true, output maker)
     ("categorical_crossentropy", "CategoricalCrossentropy", {}, ONE_HOT, softmax),
-    ({"name": "categorical_crossentropy", "from_logits": True, "label_smoothing": 0.1}, "CategoricalCrossentropy",
-     {"from_logits": True, "label_smoothing": 0.1}, ONE_HOT, lambda z: z),
+    (
+        {"name": "categorical_crossentropy", "from_logits": True, "label_smoothing": 0.1},
+        "CategoricalCrossentropy",
+        {"from_logits": True, "label_smoothing": 0.1},
+        ONE_HOT,
+        lambda z: z,
+    ),
     ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy", {}, LABELS, softmax),
-    ({"name": "sparse_categorical_crossentropy", "from_logits": True}, "SparseCategoricalCrossentropy",
-     {"from_logits": True}, LABELS, lambda z: z),
+    (
+        {"name": "sparse_categorical_crossentropy", "from_logits": True},
+        "SparseCategoricalCrossentropy",
+        {"from_logits": True},
+        LABELS,
+        lambda z: z,
+    ),
     ("binary_crossentropy", "BinaryCrossentropy", {}, BINARY, losses.sigmoid),
-    ({"name": "binary_crossentropy", "from_logits": True}, "BinaryCrossentropy", {"from_logits": True}, BINARY,
-     lambda z: z),
+    (
+        {"name": "binary_crossentropy", "from_logits": True},
+        "BinaryCrossentropy",
+        {"from_logits": True},
+        BINARY,
+        lambda z: z,
+    ),
     ("mse", "MeanSquaredError", {}, REGRESSION, lambda z: z),
     ("mae", "MeanAbsoluteError", {}, REGRESSION, lambda z: z),
     ({"name": "huber", "delta": 0.7}, "Huber", {"delta": 0.7}, REGRESSION, lambda z: z),
@@ -156,24 +205,42 @@ def test_loss_values_and_functions_equal_keras(case):
     y_true = y_true.astype(np.float32)
     ours, theirs = losses.get(identifier), getattr(keras.losses, class_name)(**arguments)
     assert ours(y_true, y_pred) == pytest.approx(float(theirs(y_true, y_pred)), rel=1e-6)
-    function_name = ours.name  # the per-sample functions: keras.losses.categorical_crossentropy, ..., huber
-    np.testing.assert_allclose(getattr(losses, function_name)(y_true, y_pred, **arguments), keras.ops.convert_to_numpy(
-        getattr(keras.losses, function_name)(y_true, y_pred, **arguments)), rtol=1e-6, atol=1e-7)
+    function_name = (
+        ours.name
+    )  # the per-sample functions: keras.losses.categorical_crossentropy, ..., huber
+    np.testing.assert_allclose(
+        getattr(losses, function_name)(y_true, y_pred, **arguments),
+        keras.ops.convert_to_numpy(
+            getattr(keras.losses, function_name)(y_true, y_pred, **arguments)
+        ),
+        rtol=1e-6,
+        atol=1e-7,
+    )
 
 
 def test_loss_get_takes_names_classes_instances_functions_and_saved_configs():
     instance = losses.SparseCategoricalCrossentropy(from_logits=True)
     assert losses.get(instance) is instance
-    assert type(losses.get("mae")) is losses.MeanAbsoluteError and type(losses.get("MSE")) is losses.MeanSquaredError
+    assert (
+        type(losses.get("mae")) is losses.MeanAbsoluteError
+        and type(losses.get("MSE")) is losses.MeanSquaredError
+    )
     assert type(losses.get("CategoricalCrossentropy")) is losses.CategoricalCrossentropy
     assert type(losses.get(losses.BinaryCrossentropy)) is losses.BinaryCrossentropy
     assert type(losses.get(losses.categorical_crossentropy)) is losses.CategoricalCrossentropy
     assert losses.get(functools.partial(losses.binary_crossentropy, from_logits=True)).from_logits
     restored = losses.get(instance.get_config())
     assert type(restored) is losses.SparseCategoricalCrossentropy and restored.from_logits
-    keras_form = {"class_name": "CategoricalCrossentropy",
-                  "config": {"name": "categorical_crossentropy", "reduction": "sum_over_batch_size",
-                             "from_logits": True, "label_smoothing": 0.0, "axis": -1}}
+    keras_form = {
+        "class_name": "CategoricalCrossentropy",
+        "config": {
+            "name": "categorical_crossentropy",
+            "reduction": "sum_over_batch_size",
+            "from_logits": True,
+            "label_smoothing": 0.0,
+            "axis": -1,
+        },
+    }
     assert losses.get(keras_form).from_logits
 
 
@@ -181,9 +248,13 @@ def test_loss_written_in_python_is_refused_with_the_supported_list():
     def my_loss(y_true, y_pred):
         return ((y_true - y_pred) ** 2).mean()
 
-    with pytest.raises(UnsupportedKerasFeature, match=r"loss 'my_loss' is not supported.*categorical_crossentropy"):
+    with pytest.raises(
+        UnsupportedKerasFeature, match=r"loss 'my_loss' is not supported.*categorical_crossentropy"
+    ):
         losses.get(my_loss)
-    with pytest.raises(UnsupportedKerasFeature, match=r"unknown loss 'hinge'; cnnlab supports .*mse"):
+    with pytest.raises(
+        UnsupportedKerasFeature, match=r"unknown loss 'hinge'; cnnlab supports .*mse"
+    ):
         losses.get("hinge")
     with pytest.raises(UnsupportedKerasFeature, match="axis=1 is not supported"):
         losses.CategoricalCrossentropy(axis=1)
@@ -197,23 +268,40 @@ def batches(kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
     for n in (7, 5, 3):
         labels = rng.integers(0, 4, n)
         probs = softmax(rng.standard_normal((n, 4))).astype(np.float32)
-        out.append({"sparse": (labels, probs), "sparse-column": (labels[:, None], probs),
-                    "one-hot": (np.eye(4, dtype=np.float32)[labels], probs),
-                    "binary": (rng.integers(0, 2, (n, 1)).astype(np.float32), probs[:, :1] * 2),
-                    "multi-binary": (rng.integers(0, 2, (n, 4)).astype(np.float32), probs * 2),
-                    "regression": (rng.standard_normal((n, 3)).astype(np.float32),
-                                   rng.standard_normal((n, 3)).astype(np.float32))}[kind])
+        out.append(
+            {
+                "sparse": (labels, probs),
+                "sparse-column": (labels[:, None], probs),
+                "one-hot": (np.eye(4, dtype=np.float32)[labels], probs),
+                "binary": (rng.integers(0, 2, (n, 1)).astype(np.float32), probs[:, :1] * 2),
+                "multi-binary": (rng.integers(0, 2, (n, 4)).astype(np.float32), probs * 2),
+                "regression": (
+                    rng.standard_normal((n, 3)).astype(np.float32),
+                    rng.standard_normal((n, 3)).astype(np.float32),
+                ),
+            }[kind]
+        )
     return out
 
 
 METRIC_CASES = [  # (identifier given to compile, data kind)
-    ("accuracy", "sparse"), ("acc", "sparse-column"), ("accuracy", "one-hot"), ("accuracy", "binary"),
-    ("categorical_accuracy", "one-hot"), ("sparse_categorical_accuracy", "sparse"), ("binary_accuracy", "multi-binary"),
-    ("mse", "regression"), ("mae", "regression"), ("mean_squared_error", "regression"),
-    ("mean_absolute_error", "regression"), ("SparseTopKCategoricalAccuracy(k=3)", "sparse"),
+    ("accuracy", "sparse"),
+    ("acc", "sparse-column"),
+    ("accuracy", "one-hot"),
+    ("accuracy", "binary"),
+    ("categorical_accuracy", "one-hot"),
+    ("sparse_categorical_accuracy", "sparse"),
+    ("binary_accuracy", "multi-binary"),
+    ("mse", "regression"),
+    ("mae", "regression"),
+    ("mean_squared_error", "regression"),
+    ("mean_absolute_error", "regression"),
+    ("SparseTopKCategoricalAccuracy(k=3)", "sparse"),
     ("categorical_crossentropy", "one-hot"),
-    ("SparseCategoricalAccuracy()", "sparse"), ("BinaryAccuracy(threshold=0.3)", "binary"),
-    ("TopKCategoricalAccuracy(k=2)", "one-hot"), ("metrics.categorical_accuracy", "one-hot"),
+    ("SparseCategoricalAccuracy()", "sparse"),
+    ("BinaryAccuracy(threshold=0.3)", "binary"),
+    ("TopKCategoricalAccuracy(k=2)", "one-hot"),
+    ("metrics.categorical_accuracy", "one-hot"),
     ("metrics.mean_squared_error", "regression"),
 ]
 
@@ -223,7 +311,9 @@ def build(identifier: str, module: Any) -> Any:
     if identifier.endswith(")"):
         name, arguments = identifier[:-1].split("(")
         kwargs = dict(item.split("=") for item in arguments.split(",")) if arguments else {}
-        return getattr(module, name)(**{k: float(v) if "." in v else int(v) for k, v in kwargs.items()})
+        return getattr(module, name)(
+            **{k: float(v) if "." in v else int(v) for k, v in kwargs.items()}
+        )
     if identifier.startswith("metrics."):
         return getattr(module, identifier.removeprefix("metrics."))
     return identifier
@@ -261,9 +351,13 @@ def test_metric_instances_keep_their_names_and_unknown_metrics_are_refused():
     assert metrics.get(metrics.SparseCategoricalAccuracy(name="sca")).name == "sca"
     assert metrics.get(metrics.CategoricalAccuracy).name == "categorical_accuracy"
     assert metrics.get(losses.categorical_crossentropy).name == "categorical_crossentropy"
-    with pytest.raises(UnsupportedKerasFeature, match=r"unknown metric 'auc'; cnnlab supports accuracy, acc, .*mse"):
+    with pytest.raises(
+        UnsupportedKerasFeature, match=r"unknown metric 'auc'; cnnlab supports accuracy, acc, .*mse"
+    ):
         metrics.get("auc")
-    with pytest.raises(UnsupportedKerasFeature, match=r"metric 'f1' is not supported.*sparse_categorical_accuracy"):
+    with pytest.raises(
+        UnsupportedKerasFeature, match=r"metric 'f1' is not supported.*sparse_categorical_accuracy"
+    ):
         metrics.get(lambda_named("f1"))
 
 
@@ -277,20 +371,32 @@ def lambda_named(name: str) -> Callable[..., float]:
 
 # --------------------------------------------------------------- optimizers
 OPTIMIZER_CONFIGS = [
-    {"name": "adadelta"}, {"name": "adadelta", "learning_rate": 1.0, "rho": 0.9},
-    {"name": "adagrad"}, {"name": "adagrad", "learning_rate": 0.05, "initial_accumulator_value": 0.5},
-    {"name": "nadam"}, {"name": "nadam", "learning_rate": 0.01, "beta_1": 0.8},
-    {"name": "adamw"}, {"name": "adamw", "learning_rate": 0.01, "weight_decay": 0.1},
-    {"name": "adam", "amsgrad": True}, {"name": "sgd", "momentum": 0.9, "weight_decay": 0.01},
-    {"name": "rmsprop", "clipnorm": 0.5}, {"name": "adam", "clipvalue": 0.01}, {"name": "sgd", "decay": 0.1},
+    {"name": "adadelta"},
+    {"name": "adadelta", "learning_rate": 1.0, "rho": 0.9},
+    {"name": "adagrad"},
+    {"name": "adagrad", "learning_rate": 0.05, "initial_accumulator_value": 0.5},
+    {"name": "nadam"},
+    {"name": "nadam", "learning_rate": 0.01, "beta_1": 0.8},
+    {"name": "adamw"},
+    {"name": "adamw", "learning_rate": 0.01, "weight_decay": 0.1},
+    {"name": "adam", "amsgrad": True},
+    {"name": "sgd", "momentum": 0.9, "weight_decay": 0.01},
+    {"name": "rmsprop", "clipnorm": 0.5},
+    {"name": "adam", "clipvalue": 0.01},
+    {"name": "sgd", "decay": 0.1},
 ]
 
 
-def run_steps(config: dict[str, Any], steps: int = 5) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+def run_steps(
+    config: dict[str, Any], steps: int = 5
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """The engine's weights after ``steps`` updates, with the start and the gradients it used."""
     rng = np.random.default_rng(6)
     start = rng.standard_normal((4, 3)).astype(np.float32)
-    grads = [(rng.standard_normal((4, 3)) * 10.0 ** rng.integers(-2, 1)).astype(np.float32) for _ in range(steps)]
+    grads = [
+        (rng.standard_normal((4, 3)) * 10.0 ** rng.integers(-2, 1)).astype(np.float32)
+        for _ in range(steps)
+    ]
     param = start.copy()
     optimizer = optimizers.get(config)
     for grad in grads:
@@ -329,7 +435,10 @@ def test_optimizer_steps_equal_the_torch_twin(config):
 
 
 def test_keras_2_lr_warns_and_equals_learning_rate():
-    with pytest.warns(DeprecationWarning, match="Adadelta: 'lr' is Keras 2's name; Keras 3 calls it 'learning_rate'"):
+    with pytest.warns(
+        DeprecationWarning,
+        match="Adadelta: 'lr' is Keras 2's name; Keras 3 calls it 'learning_rate'",
+    ):
         old = optimizers.Adadelta(lr=0.5, rho=0.9)
     new = optimizers.Adadelta(learning_rate=0.5, rho=0.9)
     assert old.get_config() == new.get_config() and old.lr == 0.5
@@ -379,16 +488,43 @@ def test_state_restored_mid_training_continues_exactly(name):
 
 
 def test_optimizer_get_takes_every_keras_name_class_and_instance():
-    for name in ["adam", "sgd", "rmsprop", "adadelta", "adagrad", "nadam", "adamw", "Adam", "RMSprop", "AdamW"]:
+    for name in [
+        "adam",
+        "sgd",
+        "rmsprop",
+        "adadelta",
+        "adagrad",
+        "nadam",
+        "adamw",
+        "Adam",
+        "RMSprop",
+        "AdamW",
+    ]:
         assert optimizers.get(name).name == name.lower()
     assert type(optimizers.get(optimizers.Nadam)) is optimizers.Nadam
     adagrad = optimizers.Adagrad(0.1)
     assert optimizers.get(adagrad) is adagrad
-    keras_form = {"class_name": "Adadelta", "config": {"name": "adadelta", "learning_rate": 0.5, "rho": 0.9,
-                                                        "weight_decay": None, "clipnorm": None, "use_ema": False}}
-    assert optimizers.get(keras_form).get_config() == {"name": "adadelta", "learning_rate": 0.5, "rho": 0.9,
-                                                       "epsilon": 1e-7}
-    with pytest.raises(UnsupportedKerasFeature, match="unknown optimizer 'lion'; cnnlab supports sgd, adam, rmsprop"):
+    keras_form = {
+        "class_name": "Adadelta",
+        "config": {
+            "name": "adadelta",
+            "learning_rate": 0.5,
+            "rho": 0.9,
+            "weight_decay": None,
+            "clipnorm": None,
+            "use_ema": False,
+        },
+    }
+    assert optimizers.get(keras_form).get_config() == {
+        "name": "adadelta",
+        "learning_rate": 0.5,
+        "rho": 0.9,
+        "epsilon": 1e-7,
+    }
+    with pytest.raises(
+        UnsupportedKerasFeature,
+        match="unknown optimizer 'lion'; cnnlab supports sgd, adam, rmsprop",
+    ):
         optimizers.get("lion")
     with pytest.raises(UnsupportedKerasFeature, match="Adam: use_ema=True is not supported"):
         optimizers.Adam(use_ema=True)

@@ -79,7 +79,11 @@ def test_class_absent_from_truth_gives_no_auc_and_a_full_matrix() -> None:
     assert result["roc_auc_ovr"] is None
     assert result["confusion_matrix"] == [[1, 1, 0], [0, 1, 1], [0, 0, 0]]
     assert result["per_class"][2] == {
-        "class": "2", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
+        "class": "2",
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 0,
     }
 
 

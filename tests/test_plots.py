@@ -21,8 +21,18 @@ from cnnlab import plots
 from cnnlab.metrics import classification_metrics
 
 NAMES = ["zero", "one", "two", "three"]
-CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck"]
+CIFAR_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 HISTORY = {
     "loss": [1.2, 0.7, 0.5],
     "accuracy": [0.6, 0.8, 0.85],
@@ -131,21 +141,27 @@ def overlapping_pairs(fig: Figure) -> list[tuple[str, str]]:
     FigureCanvasAgg(fig).draw()
     renderer = fig.canvas.get_renderer()
     boxes = [(t.get_text(), text_box(t, renderer)) for t in drawn_texts(fig)]
-    return [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
-            if boxes_overlap(box_a, box_b)]
+    return [
+        (a, b)
+        for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
+        if boxes_overlap(box_a, box_b)
+    ]
 
 
 FIGURE_BUILDERS: dict[str, Callable[[], Figure]] = {
     "history": lambda: plots._figure_history(HISTORY),
     "history_loss_only": lambda: plots._figure_history({"loss": [3.0, 2.0, 1.5]}),
     "history_compare": lambda: plots._figure_history_compare(
-        {"numpy": HISTORY, "torch": HISTORY}, "Runs"),
+        {"numpy": HISTORY, "torch": HISTORY}, "Runs"
+    ),
     "confusion": lambda: plots._figure_confusion_matrix(CM, NAMES),
     "confusion_normalized": lambda: plots._figure_confusion_matrix(CM, NAMES, normalize=True),
     "confusion_ten_digits": lambda: plots._figure_confusion_matrix(
-        np.full((10, 10), 1234), [str(k) for k in range(10)]),
+        np.full((10, 10), 1234), [str(k) for k in range(10)]
+    ),
     "confusion_long_names": lambda: plots._figure_confusion_matrix(
-        np.full((10, 10), 1234), CIFAR_NAMES),
+        np.full((10, 10), 1234), CIFAR_NAMES
+    ),
     "confusion_pair": lambda: plots._figure_confusion_matrices({"numpy": CM, "torch": CM}, NAMES),
     "roc": lambda: plots._figure_roc(Y, P, NAMES, "ROC"),
     "roc_compare": lambda: plots._figure_roc_compare({"numpy": (Y, P), "torch": (Y, P)}, "ROC"),
@@ -153,16 +169,20 @@ FIGURE_BUILDERS: dict[str, Callable[[], Figure]] = {
     "sample_grid": lambda: plots._figure_sample_grid(X, Y, NAMES, 5, 0),
     "class_distribution": lambda: plots._figure_class_distribution(Y, Y[:30], NAMES),
     "class_distribution_long_names": lambda: plots._figure_class_distribution(
-        np.repeat(np.arange(10), 5000), None, CIFAR_NAMES),
+        np.repeat(np.arange(10), 5000), None, CIFAR_NAMES
+    ),
     "pixel_histogram": lambda: plots._figure_pixel_histogram(X, "Pixels"),
     "mean_images": lambda: plots._figure_mean_images(X, Y, NAMES),
     "mistakes": lambda: plots._figure_confident_mistakes(X, Y, P, NAMES, 8),
     "mistakes_long_names": lambda: plots._figure_confident_mistakes(
-        X[:4], np.arange(4), np.eye(10)[[1, 0, 9, 8]], CIFAR_NAMES, 8),
+        X[:4], np.arange(4), np.eye(10)[[1, 0, 9, 8]], CIFAR_NAMES, 8
+    ),
     "filters": lambda: plots._figure_filters(RNG_KERNEL, "F"),
     "feature_maps": lambda: plots._figure_feature_maps(
         [("conv2d", X[0][:6, :6, np.newaxis].repeat(8, 2)), ("max_pooling2d", np.ones((3, 3, 8)))],
-        16, "Maps"),
+        16,
+        "Maps",
+    ),
     "saliency": lambda: plots._figure_saliency(X[0], X[1] - 0.5, "Saliency"),
 }
 
@@ -289,7 +309,12 @@ def test_roc_compare_shows_macro_and_micro_of_each_engine() -> None:
     fig = plots._figure_roc_compare({"numpy": (Y, P), "torch": (Y, P[:, ::-1])}, "t")
     labels = legend_labels(fig)
     assert [text.split(" (")[0] for text in labels] == [
-        "numpy macro", "numpy micro", "torch macro", "torch micro", "chance"]
+        "numpy macro",
+        "numpy micro",
+        "torch macro",
+        "torch micro",
+        "chance",
+    ]
     assert auc_in(labels[0]) == pytest.approx(roc_auc_score(Y, P, multi_class="ovr"), abs=6e-4)
 
 
@@ -308,7 +333,10 @@ def test_sample_grid_shows_per_class_images_of_each_class_in_its_row() -> None:
     row_labels = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert row_labels == NAMES
     members = X[Y == 1]
-    assert all(any(np.allclose(tile[..., 0], scaled(m), atol=1 / 255) for m in members) for tile in shown[3:6])
+    assert all(
+        any(np.allclose(tile[..., 0], scaled(m), atol=1 / 255) for m in members)
+        for tile in shown[3:6]
+    )
 
 
 def test_sample_grid_is_seeded_and_copes_with_a_rare_class() -> None:
@@ -317,7 +345,9 @@ def test_sample_grid_is_seeded_and_copes_with_a_rare_class() -> None:
     first = plots._figure_sample_grid(images, labels, ["many", "rare"], 4, seed=3)
     again = plots._figure_sample_grid(images, labels, ["many", "rare"], 4, seed=3)
     assert len(mosaic_tiles(first)) == 4 + 1
-    np.testing.assert_array_equal(first.axes[0].images[0].get_array(), again.axes[0].images[0].get_array())
+    np.testing.assert_array_equal(
+        first.axes[0].images[0].get_array(), again.axes[0].images[0].get_array()
+    )
 
 
 def test_class_distribution_bars_count_the_images_of_each_class() -> None:
@@ -339,19 +369,23 @@ def test_pixel_histogram_counts_every_pixel() -> None:
 
 def test_mean_images_are_the_class_means() -> None:
     fig = plots._figure_mean_images(X, Y, NAMES)
-    np.testing.assert_allclose(mosaic_tiles(fig)[2][..., 0], scaled(X[Y == 2].mean(axis=0)), atol=1 / 255)
+    np.testing.assert_allclose(
+        mosaic_tiles(fig)[2][..., 0], scaled(X[Y == 2].mean(axis=0)), atol=1 / 255
+    )
     assert fig.axes[0].texts[0].get_text() == "zero (20)"
 
 
 def test_confident_mistakes_are_the_most_probable_wrong_answers() -> None:
     labels = np.array([0, 1, 2, 0, 1])
-    probs = np.array([
-        [0.9, 0.05, 0.05],  # right
-        [0.6, 0.3, 0.1],  # wrong, 0.6
-        [0.02, 0.97, 0.01],  # wrong, 0.97
-        [0.2, 0.7, 0.1],  # wrong, 0.7
-        [0.1, 0.8, 0.1],  # right
-    ])
+    probs = np.array(
+        [
+            [0.9, 0.05, 0.05],  # right
+            [0.6, 0.3, 0.1],  # wrong, 0.6
+            [0.02, 0.97, 0.01],  # wrong, 0.97
+            [0.2, 0.7, 0.1],  # wrong, 0.7
+            [0.1, 0.8, 0.1],  # right
+        ]
+    )
     np.testing.assert_array_equal(plots.confident_mistake_indices(labels, probs, 2), [2, 3])
     fig = plots._figure_confident_mistakes(X[:5], labels, probs, ["a", "b", "c"], n=16)
     titles = [text.get_text() for text in fig.axes[0].texts]
@@ -372,7 +406,9 @@ def test_filters_are_channel_averaged_tiles_one_per_filter() -> None:
     fig = plots._figure_filters(kernel, "t")
     tiles = mosaic_tiles(fig)  # one image, not one axes per filter
     assert len(tiles) == 10 and len(fig.axes) == 1
-    np.testing.assert_allclose(tiles[7][..., 0], scaled(kernel[:, :, :, 7].mean(axis=2)), atol=1 / 255)
+    np.testing.assert_allclose(
+        tiles[7][..., 0], scaled(kernel[:, :, :, 7].mean(axis=2)), atol=1 / 255
+    )
     assert [text.get_text() for text in fig.axes[0].texts] == [str(k) for k in range(10)]
     with pytest.raises(ValueError, match="kh, kw, C_in, F"):
         plots._figure_filters(np.ones((3, 3, 4)), "t")
@@ -381,11 +417,15 @@ def test_filters_are_channel_averaged_tiles_one_per_filter() -> None:
 def test_feature_maps_one_row_per_layer_with_at_most_max_channels() -> None:
     maps = [("conv2d", np.random.default_rng(0).random((6, 6, 32))), ("dense", np.ones((2, 2)))]
     fig = plots._figure_feature_maps(maps, max_channels=5, title="t")
-    tiles = mosaic_tiles(fig)  # one image: five maps of conv2d, then dense's one map enlarged to 6x6
+    tiles = mosaic_tiles(
+        fig
+    )  # one image: five maps of conv2d, then dense's one map enlarged to 6x6
     assert len(tiles) == 5 + 1 and len(fig.axes) == 1
     labels = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert labels == ["conv2d\n6x6x32", "dense\n2x2x1"]
-    np.testing.assert_allclose(tiles[3], matplotlib.colormaps["viridis"](scaled(maps[0][1][:, :, 3])))
+    np.testing.assert_allclose(
+        tiles[3], matplotlib.colormaps["viridis"](scaled(maps[0][1][:, :, 3]))
+    )
     assert tiles[5].shape == (6, 6, 4)
 
 

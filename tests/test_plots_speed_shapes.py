@@ -42,24 +42,34 @@ def test_tile_colors_scale_each_tile_to_its_own_range() -> None:
     np.testing.assert_allclose(grey[..., 0], [[0.0, 0.25], [0.5, 1.0]], atol=1 / 255)
     np.testing.assert_array_equal(grey[..., 3], 1.0)
     constant = plots.tile_colors(np.full((2, 2), 7.0), "viridis")
-    np.testing.assert_allclose(constant, np.broadcast_to(matplotlib.colormaps["viridis"](0.0), (2, 2, 4)))
+    np.testing.assert_allclose(
+        constant, np.broadcast_to(matplotlib.colormaps["viridis"](0.0), (2, 2, 4))
+    )
     with_nan = plots.tile_colors(np.array([[0.0, np.nan], [1.0, 0.5]]))
     assert with_nan[0, 1, 3] == 0 and with_nan[1, 0, 0] == pytest.approx(1.0)
-    rgb = plots.tile_colors(np.stack([np.zeros((2, 2)), np.ones((2, 2)), np.full((2, 2), 0.5)], axis=2))
+    rgb = plots.tile_colors(
+        np.stack([np.zeros((2, 2)), np.ones((2, 2)), np.full((2, 2), 0.5)], axis=2)
+    )
     np.testing.assert_allclose(rgb[0, 0], [0.0, 1.0, 0.5, 1.0])
 
 
 def test_resize_nearest_repeats_pixels_like_imshow() -> None:
     image = np.arange(4.0).reshape(2, 2)
-    np.testing.assert_array_equal(plots._resize_nearest(image, (4, 3)),
-                                  [[0, 0, 1], [0, 0, 1], [2, 2, 3], [2, 2, 3]])
+    np.testing.assert_array_equal(
+        plots._resize_nearest(image, (4, 3)), [[0, 0, 1], [0, 0, 1], [2, 2, 3], [2, 2, 3]]
+    )
 
 
 GRIDS = {
     "filters": lambda: plots._figure_filters(RNG.normal(size=(3, 3, 1, 32)), "F"),
     "feature_maps": lambda: plots._figure_feature_maps(
-        [("conv2d", RNG.random((26, 26, 32))), ("max_pooling2d", RNG.random((13, 13, 32)))], 16, "Maps"),
-    "mistakes": lambda: plots._figure_confident_mistakes(IMAGES, LABELS, PROBS, ["a", "b", "c"], 16),
+        [("conv2d", RNG.random((26, 26, 32))), ("max_pooling2d", RNG.random((13, 13, 32)))],
+        16,
+        "Maps",
+    ),
+    "mistakes": lambda: plots._figure_confident_mistakes(
+        IMAGES, LABELS, PROBS, ["a", "b", "c"], 16
+    ),
 }
 
 
@@ -73,9 +83,12 @@ def test_a_grid_is_one_image_on_one_axes_without_layout_engine(name: str) -> Non
 RUN_FIGURES = {
     "history": lambda: plots._figure_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}),
     "confusion": lambda: plots._figure_confusion_matrix(np.eye(3, dtype=int) * 5, ["a", "b", "c"]),
-    "roc": lambda: plots._figure_roc(LABELS, np.eye(3)[LABELS] * 0.5 + RNG.random((12, 3)) * 0.3, "abc", "ROC"),
+    "roc": lambda: plots._figure_roc(
+        LABELS, np.eye(3)[LABELS] * 0.5 + RNG.random((12, 3)) * 0.3, "abc", "ROC"
+    ),
     "per_class": lambda: plots._figure_per_class(
-        [{"class": "a", "precision": 1.0, "recall": 0.5, "f1": 0.67}], "Scores"),
+        [{"class": "a", "precision": 1.0, "recall": 0.5, "f1": 0.67}], "Scores"
+    ),
     "saliency": lambda: plots._figure_saliency(IMAGES[0], IMAGES[1], "S"),
 }
 
@@ -92,7 +105,9 @@ def test_confusion_colour_bar_sits_right_of_the_heatmap_without_shrinking_it() -
     assert bar.get_ylabel() == "images"
     width, height = fig.get_size_inches()
     box = heatmap.get_position()
-    assert box.width * width == pytest.approx(box.height * height)  # the square box of a square heatmap
+    assert box.width * width == pytest.approx(
+        box.height * height
+    )  # the square box of a square heatmap
 
 
 def test_long_labels_outside_a_fixed_margin_are_kept_in_the_png(tmp_path: Path) -> None:
@@ -100,9 +115,13 @@ def test_long_labels_outside_a_fixed_margin_are_kept_in_the_png(tmp_path: Path) 
     fig = plots._figure_confusion_matrix(np.eye(3, dtype=int), names)
     FigureCanvasAgg(fig).draw()
     renderer = fig.canvas.get_renderer()
-    label_left = min(label.get_window_extent(renderer).x0 for label in fig.axes[0].get_yticklabels())
+    label_left = min(
+        label.get_window_extent(renderer).x0 for label in fig.axes[0].get_yticklabels()
+    )
     bar_right = fig.axes[1].get_tightbbox(renderer).x1
     assert label_left < 0  # the label does not fit the fixed left margin...
     path = plots.save_figure(fig, tmp_path / "cm.png")
     with Image.open(path) as image:
-        assert image.size[0] >= bar_right - label_left  # ...and the PNG still spans it and the colour bar
+        assert (
+            image.size[0] >= bar_right - label_left
+        )  # ...and the PNG still spans it and the colour bar

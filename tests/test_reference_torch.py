@@ -77,13 +77,16 @@ def seed_cnn(seed: int = 1, optimizer: str | dict = "adam") -> Sequential:
 
 def seed_dense(seed: int = 1, optimizer: str | dict = "adam", dropout: float = 0.5) -> Sequential:
     """The seed dense model for 2-D points."""
-    model = Sequential([
-        layers.Dense(64, activation="relu", input_shape=(2,)),
-        layers.Dense(64, activation="relu"),
-        layers.Flatten(),
-        layers.Dropout(dropout),
-        layers.Dense(2, activation="softmax"),
-    ], seed=seed)
+    model = Sequential(
+        [
+            layers.Dense(64, activation="relu", input_shape=(2,)),
+            layers.Dense(64, activation="relu"),
+            layers.Flatten(),
+            layers.Dropout(dropout),
+            layers.Dense(2, activation="softmax"),
+        ],
+        seed=seed,
+    )
     model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
     return model
 
@@ -97,8 +100,11 @@ def random_data(model: Sequential, count: int, seed: int = 0) -> tuple[np.ndarra
 
 
 # ------------------------------------------------------------------------ oracle
-def assert_parity(rows: list[dict], tolerance: float = FLOAT32_TOLERANCE,
-                  weights_tolerance: float = WEIGHTS_TOLERANCE) -> None:
+def assert_parity(
+    rows: list[dict],
+    tolerance: float = FLOAT32_TOLERANCE,
+    weights_tolerance: float = WEIGHTS_TOLERANCE,
+) -> None:
     """Every row within tolerance; the message lists the rows that are not.
 
     Forward, loss and gradients: the largest difference scaled by max(1, largest torch
@@ -122,7 +128,9 @@ def assert_rows_cover(rows: list[dict], model: Sequential) -> None:
     assert forward == [layer.name for layer in model.layers]
     weights = [f"{layer.name}/{key}" for layer in model.layers for key in layer.params]
     for quantity in ("gradient", "weights"):
-        assert [f"{row['layer']}/{row['param']}" for row in rows if row["quantity"] == quantity] == weights
+        assert [
+            f"{row['layer']}/{row['param']}" for row in rows if row["quantity"] == quantity
+        ] == weights
     assert sum(row["quantity"] == "loss" for row in rows) == 1
 
 
@@ -158,28 +166,46 @@ def test_seed_dense_model_agrees_after_100_adam_steps(precision):
 # ----------------------------------------------- padding, pooling, optimizers
 def same_strided() -> list:
     # tanh before the max pool: negative values, so padding with 0 instead of -inf would show
-    return [Input(shape=(9, 10, 2)), layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh"),
-            layers.MaxPooling2D(3, strides=2, padding="same"),
-            layers.Conv2D(3, (2, 4), strides=(3, 1), padding="same", activation="relu"),
-            layers.Flatten(), layers.Dense(5, activation="softmax")]
+    return [
+        Input(shape=(9, 10, 2)),
+        layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh"),
+        layers.MaxPooling2D(3, strides=2, padding="same"),
+        layers.Conv2D(3, (2, 4), strides=(3, 1), padding="same", activation="relu"),
+        layers.Flatten(),
+        layers.Dense(5, activation="softmax"),
+    ]
 
 
 def average_pooling() -> list:
-    return [Input(shape=(8, 8, 3)), layers.Conv2D(6, 3, padding="same", activation="sigmoid"),
-            layers.AveragePooling2D(3, strides=2, padding="same"), layers.AveragePooling2D(2),
-            layers.Flatten(), layers.Dense(4), layers.Activation("softmax")]
+    return [
+        Input(shape=(8, 8, 3)),
+        layers.Conv2D(6, 3, padding="same", activation="sigmoid"),
+        layers.AveragePooling2D(3, strides=2, padding="same"),
+        layers.AveragePooling2D(2),
+        layers.Flatten(),
+        layers.Dense(4),
+        layers.Activation("softmax"),
+    ]
 
 
 def strided_valid_binary() -> list:
-    return [Input(shape=(11, 11, 1)), layers.Conv2D(5, 3, strides=2, activation="relu"),
-            layers.AveragePooling2D(3, strides=2), layers.Flatten(), layers.Dropout(0.3),
-            layers.Dense(1, activation="sigmoid")]
+    return [
+        Input(shape=(11, 11, 1)),
+        layers.Conv2D(5, 3, strides=2, activation="relu"),
+        layers.AveragePooling2D(3, strides=2),
+        layers.Flatten(),
+        layers.Dropout(0.3),
+        layers.Dense(1, activation="sigmoid"),
+    ]
 
 
 def per_pixel_classes() -> list:
     """Softmax over the channels of every pixel: the loss averages over N * H * W predictions."""
-    return [Input(shape=(6, 5, 2)), layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.Conv2D(3, 1, activation="softmax")]
+    return [
+        Input(shape=(6, 5, 2)),
+        layers.Conv2D(4, 3, padding="same", activation="relu"),
+        layers.Conv2D(3, 1, activation="softmax"),
+    ]
 
 
 def dense_regression() -> list:
@@ -187,9 +213,16 @@ def dense_regression() -> list:
 
 
 PARITY_CASES = [
-    (same_strided, {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}, "categorical_crossentropy"),
-    (average_pooling, {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
-     "sparse_categorical_crossentropy"),
+    (
+        same_strided,
+        {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+        "categorical_crossentropy",
+    ),
+    (
+        average_pooling,
+        {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
+        "sparse_categorical_crossentropy",
+    ),
     (strided_valid_binary, {"name": "rmsprop", "learning_rate": 0.01}, "binary_crossentropy"),
     (dense_regression, {"name": "adam", "learning_rate": 0.01, "beta_1": 0.8}, "mse"),
     (per_pixel_classes, {"name": "adam"}, "sparse_categorical_crossentropy"),
@@ -208,14 +241,21 @@ def targets_for(model: Sequential, loss: str, count: int, rng: np.random.Generat
     return np.eye(classes)[rng.integers(0, classes, count)]
 
 
-@pytest.mark.parametrize("architecture, optimizer, loss", PARITY_CASES,
-                         ids=[f"{a.__name__}-{o['name']}-{loss}" for a, o, loss in PARITY_CASES])
-def test_configs_agree_for_a_few_steps(architecture: Callable[[], list], optimizer: dict, loss: str):
+@pytest.mark.parametrize(
+    "architecture, optimizer, loss",
+    PARITY_CASES,
+    ids=[f"{a.__name__}-{o['name']}-{loss}" for a, o, loss in PARITY_CASES],
+)
+def test_configs_agree_for_a_few_steps(
+    architecture: Callable[[], list], optimizer: dict, loss: str
+):
     model = Sequential(architecture(), seed=4)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     rng = np.random.default_rng(5)
     x = rng.standard_normal((24, *model.input_shape))
-    rows = reference.parity_report(model, x, targets_for(model, loss, 24, rng), steps=5, batch_size=8)
+    rows = reference.parity_report(
+        model, x, targets_for(model, loss, 24, rng), steps=5, batch_size=8
+    )
     assert_rows_cover(rows, model)
     assert_parity(rows, weights_tolerance=FLOAT32_TOLERANCE)
 
@@ -245,18 +285,26 @@ def test_format_parity_is_one_line_per_row():
 def test_unsupported_layer_class_is_refused():
     config = seed_dense().get_config()
     config["layers"].insert(2, {"class_name": "LSTM", "config": {"name": "lstm"}})
-    with pytest.raises(ValueError, match="the PyTorch reference does not support layer class 'LSTM'"):
+    with pytest.raises(
+        ValueError, match="the PyTorch reference does not support layer class 'LSTM'"
+    ):
         reference.build_torch_model(config)
 
 
 def test_built_model_starts_from_the_engine_initialisation_and_keeps_layer_names():
     model = seed_cnn(seed=7)
-    twin = reference.build_torch_model(model.get_config()["layers"], seed=7)  # the bare list works too
+    twin = reference.build_torch_model(
+        model.get_config()["layers"], seed=7
+    )  # the bare list works too
     assert [name for name, _ in twin.named_children()] == [layer.name for layer in model.layers]
-    assert np.array_equal(twin.get_submodule(model.layers[0].name).conv.weight.detach().numpy(),
-                          model.layers[0].params["kernel"].transpose(3, 2, 0, 1))
-    assert np.array_equal(twin.get_submodule(model.layers[-1].name).linear.weight.detach().numpy(),
-                          model.layers[-1].params["kernel"].T)
+    assert np.array_equal(
+        twin.get_submodule(model.layers[0].name).conv.weight.detach().numpy(),
+        model.layers[0].params["kernel"].transpose(3, 2, 0, 1),
+    )
+    assert np.array_equal(
+        twin.get_submodule(model.layers[-1].name).linear.weight.detach().numpy(),
+        model.layers[-1].params["kernel"].T,
+    )
 
 
 def test_weight_copy_round_trip_is_exact_and_predictions_agree():
@@ -274,7 +322,9 @@ def test_weight_copy_round_trip_is_exact_and_predictions_agree():
 
 def test_weights_of_another_architecture_are_refused():
     with pytest.raises(ValueError, match="no weight"):
-        reference.copy_weights_to_torch(seed_dense(), reference.build_torch_model(seed_cnn().get_config()))
+        reference.copy_weights_to_torch(
+            seed_dense(), reference.build_torch_model(seed_cnn().get_config())
+        )
 
 
 # ------------------------------------------------------------ optimizers, losses
@@ -314,8 +364,12 @@ def test_make_torch_optimizer_accepts_names_and_refuses_unknown_ones():
         reference.make_torch_optimizer({"name": "lion"}, params)
 
 
-LOSS_CASES = [("categorical_crossentropy", "softmax"), ("sparse_categorical_crossentropy", "softmax"),
-              ("binary_crossentropy", "sigmoid"), ("mse", "linear")]
+LOSS_CASES = [
+    ("categorical_crossentropy", "softmax"),
+    ("sparse_categorical_crossentropy", "softmax"),
+    ("binary_crossentropy", "sigmoid"),
+    ("mse", "linear"),
+]
 
 
 @pytest.mark.parametrize("name, activation", LOSS_CASES)
@@ -326,17 +380,27 @@ def test_loss_value_is_the_engine_value_and_gradient_the_fused_one(name, activat
     rng = np.random.default_rng(7)
     z = (rng.standard_normal((16, 3)) * 40).astype(np.float32)
     labels = rng.integers(0, 3, 16)
-    y = {"categorical_crossentropy": np.eye(3, dtype=np.float32)[labels], "sparse_categorical_crossentropy": labels,
-         "binary_crossentropy": rng.integers(0, 2, (16, 3)).astype(np.float32),
-         "mse": rng.random((16, 3), dtype=np.float32)}[name]
+    y = {
+        "categorical_crossentropy": np.eye(3, dtype=np.float32)[labels],
+        "sparse_categorical_crossentropy": labels,
+        "binary_crossentropy": rng.integers(0, 2, (16, 3)).astype(np.float32),
+        "mse": rng.random((16, 3), dtype=np.float32),
+    }[name]
     y_pred = activations.get(activation).forward(z.copy())
     engine_loss = losses.get(name)
     tz = torch.tensor(z, requires_grad=True)
-    value = reference.KerasLoss(name, activation)(tz, reference.ACTIVATIONS[activation](tz), torch.tensor(y))
+    value = reference.KerasLoss(name, activation)(
+        tz, reference.ACTIVATIONS[activation](tz), torch.tensor(y)
+    )
     value.backward()
-    expected_grad = (engine_loss.gradient_before_activation(y, y_pred) if engine_loss.fused_activation
-                     else engine_loss.gradient(y, y_pred))
-    assert abs(value.item() - engine_loss(y, y_pred)) <= FLOAT32_TOLERANCE * max(1.0, abs(value.item()))
+    expected_grad = (
+        engine_loss.gradient_before_activation(y, y_pred)
+        if engine_loss.fused_activation
+        else engine_loss.gradient(y, y_pred)
+    )
+    assert abs(value.item() - engine_loss(y, y_pred)) <= FLOAT32_TOLERANCE * max(
+        1.0, abs(value.item())
+    )
     np.testing.assert_allclose(tz.grad.numpy(), expected_grad, atol=1e-7, rtol=1e-5)
 
 
@@ -352,10 +416,20 @@ def blobs(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_trainer_learns_a_separable_problem_with_keras_history():
     x, y = blobs(120)
     seen = []
-    trainer = reference.TorchTrainer(seed_dense().get_config(), {"name": "adam", "learning_rate": 0.01},
-                                     "categorical_crossentropy", seed=0)
-    history = trainer.fit(x, y, batch_size=16, epochs=4, validation_split=0.25,
-                          on_epoch_end=lambda epoch, logs: seen.append((epoch, sorted(logs))))
+    trainer = reference.TorchTrainer(
+        seed_dense().get_config(),
+        {"name": "adam", "learning_rate": 0.01},
+        "categorical_crossentropy",
+        seed=0,
+    )
+    history = trainer.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=4,
+        validation_split=0.25,
+        on_epoch_end=lambda epoch, logs: seen.append((epoch, sorted(logs))),
+    )
     assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert all(len(values) == 4 for values in history.values()) and len(trainer.epoch_seconds) == 4
     assert seen == [(epoch, ["accuracy", "loss", "val_accuracy", "val_loss"]) for epoch in range(4)]
@@ -369,8 +443,12 @@ def test_trainer_learns_a_separable_problem_with_keras_history():
 
 def test_validation_split_takes_the_last_fraction_with_floor():
     x, y = blobs(10, seed=1)
-    trainer = reference.TorchTrainer(seed_dense(dropout=0.0).get_config(), "sgd", "categorical_crossentropy", seed=0)
-    history = trainer.fit(x, y, batch_size=4, epochs=1, validation_split=0.25)  # floor(7.5) = 7 for training
+    trainer = reference.TorchTrainer(
+        seed_dense(dropout=0.0).get_config(), "sgd", "categorical_crossentropy", seed=0
+    )
+    history = trainer.fit(
+        x, y, batch_size=4, epochs=1, validation_split=0.25
+    )  # floor(7.5) = 7 for training
     assert history["val_loss"][0] == pytest.approx(trainer.evaluate(x[7:], y[7:])[0], abs=1e-7)
     assert history["val_loss"][0] != pytest.approx(trainer.evaluate(x[8:], y[8:])[0], abs=1e-7)
     with_data = trainer.fit(x[:7], y[:7], batch_size=4, epochs=1, validation_data=(x[7:], y[7:]))
@@ -380,14 +458,20 @@ def test_validation_split_takes_the_last_fraction_with_floor():
 def test_trainer_sees_the_engine_batches_with_a_copied_generator():
     x, y = blobs(40, seed=2)
     model = seed_dense(seed=3, optimizer={"name": "sgd", "learning_rate": 0.1}, dropout=0.0)
-    trainer = reference.TorchTrainer(model.get_config(), model.optimizer.get_config(), "categorical_crossentropy", seed=9)
-    unshuffled = reference.TorchTrainer(model.get_config(), model.optimizer.get_config(), "categorical_crossentropy")
+    trainer = reference.TorchTrainer(
+        model.get_config(), model.optimizer.get_config(), "categorical_crossentropy", seed=9
+    )
+    unshuffled = reference.TorchTrainer(
+        model.get_config(), model.optimizer.get_config(), "categorical_crossentropy"
+    )
     trainer.set_weights_from(model)
     unshuffled.set_weights_from(model)
     generator = copy.deepcopy(model.shuffle_rng)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     torch_history = trainer.fit(x, y, batch_size=8, epochs=1, shuffle_rng=generator)
-    assert torch_history["loss"][0] == pytest.approx(history.history["loss"][0], abs=FLOAT32_TOLERANCE)
+    assert torch_history["loss"][0] == pytest.approx(
+        history.history["loss"][0], abs=FLOAT32_TOLERANCE
+    )
     assert_same_weights(model, trainer, FLOAT32_TOLERANCE)
     unshuffled.fit(x, y, batch_size=8, epochs=1, shuffle=False)
     with pytest.raises(AssertionError):  # the check is sensitive to the order of the batches
@@ -397,7 +481,9 @@ def test_trainer_sees_the_engine_batches_with_a_copied_generator():
 def test_one_seed_gives_the_same_start_and_batches_in_both_engines():
     x, y = blobs(40, seed=4)
     model = seed_dense(seed=5, optimizer={"name": "sgd", "learning_rate": 0.1}, dropout=0.0)
-    trainer = reference.TorchTrainer(model.get_config(), model.optimizer.get_config(), "categorical_crossentropy", seed=5)
+    trainer = reference.TorchTrainer(
+        model.get_config(), model.optimizer.get_config(), "categorical_crossentropy", seed=5
+    )
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     trainer.fit(x, y, batch_size=8, epochs=2)
     assert_same_weights(model, trainer, FLOAT32_TOLERANCE)
@@ -406,19 +492,37 @@ def test_one_seed_gives_the_same_start_and_batches_in_both_engines():
 def test_trainer_takes_one_unit_targets_as_the_engine_does():
     x, y = blobs(24, seed=7)
     labels = y[:, 1]  # (N,) for a one-unit sigmoid output
-    model = Sequential([layers.Dense(4, activation="tanh", input_shape=(2,)), layers.Dense(1, activation="sigmoid")], seed=8)
-    model.compile(optimizer={"name": "rmsprop", "learning_rate": 0.01}, loss="binary_crossentropy", metrics=["accuracy"])
-    trainer = reference.TorchTrainer(model.get_config(), model.optimizer.get_config(), "binary_crossentropy", seed=8)
+    model = Sequential(
+        [
+            layers.Dense(4, activation="tanh", input_shape=(2,)),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=8,
+    )
+    model.compile(
+        optimizer={"name": "rmsprop", "learning_rate": 0.01},
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    trainer = reference.TorchTrainer(
+        model.get_config(), model.optimizer.get_config(), "binary_crossentropy", seed=8
+    )
     history = model.fit(x, labels, batch_size=8, epochs=2, verbose=0).history
     torch_history = trainer.fit(x, labels, batch_size=8, epochs=2)
-    np.testing.assert_allclose(torch_history["loss"], history["loss"], atol=FLOAT32_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(
+        torch_history["loss"], history["loss"], atol=FLOAT32_TOLERANCE, rtol=0
+    )
     assert torch_history["accuracy"] == history["accuracy"]
     assert_same_weights(model, trainer, FLOAT32_TOLERANCE)
 
 
-def assert_same_weights(model: Sequential, trainer: reference.TorchTrainer, tolerance: float) -> None:
+def assert_same_weights(
+    model: Sequential, trainer: reference.TorchTrainer, tolerance: float
+) -> None:
     trained = trainer.to_engine()
-    gap = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), trained.get_weights()))
+    gap = max(
+        float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), trained.get_weights())
+    )
     assert gap <= tolerance, f"weights differ by {gap:.2e}"
 
 
@@ -426,21 +530,29 @@ def test_trainer_dropout_is_repeatable_and_leaves_torch_global_state_alone():
     x, y = blobs(32, seed=6)
     config = seed_dense().get_config()
     state = torch.get_rng_state()
-    runs = [reference.TorchTrainer(config, "adam", "categorical_crossentropy", seed=11).fit(x, y, epochs=2)
-            for _ in range(2)]
+    runs = [
+        reference.TorchTrainer(config, "adam", "categorical_crossentropy", seed=11).fit(
+            x, y, epochs=2
+        )
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1]
     assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_trainer_refuses_inputs_of_the_wrong_shape():
-    trainer = reference.TorchTrainer(seed_dense().get_config(), "adam", "categorical_crossentropy", seed=0)
+    trainer = reference.TorchTrainer(
+        seed_dense().get_config(), "adam", "categorical_crossentropy", seed=0
+    )
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 2\)"):
         trainer.fit(np.zeros((4, 3)), np.zeros((4, 2)))
 
 
 def test_the_reference_package_does_not_import_torch():
     code = "import sys, cnnlab.reference; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(SRC)})
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(SRC)}
+    )
 
 
 def test_cli_trains_with_the_torch_engine_into_a_run_the_engine_loads(tmp_path, capsys):
@@ -448,8 +560,23 @@ def test_cli_trains_with_the_torch_engine_into_a_run_the_engine_loads(tmp_path, 
     from cnnlab.cli import main
 
     out = tmp_path / "run"
-    argv = ["train", "--dataset", "digits", "--engine", "torch", "--epochs", "1", "--train-size", "300",
-            "--test-size", "60", "--batch-size", "32", "--out", str(out)]
+    argv = [
+        "train",
+        "--dataset",
+        "digits",
+        "--engine",
+        "torch",
+        "--epochs",
+        "1",
+        "--train-size",
+        "300",
+        "--test-size",
+        "60",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["engine"] == "torch" and len(metrics["epoch_seconds"]) == 1
@@ -475,7 +602,13 @@ def test_strides_larger_than_the_kernel_do_not_corrupt_memory(tmp_path):
         "t = TorchTrainer(m.get_config(), m.optimizer.get_config(), m.loss.name, seed=0, threads=1)\n"
         "x = np.random.default_rng(0).random((64, 9, 9, 1)).astype('float32')\n"
         "t.fit(x, np.eye(2, dtype='float32')[np.arange(64) % 2], batch_size=8, epochs=10)\n"
-        "print('ok')\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "MALLOC_CHECK_": "3", "OMP_NUM_THREADS": "1"})
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MALLOC_CHECK_": "3", "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-1500:]

@@ -21,8 +21,12 @@ from cnnlab.report import ReportFigure, Section, build_report, html_table, rende
 
 CHROMIUM = Path("/usr/bin/chromium")
 NAMES = ["zero", "one", "two"]
-HISTORY = {"loss": [1.1, 0.6], "accuracy": [0.5, 0.8], "val_loss": [0.9, 0.7],
-           "val_accuracy": [0.6, 0.75]}
+HISTORY = {
+    "loss": [1.1, 0.6],
+    "accuracy": [0.5, 0.8],
+    "val_loss": [0.9, 0.7],
+    "val_accuracy": [0.6, 0.75],
+}
 
 
 def make_run_dir(run_dir: Path) -> dict:
@@ -32,24 +36,48 @@ def make_run_dir(run_dir: Path) -> dict:
     logits = 2.5 * np.eye(3)[labels] + rng.normal(size=(30, 3))
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     report.write_figures_for_run(
-        run_dir, history=HISTORY, y_true=labels, y_prob=probs, x_test=rng.random((30, 8, 8)),
-        class_names=NAMES, first_kernel=rng.normal(size=(3, 3, 1, 8)))
+        run_dir,
+        history=HISTORY,
+        y_true=labels,
+        y_prob=probs,
+        x_test=rng.random((30, 8, 8)),
+        class_names=NAMES,
+        first_kernel=rng.normal(size=(3, 3, 1, 8)),
+    )
     plot_class_distribution(labels, None, NAMES, run_dir / "figures" / "zz_extra.png")
     scores = classification_metrics(labels, probs, NAMES)
     metrics = {
-        "test_loss": 0.4321, "test_accuracy": scores["accuracy"], "params": 34826,
-        "epoch_seconds": [1.5, 1.25], "engine": "numpy", "dataset": "digits",
-        **{key: scores[key] for key in ("precision_macro", "recall_macro", "f1_macro",
-                                         "roc_auc_ovr", "confusion_matrix", "per_class")},
+        "test_loss": 0.4321,
+        "test_accuracy": scores["accuracy"],
+        "params": 34826,
+        "epoch_seconds": [1.5, 1.25],
+        "engine": "numpy",
+        "dataset": "digits",
+        **{
+            key: scores[key]
+            for key in (
+                "precision_macro",
+                "recall_macro",
+                "f1_macro",
+                "roc_auc_ovr",
+                "confusion_matrix",
+                "per_class",
+            )
+        },
     }
-    config = {"model": [{"class_name": "Conv2D", "config": {"filters": 8}}],
-              "training": {"batch_size": 16, "epochs": 2, "optimizer": "adam"},
-              "dataset": "digits", "engine": "numpy", "created": "2025-05-01T10:00:00"}
+    config = {
+        "model": [{"class_name": "Conv2D", "config": {"filters": 8}}],
+        "training": {"batch_size": 16, "epochs": 2, "optimizer": "adam"},
+        "dataset": "digits",
+        "engine": "numpy",
+        "created": "2025-05-01T10:00:00",
+    }
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "history.csv").write_text(
         "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,1.1,0.5,0.9,0.6,1.5\n"
-        "2,0.6,0.8,0.7,0.75,1.25\n")
+        "2,0.6,0.8,0.7,0.75,1.25\n"
+    )
     (run_dir / "summary.txt").write_text('Model: "sequential"\n conv2d (Conv2D) <None> 80\n')
     return metrics
 
@@ -126,8 +154,16 @@ def test_missing_figure_is_a_clear_error(tmp_path: Path) -> None:
 def test_write_figures_for_run_writes_the_standard_figures(run_report: tuple) -> None:
     run_dir, _, _ = run_report
     names = {p.name for p in (run_dir / "figures").iterdir()}
-    assert names == {"history.png", "confusion_matrix.png", "confusion_matrix_normalized.png",
-                     "roc.png", "per_class.png", "mistakes.png", "filters.png", "zz_extra.png"}
+    assert names == {
+        "history.png",
+        "confusion_matrix.png",
+        "confusion_matrix_normalized.png",
+        "roc.png",
+        "per_class.png",
+        "mistakes.png",
+        "filters.png",
+        "zz_extra.png",
+    }
 
 
 def test_run_report_is_self_contained(run_report: tuple) -> None:
@@ -145,7 +181,7 @@ def test_run_report_shows_metrics_settings_history_and_summary(run_report: tuple
     assert f"<td>{metrics['roc_auc_ovr']:.4f}</td>" in text
     assert "<td>0.4321</td>" in text and "<td>34,826</td>" in text
     assert "<td>2.7500</td>" in text  # total training seconds
-    assert ">optimizer</td><td class=\"text\">adam</td>" in text
+    assert '>optimizer</td><td class="text">adam</td>' in text
     assert "<th>val_accuracy</th>" in text and "<td>0.7500</td>" in text
     assert "conv2d (Conv2D) &lt;None&gt; 80" in text
     assert "<th>pred two</th>" in text and ">true zero</td>" in text
@@ -155,9 +191,18 @@ def test_run_report_shows_metrics_settings_history_and_summary(run_report: tuple
 def test_run_report_orders_known_figures_then_the_others(run_report: tuple) -> None:
     _, _, text = run_report
     captions = re.findall(r"<figcaption>([^<]*)</figcaption>", text)
-    expected = [report.FIGURE_CAPTIONS[name] for name in (
-        "history.png", "confusion_matrix.png", "confusion_matrix_normalized.png", "roc.png",
-        "per_class.png", "mistakes.png", "filters.png")] + ["zz_extra.png"]
+    expected = [
+        report.FIGURE_CAPTIONS[name]
+        for name in (
+            "history.png",
+            "confusion_matrix.png",
+            "confusion_matrix_normalized.png",
+            "roc.png",
+            "per_class.png",
+            "mistakes.png",
+            "filters.png",
+        )
+    ] + ["zz_extra.png"]
     assert captions == expected
 
 
@@ -192,18 +237,29 @@ def test_unreadable_metrics_and_absent_run_dir_are_clear_errors(tmp_path: Path) 
 def dump_dom(page: Path, profile: Path) -> str:
     """The DOM of ``page`` after its load event, as headless Chromium serialises it."""
     command = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=2000",
-        "--dump-dom", page.resolve().as_uri(),
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        page.resolve().as_uri(),
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return completed.stdout
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium "
-                    "(Debian: apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install -y chromium)",
+)
 def test_report_loads_every_image_in_chromium(run_report: tuple, tmp_path: Path) -> None:
     run_dir, metrics, _ = run_report
     copy = tmp_path / "report.html"  # a copy, so the browser cannot reach the figures folder

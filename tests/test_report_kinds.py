@@ -14,7 +14,7 @@ from cnnlab.report import REPORT_KINDS, directory_kind
 from cnnlab.study import report as study_report
 
 PROGRAMS = Path(__file__).parent / "programs" / "compare"
-TINY_STUDY = '''name = "tiny"
+TINY_STUDY = """name = "tiny"
 model = "seed-cnn-same"
 [training]
 dataset = "digits"
@@ -24,35 +24,110 @@ train_size = 400
 test_size = 100
 [axes]
 "conv2d.filters" = [4, 8]
-'''
+"""
 
 
 def make_run(folder: Path) -> Path:
-    assert main(["train", "--dataset", "digits", "--epochs", "1", "--train-size", "400", "--test-size", "100",
-                 "--out", str(folder / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--train-size",
+                "400",
+                "--test-size",
+                "100",
+                "--out",
+                str(folder / "run"),
+            ]
+        )
+        == 0
+    )
     return folder / "run"
 
 
 def make_approximation(folder: Path) -> Path:
-    assert main(["approx", "--function", "circle", "--samples", "400", "--epochs", "1",
-                 "--out", str(folder / "approx")]) == 0
+    assert (
+        main(
+            [
+                "approx",
+                "--function",
+                "circle",
+                "--samples",
+                "400",
+                "--epochs",
+                "1",
+                "--out",
+                str(folder / "approx"),
+            ]
+        )
+        == 0
+    )
     return folder / "approx"
 
 
 def make_comparison(folder: Path) -> Path:
-    assert main(["compare", "--dataset", "digits", "--epochs", "1", "--train-size", "400", "--test-size", "100",
-                 "--out", str(folder / "compare")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--train-size",
+                "400",
+                "--test-size",
+                "100",
+                "--out",
+                str(folder / "compare"),
+            ]
+        )
+        == 0
+    )
     return folder / "compare"
 
 
 def make_parity(folder: Path) -> Path:
-    assert main(["compare", "--parity", "--steps", "2", "--dataset", "digits", "--train-size", "300",
-                 "--test-size", "50", "--out", str(folder / "parity")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--parity",
+                "--steps",
+                "2",
+                "--dataset",
+                "digits",
+                "--train-size",
+                "300",
+                "--test-size",
+                "50",
+                "--out",
+                str(folder / "parity"),
+            ]
+        )
+        == 0
+    )
     return folder / "parity"
 
 
 def make_program_comparison(folder: Path) -> Path:
-    assert main(["compare", str(PROGRAMS / "logits_digits.py"), "--epochs", "1", "--out", str(folder / "program")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(PROGRAMS / "logits_digits.py"),
+                "--epochs",
+                "1",
+                "--out",
+                str(folder / "program"),
+            ]
+        )
+        == 0
+    )
     return folder / "program"
 
 
@@ -63,10 +138,22 @@ def make_study(folder: Path) -> Path:
     return folder / "study"
 
 
-MAKERS = {"run": make_run, "approximation": make_approximation, "comparison": make_comparison,
-          "parity": make_parity, "program-comparison": make_program_comparison, "study": make_study}
-TITLES = {"run": "digits", "approximation": "circle", "comparison": "NumPy engine vs PyTorch", "parity": "Parity",
-          "program-comparison": "logits_digits.py", "study": "tiny"}
+MAKERS = {
+    "run": make_run,
+    "approximation": make_approximation,
+    "comparison": make_comparison,
+    "parity": make_parity,
+    "program-comparison": make_program_comparison,
+    "study": make_study,
+}
+TITLES = {
+    "run": "digits",
+    "approximation": "circle",
+    "comparison": "NumPy engine vs PyTorch",
+    "parity": "Parity",
+    "program-comparison": "logits_digits.py",
+    "study": "tiny",
+}
 
 
 def test_every_kind_has_a_maker_here():
@@ -79,10 +166,15 @@ def test_cnnlab_report_rebuilds_each_kind_from_its_files(kind, tmp_path, capsys)
     directory = MAKERS[kind](tmp_path)
     assert directory_kind(directory) == kind
     if kind != "study":  # a study's database says what it is
-        main_file = next(name for name in ("comparison.json", "parity.json", "config.json")
-                         if (directory / name).is_file())
+        main_file = next(
+            name
+            for name in ("comparison.json", "parity.json", "config.json")
+            if (directory / name).is_file()
+        )
         assert json.loads((directory / main_file).read_text())["kind"] == kind
-    report = study_report.study_paths(directory)[1] if kind == "study" else directory / "report.html"
+    report = (
+        study_report.study_paths(directory)[1] if kind == "study" else directory / "report.html"
+    )
     report.unlink()
     capsys.readouterr()
     assert main(["report", str(directory)]) == 0

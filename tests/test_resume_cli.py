@@ -21,17 +21,37 @@ from cnnlab.cli import main
 from cnnlab.engine import saving
 
 EPOCHS = 12  # enough that a kill right after an early checkpoint lands in the middle of training
-TRAIN = ["train", "--dataset", "digits", "--epochs", str(EPOCHS), "--train-size", "1000", "--test-size", "100",
-         "--batch-size", "8", "--seed", "4"]
+TRAIN = [
+    "train",
+    "--dataset",
+    "digits",
+    "--epochs",
+    str(EPOCHS),
+    "--train-size",
+    "1000",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "8",
+    "--seed",
+    "4",
+]
 CHECKPOINT = "checkpoint.cnnlab"
 
 
 def cnnlab_process(out: Path) -> subprocess.Popen:
     script = shutil.which("cnnlab", path=str(Path(sys.executable).parent)) or "cnnlab"
-    return subprocess.Popen([script, *TRAIN, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [script, *TRAIN, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def wait_for_checkpoint(process: subprocess.Popen, out: Path, epochs: int, timeout: float = 60) -> None:
+def wait_for_checkpoint(
+    process: subprocess.Popen, out: Path, epochs: int, timeout: float = 60
+) -> None:
     """Until `epochs` epochs are checkpointed (the sign of progress): the process is then in a later epoch."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,7 +90,9 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
         assert a.tobytes() == b.tobytes()
 
 
-def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_and_history(tmp_path, uninterrupted, capsys):
+def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_and_history(
+    tmp_path, uninterrupted, capsys
+):
     out = tmp_path / "run"
     process = cnnlab_process(out)
     wait_for_checkpoint(process, out, epochs=2)
@@ -110,8 +132,13 @@ def test_resume_of_a_finished_run_says_so(uninterrupted, capsys):
     assert "has no checkpoint to resume: the run finished" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")])
-def test_a_disk_error_while_checkpointing_is_clear_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys, code, words):
+@pytest.mark.parametrize(
+    "code, words",
+    [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")],
+)
+def test_a_disk_error_while_checkpointing_is_clear_and_keeps_the_last_checkpoint(
+    tmp_path, monkeypatch, capsys, code, words
+):
     """The checkpoint of epoch 2 cannot be written: the one of epoch 1 is left intact."""
     out = tmp_path / "run"
     real_replace, calls = os.replace, []
@@ -137,7 +164,22 @@ def test_nan_in_the_inputs_is_refused_before_training(tmp_path, capsys):
     x = np.random.default_rng(0).random((20, 8, 8)).astype("float32")
     x[3, 2, 2] = np.nan
     np.savez(data, x_train=x, y_train=np.arange(20) % 2, x_test=x[:4] * 0, y_test=np.arange(4) % 2)
-    assert main(["train", "--dataset", str(data), "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                str(data),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "NaN" in err and "Traceback" not in err
 
@@ -145,13 +187,35 @@ def test_nan_in_the_inputs_is_refused_before_training(tmp_path, capsys):
 def test_a_learning_rate_of_1e6_trips_the_divergence_guard(tmp_path, capsys):
     """Plain SGD at 1e6 through a linear hidden layer overflows within a few batches."""
     model = tmp_path / "linear.json"
-    model.write_text('{"layers": [{"class_name": "Flatten", "config": {"name": "flatten"}},'
-                     ' {"class_name": "Dense", "config": {"name": "hidden", "units": 32}},'
-                     ' {"class_name": "Dense", "config": {"name": "out", "units": 10, "activation": "softmax"}}]}')
+    model.write_text(
+        '{"layers": [{"class_name": "Flatten", "config": {"name": "flatten"}},'
+        ' {"class_name": "Dense", "config": {"name": "hidden", "units": 32}},'
+        ' {"class_name": "Dense", "config": {"name": "out", "units": 10, "activation": "softmax"}}]}'
+    )
     out = tmp_path / "run"
-    code = main(["train", "--dataset", "digits", "--model", str(model), "--optimizer", "sgd", "--learning-rate", "1e6",
-                 "--epochs", "3", "--batch-size", "16", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--model",
+            str(model),
+            "--optimizer",
+            "sgd",
+            "--learning-rate",
+            "1e6",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+        ]
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cnnlab:")]
     assert code == 2 and len(err) == 1
-    assert re.search(r"training diverged at epoch 1, batch \d+: .* layer '(hidden|out)'.*Lower the learning rate \(now 1e\+06\)", err[0])
+    assert re.search(
+        r"training diverged at epoch 1, batch \d+: .* layer '(hidden|out)'.*Lower the learning rate \(now 1e\+06\)",
+        err[0],
+    )
     assert not (out / "model.cnnlab").exists()

@@ -17,13 +17,17 @@ TF = torch.nn.functional
 TOLERANCE = 1e-5
 
 
-def assert_matches_torch(quantity: str, ours: np.ndarray, theirs, tolerance: float = TOLERANCE) -> None:
+def assert_matches_torch(
+    quantity: str, ours: np.ndarray, theirs, tolerance: float = TOLERANCE
+) -> None:
     """Compare with a torch tensor (already in the engine's layout); name the quantity and the gap."""
     theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
     assert ours.shape == theirs.shape, f"{quantity}: shape {ours.shape} vs torch {theirs.shape}"
     scale = max(1.0, float(np.abs(theirs).max()))
     gap = float(np.abs(ours - theirs).max()) / scale
-    assert gap <= tolerance, f"{quantity}: largest difference {gap:.2e} (scaled) exceeds {tolerance:.0e}"
+    assert gap <= tolerance, (
+        f"{quantity}: largest difference {gap:.2e} (scaled) exceeds {tolerance:.0e}"
+    )
 
 
 def nchw(x: np.ndarray):
@@ -71,15 +75,27 @@ def test_conv2d_matches_torch(shape, filters, kernel, strides, padding):
     tb = torch.tensor(layer.params["bias"], requires_grad=True)
     # PyTorch 2.13's oneDNN convolution corrupts the heap in backward when a stride exceeds
     # the kernel and torch runs on one thread; its native convolution is right for those.
-    saved, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, not any(s > k for k, s in zip(layer.kernel_size, layer.strides))
+    saved, torch.backends.mkldnn.enabled = (
+        torch.backends.mkldnn.enabled,
+        not any(s > k for k, s in zip(layer.kernel_size, layer.strides)),
+    )
     try:
-        ty = torch.relu(TF.conv2d(torch_pad(tx, shape, layer.kernel_size, layer.strides, padding), tk, tb, stride=layer.strides))
+        ty = torch.relu(
+            TF.conv2d(
+                torch_pad(tx, shape, layer.kernel_size, layer.strides, padding),
+                tk,
+                tb,
+                stride=layer.strides,
+            )
+        )
         ty.backward(torch.tensor(upstream.transpose(0, 3, 1, 2)))
     finally:
         torch.backends.mkldnn.enabled = saved
     assert_matches_torch("conv2d output", y, nhwc(ty))
     assert_matches_torch("conv2d input gradient", dx, nhwc(tx.grad))
-    assert_matches_torch("conv2d kernel gradient", layer.grads["kernel"], tk.grad.permute(2, 3, 1, 0))
+    assert_matches_torch(
+        "conv2d kernel gradient", layer.grads["kernel"], tk.grad.permute(2, 3, 1, 0)
+    )
     assert_matches_torch("conv2d bias gradient", layer.grads["bias"], tb.grad)
 
 
@@ -118,18 +134,31 @@ def test_average_pooling_matches_torch(shape, pool, strides, padding):
     y, dx = run_layer(layer, x, upstream)
     tx = nchw(x)
     window, step = layer.pool_size, layer.strides
-    sums = TF.avg_pool2d(torch_pad(tx, shape, window, step, padding), window, stride=step, divisor_override=1)
-    counts = TF.avg_pool2d(torch_pad(torch.ones(1, 1, *shape[1:3]), shape, window, step, padding), window, stride=step, divisor_override=1)
+    sums = TF.avg_pool2d(
+        torch_pad(tx, shape, window, step, padding), window, stride=step, divisor_override=1
+    )
+    counts = TF.avg_pool2d(
+        torch_pad(torch.ones(1, 1, *shape[1:3]), shape, window, step, padding),
+        window,
+        stride=step,
+        divisor_override=1,
+    )
     ty = sums / counts  # Keras/TensorFlow: padded pixels are not counted
     ty.backward(torch.tensor(upstream.transpose(0, 3, 1, 2)))
     assert_matches_torch("average pool output", y, nhwc(ty))
     assert_matches_torch("average pool input gradient", dx, nhwc(tx.grad))
 
 
-@pytest.mark.parametrize("activation, torch_fn", [
-    ("relu", torch.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh),
-    ("softmax", lambda t: torch.softmax(t, dim=-1)), ("linear", lambda t: t),
-])
+@pytest.mark.parametrize(
+    "activation, torch_fn",
+    [
+        ("relu", torch.relu),
+        ("sigmoid", torch.sigmoid),
+        ("tanh", torch.tanh),
+        ("softmax", lambda t: torch.softmax(t, dim=-1)),
+        ("linear", lambda t: t),
+    ],
+)
 def test_dense_matches_torch(activation, torch_fn):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((16, 20)).astype(np.float32)
@@ -165,7 +194,9 @@ def test_softmax_cross_entropy_matches_torch(name):
     tloss = TF.cross_entropy(tz, torch.tensor(labels))
     tloss.backward()
     assert abs(loss(targets, probs) - tloss.item()) < TOLERANCE
-    assert_matches_torch(f"{name} gradient", loss.gradient_before_activation(targets, probs), tz.grad)
+    assert_matches_torch(
+        f"{name} gradient", loss.gradient_before_activation(targets, probs), tz.grad
+    )
 
 
 def test_binary_cross_entropy_and_mse_match_torch():
@@ -189,11 +220,22 @@ def test_binary_cross_entropy_and_mse_match_torch():
 
 OPTIMIZER_CASES = [
     (lambda: optimizers.SGD(0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
-    (lambda: optimizers.SGD(0.05, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
-    (lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
-     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)),
-    (lambda: optimizers.Adam(), lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-7)),
-    (lambda: optimizers.Adam(0.01, beta_1=0.8), lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.8, 0.999), eps=1e-7)),
+    (
+        lambda: optimizers.SGD(0.05, momentum=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+    ),
+    (
+        lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+    ),
+    (
+        lambda: optimizers.Adam(),
+        lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-7),
+    ),
+    (
+        lambda: optimizers.Adam(0.01, beta_1=0.8),
+        lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.8, 0.999), eps=1e-7),
+    ),
     (lambda: optimizers.RMSprop(), lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-7)),
 ]
 

@@ -77,13 +77,20 @@ FIGURES: dict[str, str] = {
     "field.png": "The network's {field} on the grid, with the true {boundary} drawn in black.",
     "errors.png": "The error map: {errors}.",
     "snapshots.png": "The predicted {field} after a few epochs (the first panel: before training), "
-                     "with the true {boundary}: how the network found the shape.",
+    "with the true {boundary}: how the network found the shape.",
     "history.png": "Loss{accuracy} per epoch, training and validation.",
 }
 METRIC_LABELS: dict[str, str] = {
-    "test_accuracy": "Test accuracy", "r2": "R^2 (test)", "test_loss": "Test loss", "mae": "Mean absolute error (test)",
-    "f1_macro": "F1 (macro)", "roc_auc_ovr": "ROC-AUC", "grid_error": "Grid error (share wrong, or mean |error|)",
-    "params": "Parameters", "n_train": "Training points (validation included)", "n_test": "Test points",
+    "test_accuracy": "Test accuracy",
+    "r2": "R^2 (test)",
+    "test_loss": "Test loss",
+    "mae": "Mean absolute error (test)",
+    "f1_macro": "F1 (macro)",
+    "roc_auc_ovr": "ROC-AUC",
+    "grid_error": "Grid error (share wrong, or mean |error|)",
+    "params": "Parameters",
+    "n_train": "Training points (validation included)",
+    "n_test": "Test points",
 }
 
 
@@ -112,19 +119,37 @@ class ApproxSettings:
     def validate(self) -> None:
         """Refuse settings that cannot work, before any point is sampled."""
         checks = [
-            (2 <= self.samples <= MAX_SAMPLES, f"samples must be between 2 and {MAX_SAMPLES:,}, received {self.samples}"),
+            (
+                2 <= self.samples <= MAX_SAMPLES,
+                f"samples must be between 2 and {MAX_SAMPLES:,}, received {self.samples}",
+            ),
             (self.epochs >= 1, f"epochs must be at least 1, received {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be at least 1, received {self.batch_size}"),
-            (0 < self.test_fraction < 1, f"test fraction must be in (0, 1), received {self.test_fraction}"),
-            (0 <= self.validation_split < 1, f"validation split must be in [0, 1), received {self.validation_split}"),
-            (self.sampling in function2d.SAMPLINGS,
-             f"unknown sampling {self.sampling!r}: choose one of {', '.join(function2d.SAMPLINGS)}"),
-            (self.optimizer in optimizers.OPTIMIZERS,
-             f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(optimizers.OPTIMIZERS)}"),
-            (self.learning_rate is None or (self.learning_rate > 0 and math.isfinite(self.learning_rate)),
-             f"learning rate must be a positive number, received {self.learning_rate}"),
-            (self.patch_size >= 3 and self.patch_size % 2 == 1,
-             f"patch size must be odd and at least 3, received {self.patch_size}"),
+            (
+                0 < self.test_fraction < 1,
+                f"test fraction must be in (0, 1), received {self.test_fraction}",
+            ),
+            (
+                0 <= self.validation_split < 1,
+                f"validation split must be in [0, 1), received {self.validation_split}",
+            ),
+            (
+                self.sampling in function2d.SAMPLINGS,
+                f"unknown sampling {self.sampling!r}: choose one of {', '.join(function2d.SAMPLINGS)}",
+            ),
+            (
+                self.optimizer in optimizers.OPTIMIZERS,
+                f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(optimizers.OPTIMIZERS)}",
+            ),
+            (
+                self.learning_rate is None
+                or (self.learning_rate > 0 and math.isfinite(self.learning_rate)),
+                f"learning rate must be a positive number, received {self.learning_rate}",
+            ),
+            (
+                self.patch_size >= 3 and self.patch_size % 2 == 1,
+                f"patch size must be odd and at least 3, received {self.patch_size}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -138,7 +163,12 @@ def parse_domain(text: str) -> Domain:
         values = [float(part) for part in text.split(",")]
     except ValueError:
         raise CnnlabError(f"domain {text!r} is not valid: {expected}") from None
-    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] >= values[1] or values[2] >= values[3]:
+    if (
+        len(values) != 4
+        or not all(math.isfinite(v) for v in values)
+        or values[0] >= values[1]
+        or values[2] >= values[3]
+    ):
         raise CnnlabError(f"domain {text!r} is not valid: {expected}")
     return (values[0], values[1]), (values[2], values[3])
 
@@ -171,35 +201,59 @@ class InputEncoder:
             return scaled
         offsets = (np.arange(self.patch_size) - self.patch_size // 2) / PATCH_RESOLUTION
         patches = np.empty((len(scaled), self.patch_size, self.patch_size, 2), dtype=np.float32)
-        patches[..., 0] = scaled[:, None, None, 0] + offsets[None, None, :]  # u varies along columns
+        patches[..., 0] = (
+            scaled[:, None, None, 0] + offsets[None, None, :]
+        )  # u varies along columns
         patches[..., 1] = scaled[:, None, None, 1] + offsets[None, :, None]  # v varies along rows
         return patches
 
     def describe(self) -> dict[str, Any]:
         """The encoding as JSON, for config.json["inputs"]."""
         (x_low, x_high), (y_low, y_high) = self.domain
-        text = {"scaling": "u = (x - x_low) / (x_high - x_low), v = (y - y_low) / (y_high - y_low)",
-                "domain": [[x_low, x_high], [y_low, y_high]]}
+        text = {
+            "scaling": "u = (x - x_low) / (x_high - x_low), v = (y - y_low) / (y_high - y_low)",
+            "domain": [[x_low, x_high], [y_low, y_high]],
+        }
         if self.patch_size is not None:
-            text["patch"] = {"size": self.patch_size, "spacing": 1 / PATCH_RESOLUTION, "channels": ["u", "v"]}
+            text["patch"] = {
+                "size": self.patch_size,
+                "spacing": 1 / PATCH_RESOLUTION,
+                "channels": ["u", "v"],
+            }
         return text
 
 
 def patch_cnn_layers(outputs: int, activation: str) -> list[dict]:
     """patch-cnn: Conv2D(16, 3x3) - Conv2D(32, 3x3, same) - Flatten - Dense(64, relu) - Dense(outputs)."""
-    return [models.conv("conv2d", 16), models.conv("conv2d_1", 32, "same"), models.layer("Flatten", "flatten"),
-            models.dense("dense", 64, "relu"), models.dense("dense_1", outputs, activation)]
+    return [
+        models.conv("conv2d", 16),
+        models.conv("conv2d_1", 32, "same"),
+        models.layer("Flatten", "flatten"),
+        models.dense("dense", 64, "relu"),
+        models.dense("dense_1", outputs, activation),
+    ]
 
 
-def approx_model_config(spec: str, encoder: InputEncoder, outputs: int, regression: bool) -> dict[str, Any]:
+def approx_model_config(
+    spec: str, encoder: InputEncoder, outputs: int, regression: bool
+) -> dict[str, Any]:
     """The config of ``spec`` with ``outputs`` units: softmax for classes, linear for regression.
 
     Built-ins get their last activation set; a model file is taken as it is (its last layer
     must already have ``outputs`` units).
     """
     if spec == "patch-cnn":
-        input_layer = {"class_name": "InputLayer", "config": {"name": "input_layer", "batch_shape": [None, *encoder.input_shape]}}
-        return {"name": spec, "layers": [input_layer, *patch_cnn_layers(outputs, "linear" if regression else "softmax")]}
+        input_layer = {
+            "class_name": "InputLayer",
+            "config": {"name": "input_layer", "batch_shape": [None, *encoder.input_shape]},
+        }
+        return {
+            "name": spec,
+            "layers": [
+                input_layer,
+                *patch_cnn_layers(outputs, "linear" if regression else "softmax"),
+            ],
+        }
     config = models.model_config(spec, encoder.input_shape, outputs)
     if regression and spec in models.BUILTIN_MODELS:
         config["layers"][-1]["config"]["activation"] = "linear"
@@ -208,9 +262,13 @@ def approx_model_config(spec: str, encoder: InputEncoder, outputs: int, regressi
 
 def check_model_spec(spec: str) -> None:
     """Refuse the image-only built-ins and missing files with a list of what works."""
-    if spec in BUILTIN_APPROX_MODELS or (spec not in models.BUILTIN_MODELS and Path(spec).is_file()):
+    if spec in BUILTIN_APPROX_MODELS or (
+        spec not in models.BUILTIN_MODELS and Path(spec).is_file()
+    ):
         return
-    raise CnnlabError(f"unknown model {spec!r} for approx: use {', '.join(BUILTIN_APPROX_MODELS)} or a JSON/TOML model file")
+    raise CnnlabError(
+        f"unknown model {spec!r} for approx: use {', '.join(BUILTIN_APPROX_MODELS)} or a JSON/TOML model file"
+    )
 
 
 # --------------------------------------------------------------------------- the problem
@@ -255,27 +313,47 @@ def prepare(settings: ApproxSettings) -> ApproxProblem:
     domain = parse_domain(settings.domain) if settings.domain is not None else None
     function = function2d.get_function(settings.function, domain)
     (x_train, y_train), (x_test, y_test) = function2d.make_dataset(
-        function, settings.samples, function.domain, settings.sampling, settings.noise, settings.test_fraction, settings.seed)
+        function,
+        settings.samples,
+        function.domain,
+        settings.sampling,
+        settings.noise,
+        settings.test_fraction,
+        settings.seed,
+    )
     check_split(settings, len(x_train), len(x_test))
-    encoder = InputEncoder(function.domain, settings.patch_size if settings.model == "patch-cnn" else None)
+    encoder = InputEncoder(
+        function.domain, settings.patch_size if settings.model == "patch-cnn" else None
+    )
     regression = function.kind == "regression"
     outputs = 1 if regression else function.num_classes
     config = approx_model_config(settings.model, encoder, outputs, regression)
     model = models.build_model(config, outputs, settings.seed)
-    model.compile(optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
-                  loss="mse" if regression else "categorical_crossentropy", metrics=[] if regression else ["accuracy"])
-    return ApproxProblem(settings, function, encoder, x_train, y_train, x_test, y_test, model, config)
+    model.compile(
+        optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
+        loss="mse" if regression else "categorical_crossentropy",
+        metrics=[] if regression else ["accuracy"],
+    )
+    return ApproxProblem(
+        settings, function, encoder, x_train, y_train, x_test, y_test, model, config
+    )
 
 
 def check_split(settings: ApproxSettings, n_train: int, n_test: int) -> None:
     """At least one test point, a validation set when asked for, and a batch no larger than the training set."""
     if n_test < 1:
-        raise CnnlabError(f"test fraction {settings.test_fraction} of {settings.samples} samples leaves no test point")
+        raise CnnlabError(
+            f"test fraction {settings.test_fraction} of {settings.samples} samples leaves no test point"
+        )
     fitted = math.floor(n_train * (1 - settings.validation_split))
     if settings.validation_split and fitted in (0, n_train):
-        raise CnnlabError(f"{n_train} training points are too few for validation split {settings.validation_split}")
+        raise CnnlabError(
+            f"{n_train} training points are too few for validation split {settings.validation_split}"
+        )
     if settings.batch_size > fitted:
-        raise CnnlabError(f"batch size {settings.batch_size} is larger than the {fitted} training points")
+        raise CnnlabError(
+            f"batch size {settings.batch_size} is larger than the {fitted} training points"
+        )
 
 
 # --------------------------------------------------------------------------- training
@@ -298,7 +376,9 @@ class BoundarySnapshots(callbacks.Callback):
 
     def record(self, epoch: int) -> None:
         if epoch in self.epochs:
-            self.snapshots.append((epoch, self.model.predict(self.inputs, batch_size=PREDICT_BATCH, verbose=0)))
+            self.snapshots.append(
+                (epoch, self.model.predict(self.inputs, batch_size=PREDICT_BATCH, verbose=0))
+            )
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.record(0)
@@ -330,27 +410,43 @@ def as_field(outputs: np.ndarray, shape: tuple[int, ...], regression: bool) -> n
     return outputs.reshape(shape) if regression else outputs.reshape(*shape, -1)
 
 
-def run_approx(problem: ApproxProblem, run_dir: str | Path, progress: list[callbacks.Callback] | None = None) -> ApproxResult:
+def run_approx(
+    problem: ApproxProblem, run_dir: str | Path, progress: list[callbacks.Callback] | None = None
+) -> ApproxResult:
     """Train, evaluate, and write the run directory (model, history, metrics, figures, report)."""
     run_dir = runs.prepare_run_dir(run_dir)
     function = problem.function
     _, _, snap_points = grid_points(function.domain, SNAPSHOT_RESOLUTION)
-    snapshots = BoundarySnapshots(problem.encoder.encode(snap_points), snapshot_epochs(problem.settings.epochs))
-    history = problem.model.fit(problem.encoder.encode(problem.x_train), problem.targets(problem.y_train),
-                                batch_size=problem.settings.batch_size, epochs=problem.settings.epochs,
-                                validation_split=problem.settings.validation_split, verbose=0,
-                                callbacks=[*(progress or []), snapshots])
-    test_output = problem.model.predict(problem.encoder.encode(problem.x_test), batch_size=PREDICT_BATCH, verbose=0)
+    snapshots = BoundarySnapshots(
+        problem.encoder.encode(snap_points), snapshot_epochs(problem.settings.epochs)
+    )
+    history = problem.model.fit(
+        problem.encoder.encode(problem.x_train),
+        problem.targets(problem.y_train),
+        batch_size=problem.settings.batch_size,
+        epochs=problem.settings.epochs,
+        validation_split=problem.settings.validation_split,
+        verbose=0,
+        callbacks=[*(progress or []), snapshots],
+    )
+    test_output = problem.model.predict(
+        problem.encoder.encode(problem.x_test), batch_size=PREDICT_BATCH, verbose=0
+    )
     metrics = test_metrics(problem, test_output, history.epoch_seconds)
     arrays = field_arrays(problem, test_output, snapshots.snapshots)
-    metrics["grid_error"] = float(plots.approx_errors(arrays["grid_predicted"], arrays["grid_truth"],
-                                                      function.num_classes).mean())
+    metrics["grid_error"] = float(
+        plots.approx_errors(
+            arrays["grid_predicted"], arrays["grid_truth"], function.num_classes
+        ).mean()
+    )
     result = ApproxResult(metrics, history.history, list(history.epoch_seconds), arrays, run_dir)
     write_run(problem, result)
     return result
 
 
-def test_metrics(problem: ApproxProblem, output: np.ndarray, epoch_seconds: list[float]) -> dict[str, Any]:
+def test_metrics(
+    problem: ApproxProblem, output: np.ndarray, epoch_seconds: list[float]
+) -> dict[str, Any]:
     """metrics.json: test_loss and test_accuracy (or r2), the classification (or regression) scores, and the run facts."""
     function = problem.function
     if problem.regression:
@@ -359,28 +455,51 @@ def test_metrics(problem: ApproxProblem, output: np.ndarray, epoch_seconds: list
     else:
         scores = classification_metrics(problem.y_test, output, problem.class_names)
         test_loss = losses.get("sparse_categorical_crossentropy")(problem.y_test, output)
-        metrics = {"test_loss": test_loss, "test_accuracy": scores["accuracy"], **scores,
-                   "class_names": problem.class_names}
-    return {**metrics, "params": problem.model.count_params(), "epoch_seconds": [float(s) for s in epoch_seconds],
-            "engine": "numpy", "dataset": function.name, "function": function.formula or function.name,
-            "kind": function.kind, "n_train": len(problem.x_train), "n_test": len(problem.x_test)}
+        metrics = {
+            "test_loss": test_loss,
+            "test_accuracy": scores["accuracy"],
+            **scores,
+            "class_names": problem.class_names,
+        }
+    return {
+        **metrics,
+        "params": problem.model.count_params(),
+        "epoch_seconds": [float(s) for s in epoch_seconds],
+        "engine": "numpy",
+        "dataset": function.name,
+        "function": function.formula or function.name,
+        "kind": function.kind,
+        "n_train": len(problem.x_train),
+        "n_test": len(problem.x_test),
+    }
 
 
-def field_arrays(problem: ApproxProblem, test_output: np.ndarray,
-                 snapshots: list[tuple[int, np.ndarray]]) -> dict[str, np.ndarray]:
+def field_arrays(
+    problem: ApproxProblem, test_output: np.ndarray, snapshots: list[tuple[int, np.ndarray]]
+) -> dict[str, np.ndarray]:
     """The arrays behind the figures (saved as approx.npz): grids, true and predicted fields, snapshots, test points."""
     function, regression = problem.function, problem.regression
     xx, yy, points = grid_points(function.domain, GRID_RESOLUTION)
     snap_xx, snap_yy, snap_points = grid_points(function.domain, SNAPSHOT_RESOLUTION)
-    predicted = problem.model.predict(problem.encoder.encode(points), batch_size=PREDICT_BATCH, verbose=0)
+    predicted = problem.model.predict(
+        problem.encoder.encode(points), batch_size=PREDICT_BATCH, verbose=0
+    )
     test_predicted = test_output[:, 0] if regression else test_output
     return {
-        "grid_x": xx, "grid_y": yy, "grid_truth": function.targets(points).reshape(xx.shape),
+        "grid_x": xx,
+        "grid_y": yy,
+        "grid_truth": function.targets(points).reshape(xx.shape),
         "grid_predicted": as_field(predicted, xx.shape, regression),
-        "snapshot_x": snap_xx, "snapshot_y": snap_yy, "snapshot_truth": function.targets(snap_points).reshape(snap_xx.shape),
+        "snapshot_x": snap_xx,
+        "snapshot_y": snap_yy,
+        "snapshot_truth": function.targets(snap_points).reshape(snap_xx.shape),
         "snapshot_epochs": np.array([epoch for epoch, _ in snapshots], dtype=np.int64),
-        "snapshot_predicted": np.stack([as_field(out, snap_xx.shape, regression) for _, out in snapshots]),
-        "x_test": problem.x_test, "y_test": problem.y_test, "test_predicted": test_predicted,
+        "snapshot_predicted": np.stack(
+            [as_field(out, snap_xx.shape, regression) for _, out in snapshots]
+        ),
+        "x_test": problem.x_test,
+        "y_test": problem.y_test,
+        "test_predicted": test_predicted,
     }
 
 
@@ -391,12 +510,28 @@ def write_run(problem: ApproxProblem, result: ApproxResult) -> None:
     """config.json, model.cnnlab, history.csv, metrics.json, summary.txt, approx.npz, figures, report.html."""
     run_dir, function = result.run_dir, problem.function
     (x_low, x_high), (y_low, y_high) = function.domain
-    function_facts = {"name": function.name, "formula": function.formula, "description": function.description,
-                      "kind": function.kind, "domain": [[x_low, x_high], [y_low, y_high]], "classes": list(function.classes)}
-    runs.write_json(run_dir / "config.json", {
-        "kind": "approximation", "command": "approx", "function": function_facts, "model": problem.model_config,
-        "training": asdict(problem.settings), "inputs": problem.encoder.describe(),
-        "dataset": function.name, "engine": "numpy", "created": runs.now_iso()})
+    function_facts = {
+        "name": function.name,
+        "formula": function.formula,
+        "description": function.description,
+        "kind": function.kind,
+        "domain": [[x_low, x_high], [y_low, y_high]],
+        "classes": list(function.classes),
+    }
+    runs.write_json(
+        run_dir / "config.json",
+        {
+            "kind": "approximation",
+            "command": "approx",
+            "function": function_facts,
+            "model": problem.model_config,
+            "training": asdict(problem.settings),
+            "inputs": problem.encoder.describe(),
+            "dataset": function.name,
+            "engine": "numpy",
+            "created": runs.now_iso(),
+        },
+    )
     runs.write_results(run_dir, problem.model, result.history, result.epoch_seconds, result.metrics)
     atomic_write(run_dir / DATA_FILE, lambda file: np.savez_compressed(file, **result.arrays))
     result.figures = write_figures(run_dir)
@@ -422,17 +557,29 @@ def write_figures(run_dir: str | Path) -> list[Path]:
     config, arrays = runs.read_json(run_dir, "config.json"), load_arrays(run_dir)
     names, out = run_class_names(config), run_dir / "figures"
     text = config["function"]["formula"] or config["function"]["name"]
-    written = [plots.plot_function_field(arrays["grid_x"], arrays["grid_y"], arrays["grid_truth"], names,
-                                         out / "original.png", title=f"Original: {short(text)}")]
+    written = [
+        plots.plot_function_field(
+            arrays["grid_x"],
+            arrays["grid_y"],
+            arrays["grid_truth"],
+            names,
+            out / "original.png",
+            title=f"Original: {short(text)}",
+        )
+    ]
     written += write_test_point_figures(arrays, names, out)
     written += write_field_figures(arrays, names, out)
-    history = runs.read_history(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else {}
+    history = (
+        runs.read_history(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else {}
+    )
     if history and plots.history_metric_names(history):
         written.append(plots.plot_history(history, out / "history.png"))
     return written
 
 
-def write_test_point_figures(arrays: dict[str, np.ndarray], names: list[str], out: Path) -> list[Path]:
+def write_test_point_figures(
+    arrays: dict[str, np.ndarray], names: list[str], out: Path
+) -> list[Path]:
     """The seed's pictures: the test points coloured by the true and by the predicted class (or value)."""
     truth, xx, yy = arrays["grid_truth"], arrays["grid_x"], arrays["grid_y"]
     what = "class" if names else "value"
@@ -440,30 +587,61 @@ def write_test_point_figures(arrays: dict[str, np.ndarray], names: list[str], ou
     limits = (float(xx.min()), float(xx.max()), float(yy.min()), float(yy.max()))
     predicted = arrays["test_predicted"].argmax(axis=1) if names else arrays["test_predicted"]
     return [
-        plots.plot_points(arrays["x_test"], arrays["y_test"], names, out / "test_true.png",
-                          title=f"Original {what} on the test points", value_range=value_range, limits=limits),
-        plots.plot_points(arrays["x_test"], predicted, names, out / "test_predicted.png",
-                          title=f"Predicted {what} on the test points", value_range=value_range, limits=limits),
+        plots.plot_points(
+            arrays["x_test"],
+            arrays["y_test"],
+            names,
+            out / "test_true.png",
+            title=f"Original {what} on the test points",
+            value_range=value_range,
+            limits=limits,
+        ),
+        plots.plot_points(
+            arrays["x_test"],
+            predicted,
+            names,
+            out / "test_predicted.png",
+            title=f"Predicted {what} on the test points",
+            value_range=value_range,
+            limits=limits,
+        ),
     ]
 
 
 def write_field_figures(arrays: dict[str, np.ndarray], names: list[str], out: Path) -> list[Path]:
     """The predicted field with the true boundary, the error map and the snapshots during training."""
-    grid, truth, predicted = (arrays["grid_x"], arrays["grid_y"]), arrays["grid_truth"], arrays["grid_predicted"]
+    grid, truth, predicted = (
+        (arrays["grid_x"], arrays["grid_y"]),
+        arrays["grid_truth"],
+        arrays["grid_predicted"],
+    )
     snapshots = list(zip(arrays["snapshot_epochs"].tolist(), arrays["snapshot_predicted"]))
     error_title = "Wrongly classified grid points" if names else "Absolute error on the grid"
     return [
-        plots.plot_prediction_field(*grid, predicted, truth, names, out / "field.png", title=field_title(len(names))),
+        plots.plot_prediction_field(
+            *grid, predicted, truth, names, out / "field.png", title=field_title(len(names))
+        ),
         plots.plot_error_map(*grid, predicted, truth, names, out / "errors.png", title=error_title),
-        plots.plot_boundary_snapshots(arrays["snapshot_x"], arrays["snapshot_y"], snapshots, arrays["snapshot_truth"],
-                                      names, out / "snapshots.png", title="The prediction during training"),
+        plots.plot_boundary_snapshots(
+            arrays["snapshot_x"],
+            arrays["snapshot_y"],
+            snapshots,
+            arrays["snapshot_truth"],
+            names,
+            out / "snapshots.png",
+            title="The prediction during training",
+        ),
     ]
 
 
 def field_title(n_classes: int) -> str:
     if n_classes == 2:
         return "Predicted probability and true boundary"
-    return "Predicted class (faded where unsure) and true boundary" if n_classes else "Predicted value and true contours"
+    return (
+        "Predicted class (faded where unsure) and true boundary"
+        if n_classes
+        else "Predicted value and true contours"
+    )
 
 
 def short(text: str, limit: int = 60) -> str:
@@ -478,12 +656,18 @@ def figure_captions(config: dict[str, Any], metrics: dict[str, Any]) -> dict[str
     classification = config["function"]["kind"] == "classification"
     error = metrics.get("grid_error", float("nan"))
     values = {
-        "resolution": GRID_RESOLUTION, "n_test": metrics.get("n_test", 0),
+        "resolution": GRID_RESOLUTION,
+        "n_test": metrics.get("n_test", 0),
         "what": "class" if classification else "value",
         "field": "probability of the second class" if classification else "value",
-        "boundary": "decision boundary" if classification else "contour lines (dashed where negative)",
-        "errors": (f"red where the predicted class differs from the function ({error:.2%} of the grid)" if classification
-                   else f"|predicted - true| at each grid point (mean {error:.4f})"),
+        "boundary": "decision boundary"
+        if classification
+        else "contour lines (dashed where negative)",
+        "errors": (
+            f"red where the predicted class differs from the function ({error:.2%} of the grid)"
+            if classification
+            else f"|predicted - true| at each grid point (mean {error:.4f})"
+        ),
         "accuracy": " and accuracy" if classification else "",
     }
     if classification and len(config["function"]["classes"]) > 2:
@@ -510,21 +694,44 @@ def overview_rows(config: dict[str, Any], metrics: dict[str, Any]) -> list[list[
 def render_report(run_dir: str | Path) -> Path:
     """(Re)build the run's report.html from its files: overview, figures with captions, history, model."""
     run_dir = Path(run_dir)
-    config, metrics = runs.read_json(run_dir, "config.json"), runs.read_json(run_dir, "metrics.json")
+    config, metrics = (
+        runs.read_json(run_dir, "config.json"),
+        runs.read_json(run_dir, "metrics.json"),
+    )
     captions = figure_captions(config, metrics)
 
     def figures(*names: str) -> list[ReportFigure]:
-        return [ReportFigure(run_dir / "figures" / n, captions[n]) for n in names if (run_dir / "figures" / n).is_file()]
+        return [
+            ReportFigure(run_dir / "figures" / n, captions[n])
+            for n in names
+            if (run_dir / "figures" / n).is_file()
+        ]
 
     history_rows = read_history_csv(run_dir / "history.csv")
     summary_path = run_dir / "summary.txt"
-    summary = limits.read_file(summary_path).decode(errors="replace") if summary_path.is_file() else ""
+    summary = (
+        limits.read_file(summary_path).decode(errors="replace") if summary_path.is_file() else ""
+    )
     sections = [
-        Section("Overview", [html_table(overview_rows(config, metrics), ["Quantity", "Value"]),
-                             "<h3>Settings</h3>", html_table(list(config.get("training", {}).items()), ["Setting", "Value"])]),
-        Section("Original and predicted", [], figures("original.png", "test_true.png", "test_predicted.png")),
+        Section(
+            "Overview",
+            [
+                html_table(overview_rows(config, metrics), ["Quantity", "Value"]),
+                "<h3>Settings</h3>",
+                html_table(list(config.get("training", {}).items()), ["Setting", "Value"]),
+            ],
+        ),
+        Section(
+            "Original and predicted",
+            [],
+            figures("original.png", "test_true.png", "test_predicted.png"),
+        ),
         Section("The learned field", [], figures("field.png", "errors.png")),
-        Section("Training", [html_table(history_rows)] if history_rows else [], figures("snapshots.png", "history.png")),
+        Section(
+            "Training",
+            [html_table(history_rows)] if history_rows else [],
+            figures("snapshots.png", "history.png"),
+        ),
         Section("Model", [f"<pre>{html.escape(summary)}</pre>"] if summary else []),
     ]
     if metrics.get("confusion_matrix"):
@@ -532,15 +739,20 @@ def render_report(run_dir: str | Path) -> Path:
         tables = [html_table(metrics["per_class"]), html_table(confusion_rows(metrics), header)]
         sections.insert(3, Section("Test metrics", tables))
     title = f"cnnlab approx run {run_dir.name} (function {short(config['function']['name'])})"
-    return build_report(title, [s for s in sections if s.html or s.figures], run_dir / "report.html")
+    return build_report(
+        title, [s for s in sections if s.html or s.figures], run_dir / "report.html"
+    )
 
 
 def confusion_rows(metrics: dict[str, Any]) -> list[list[Any]]:
-    return [[f"true {name}", *row] for name, row in zip(metrics["class_names"], metrics["confusion_matrix"])]
+    return [
+        [f"true {name}", *row]
+        for name, row in zip(metrics["class_names"], metrics["confusion_matrix"])
+    ]
 
 
 def headline(metrics: dict[str, Any]) -> str:
-    """"test accuracy 0.9804 (test loss 0.0622)" or "R^2 0.9871 (test MSE 0.0031)"."""
+    """ "test accuracy 0.9804 (test loss 0.0622)" or "R^2 0.9871 (test MSE 0.0031)"."""
     if "test_accuracy" in metrics:
         return f"test accuracy {format_value(metrics['test_accuracy'])} (test loss {format_value(metrics['test_loss'])})"
     return f"R^2 {format_value(metrics['r2'])} (test MSE {format_value(metrics['test_loss'])})"

@@ -25,16 +25,35 @@ import numpy as np
 from . import plots, runs
 from .metrics import agreement, classification_metrics
 from .report import ReportFigure, Section, build_report, html_table
-from .training import PreparedData, TrainSettings, build_compiled_model, check_batch_fits, load_data, write_config
+from .training import (
+    PreparedData,
+    TrainSettings,
+    build_compiled_model,
+    check_batch_fits,
+    load_data,
+    write_config,
+)
 from .utils import to_categorical
 
-REFERENCES = {"torch": ("cnnlab.reference.torch", "TorchTrainer", "PyTorch"),
-              "keras": ("cnnlab.reference.keras", "KerasTrainer", "Keras 3")}
-ROWS = [("test_accuracy", "accuracy"), ("precision_macro", "precision (macro)"), ("recall_macro", "recall (macro)"),
-        ("f1_macro", "F1 (macro)"), ("roc_auc_ovr", "ROC-AUC (one-vs-rest, macro)"), ("test_loss", "test loss"),
-        ("params", "parameters"), ("seconds_per_epoch", "seconds per epoch (median)"), ("memory_growth_mb", "memory growth while training (MB)")]
-DROPOUT_NOTE = ("Both engines started from the same weights and saw the same batches in the same order; "
-                "their dropout masks differ (each draws its own), so their results differ a little by chance.")
+REFERENCES = {
+    "torch": ("cnnlab.reference.torch", "TorchTrainer", "PyTorch"),
+    "keras": ("cnnlab.reference.keras", "KerasTrainer", "Keras 3"),
+}
+ROWS = [
+    ("test_accuracy", "accuracy"),
+    ("precision_macro", "precision (macro)"),
+    ("recall_macro", "recall (macro)"),
+    ("f1_macro", "F1 (macro)"),
+    ("roc_auc_ovr", "ROC-AUC (one-vs-rest, macro)"),
+    ("test_loss", "test loss"),
+    ("params", "parameters"),
+    ("seconds_per_epoch", "seconds per epoch (median)"),
+    ("memory_growth_mb", "memory growth while training (MB)"),
+]
+DROPOUT_NOTE = (
+    "Both engines started from the same weights and saw the same batches in the same order; "
+    "their dropout masks differ (each draws its own), so their results differ a little by chance."
+)
 
 
 class PeakMemory:
@@ -78,28 +97,57 @@ def reference_trainer(reference: str, model: Any, seed: int) -> Any:
 
     module, name, _ = REFERENCES[reference]
     trainer_class = getattr(importlib.import_module(module), name)
-    trainer = trainer_class(model.get_config(), model.optimizer.get_config(), model.loss.get_config(), seed,
-                            threads=blas_threads())  # like with like: the same thread count as NumPy's BLAS
+    trainer = trainer_class(
+        model.get_config(),
+        model.optimizer.get_config(),
+        model.loss.get_config(),
+        seed,
+        threads=blas_threads(),
+    )  # like with like: the same thread count as NumPy's BLAS
     trainer.set_weights_from(model)
     return trainer
 
 
-def train_both(settings: TrainSettings, data: PreparedData, progress: dict[str, list], reference: str = "torch") -> dict[str, dict[str, Any]]:
+def train_both(
+    settings: TrainSettings, data: PreparedData, progress: dict[str, list], reference: str = "torch"
+) -> dict[str, dict[str, Any]]:
     """Train the engine and its framework twin from identical weights and batch order."""
     model, config = build_compiled_model(settings, data)
-    shuffle_copy = copy.deepcopy(model.shuffle_rng)  # taken before the engine draws its first permutation
+    shuffle_copy = copy.deepcopy(
+        model.shuffle_rng
+    )  # taken before the engine draws its first permutation
     trainer = reference_trainer(reference, model, settings.seed)
     y = to_categorical(data.y_train, data.num_classes)
-    fit = dict(batch_size=settings.batch_size, epochs=settings.epochs, validation_split=settings.validation_split)
+    fit = dict(
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        validation_split=settings.validation_split,
+    )
     with PeakMemory() as numpy_memory:
         history = model.fit(data.x_train, y, verbose=0, callbacks=progress["numpy"], **fit)
     with PeakMemory() as reference_memory:
-        reference_history = trainer.fit(data.x_train, y, shuffle_rng=shuffle_copy, on_epoch_end=epoch_printer(progress["reference"]), **fit)
+        reference_history = trainer.fit(
+            data.x_train,
+            y,
+            shuffle_rng=shuffle_copy,
+            on_epoch_end=epoch_printer(progress["reference"]),
+            **fit,
+        )
     return {
-        "numpy": {"model": model, "history": history.history, "epoch_seconds": history.epoch_seconds, "memory": numpy_memory.growth,
-                  "y_prob": model.predict(data.x_test, verbose=0)},
-        reference: {"model": trainer.to_engine(), "history": reference_history, "epoch_seconds": list(trainer.epoch_seconds),
-                    "memory": reference_memory.growth, "y_prob": trainer.predict(data.x_test, batch_size=1000)},
+        "numpy": {
+            "model": model,
+            "history": history.history,
+            "epoch_seconds": history.epoch_seconds,
+            "memory": numpy_memory.growth,
+            "y_prob": model.predict(data.x_test, verbose=0),
+        },
+        reference: {
+            "model": trainer.to_engine(),
+            "history": reference_history,
+            "epoch_seconds": list(trainer.epoch_seconds),
+            "memory": reference_memory.growth,
+            "y_prob": trainer.predict(data.x_test, batch_size=1000),
+        },
         "config": config,
     }
 
@@ -116,6 +164,7 @@ def epoch_printer(hooks: list) -> Any:
     def on_epoch_end(epoch: int, logs: dict[str, float]) -> None:
         for hook in hooks:
             hook(epoch, logs)
+
     return on_epoch_end
 
 
@@ -124,14 +173,26 @@ def engine_metrics(result: dict[str, Any], data: PreparedData, engine: str) -> d
     from .engine import losses
 
     scores = classification_metrics(data.y_test, result["y_prob"], data.class_names)
-    return {"test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result["y_prob"]),
-            "test_accuracy": scores["accuracy"], **scores, "params": result["model"].count_params(),
-            "epoch_seconds": list(result["epoch_seconds"]), "seconds_per_epoch": float(np.median(result["epoch_seconds"])),
-            "memory_growth_mb": result["memory"] / 2**20, "engine": engine, "dataset": data.name}
+    return {
+        "test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result["y_prob"]),
+        "test_accuracy": scores["accuracy"],
+        **scores,
+        "params": result["model"].count_params(),
+        "epoch_seconds": list(result["epoch_seconds"]),
+        "seconds_per_epoch": float(np.median(result["epoch_seconds"])),
+        "memory_growth_mb": result["memory"] / 2**20,
+        "engine": engine,
+        "dataset": data.name,
+    }
 
 
-def compare(settings: TrainSettings, out_dir: Path, progress: dict[str, list] | None = None,
-            data: PreparedData | None = None, reference: str = "torch") -> dict[str, Any]:
+def compare(
+    settings: TrainSettings,
+    out_dir: Path,
+    progress: dict[str, list] | None = None,
+    data: PreparedData | None = None,
+    reference: str = "torch",
+) -> dict[str, Any]:
     """Train both engines, measure both, write the comparison directory; returns comparison.json."""
     settings.validate()
     data = data or load_data(settings)
@@ -140,10 +201,17 @@ def compare(settings: TrainSettings, out_dir: Path, progress: dict[str, list] | 
     results = train_both(settings, data, progress or {"numpy": [], "reference": []}, reference)
     write_config(out_dir, settings, results["config"], data)
     engines = ("numpy", reference)
-    summary = {"kind": "comparison", "engines": {e: engine_metrics(results[e], data, e) for e in engines},
-               "agreement": agreement(results["numpy"]["y_prob"], results[reference]["y_prob"]),
-               "histories": {e: results[e]["history"] for e in engines}, "note": DROPOUT_NOTE, "reference": reference,
-               "reference_name": REFERENCES[reference][2], "dataset": data.name, "class_names": data.class_names}
+    summary = {
+        "kind": "comparison",
+        "engines": {e: engine_metrics(results[e], data, e) for e in engines},
+        "agreement": agreement(results["numpy"]["y_prob"], results[reference]["y_prob"]),
+        "histories": {e: results[e]["history"] for e in engines},
+        "note": DROPOUT_NOTE,
+        "reference": reference,
+        "reference_name": REFERENCES[reference][2],
+        "dataset": data.name,
+        "class_names": data.class_names,
+    }
     for engine in engines:
         results[engine]["model"].save(out_dir / f"{engine}.cnnlab")
     runs.write_json(out_dir / "comparison.json", summary)
@@ -156,7 +224,10 @@ def write_figures(out_dir: Path, summary: dict, results: dict, data: PreparedDat
     figures = out_dir / "figures"
     cms = {e: np.array(summary["engines"][e]["confusion_matrix"]) for e in summary["engines"]}
     plots.plot_confusion_matrices(cms, data.class_names, figures / "confusion_matrices.png")
-    plots.plot_roc_compare({e: (data.y_test, results[e]["y_prob"]) for e in summary["engines"]}, figures / "roc_compare.png")
+    plots.plot_roc_compare(
+        {e: (data.y_test, results[e]["y_prob"]) for e in summary["engines"]},
+        figures / "roc_compare.png",
+    )
     plots.plot_history_compare(summary["histories"], figures / "history_compare.png")
 
 
@@ -169,57 +240,138 @@ COMPARE_FIGURES = {
 
 def metric_rows(summary: dict[str, Any]) -> list[list[Any]]:
     """One row per metric: name, the engine's value, the framework's value."""
-    return [[label, *(figures.get(key) for figures in summary["engines"].values())] for key, label in ROWS]
+    return [
+        [label, *(figures.get(key) for figures in summary["engines"].values())]
+        for key, label in ROWS
+    ]
 
 
 def per_class_rows(summary: dict[str, Any]) -> list[list[Any]]:
     """Per class: precision, recall, F1 of the engine and of the framework."""
     tables = [figures["per_class"] for figures in summary["engines"].values()]
-    return [[a["class"], a["precision"], b["precision"], a["recall"], b["recall"], a["f1"], b["f1"]] for a, b in zip(*tables)]
+    return [
+        [a["class"], a["precision"], b["precision"], a["recall"], b["recall"], a["f1"], b["f1"]]
+        for a, b in zip(*tables)
+    ]
 
 
 def render_comparison_report(out_dir: Path) -> Path:
     """report.html of a comparison directory, from its files alone."""
     if not (out_dir / "comparison.json").exists() and (out_dir / "parity.json").exists():
         section = parity_section(runs.read_json(out_dir, "parity.json"))
-        return build_report("Parity of the NumPy engine and PyTorch", [section], out_dir / "report.html")
+        return build_report(
+            "Parity of the NumPy engine and PyTorch", [section], out_dir / "report.html"
+        )
     summary = runs.read_json(out_dir, "comparison.json")
-    agree, ref, name = summary["agreement"], summary.get("reference", "torch"), summary.get("reference_name", "PyTorch")
+    agree, ref, name = (
+        summary["agreement"],
+        summary.get("reference", "torch"),
+        summary.get("reference_name", "PyTorch"),
+    )
     sections = [
-        Section("Side by side", [f"<p>{html.escape(summary['note'])}</p>",
-                                 html_table(metric_rows(summary), ["metric", "NumPy engine", name])]),
-        Section("Agreement", [html_table([["test images predicted the same", agree["same_prediction_share"]],
-                                          ["largest difference of an output probability", agree["max_abs_prob_diff"]]],
-                                         ["measure", "value"])]),
-        Section("Per class", [html_table(per_class_rows(summary), ["class", "precision numpy", f"precision {ref}", "recall numpy",
-                                                                   f"recall {ref}", "F1 numpy", f"F1 {ref}"])]),
-        Section("Figures", figures=[ReportFigure(out_dir / "figures" / n, c) for n, c in COMPARE_FIGURES.items()
-                                    if (out_dir / "figures" / n).exists()]),
+        Section(
+            "Side by side",
+            [
+                f"<p>{html.escape(summary['note'])}</p>",
+                html_table(metric_rows(summary), ["metric", "NumPy engine", name]),
+            ],
+        ),
+        Section(
+            "Agreement",
+            [
+                html_table(
+                    [
+                        ["test images predicted the same", agree["same_prediction_share"]],
+                        ["largest difference of an output probability", agree["max_abs_prob_diff"]],
+                    ],
+                    ["measure", "value"],
+                )
+            ],
+        ),
+        Section(
+            "Per class",
+            [
+                html_table(
+                    per_class_rows(summary),
+                    [
+                        "class",
+                        "precision numpy",
+                        f"precision {ref}",
+                        "recall numpy",
+                        f"recall {ref}",
+                        "F1 numpy",
+                        f"F1 {ref}",
+                    ],
+                )
+            ],
+        ),
+        Section(
+            "Figures",
+            figures=[
+                ReportFigure(out_dir / "figures" / n, c)
+                for n, c in COMPARE_FIGURES.items()
+                if (out_dir / "figures" / n).exists()
+            ],
+        ),
     ]
     parity = out_dir / "parity.json"
     if parity.exists():
         sections.append(parity_section(runs.read_json(out_dir, "parity.json")))
-    return build_report(f"NumPy engine vs {name} on {summary['dataset']}", sections, out_dir / "report.html")
+    return build_report(
+        f"NumPy engine vs {name} on {summary['dataset']}", sections, out_dir / "report.html"
+    )
 
 
 def parity_section(parity: dict[str, Any]) -> Section:
-    rows = [[r["quantity"], r["layer"] or "-", r["param"] or "-", r["steps"], r["max_abs"], r["max_rel"]] for r in parity["rows"]]
-    text = (f"<p>Dropout off, identical weights, {parity['batch_size']} images per batch, float32. "
-            f"Largest difference of any quantity: {parity['max_abs']:.3g}.</p>")
-    return Section("Parity, layer by layer", [text, html_table(rows, ["quantity", "layer", "param", "steps", "max abs", "max rel"])])
+    rows = [
+        [
+            r["quantity"],
+            r["layer"] or "-",
+            r["param"] or "-",
+            r["steps"],
+            r["max_abs"],
+            r["max_rel"],
+        ]
+        for r in parity["rows"]
+    ]
+    text = (
+        f"<p>Dropout off, identical weights, {parity['batch_size']} images per batch, float32. "
+        f"Largest difference of any quantity: {parity['max_abs']:.3g}.</p>"
+    )
+    return Section(
+        "Parity, layer by layer",
+        [text, html_table(rows, ["quantity", "layer", "param", "steps", "max abs", "max rel"])],
+    )
 
 
-def parity(settings: TrainSettings, out_dir: Path, steps: int = 100, images: int = 256, data: PreparedData | None = None) -> dict[str, Any]:
+def parity(
+    settings: TrainSettings,
+    out_dir: Path,
+    steps: int = 100,
+    images: int = 256,
+    data: PreparedData | None = None,
+) -> dict[str, Any]:
     """Forward, loss, gradients and weights after ``steps`` steps of both engines, per layer."""
     from .reference.torch import parity_report
 
     settings.validate()
     data = data or load_data(settings)
     model, _ = build_compiled_model(settings, data)
-    rows = parity_report(model, data.x_train[:images], to_categorical(data.y_train[:images], data.num_classes),
-                         steps=steps, batch_size=settings.batch_size)
-    result = {"kind": "parity", "rows": rows, "steps": steps, "batch_size": settings.batch_size, "images": images,
-              "max_abs": max(r["max_abs"] for r in rows)}
+    rows = parity_report(
+        model,
+        data.x_train[:images],
+        to_categorical(data.y_train[:images], data.num_classes),
+        steps=steps,
+        batch_size=settings.batch_size,
+    )
+    result = {
+        "kind": "parity",
+        "rows": rows,
+        "steps": steps,
+        "batch_size": settings.batch_size,
+        "images": images,
+        "max_abs": max(r["max_abs"] for r in rows),
+    }
     out_dir = runs.prepare_run_dir(out_dir)
     runs.write_json(out_dir / "parity.json", result)
     render_comparison_report(out_dir)

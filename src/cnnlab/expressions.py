@@ -179,7 +179,9 @@ def evaluate_expression(text: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return compile_expression(text)(x, y)
 
 
-def expression_kind(values: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None) -> Kind:
+def expression_kind(
+    values: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None
+) -> Kind:
     """``"classification"`` for boolean or integer values with at most 20 distinct, else ``"regression"``.
 
     Non-finite values raise ``CnnlabError``; pass the points ``x`` and ``y`` to have the
@@ -195,7 +197,9 @@ def expression_kind(values: np.ndarray, x: np.ndarray | None = None, y: np.ndarr
     return "regression"
 
 
-def check_finite(values: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None) -> None:
+def check_finite(
+    values: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None
+) -> None:
     """Raise ``CnnlabError`` saying how many values are NaN or infinite and where the first one is."""
     values = np.asarray(values)
     if not np.issubdtype(values.dtype, np.inexact):
@@ -248,7 +252,9 @@ def _check_depth(tree: ast.expr, expression: Expression) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise expression.refusal(node, f"expression is nested more than {MAX_DEPTH} levels deep")
+            raise expression.refusal(
+                node, f"expression is nested more than {MAX_DEPTH} levels deep"
+            )
         children = [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)]
         stack.extend((child, depth + 1) for child in children)
 
@@ -320,7 +326,9 @@ def _check_boolean_operation(node: ast.BoolOp, expression: Expression) -> None:
 def _check_comparison(node: ast.Compare, expression: Expression) -> None:
     for operator in node.ops:
         if type(operator) not in COMPARISONS:
-            reason = f"comparison in '{expression.segment(node)}' is not allowed; use < <= > >= == !="
+            reason = (
+                f"comparison in '{expression.segment(node)}' is not allowed; use < <= > >= == !="
+            )
             raise expression.refusal(node, reason)
     for operand in (node.left, *node.comparators):
         _check(operand, expression)
@@ -335,11 +343,15 @@ def _check_call(node: ast.Call, expression: Expression) -> None:
     if name not in ALLOWED_FUNCTIONS:
         raise expression.refusal(node, f"function '{name}' is not allowed; allowed: {allowed}")
     if node.keywords:
-        raise expression.refusal(node, f"keyword arguments in '{expression.segment(node)}' are not allowed")
+        raise expression.refusal(
+            node, f"keyword arguments in '{expression.segment(node)}' are not allowed"
+        )
     arity = ALLOWED_FUNCTIONS[name][1]
     if len(node.args) != arity:
         arguments = "argument" if arity == 1 else "arguments"
-        raise expression.refusal(node, f"function '{name}' takes {arity} {arguments}, got {len(node.args)}")
+        raise expression.refusal(
+            node, f"function '{name}' takes {arity} {arguments}, got {len(node.args)}"
+        )
     for argument in node.args:
         _check(argument, expression)
 
@@ -358,7 +370,9 @@ _CHECKERS: dict[type[ast.expr], Callable[[Any, Expression], None]] = {
 # --- the interpreter ---------------------------------------------------------------------
 
 
-def _evaluate(node: ast.expr, environment: dict[str, np.ndarray], expression: Expression) -> np.ndarray:
+def _evaluate(
+    node: ast.expr, environment: dict[str, np.ndarray], expression: Expression
+) -> np.ndarray:
     """Value of a checked tree; ``environment`` maps the allowed names to arrays."""
     return _EVALUATORS[type(node)](node, environment, expression)
 
@@ -374,7 +388,9 @@ def _numeric(value: np.ndarray) -> np.ndarray:
     return value.astype(np.float64) if value.dtype == np.bool_ else value
 
 
-def _boolean(value: np.ndarray, node: ast.expr, operator: str, expression: Expression) -> np.ndarray:
+def _boolean(
+    value: np.ndarray, node: ast.expr, operator: str, expression: Expression
+) -> np.ndarray:
     value = np.asarray(value)
     if value.dtype != np.bool_:
         reason = (
@@ -416,16 +432,25 @@ def _evaluate_binary(node: ast.BinOp, environment: dict, expression: Expression)
     return LOGICAL_OPERATORS[operator](left, right)
 
 
-def _evaluate_boolean_operation(node: ast.BoolOp, environment: dict, expression: Expression) -> np.ndarray:
+def _evaluate_boolean_operation(
+    node: ast.BoolOp, environment: dict, expression: Expression
+) -> np.ndarray:
     values = [_evaluate(value, environment, expression) for value in node.values]
     return functools.reduce(BOOLEAN_OPERATORS[type(node.op)], values)
 
 
-def _evaluate_comparison(node: ast.Compare, environment: dict, expression: Expression) -> np.ndarray:
+def _evaluate_comparison(
+    node: ast.Compare, environment: dict, expression: Expression
+) -> np.ndarray:
     # a < b < c means (a < b) and (b < c), each operand computed once
     operands = [_numeric(_evaluate(node.left, environment, expression))]
-    operands += [_numeric(_evaluate(operand, environment, expression)) for operand in node.comparators]
-    results = [COMPARISONS[type(op)](a, b) for op, a, b in zip(node.ops, operands[:-1], operands[1:], strict=True)]
+    operands += [
+        _numeric(_evaluate(operand, environment, expression)) for operand in node.comparators
+    ]
+    results = [
+        COMPARISONS[type(op)](a, b)
+        for op, a, b in zip(node.ops, operands[:-1], operands[1:], strict=True)
+    ]
     return functools.reduce(np.logical_and, results)
 
 

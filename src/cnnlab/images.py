@@ -24,7 +24,9 @@ def load_image(path: Path, input_shape: tuple[int, ...], invert: str = "auto") -
     from PIL import Image, UnidentifiedImageError
 
     if len(input_shape) != 3 or input_shape[2] not in (1, 3):
-        raise CnnlabError(f"this model takes input {input_shape}, not images (predict needs (H, W, 1) or (H, W, 3))")
+        raise CnnlabError(
+            f"this model takes input {input_shape}, not images (predict needs (H, W, 1) or (H, W, 3))"
+        )
     height, width, channels = input_shape
     try:
         with warnings.catch_warnings(), pillow_pixel_limit(limit("CNNLAB_MAX_IMAGE_PIXELS")):
@@ -34,8 +36,10 @@ def load_image(path: Path, input_shape: tuple[int, ...], invert: str = "auto") -
     except FileNotFoundError:
         raise CnnlabError(f"{path}: no such image file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise CnnlabError(f"{path}: refused as a decompression bomb ({err}); set CNNLAB_MAX_IMAGE_PIXELS "
-                          "to raise the limit") from None
+        raise CnnlabError(
+            f"{path}: refused as a decompression bomb ({err}); set CNNLAB_MAX_IMAGE_PIXELS "
+            "to raise the limit"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise CnnlabError(f"{path}: not a readable image ({err})") from None
     if invert == "yes" or (invert == "auto" and pixels.mean() > 0.5):
@@ -66,9 +70,13 @@ def unit_pixels(image: Any, channels: int, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     if image.mode not in WIDE_MODES:
-        converted = image.convert("L" if channels == 1 else "RGB").resize(size, Image.Resampling.LANCZOS)
+        converted = image.convert("L" if channels == 1 else "RGB").resize(
+            size, Image.Resampling.LANCZOS
+        )
         return np.asarray(converted, dtype=np.float32) / 255
     grey = np.asarray(image, dtype=np.float64) / WIDE_MODES[image.mode]
-    grey = Image.fromarray(np.clip(grey, 0, 1).astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
+    grey = Image.fromarray(np.clip(grey, 0, 1).astype(np.float32)).resize(
+        size, Image.Resampling.LANCZOS
+    )
     grey = np.clip(np.asarray(grey, dtype=np.float32), 0, 1)
     return grey if channels == 1 else np.repeat(grey[..., None], 3, axis=2)

@@ -52,23 +52,38 @@ from cnnlab.engine.layers import LAYER_CLASSES
 
 __all__ = ["KERAS_FORMAT_VERSION", "load_keras", "register", "save_keras", "to_keras_config"]
 
-KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout this writes (and is tested against)
+KERAS_FORMAT_VERSION = (
+    "3.15.1"  # the Keras release whose file layout this writes (and is tested against)
+)
 MAX_JSON_BYTES = 64 * 2**20  # config.json / metadata.json larger than this are refused unread
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
-FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
-                  "registered_name": None}
+FLOAT32_POLICY = {
+    "module": "keras",
+    "class_name": "DTypePolicy",
+    "config": {"name": "float32"},
+    "registered_name": None,
+}
 
 # Keras-only arguments cnnlab has no counterpart for; dropped when at these values (else refused).
-KERAS_ONLY_DEFAULTS: dict[str, Any] = {"quantization_config": None, "optional": False, "sparse": False,
-                                       "ragged": False, "activity_regularizer": None}
+KERAS_ONLY_DEFAULTS: dict[str, Any] = {
+    "quantization_config": None,
+    "optional": False,
+    "sparse": False,
+    "ragged": False,
+    "activity_regularizer": None,
+}
 
 # The order of an optimizer's slot variables in Keras (after iterations and learning rate): one
 # ``add_optimizer_variables`` call per group, each interleaving its slots weight by weight.
 # Names are cnnlab's slot names; Keras calls SGD's "velocity" "momentum".
 KERAS_SLOT_GROUPS: dict[str, list[tuple[str, ...]]] = {
-    "sgd": [("velocity",)], "adam": [("momentum", "velocity"), ("velocity_hat",)],
-    "adamw": [("momentum", "velocity"), ("velocity_hat",)], "rmsprop": [("velocity",)],
-    "adagrad": [("accumulator",)], "adadelta": [("accumulated_grad", "accumulated_delta_var")]}
+    "sgd": [("velocity",)],
+    "adam": [("momentum", "velocity"), ("velocity_hat",)],
+    "adamw": [("momentum", "velocity"), ("velocity_hat",)],
+    "rmsprop": [("velocity",)],
+    "adagrad": [("accumulator",)],
+    "adadelta": [("accumulated_grad", "accumulated_delta_var")],
+}
 
 
 def h5py_module():  # noqa: ANN201 - imported on first use: 60 ms that most commands never need
@@ -102,7 +117,7 @@ def is_model(obj: Any) -> bool:
 
 
 def model_class_name(model: Any) -> str:
-    """"Sequential" or "Functional", as Keras names the class of the model."""
+    """ "Sequential" or "Functional", as Keras names the class of the model."""
     from cnnlab.engine.sequential import Sequential
 
     return "Sequential" if isinstance(model, Sequential) else "Functional"
@@ -113,11 +128,16 @@ def save_keras(model: Any, path: str | Path) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` file that ``keras.models.load_model`` reads."""
     path = Path(path)
     if path.suffix.lower() != ".keras":
-        raise UnsupportedKerasFeature(f"{path}: cnnlab writes Keras's .keras format, not legacy {path.suffix}; "
-                                      "save as .keras (or .cnnlab)")
+        raise UnsupportedKerasFeature(
+            f"{path}: cnnlab writes Keras's .keras format, not legacy {path.suffix}; "
+            "save as .keras (or .cnnlab)"
+        )
     config = to_keras_config(model)
-    metadata = {"keras_version": KERAS_FORMAT_VERSION, "saved_by": f"cnnlab {__version__}",
-                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    metadata = {
+        "keras_version": KERAS_FORMAT_VERSION,
+        "saved_by": f"cnnlab {__version__}",
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+    }
     weights = weights_h5_bytes(model, bool(config.get("compile_config")))
 
     def write(file: BinaryIO) -> None:
@@ -146,15 +166,26 @@ def keras_model_object(model: Any) -> dict[str, Any]:
         head = {"module": "keras", "class_name": "Sequential", "registered_name": None}
     else:
         inner = keras_functional_config(model, config)
-        head = {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional"}
+        head = {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "registered_name": "Functional",
+        }
     input_shape = getattr(model, "input_shape", None)
-    build = {"input_shape": batch_shape(input_shape)} if input_shape is not None else {"input_shape": None}
+    build = (
+        {"input_shape": batch_shape(input_shape)}
+        if input_shape is not None
+        else {"input_shape": None}
+    )
     return {**head, "config": inner, "build_config": build}
 
 
 def keras_sequential_config(model: Any, config: dict[str, Any]) -> dict[str, Any]:
     layers = {layer.name: layer for layer in model.layers}
-    specs = [keras_layer_object(spec, layers.get(spec["config"].get("name"))) for spec in config["layers"]]
+    specs = [
+        keras_layer_object(spec, layers.get(spec["config"].get("name")))
+        for spec in config["layers"]
+    ]
     inner = {"name": config["name"], "trainable": True, "dtype": FLOAT32_POLICY, "layers": specs}
     if specs and specs[0]["class_name"] == "InputLayer":
         inner["build_input_shape"] = specs[0]["config"]["batch_shape"]
@@ -173,19 +204,35 @@ def keras_functional_config(model: Any, config: dict[str, Any]) -> dict[str, Any
         serialized["name"] = name
         serialized["inbound_nodes"] = keras_inbound_nodes(spec["inbound_nodes"], by_name, shapes)
         specs.append(serialized)
-    return {"name": config["name"], "trainable": True, "layers": specs,
-            "input_layers": keras_tensor_refs(config["input_layers"], by_name),
-            "output_layers": keras_tensor_refs(config["output_layers"], by_name, config.get("single_output", True))}
+    return {
+        "name": config["name"],
+        "trainable": True,
+        "layers": specs,
+        "input_layers": keras_tensor_refs(config["input_layers"], by_name),
+        "output_layers": keras_tensor_refs(
+            config["output_layers"], by_name, config.get("single_output", True)
+        ),
+    }
 
 
 def keras_layer_object(spec: dict[str, Any], layer: Any) -> dict[str, Any]:
     """One layer, ``{"module": "keras.layers", "class_name", "config", "build_config"}``."""
     if spec["class_name"] in MODEL_CLASSES:
         if layer is None:
-            raise ValueError(f"nested model {spec['config'].get('name')!r} has no layer object to save")
+            raise ValueError(
+                f"nested model {spec['config'].get('name')!r} has no layer object to save"
+            )
         return keras_model_object(layer)
-    config = {key: list(value) if isinstance(value, tuple) else value for key, value in spec["config"].items()}
-    serialized = {"module": "keras.layers", "class_name": spec["class_name"], "config": config, "registered_name": None}
+    config = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in spec["config"].items()
+    }
+    serialized = {
+        "module": "keras.layers",
+        "class_name": spec["class_name"],
+        "config": config,
+        "registered_name": None,
+    }
     input_shape = getattr(layer, "input_shape", None)
     if spec["class_name"] != "InputLayer" and input_shape is not None:
         serialized["build_config"] = {"input_shape": batch_shape(input_shape)}
@@ -215,20 +262,31 @@ def node_offset(spec: dict[str, Any]) -> int:
     return 1 if spec["class_name"] in ("Functional", "Model") else 0
 
 
-def keras_inbound_nodes(refs: list[list[Any]], by_name: dict[str, Any], shapes: dict[str, Any]) -> list[dict[str, Any]]:
+def keras_inbound_nodes(
+    refs: list[list[Any]], by_name: dict[str, Any], shapes: dict[str, Any]
+) -> list[dict[str, Any]]:
     """cnnlab's [[layer, node, tensor], ...] of the layer's one call -> Keras's node list."""
     if not refs:
         return []
     tensors = []
     for name, node, tensor in refs:
         shape = shapes.get(name)
-        tensors.append({"class_name": "__keras_tensor__", "config": {
-            "shape": None if shape is None else [None, *shape], "dtype": "float32",
-            "keras_history": [name, node + node_offset(by_name[name]), tensor]}})
+        tensors.append(
+            {
+                "class_name": "__keras_tensor__",
+                "config": {
+                    "shape": None if shape is None else [None, *shape],
+                    "dtype": "float32",
+                    "keras_history": [name, node + node_offset(by_name[name]), tensor],
+                },
+            }
+        )
     return [{"args": [tensors[0] if len(tensors) == 1 else tensors], "kwargs": {}}]
 
 
-def keras_tensor_refs(refs: list[list[Any]], by_name: dict[str, Any], single: bool = True) -> list[Any]:
+def keras_tensor_refs(
+    refs: list[list[Any]], by_name: dict[str, Any], single: bool = True
+) -> list[Any]:
     """input_layers/output_layers: one [name, node, tensor] flat, several (or a list of one
     output) as a list, as Keras writes ``Model(x, y)`` and ``Model([x1, x2], [y])``."""
     converted = [[name, node + node_offset(by_name[name]), tensor] for name, node, tensor in refs]
@@ -268,29 +326,56 @@ def keras_compile_config(model: Any) -> dict[str, Any] | None:
     if optimizer is None or loss is None:
         return None
     settings = optimizer.get_config()
-    optimizer_object = {"module": "keras.optimizers", "class_name": keras_optimizer_class(settings["name"]),
-                        "config": {k: v for k, v in settings.items() if k != "name" or v}, "registered_name": None}
-    return {"optimizer": optimizer_object, "loss": keras_loss(loss), "loss_weights": None,
-            "metrics": keras_metrics(getattr(model, "metrics", None)), "weighted_metrics": None,
-            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+    optimizer_object = {
+        "module": "keras.optimizers",
+        "class_name": keras_optimizer_class(settings["name"]),
+        "config": {k: v for k, v in settings.items() if k != "name" or v},
+        "registered_name": None,
+    }
+    return {
+        "optimizer": optimizer_object,
+        "loss": keras_loss(loss),
+        "loss_weights": None,
+        "metrics": keras_metrics(getattr(model, "metrics", None)),
+        "weighted_metrics": None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": False,
+    }
 
 
 def keras_optimizer_class(name: str) -> str:
-    """"adam" -> "Adam", "rmsprop" -> "RMSprop", "sgd" -> "SGD" (Keras's class names)."""
-    known = {"sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW", "adam": "Adam", "nadam": "Nadam",
-             "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax"}
+    """ "adam" -> "Adam", "rmsprop" -> "RMSprop", "sgd" -> "SGD" (Keras's class names)."""
+    known = {
+        "sgd": "SGD",
+        "rmsprop": "RMSprop",
+        "adamw": "AdamW",
+        "adam": "Adam",
+        "nadam": "Nadam",
+        "adagrad": "Adagrad",
+        "adadelta": "Adadelta",
+        "adamax": "Adamax",
+    }
     return known.get(name.lower(), camel_case(name))
 
 
 def keras_loss(loss: Any) -> Any:
     """A loss by Keras name, or as a serialized Keras loss object when it has arguments (from_logits)."""
-    config = loss.get_config() if hasattr(loss, "get_config") else {"name": getattr(loss, "name", str(loss))}
+    config = (
+        loss.get_config()
+        if hasattr(loss, "get_config")
+        else {"name": getattr(loss, "name", str(loss))}
+    )
     name = config.get("name")
     arguments = {k: v for k, v in config.items() if k != "name"}
     if not arguments:
         return name
-    return {"module": "keras.losses", "class_name": camel_case(name), "config": {"name": name, **arguments},
-            "registered_name": None}
+    return {
+        "module": "keras.losses",
+        "class_name": camel_case(name),
+        "config": {"name": name, **arguments},
+        "registered_name": None,
+    }
 
 
 def keras_metrics(metrics: Any) -> list[str] | None:
@@ -312,7 +397,9 @@ def weight_groups(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(h5 group path, layer or model) in Keras's order; models before their own layers."""
     used: dict[str, int] = {}
     for layer in keras_ordered_layers(model):
-        kind = keras_snake_case(model_class_name(layer) if is_model(layer) else type(layer).__name__)
+        kind = keras_snake_case(
+            model_class_name(layer) if is_model(layer) else type(layer).__name__
+        )
         name = kind if kind not in used else f"{kind}_{used[kind] + 1}"
         used[kind] = used.get(kind, -1) + 1
         path = f"{prefix}layers/{name}"
@@ -373,12 +460,20 @@ def optimizer_variables(model: Any) -> list[np.ndarray] | None:
     optimizer, groups = model.optimizer, slot_order(model.optimizer)
     if groups is None:
         return None
-    values = [np.array(optimizer.iterations, dtype=np.int64), np.array(optimizer.learning_rate, dtype=np.float32)]
+    values = [
+        np.array(optimizer.iterations, dtype=np.int64),
+        np.array(optimizer.learning_rate, dtype=np.float32),
+    ]
     for group in groups:
         for key, param in trainable_weights(model):
             slots = optimizer.slots.get(key, {})
-            values += [np.asarray(slots.get(name, np.full_like(param, optimizer.slot_initial_value)), dtype=np.float32)
-                       for name in group]
+            values += [
+                np.asarray(
+                    slots.get(name, np.full_like(param, optimizer.slot_initial_value)),
+                    dtype=np.float32,
+                )
+                for name in group
+            ]
     return values
 
 
@@ -391,7 +486,9 @@ def load_keras(path: str | Path, compile: bool = True) -> Any:
     if path.suffix.lower() == ".h5":
         return load_legacy_h5(path, compile)
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a Keras .keras file (not a zip archive; damaged or truncated?)")
+        raise ValueError(
+            f"{path}: not a Keras .keras file (not a zip archive; damaged or truncated?)"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             config = read_json_member(path, archive, "config.json")
@@ -401,7 +498,9 @@ def load_keras(path: str | Path, compile: bool = True) -> Any:
             with archive.open("model.weights.h5") as member, open_h5(path, member) as h5:
                 read_weights(path, h5, model)
                 if compile:
-                    compile_from_keras(path, model, config.get("compile_config"), h5.get("optimizer/vars"))
+                    compile_from_keras(
+                        path, model, config.get("compile_config"), h5.get("optimizer/vars")
+                    )
     except (zipfile.BadZipFile, EOFError) as err:
         raise ValueError(f"{path}: damaged file ({err})") from None
     return model
@@ -413,7 +512,9 @@ def read_json_member(path: Path, archive: zipfile.ZipFile, member: str) -> dict[
     except KeyError:
         raise ValueError(f"{path}: not a Keras .keras file (no {member} inside)") from None
     if info.file_size > MAX_JSON_BYTES:
-        raise ValueError(f"{path}: {member} declares {info.file_size:,} bytes (more than {MAX_JSON_BYTES:,}); refused")
+        raise ValueError(
+            f"{path}: {member} declares {info.file_size:,} bytes (more than {MAX_JSON_BYTES:,}); refused"
+        )
     try:
         config = limits.loads_json(archive.read(member), f"{path}: {member}")  # nesting bounded too
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -450,26 +551,46 @@ def build_model(path: Path, serialized: dict[str, Any]) -> Any:
 def model_config_from_keras(path: Path, serialized: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """("Sequential" | "Functional", cnnlab's config) from Keras's serialized model (3 or legacy 2)."""
     class_name, config = serialized.get("class_name"), serialized.get("config")
-    if class_name not in MODEL_CLASSES or not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise UnsupportedKerasFeature(f"{path}: model class {class_name!r} is not supported; cnnlab reads "
-                                      "Sequential and functional models (subclassed models have no config)")
+    if (
+        class_name not in MODEL_CLASSES
+        or not isinstance(config, dict)
+        or not isinstance(config.get("layers"), list)
+    ):
+        raise UnsupportedKerasFeature(
+            f"{path}: model class {class_name!r} is not supported; cnnlab reads "
+            "Sequential and functional models (subclassed models have no config)"
+        )
     name = config.get("name")
     if class_name == "Sequential":
         layers = [layer_spec_from_keras(path, spec) for spec in config["layers"]]
         return "Sequential", {"name": name, "layers": sequential_input(path, layers, config)}
-    layers = [{**layer_spec_from_keras(path, spec), "name": spec["name"],
-               "inbound_nodes": inbound_refs(path, spec, config["layers"])} for spec in config["layers"]]
+    layers = [
+        {
+            **layer_spec_from_keras(path, spec),
+            "name": spec["name"],
+            "inbound_nodes": inbound_refs(path, spec, config["layers"]),
+        }
+        for spec in config["layers"]
+    ]
     outputs = config["output_layers"]
-    return "Functional", {"name": name, "layers": layers,
-                          "input_layers": tensor_refs(config["input_layers"], config["layers"]),
-                          "output_layers": tensor_refs(outputs, config["layers"]), "single_output": is_ref(outputs)}
+    return "Functional", {
+        "name": name,
+        "layers": layers,
+        "input_layers": tensor_refs(config["input_layers"], config["layers"]),
+        "output_layers": tensor_refs(outputs, config["layers"]),
+        "single_output": is_ref(outputs),
+    }
 
 
-def sequential_input(path: Path, layers: list[dict[str, Any]], config: dict[str, Any]) -> list[dict[str, Any]]:
+def sequential_input(
+    path: Path, layers: list[dict[str, Any]], config: dict[str, Any]
+) -> list[dict[str, Any]]:
     """A Sequential's layers with an InputLayer first (Keras 2 kept the shape on the first layer)."""
     if layers and layers[0]["class_name"] == "InputLayer":
         return layers
-    shape = config.get("build_input_shape") or (layers[0]["config"].pop("batch_input_shape", None) if layers else None)
+    shape = config.get("build_input_shape") or (
+        layers[0]["config"].pop("batch_input_shape", None) if layers else None
+    )
     if shape is None:
         return layers
     return [{"class_name": "InputLayer", "config": {"batch_shape": list(shape)}}, *layers]
@@ -483,8 +604,10 @@ def layer_spec_from_keras(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
         return {"class_name": kind, "config": config}
     if class_name not in LAYER_CLASSES:
         layer = (spec.get("config") or {}).get("name", "?")
-        raise UnsupportedKerasFeature(f"{path}: layer class {class_name} (layer {layer!r}) is not supported by cnnlab; "
-                                      f"supported: {', '.join(sorted(LAYER_CLASSES))}")
+        raise UnsupportedKerasFeature(
+            f"{path}: layer class {class_name} (layer {layer!r}) is not supported by cnnlab; "
+            f"supported: {', '.join(sorted(LAYER_CLASSES))}"
+        )
     config = dict(spec.get("config") or {})
     if class_name == "InputLayer":
         return {"class_name": "InputLayer", "config": input_layer_config(path, config)}
@@ -496,8 +619,13 @@ def input_layer_config(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     for key, default in KERAS_ONLY_DEFAULTS.items():
         if config.get(key, default) != default:
             raise UnsupportedKerasFeature(
-                f"{path}: Input {config.get('name')!r}: {key}={config[key]!r} is not supported")
-    return {"name": config.get("name"), "batch_shape": shape, "dtype": dtype_name(config.get("dtype"))}
+                f"{path}: Input {config.get('name')!r}: {key}={config[key]!r} is not supported"
+            )
+    return {
+        "name": config.get("name"),
+        "batch_shape": shape,
+        "dtype": dtype_name(config.get("dtype")),
+    }
 
 
 def layer_config_from_keras(path: Path, class_name: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -508,7 +636,8 @@ def layer_config_from_keras(path: Path, class_name: str, config: dict[str, Any])
         if key in KERAS_ONLY_DEFAULTS:
             if value != KERAS_ONLY_DEFAULTS[key]:
                 raise UnsupportedKerasFeature(
-                    f"{path}: {class_name} {config.get('name')!r}: {key}={value!r} is not supported by cnnlab")
+                    f"{path}: {class_name} {config.get('name')!r}: {key}={value!r} is not supported by cnnlab"
+                )
             continue
         if key == "dtype":
             value = dtype_name(value)
@@ -519,7 +648,7 @@ def layer_config_from_keras(path: Path, class_name: str, config: dict[str, Any])
 
 
 def dtype_name(dtype: Any) -> str | None:
-    """"float32" from a dtype string or a serialized DTypePolicy."""
+    """ "float32" from a dtype string or a serialized DTypePolicy."""
     if isinstance(dtype, dict):
         return (dtype.get("config") or {}).get("name")
     return dtype
@@ -528,10 +657,14 @@ def dtype_name(dtype: Any) -> str | None:
 def object_name(path: Path, class_name: str, key: str, value: dict[str, Any]) -> str:
     """A serialized Keras object (an initializer, an activation) as its snake-case name, when it
     carries no arguments cnnlab would have to honour."""
-    arguments = {k: v for k, v in (value.get("config") or {}).items() if v is not None and k != "name"}
+    arguments = {
+        k: v for k, v in (value.get("config") or {}).items() if v is not None and k != "name"
+    }
     if arguments:
-        raise UnsupportedKerasFeature(f"{path}: {class_name}: {key}={value['class_name']}({arguments}) is not "
-                                      "supported by cnnlab (only its arguments' defaults)")
+        raise UnsupportedKerasFeature(
+            f"{path}: {class_name}: {key}={value['class_name']}({arguments}) is not "
+            "supported by cnnlab (only its arguments' defaults)"
+        )
     return keras_snake_case(value["class_name"])
 
 
@@ -548,8 +681,10 @@ def inbound_refs(path: Path, spec: dict[str, Any], layers: list[dict[str, Any]])
     """A functional layer's input tensors as cnnlab's [[layer, node, tensor], ...] (one call)."""
     nodes = spec.get("inbound_nodes") or []
     if len(nodes) > 1:
-        raise UnsupportedKerasFeature(f"{path}: layer {spec['name']!r} is called {len(nodes)} times; "
-                                      "cnnlab supports each layer called once (no shared layers)")
+        raise UnsupportedKerasFeature(
+            f"{path}: layer {spec['name']!r} is called {len(nodes)} times; "
+            "cnnlab supports each layer called once (no shared layers)"
+        )
     if not nodes:
         return []
     node = nodes[0]
@@ -557,8 +692,12 @@ def inbound_refs(path: Path, spec: dict[str, Any], layers: list[dict[str, Any]])
         return tensor_refs([entry[:3] for entry in node], layers)
     extra = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
     if extra:
-        raise UnsupportedKerasFeature(f"{path}: layer {spec['name']!r} is called with {sorted(extra)}; not supported")
-    return tensor_refs([t["config"]["keras_history"] for t in keras_tensors(node.get("args"))], layers)
+        raise UnsupportedKerasFeature(
+            f"{path}: layer {spec['name']!r} is called with {sorted(extra)}; not supported"
+        )
+    return tensor_refs(
+        [t["config"]["keras_history"] for t in keras_tensors(node.get("args"))], layers
+    )
 
 
 def is_ref(value: Any) -> bool:
@@ -572,8 +711,10 @@ def tensor_refs(refs: Any, layers: list[dict[str, Any]]) -> list[list[Any]]:
     if is_ref(refs):
         refs = [refs]
     kinds = {spec.get("name"): spec for spec in layers}
-    return [[name, int(node) - node_offset(kinds.get(name, {"class_name": ""})), int(tensor)]
-            for name, node, tensor in refs]
+    return [
+        [name, int(node) - node_offset(kinds.get(name, {"class_name": ""})), int(tensor)]
+        for name, node, tensor in refs
+    ]
 
 
 # ------------------------------------------------------------------------ weights in
@@ -584,10 +725,14 @@ def read_weights(path: Path, h5: h5py.File, model: Any) -> None:
         stored = safe_group(path, h5, f"{group_path}/vars", required=bool(targets))
         count = 0 if stored is None else len(stored)
         if count != len(targets):
-            raise ValueError(f"{path}: layer {layer.name!r} ({group_path}) holds {count} weights in the file, "
-                             f"its config needs {len(targets)}")
+            raise ValueError(
+                f"{path}: layer {layer.name!r} ({group_path}) holds {count} weights in the file, "
+                f"its config needs {len(targets)}"
+            )
         for index, target in enumerate(targets):
-            target[...] = read_dataset(path, stored, str(index), target.shape, f"{layer.name!r} weight {index}")
+            target[...] = read_dataset(
+                path, stored, str(index), target.shape, f"{layer.name!r} weight {index}"
+            )
 
 
 def safe_group(path: Path, h5: Any, name: str, required: bool = True) -> h5py.Group | None:
@@ -599,23 +744,32 @@ def safe_group(path: Path, h5: Any, name: str, required: bool = True) -> h5py.Gr
                 raise ValueError(f"{path}: the weights file has no group {name!r}")
             return None
         if current.get(part, getclass=True, getlink=True) is not h5py_module().HardLink:
-            raise ValueError(f"{path}: link {name!r} in the weights file is refused (links are not followed)")
+            raise ValueError(
+                f"{path}: link {name!r} in the weights file is refused (links are not followed)"
+            )
         current = current[part]
         if not isinstance(current, h5py_module().Group):
             raise ValueError(f"{path}: {name!r} in the weights file is not a group")
     return current
 
 
-def read_dataset(path: Path, group: h5py.Group, key: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+def read_dataset(
+    path: Path, group: h5py.Group, key: str, shape: tuple[int, ...], what: str
+) -> np.ndarray:
     """One stored array, after checking that it is a plain dataset of the expected shape."""
-    if key not in group or group.get(key, getclass=True, getlink=True) is not h5py_module().HardLink:
+    if (
+        key not in group
+        or group.get(key, getclass=True, getlink=True) is not h5py_module().HardLink
+    ):
         raise ValueError(f"{path}: {what} is missing from the weights file (or is a link)")
     dataset = group[key]
     if not isinstance(dataset, h5py_module().Dataset) or dataset.external or dataset.is_virtual:
         raise ValueError(f"{path}: {what} is not a plain dataset in the weights file")
     if tuple(dataset.shape) != tuple(shape):
-        raise ValueError(f"{path}: {what} has shape {tuple(dataset.shape)} in the file, "
-                         f"the config needs {tuple(shape)}")
+        raise ValueError(
+            f"{path}: {what} has shape {tuple(dataset.shape)} in the file, "
+            f"the config needs {tuple(shape)}"
+        )
     if dataset.dtype.kind not in "fiu":
         raise ValueError(f"{path}: {what} has dtype {dataset.dtype}, expected numbers")
     try:
@@ -658,12 +812,16 @@ def restore_optimizer(path: Path, model: Any, stored: h5py.Group) -> None:
     if groups is None or len(stored) != 2 + sum(len(group) for group in groups) * len(weights):
         return
     optimizer.iterations = int(read_dataset(path, stored, "0", (), "optimizer iterations"))
-    optimizer.learning_rate = float32_value(read_dataset(path, stored, "1", (), "optimizer learning rate"))
+    optimizer.learning_rate = float32_value(
+        read_dataset(path, stored, "1", (), "optimizer learning rate")
+    )
     index = 2
     for group in groups:
         for key, param in weights:
             for name in group:
-                value = read_dataset(path, stored, str(index), param.shape, f"optimizer slot {key}/{name}")
+                value = read_dataset(
+                    path, stored, str(index), param.shape, f"optimizer slot {key}/{name}"
+                )
                 optimizer.slots.setdefault(key, {})[name] = value.astype(param.dtype)
                 index += 1
 
@@ -673,13 +831,17 @@ def load_legacy_h5(path: Path, compile: bool) -> Any:
     """A Keras 2 (or Keras 3 legacy) ``.h5`` full-model file: config and weights."""
     with open_h5(path, path) as h5:
         if "model_config" not in h5.attrs:
-            raise ValueError(f"{path}: not a Keras full-model .h5 file (no model_config attribute; "
-                             "a weights-only file cannot be loaded as a model)")
+            raise ValueError(
+                f"{path}: not a Keras full-model .h5 file (no model_config attribute; "
+                "a weights-only file cannot be loaded as a model)"
+            )
         config = json_attribute(path, h5, "model_config")
         model = build_model(path, config)
         read_legacy_weights(path, safe_group(path, h5, "model_weights"), model)
         if compile and "training_config" in h5.attrs:
-            compile_from_keras(path, model, legacy_compile_config(json_attribute(path, h5, "training_config")))
+            compile_from_keras(
+                path, model, legacy_compile_config(json_attribute(path, h5, "training_config"))
+            )
     return model
 
 
@@ -687,7 +849,9 @@ def json_attribute(path: Path, h5: h5py.File, name: str) -> dict[str, Any]:
     raw = h5.attrs[name]
     raw = raw.decode() if isinstance(raw, bytes) else str(raw)
     if len(raw) > MAX_JSON_BYTES:
-        raise ValueError(f"{path}: attribute {name} is larger than {MAX_JSON_BYTES:,} bytes; refused")
+        raise ValueError(
+            f"{path}: attribute {name} is larger than {MAX_JSON_BYTES:,} bytes; refused"
+        )
     try:
         return json.loads(raw)
     except json.JSONDecodeError as err:
@@ -697,18 +861,31 @@ def json_attribute(path: Path, h5: h5py.File, name: str) -> dict[str, Any]:
 def legacy_compile_config(training: dict[str, Any]) -> dict[str, Any]:
     """Keras 2's training_config as a Keras 3 compile_config (the optimizer under its own key)."""
     optimizer = dict(training.get("optimizer_config") or {})
-    config = {k: v for k, v in (optimizer.get("config") or {}).items()
-              if k not in ("is_legacy_optimizer", "jit_compile") and not (k == "decay" and v == 0)}
-    return {"optimizer": {"class_name": optimizer.get("class_name"), "config": config},
-            "loss": training.get("loss"), "metrics": flat_metrics(training.get("metrics"))}
+    config = {
+        k: v
+        for k, v in (optimizer.get("config") or {}).items()
+        if k not in ("is_legacy_optimizer", "jit_compile") and not (k == "decay" and v == 0)
+    }
+    return {
+        "optimizer": {"class_name": optimizer.get("class_name"), "config": config},
+        "loss": training.get("loss"),
+        "metrics": flat_metrics(training.get("metrics")),
+    }
 
 
 def flat_metrics(metrics: Any) -> list[str] | None:
     """Keras 2 wrote metrics per output ([["accuracy"]]); cnnlab's models have one output."""
     flat: list[str] = []
     for metric in metrics or []:
-        flat += flat_metrics(metric) if isinstance(metric, list) else [
-            metric if isinstance(metric, str) else keras_snake_case(metric.get("class_name", ""))]
+        flat += (
+            flat_metrics(metric)
+            if isinstance(metric, list)
+            else [
+                metric
+                if isinstance(metric, str)
+                else keras_snake_case(metric.get("class_name", ""))
+            ]
+        )
     return flat or None
 
 
@@ -718,15 +895,21 @@ def read_legacy_weights(path: Path, weights: h5py.Group, model: Any) -> None:
     for layer in model.layers:
         targets = flat_weights(layer)
         group = safe_group(path, weights, layer.name, required=bool(targets))
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in (group.attrs.get("weight_names", [])
-                                                                         if group is not None else [])]
+        names = [
+            n.decode() if isinstance(n, bytes) else str(n)
+            for n in (group.attrs.get("weight_names", []) if group is not None else [])
+        ]
         if len(names) != len(targets):
-            raise ValueError(f"{path}: layer {layer.name!r} holds {len(names)} weights in the file, "
-                             f"its config needs {len(targets)}")
+            raise ValueError(
+                f"{path}: layer {layer.name!r} holds {len(names)} weights in the file, "
+                f"its config needs {len(targets)}"
+            )
         for name, target in zip(names, targets):
             parent, _, key = name.rpartition("/")
             stored = safe_group(path, group, parent) if parent else group
-            target[...] = read_dataset(path, stored, key, target.shape, f"{layer.name!r} weight {name!r}")
+            target[...] = read_dataset(
+                path, stored, key, target.shape, f"{layer.name!r} weight {name!r}"
+            )
 
 
 def flat_weights(layer: Any) -> list[np.ndarray]:

@@ -38,8 +38,11 @@ from cnnlab.errors import CnnlabError
 ENGINES = ("numpy", "keras")
 KERAS_PREFIXES = ("tensorflow.python.keras", "tensorflow.keras", "keras")  # longest first
 PYTHON_WARNING_FILTERS = (  # what `python PROGRAM.py` starts with (the warnings module's defaults)
-    ("default", DeprecationWarning, "__main__"), ("ignore", DeprecationWarning, ""),
-    ("ignore", PendingDeprecationWarning, ""), ("ignore", ImportWarning, ""), ("ignore", ResourceWarning, ""),
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
 )
 
 
@@ -70,7 +73,9 @@ def import_target(target: Target) -> ModuleType:
         from cnnlab.reference.keras import import_keras, keras_available
 
         if not keras_available():
-            raise CnnlabError("--engine keras needs Keras 3, which is not installed (pip install keras torch)")
+            raise CnnlabError(
+                "--engine keras needs Keras 3, which is not installed (pip install keras torch)"
+            )
         return import_keras()
     return importlib.import_module(target.package)
 
@@ -81,7 +86,9 @@ class KerasImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, target: Target, tensorflow: ModuleType) -> None:
         self.target, self.tensorflow = target, tensorflow
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Any = None, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if self.alias_of(fullname) is None and fullname.split(".")[0] != "tensorflow":
             return None
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
@@ -90,7 +97,7 @@ class KerasImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """The module a keras name stands for (``tensorflow.keras.layers`` -> ``cnnlab.keras.layers``)."""
         for prefix in KERAS_PREFIXES:
             if fullname == prefix or fullname.startswith(prefix + "."):
-                rest = fullname[len(prefix):]
+                rest = fullname[len(prefix) :]
                 if is_datasets(rest):
                     return "cnnlab.keras" + rest  # every engine reads the same files
                 if prefix == "keras" and self.target.package == "keras":
@@ -128,7 +135,11 @@ def import_alias(alias: str, name: str) -> ModuleType:
     try:
         return importlib.import_module(alias)
     except ModuleNotFoundError as err:
-        if not alias.startswith("cnnlab.keras") or err.name is None or not err.name.startswith("cnnlab.keras"):
+        if (
+            not alias.startswith("cnnlab.keras")
+            or err.name is None
+            or not err.name.startswith("cnnlab.keras")
+        ):
             raise
         from cnnlab.keras.namespace import submodule_names
 
@@ -146,7 +157,9 @@ def is_datasets(rest: str) -> bool:
 def hooked(name: str, target: Target) -> bool:
     """Whether the hook answers imports of ``name`` (then any copy already imported is set aside)."""
     top, _, rest = name.partition(".")
-    return top == "tensorflow" or (top == "keras" and (target.package != "keras" or is_datasets("." + rest)))
+    return top == "tensorflow" or (
+        top == "keras" and (target.package != "keras" or is_datasets("." + rest))
+    )
 
 
 @contextlib.contextmanager
@@ -201,7 +214,9 @@ def program_context(program: Path, args: Sequence[str]) -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.resetwarnings()
-            warnings.showwarning = show_warning  # to stderr, even where a caller (pytest) records warnings
+            warnings.showwarning = (
+                show_warning  # to stderr, even where a caller (pytest) records warnings
+            )
             for action, category, module in PYTHON_WARNING_FILTERS:
                 warnings.filterwarnings(action, category=category, module=module, append=True)
             yield
@@ -209,8 +224,14 @@ def program_context(program: Path, args: Sequence[str]) -> Iterator[None]:
         sys.argv, sys.path[:] = saved_argv, saved_path
 
 
-def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                 file: Any = None, line: str | None = None) -> None:
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """Print a warning as Python prints a script's warnings."""
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
@@ -234,7 +255,11 @@ def run_program(program: str | Path, args: Sequence[str] = (), engine: str = "nu
     path = check_program(program)
     with keras_imports(engine) as keras, program_context(path, args):
         keras.backend.clear_session()  # layer names start again at conv2d, dense, ... as in a new process
-        print(f"cnnlab: running {program} on {target_for(engine).describe(keras)}", file=sys.stderr, flush=True)
+        print(
+            f"cnnlab: running {program} on {target_for(engine).describe(keras)}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             runpy.run_path(str(path), run_name="__main__")
         except SystemExit as exit_:
@@ -259,6 +284,8 @@ def exit_code(exit_: SystemExit) -> int:
 def program_frames(tb: TracebackType | None, program: Path) -> TracebackType | None:
     """The traceback from the program's first frame on (runpy's and cnnlab's frames dropped)."""
     start = tb
-    while start is not None and Path(start.tb_frame.f_code.co_filename).resolve() != program.resolve():
+    while (
+        start is not None and Path(start.tb_frame.f_code.co_filename).resolve() != program.resolve()
+    ):
         start = start.tb_next
     return start  # None when the program never ran (a SyntaxError names its own line)

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:  # in Jupyter the notebook's inline backend stays, for the user's pyplot
+if (
+    "ipykernel" not in sys.modules
+):  # in Jupyter the notebook's inline backend stays, for the user's pyplot
     matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
@@ -41,7 +43,9 @@ from cnnlab.engine.saving import write_bytes  # noqa: E402
 from cnnlab.metrics import as_probability_matrix  # noqa: E402
 
 DPI = 100
-MAX_INCHES = 24.0  # per side: 2,400 pixels; matplotlib resamples an image into float64 RGBA of that size
+MAX_INCHES = (
+    24.0  # per side: 2,400 pixels; matplotlib resamples an image into float64 RGBA of that size
+)
 NOT_CURVES = frozenset({"epoch", "seconds", "lr", "learning_rate"})
 
 History = Mapping[str, Sequence[float]]
@@ -58,9 +62,13 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     symbolic link at ``path`` is refused, never written through."""
     target = Path(path)
     if target.parent.is_symlink():  # a planted figures/ link would take every figure elsewhere
-        raise ValueError(f"{target.parent} is a symbolic link; cnnlab writes figures only into a real folder")
+        raise ValueError(
+            f"{target.parent} is a symbolic link; cnnlab writes figures only into a real folder"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
-    width, height = fig.get_size_inches()  # a figure grown per class stays within MAX_INCHES (memory)
+    width, height = (
+        fig.get_size_inches()
+    )  # a figure grown per class stays within MAX_INCHES (memory)
     fig.set_size_inches(min(width, MAX_INCHES), min(height, MAX_INCHES))
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=DPI, bbox_inches="tight", format="png")
@@ -92,8 +100,11 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def fixed_figure(
-    width: float, height: float, margins: tuple[float, float, float, float] = (0.8, 0.3, 0.6, 0.5),
-    columns: int = 1, gap: float = 0.9,
+    width: float,
+    height: float,
+    margins: tuple[float, float, float, float] = (0.8, 0.3, 0.6, 0.5),
+    columns: int = 1,
+    gap: float = 0.9,
 ) -> Figure:
     """A figure of ``width`` x ``height`` inches laid out once by hand: ``margins`` (left, right,
     bottom, top) and the ``gap`` between ``columns`` of subplots in inches, no layout engine pass.
@@ -102,8 +113,13 @@ def fixed_figure(
     left, right, bottom, top = margins
     panel = (width - left - right - (columns - 1) * gap) / columns
     fig = NotebookFigure(figsize=(width, height), dpi=DPI)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                        top=1 - top / height, wspace=gap / panel)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=gap / panel,
+    )
     return fig
 
 
@@ -112,7 +128,9 @@ def _side_colorbar(fig: Figure, image: AxesImage, ax: Axes, label: str = "") -> 
     ``ax`` keeping its size; the margin or gap on its right must hold the bar's ticks and label."""
     box = ax.get_position()
     width = fig.get_size_inches()[0]
-    cax = fig.add_axes((box.x1 + 0.15 / width, box.y0 + 0.1 * box.height, 0.12 / width, 0.8 * box.height))
+    cax = fig.add_axes(
+        (box.x1 + 0.15 / width, box.y0 + 0.1 * box.height, 0.12 / width, 0.8 * box.height)
+    )
     fig.colorbar(image, cax=cax, label=label)
 
 
@@ -129,8 +147,12 @@ def _set_class_ticks(ax: Axes, names: Sequence[object], rotate_longer_than: int 
     """Class names as x tick labels, slanted when any is longer than a few characters."""
     labels = [display_text(name) for name in names]
     slanted = max((len(label) for label in labels), default=0) > rotate_longer_than
-    ax.set_xticks(np.arange(len(labels)), labels, rotation=45 if slanted else 0,
-                  ha="right" if slanted else "center")
+    ax.set_xticks(
+        np.arange(len(labels)),
+        labels,
+        rotation=45 if slanted else 0,
+        ha="right" if slanted else "center",
+    )
 
 
 def _class_colors(n_classes: int) -> list[tuple[float, float, float, float]]:
@@ -149,9 +171,7 @@ def history_metric_names(history: History) -> list[str]:
     return sorted(names, key=lambda key: (key != "loss", names.index(key)))
 
 
-def _plot_metric(
-    ax: Axes, history: History, metric: str, label: str = "", **style: object
-) -> None:
+def _plot_metric(ax: Axes, history: History, metric: str, label: str = "", **style: object) -> None:
     """Draw ``metric`` (solid) and ``val_metric`` (dashed) against epochs numbered from 1."""
     for key, line_style, suffix in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
         values = history.get(key)
@@ -176,9 +196,7 @@ def _figure_history(history: History, title: str = "Training history") -> Figure
     """One panel per metric (loss first), training and validation curves per epoch."""
     metrics = history_metric_names(history)
     if not metrics:
-        raise ValueError(
-            f"the history holds no per-epoch values to plot; keys: {sorted(history)}."
-        )
+        raise ValueError(f"the history holds no per-epoch values to plot; keys: {sorted(history)}.")
     fig = fixed_figure(4.5 * len(metrics), 3.6, (0.8, 0.2, 0.6, 0.75), columns=len(metrics))
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
         _plot_metric(ax, history, metric)
@@ -187,7 +205,9 @@ def _figure_history(history: History, title: str = "Training history") -> Figure
     return fig
 
 
-def plot_history(history: History, path: str | Path | None = None, title: str = "Training history") -> Figure | Path:
+def plot_history(
+    history: History, path: str | Path | None = None, title: str = "Training history"
+) -> Figure | Path:
     """Loss and accuracy (and their ``val_`` versions when present) per epoch, from 1.
 
     ``history`` is Keras's ``history.history``: ``{"loss": [...], "val_loss": [...], ...}``.
@@ -213,7 +233,9 @@ def _figure_history_compare(histories: Mapping[str, History], title: str) -> Fig
 
 
 def plot_history_compare(
-    histories: Mapping[str, History], path: str | Path | None = None, title: str = "Training history by run"
+    histories: Mapping[str, History],
+    path: str | Path | None = None,
+    title: str = "Training history by run",
 ) -> Figure | Path:
     """Several runs' histories on the same axes, e.g. ``{"numpy": h1, "torch": h2}``."""
     return figure_or_saved(_figure_history_compare(histories, title), path)
@@ -280,7 +302,9 @@ def _figure_confusion_matrix(
     """A single annotated confusion-matrix heatmap."""
     matrix = _check_confusion(cm, class_names)
     size = max(4.5, 0.45 * len(class_names) + 2.5)
-    fig = fixed_figure(size + 0.7, size, (0.8, 1.0, 0.7, 0.4))  # a square heatmap, its colour bar on the right
+    fig = fixed_figure(
+        size + 0.7, size, (0.8, 1.0, 0.7, 0.4)
+    )  # a square heatmap, its colour bar on the right
     default = "Confusion matrix (row-normalised)" if normalize else "Confusion matrix"
     ax = fig.subplots()
     image = _draw_confusion(ax, matrix, class_names, normalize, title or default)
@@ -311,7 +335,9 @@ def _figure_confusion_matrices(
     if not matrices:
         raise ValueError("no confusion matrices were given.")
     size = max(4.5, 0.45 * len(class_names) + 2.5)
-    fig = _new_figure((size + 1.0) * len(matrices), size)  # the layout engine fits class names of any length
+    fig = _new_figure(
+        (size + 1.0) * len(matrices), size
+    )  # the layout engine fits class names of any length
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     for ax, (name, matrix) in zip(axes, matrices.items()):
         image = _draw_confusion(ax, matrix, class_names, normalize, name)
@@ -403,8 +429,9 @@ def _figure_roc(
         ax.plot(fpr, tpr, color=colors[k], linewidth=1.2, label=_auc_label(class_names[k], score))
     if probs.shape[1] > 2:
         fpr, tpr, score = micro_average_curve(y_true, probs)
-        ax.plot(fpr, tpr, "--", color="black", linewidth=2,
-                label=_auc_label("micro-average", score))
+        ax.plot(
+            fpr, tpr, "--", color="black", linewidth=2, label=_auc_label("micro-average", score)
+        )
         fpr, tpr, score = macro_average_curve(curves)
         ax.plot(fpr, tpr, color="deeppink", linewidth=2, label=_auc_label("macro-average", score))
     _style_roc_axes(ax, title)
@@ -426,9 +453,7 @@ def plot_roc(
     return figure_or_saved(_figure_roc(y_true, y_prob, class_names, title), path)
 
 
-def _figure_roc_compare(
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str
-) -> Figure:
+def _figure_roc_compare(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> Figure:
     """Macro (solid) and micro (dashed) average ROC curves of several engines."""
     fig = fixed_figure(7.5, 5.0, (0.8, 2.5, 0.6, 0.45))
     ax = fig.subplots()
@@ -536,12 +561,14 @@ class TileLayout:
     def origin(self, index: int) -> tuple[int, int]:
         """Pixel row and column of the tile's upper-left corner."""
         row, col = divmod(index, self.n_cols)
-        return row * (self.gaps[1] + self.size[0]) + self.gaps[1], col * (self.size[1] + self.gaps[0])
+        return row * (self.gaps[1] + self.size[0]) + self.gaps[1], col * (
+            self.size[1] + self.gaps[0]
+        )
 
     def tile(self, mosaic: np.ndarray, index: int) -> np.ndarray:
         """The pixels of tile ``index`` cut out of ``mosaic``."""
         top, left = self.origin(index)
-        return mosaic[top:top + self.size[0], left:left + self.size[1]]
+        return mosaic[top : top + self.size[0], left : left + self.size[1]]
 
 
 def tile_colors(tile: np.ndarray, cmap: str = "gray") -> np.ndarray:
@@ -554,7 +581,9 @@ def tile_colors(tile: np.ndarray, cmap: str = "gray") -> np.ndarray:
         return np.concatenate([array, np.ones((*array.shape[:2], 1))], axis=2)
     finite = array[np.isfinite(array)]
     low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-    scaled = (array - low) / (high - low) if high > low else np.where(np.isfinite(array), 0.0, np.nan)
+    scaled = (
+        (array - low) / (high - low) if high > low else np.where(np.isfinite(array), 0.0, np.nan)
+    )
     return matplotlib.colormaps[cmap](scaled)
 
 
@@ -567,13 +596,17 @@ def _mosaic(tiles: Sequence[np.ndarray], layout: TileLayout) -> np.ndarray:
     mosaic = np.zeros((n_rows * (gap_y + h), layout.n_cols * (w + gap_x) - gap_x, 4))
     for index, tile in enumerate(tiles):
         top, left = layout.origin(index)
-        mosaic[top:top + h, left:left + w] = tile
+        mosaic[top : top + h, left : left + w] = tile
     return mosaic
 
 
 def _mosaic_figure(
-    tiles: Sequence[np.ndarray], n_cols: int, tile_inches: float, band_inches: float,
-    gap_inches: float = 0.1, left_inches: float = 0.1,
+    tiles: Sequence[np.ndarray],
+    n_cols: int,
+    tile_inches: float,
+    band_inches: float,
+    gap_inches: float = 0.1,
+    left_inches: float = 0.1,
 ) -> tuple[Figure, Axes, TileLayout]:
     """A fixed-layout figure showing RGBA ``tiles`` as one image: ``tile_inches`` per tile, a band
     of ``band_inches`` above each row for labels, ``gap_inches`` between columns, ``left_inches``
@@ -596,8 +629,14 @@ def _label_tiles(ax: Axes, labels: Sequence[str], layout: TileLayout, fontsize: 
     """Each label centred in the band above its tile."""
     for index, label in enumerate(labels):
         top, left = layout.origin(index)
-        ax.text(left + (layout.size[1] - 1) / 2, top - 0.5 - 0.15 * layout.gaps[1], label,
-                ha="center", va="bottom", fontsize=fontsize)
+        ax.text(
+            left + (layout.size[1] - 1) / 2,
+            top - 0.5 - 0.15 * layout.gaps[1],
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=fontsize,
+        )
 
 
 def _sample_indices(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> list[np.ndarray]:
@@ -620,11 +659,19 @@ def _figure_sample_grid(
     blank = np.zeros((*np.shape(x)[1:3], 4))
     tiles = [[tile_colors(x[index]) for index in indices] for indices in chosen]
     tiles = [tile for row in tiles for tile in row + [blank] * (per_class - len(row))]
-    fig, ax, layout = _mosaic_figure(tiles, per_class, tile_inches=0.8, band_inches=0.1, left_inches=1.0)
+    fig, ax, layout = _mosaic_figure(
+        tiles, per_class, tile_inches=0.8, band_inches=0.1, left_inches=1.0
+    )
     for row, name in enumerate(class_names):
         top, _ = layout.origin(row * per_class)
-        ax.text(-layout.gaps[0] - 0.5, top + (layout.size[0] - 1) / 2, display_text(name),
-                ha="right", va="center", fontsize=10)
+        ax.text(
+            -layout.gaps[0] - 0.5,
+            top + (layout.size[0] - 1) / 2,
+            display_text(name),
+            ha="right",
+            va="center",
+            fontsize=10,
+        )
     fig.suptitle(f"{per_class} random samples per class")
     return fig
 
@@ -661,8 +708,13 @@ def _figure_class_distribution(
 ) -> Figure:
     """Bar charts of images per class, for the train set and (when given) the test set."""
     sets = {"train": y_train} if y_test is None else {"train": y_train, "test": y_test}
-    fig = fixed_figure(max(5.0, 0.5 * len(class_names) + 2.0) * len(sets), 3.8, (0.8, 0.2, 0.7, 0.45),
-                        columns=len(sets), gap=1.0)
+    fig = fixed_figure(
+        max(5.0, 0.5 * len(class_names) + 2.0) * len(sets),
+        3.8,
+        (0.8, 0.2, 0.7, 0.45),
+        columns=len(sets),
+        gap=1.0,
+    )
     for ax, (name, labels) in zip(fig.subplots(1, len(sets), squeeze=False)[0], sets.items()):
         counts = np.bincount(np.asarray(labels).reshape(-1), minlength=len(class_names))
         _count_bars(ax, counts, class_names, f"Distribution of the {name} dataset")
@@ -670,9 +722,12 @@ def _figure_class_distribution(
 
 
 def plot_class_distribution(
-    y_train: np.ndarray, y_test: np.ndarray | None, class_names: Sequence[str], path: str | Path | None = None
+    y_train: np.ndarray,
+    y_test: np.ndarray | None,
+    class_names: Sequence[str],
+    path: str | Path | None = None,
 ) -> Figure | Path:
-    """"Distribution of the train dataset" (images per class) and the same for the test set."""
+    """ "Distribution of the train dataset" (images per class) and the same for the test set."""
     return figure_or_saved(_figure_class_distribution(y_train, y_test, class_names), path)
 
 
@@ -702,8 +757,12 @@ def _figure_mean_images(x: np.ndarray, y: np.ndarray, class_names: Sequence[str]
     labels = np.asarray(y).reshape(-1)
     images = np.asarray(x)
     counts = [int((labels == k).sum()) for k in range(len(class_names))]
-    tiles = [tile_colors(images[labels == k].mean(axis=0)) if count else np.zeros((*images.shape[1:3], 4))
-             for k, count in enumerate(counts)]
+    tiles = [
+        tile_colors(images[labels == k].mean(axis=0))
+        if count
+        else np.zeros((*images.shape[1:3], 4))
+        for k, count in enumerate(counts)
+    ]
     fig, ax, layout = _mosaic_figure(tiles, 5, tile_inches=1.2, band_inches=0.25, gap_inches=0.3)
     titles = [f"{display_text(name, 20)} ({count})" for name, count in zip(class_names, counts)]
     _label_tiles(ax, titles, layout, fontsize=9)
@@ -731,7 +790,7 @@ def confident_mistake_indices(y_true: np.ndarray, y_prob: np.ndarray, n: int) ->
 
 
 def _mistake_title(true_name: str, predicted_name: str, confidence: float) -> str:
-    """"true 3 / pred 5 (0.97)", broken after the "/" when the class names are long."""
+    """ "true 3 / pred 5 (0.97)", broken after the "/" when the class names are long."""
     title = f"true {true_name} / pred {predicted_name} ({confidence:.2f})"
     return title.replace(" / ", " /\n") if len(title) > 24 else title
 
@@ -748,7 +807,10 @@ def _figure_confident_mistakes(
     titles = []
     for index in indices:
         predicted = int(probs[index].argmax())
-        names = display_text(class_names[labels[index]], 20), display_text(class_names[predicted], 20)
+        names = (
+            display_text(class_names[labels[index]], 20),
+            display_text(class_names[predicted], 20),
+        )
         titles.append(_mistake_title(*names, probs[index, predicted]))
     colors = [tile_colors(x[index]) for index in indices]
     fig, ax, layout = _mosaic_figure(colors, 4, tile_inches=1.45, band_inches=0.42, gap_inches=0.45)
@@ -836,20 +898,30 @@ def _figure_feature_maps(
     n_cols = min(max_channels, max(array.shape[2] for _, array in layers))
     size = max(array.shape[0] for _, array in layers), max(array.shape[1] for _, array in layers)
     tiles = [_layer_tiles(array, n_cols, size) for _, array in layers]
-    fig, ax, layout = _mosaic_figure([t for row in tiles for t in row], n_cols, tile_inches=0.7,
-                                     band_inches=0.1, left_inches=1.3)
+    fig, ax, layout = _mosaic_figure(
+        [t for row in tiles for t in row], n_cols, tile_inches=0.7, band_inches=0.1, left_inches=1.3
+    )
     for row, (name, array) in enumerate(layers):
         top, _ = layout.origin(row * n_cols)
         label = f"{display_text(name, 24)}\n{array.shape[0]}x{array.shape[1]}x{array.shape[2]}"
-        ax.text(-layout.gaps[0] - 0.5, top + (size[0] - 1) / 2, label, ha="right", va="center", fontsize=8)
+        ax.text(
+            -layout.gaps[0] - 0.5,
+            top + (size[0] - 1) / 2,
+            label,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     fig.suptitle(display_text(title, 100))
     return fig
 
 
 def _layer_tiles(array: np.ndarray, n_cols: int, size: tuple[int, int]) -> list[np.ndarray]:
     """A row of ``n_cols`` RGBA tiles of ``size``: the first channels of ``array`` (H, W, C), then blanks."""
-    tiles = [tile_colors(_resize_nearest(array[:, :, channel], size), "viridis")
-             for channel in range(min(n_cols, array.shape[2]))]
+    tiles = [
+        tile_colors(_resize_nearest(array[:, :, channel], size), "viridis")
+        for channel in range(min(n_cols, array.shape[2]))
+    ]
     return tiles + [np.zeros((*size, 4))] * (n_cols - len(tiles))
 
 
@@ -895,7 +967,10 @@ def _figure_saliency(image: np.ndarray, saliency: np.ndarray, title: str) -> Fig
 
 
 def plot_saliency(
-    image: np.ndarray, saliency: np.ndarray, path: str | Path | None = None, title: str = "Saliency map"
+    image: np.ndarray,
+    saliency: np.ndarray,
+    path: str | Path | None = None,
+    title: str = "Saliency map",
 ) -> Figure | Path:
     """An image, the absolute gradient of the predicted score (``(H, W)``) and an overlay."""
     return figure_or_saved(_figure_saliency(image, saliency, title), path)
@@ -936,16 +1011,25 @@ def _style_domain_axes(ax: Axes, xx: np.ndarray, yy: np.ndarray) -> None:
 def _class_legend(ax: Axes, class_names: Sequence[str], extra: Sequence[object] = ()) -> None:
     """A legend with one colour patch per class (and ``extra`` handles), outside on the right."""
     colors = approx_class_colors(len(class_names))
-    handles = [Patch(color=colors[k], label=f"class {display_text(name)}") for k, name in enumerate(class_names)]
+    handles = [
+        Patch(color=colors[k], label=f"class {display_text(name)}")
+        for k, name in enumerate(class_names)
+    ]
     ax.legend(handles=[*handles, *extra], loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
 
 
-def _show_field(ax: Axes, xx: np.ndarray, yy: np.ndarray, image: np.ndarray, **style: object) -> object:
+def _show_field(
+    ax: Axes, xx: np.ndarray, yy: np.ndarray, image: np.ndarray, **style: object
+) -> object:
     """``imshow`` a grid field over the domain (origin at the lower left)."""
-    return ax.imshow(image, origin="lower", extent=_extent(xx, yy), interpolation="nearest", **style)
+    return ax.imshow(
+        image, origin="lower", extent=_extent(xx, yy), interpolation="nearest", **style
+    )
 
 
-def _show_classes(ax: Axes, xx: np.ndarray, yy: np.ndarray, labels: np.ndarray, n_classes: int) -> object:
+def _show_classes(
+    ax: Axes, xx: np.ndarray, yy: np.ndarray, labels: np.ndarray, n_classes: int
+) -> object:
     """A label grid in the class colours."""
     cmap = ListedColormap(approx_class_colors(n_classes))
     return _show_field(ax, xx, yy, labels, cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5)
@@ -961,14 +1045,20 @@ def _figure_function_field(
         _show_classes(ax, xx, yy, truth, len(class_names))
         _class_legend(ax, class_names)
     else:
-        fig.colorbar(_show_field(ax, xx, yy, truth, cmap="viridis"), ax=ax, shrink=0.85, label="f(x, y)")
+        fig.colorbar(
+            _show_field(ax, xx, yy, truth, cmap="viridis"), ax=ax, shrink=0.85, label="f(x, y)"
+        )
     _style_domain_axes(ax, xx, yy)
     ax.set_title(display_text(title, 100))
     return fig
 
 
 def plot_function_field(
-    xx: np.ndarray, yy: np.ndarray, truth: np.ndarray, class_names: Sequence[str], path: str | Path | None = None,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    truth: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path | None = None,
     title: str = "Original function",
 ) -> Figure | Path:
     """The function on a grid (``truth`` shaped like ``xx``): labels 0..K-1 with ``class_names``,
@@ -982,8 +1072,12 @@ def _marker_size(n_points: int) -> float:
 
 
 def _figure_points(
-    points: np.ndarray, values: np.ndarray, class_names: Sequence[str], title: str,
-    value_range: tuple[float, float] | None = None, limits: tuple[float, float, float, float] | None = None,
+    points: np.ndarray,
+    values: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+    value_range: tuple[float, float] | None = None,
+    limits: tuple[float, float, float, float] | None = None,
 ) -> Figure:
     """Points ``(n, 2)`` coloured by class (explicit RGBA per point) or by value (regression)."""
     fig = _new_figure(6.2, 4.8)
@@ -995,8 +1089,16 @@ def _figure_points(
         _class_legend(ax, class_names)
     else:
         low, high = value_range or (float(np.min(values)), float(np.max(values)))
-        shown = ax.scatter(points[:, 0], points[:, 1], c=values, cmap="viridis", vmin=low, vmax=high,
-                           s=size, linewidths=0)
+        shown = ax.scatter(
+            points[:, 0],
+            points[:, 1],
+            c=values,
+            cmap="viridis",
+            vmin=low,
+            vmax=high,
+            s=size,
+            linewidths=0,
+        )
         fig.colorbar(shown, ax=ax, shrink=0.85, label="value")
     ax.set_title(display_text(title, 100))
     ax.set_xlabel("x")
@@ -1010,17 +1112,25 @@ def _figure_points(
 
 
 def plot_points(
-    points: np.ndarray, values: np.ndarray, class_names: Sequence[str], path: str | Path | None = None,
-    title: str = "Test points", value_range: tuple[float, float] | None = None,
+    points: np.ndarray,
+    values: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path | None = None,
+    title: str = "Test points",
+    value_range: tuple[float, float] | None = None,
     limits: tuple[float, float, float, float] | None = None,
 ) -> Figure | Path:
     """A scatter of ``points`` (n, 2) coloured by label (classification, ``class_names`` given)
     or by value on a colour scale spanning ``value_range`` (regression); ``limits`` are the
     axes' (x_low, x_high, y_low, y_high), e.g. the domain."""
-    return figure_or_saved(_figure_points(points, values, class_names, title, value_range, limits), path)
+    return figure_or_saved(
+        _figure_points(points, values, class_names, title, value_range, limits), path
+    )
 
 
-def _draw_true_boundary(ax: Axes, xx: np.ndarray, yy: np.ndarray, truth: np.ndarray, n_classes: int) -> None:
+def _draw_true_boundary(
+    ax: Axes, xx: np.ndarray, yy: np.ndarray, truth: np.ndarray, n_classes: int
+) -> None:
     """Contour lines where the true class changes, or of the true values (regression)."""
     levels = np.arange(n_classes - 1) + 0.5 if n_classes else 7
     if np.ptp(truth) == 0:
@@ -1029,7 +1139,12 @@ def _draw_true_boundary(ax: Axes, xx: np.ndarray, yy: np.ndarray, truth: np.ndar
 
 
 def _draw_prediction(
-    ax: Axes, xx: np.ndarray, yy: np.ndarray, predicted: np.ndarray, truth: np.ndarray, n_classes: int,
+    ax: Axes,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    n_classes: int,
 ) -> object:
     """The predicted field with the true boundary over it; returns the image for a colour bar.
 
@@ -1043,7 +1158,9 @@ def _draw_prediction(
         rgba[..., 3] = predicted.max(axis=-1)
         image = _show_field(ax, xx, yy, rgba)
     else:
-        image = _show_field(ax, xx, yy, predicted, cmap="viridis", vmin=float(truth.min()), vmax=float(truth.max()))
+        image = _show_field(
+            ax, xx, yy, predicted, cmap="viridis", vmin=float(truth.min()), vmax=float(truth.max())
+        )
     _draw_true_boundary(ax, xx, yy, truth, n_classes)
     _style_domain_axes(ax, xx, yy)
     return image
@@ -1057,13 +1174,20 @@ def _boundary_handle(n_classes: int) -> Line2D:
 def _field_colorbar(fig: Figure, image: object, axes: object, class_names: Sequence[str]) -> None:
     """Colour bar of a prediction field: P(class 1), or the value; none for K > 2 (legend instead)."""
     if len(class_names) == 2:
-        fig.colorbar(image, ax=axes, shrink=0.85, label=f"predicted P(class {display_text(class_names[1])})")
+        fig.colorbar(
+            image, ax=axes, shrink=0.85, label=f"predicted P(class {display_text(class_names[1])})"
+        )
     elif not class_names:
         fig.colorbar(image, ax=axes, shrink=0.85, label="predicted value")
 
 
 def _figure_prediction_field(
-    xx: np.ndarray, yy: np.ndarray, predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str], title: str,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
 ) -> Figure:
     """One panel: ``_draw_prediction`` with a colour bar and a legend naming the boundary."""
     fig = _new_figure(6.6, 4.8)
@@ -1073,21 +1197,33 @@ def _figure_prediction_field(
     if len(class_names) > 2:
         _class_legend(ax, class_names, [_boundary_handle(len(class_names))])
     else:
-        ax.legend(handles=[_boundary_handle(len(class_names))], loc="upper right", fontsize=8, framealpha=0.8)
+        ax.legend(
+            handles=[_boundary_handle(len(class_names))],
+            loc="upper right",
+            fontsize=8,
+            framealpha=0.8,
+        )
     ax.set_title(display_text(title, 100))
     return fig
 
 
 def plot_prediction_field(
-    xx: np.ndarray, yy: np.ndarray, predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str],
-    path: str | Path | None = None, title: str = "Predicted field and true boundary",
+    xx: np.ndarray,
+    yy: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path | None = None,
+    title: str = "Predicted field and true boundary",
 ) -> Figure | Path:
     """The network's output on the grid with the true decision boundary (or contours) drawn over it.
 
     ``predicted``: probabilities (R, R, K) for classification, values (R, R) for regression;
     ``truth``: labels or values (R, R); ``class_names`` empty for regression.
     """
-    return figure_or_saved(_figure_prediction_field(xx, yy, predicted, truth, class_names, title), path)
+    return figure_or_saved(
+        _figure_prediction_field(xx, yy, predicted, truth, class_names, title), path
+    )
 
 
 def approx_errors(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
@@ -1098,7 +1234,11 @@ def approx_errors(predicted: np.ndarray, truth: np.ndarray, n_classes: int) -> n
 
 
 def _figure_error_map(
-    xx: np.ndarray, yy: np.ndarray, predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str],
+    xx: np.ndarray,
+    yy: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    class_names: Sequence[str],
     title: str,
 ) -> Figure:
     """Wrong grid points in red (classification) or |error| on a heat scale (regression)."""
@@ -1107,21 +1247,37 @@ def _figure_error_map(
     fig = _new_figure(6.6, 4.8)
     ax = fig.subplots()
     if n_classes:
-        _show_field(ax, xx, yy, errors, cmap=ListedColormap(["white", "crimson"]), vmin=0.0, vmax=1.0)
+        _show_field(
+            ax, xx, yy, errors, cmap=ListedColormap(["white", "crimson"]), vmin=0.0, vmax=1.0
+        )
         _draw_true_boundary(ax, xx, yy, truth, n_classes)
         wrong = Patch(color="crimson", label=f"wrong ({errors.mean():.2%} of the grid)")
-        ax.legend(handles=[wrong, _boundary_handle(n_classes)], loc="upper right", fontsize=8, framealpha=0.8)
+        ax.legend(
+            handles=[wrong, _boundary_handle(n_classes)],
+            loc="upper right",
+            fontsize=8,
+            framealpha=0.8,
+        )
     else:
-        fig.colorbar(_show_field(ax, xx, yy, errors, cmap="magma_r", vmin=0.0), ax=ax, shrink=0.85,
-                     label="|predicted - true|")
+        fig.colorbar(
+            _show_field(ax, xx, yy, errors, cmap="magma_r", vmin=0.0),
+            ax=ax,
+            shrink=0.85,
+            label="|predicted - true|",
+        )
     _style_domain_axes(ax, xx, yy)
     ax.set_title(display_text(title, 100))
     return fig
 
 
 def plot_error_map(
-    xx: np.ndarray, yy: np.ndarray, predicted: np.ndarray, truth: np.ndarray, class_names: Sequence[str],
-    path: str | Path | None = None, title: str = "Errors on the grid",
+    xx: np.ndarray,
+    yy: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path | None = None,
+    title: str = "Errors on the grid",
 ) -> Figure | Path:
     """Where the prediction differs from the truth on the grid (arguments as ``plot_prediction_field``)."""
     return figure_or_saved(_figure_error_map(xx, yy, predicted, truth, class_names, title), path)
@@ -1132,8 +1288,12 @@ def _snapshot_title(epoch: int) -> str:
 
 
 def _figure_boundary_snapshots(
-    xx: np.ndarray, yy: np.ndarray, snapshots: Sequence[tuple[int, np.ndarray]], truth: np.ndarray,
-    class_names: Sequence[str], title: str,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    snapshots: Sequence[tuple[int, np.ndarray]],
+    truth: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
 ) -> Figure:
     """One panel per (epoch, predicted field), in rows of at most 3, sharing one colour bar."""
     if not snapshots:
@@ -1142,7 +1302,7 @@ def _figure_boundary_snapshots(
     n_cols = math.ceil(len(snapshots) / n_rows)
     fig = _new_figure(3.4 * n_cols + 1.2, 3.3 * n_rows + 0.4)
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-    for ax in axes[len(snapshots):]:
+    for ax in axes[len(snapshots) :]:
         ax.set_axis_off()
     for ax, (epoch, predicted) in zip(axes, snapshots):
         image = _draw_prediction(ax, xx, yy, predicted, truth, len(class_names))
@@ -1153,8 +1313,15 @@ def _figure_boundary_snapshots(
 
 
 def plot_boundary_snapshots(
-    xx: np.ndarray, yy: np.ndarray, snapshots: Sequence[tuple[int, np.ndarray]], truth: np.ndarray,
-    class_names: Sequence[str], path: str | Path | None = None, title: str = "The decision boundary during training",
+    xx: np.ndarray,
+    yy: np.ndarray,
+    snapshots: Sequence[tuple[int, np.ndarray]],
+    truth: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path | None = None,
+    title: str = "The decision boundary during training",
 ) -> Figure | Path:
     """A strip of the predicted field at several epochs (epoch 0: before training), true boundary over each."""
-    return figure_or_saved(_figure_boundary_snapshots(xx, yy, snapshots, truth, class_names, title), path)
+    return figure_or_saved(
+        _figure_boundary_snapshots(xx, yy, snapshots, truth, class_names, title), path
+    )

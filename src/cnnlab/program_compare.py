@@ -36,10 +36,12 @@ from .engine.callbacks import Callback
 from .engine.model import Model, sample_count, split_validation, take
 from .errors import CnnlabError
 
-PROGRAM_NOTE = ("Identical in both engines: the initial weights (every layer, moving statistics included), the optimizer, "
-                "loss and metrics, the batches and their order in every epoch, and the learning rate of every epoch. "
-                "Not identical: dropout masks and any other random draw during training (each engine draws its own), "
-                "and the order of floating-point sums inside each engine's kernels.")
+PROGRAM_NOTE = (
+    "Identical in both engines: the initial weights (every layer, moving statistics included), the optimizer, "
+    "loss and metrics, the batches and their order in every epoch, and the learning rate of every epoch. "
+    "Not identical: dropout masks and any other random draw during training (each engine draws its own), "
+    "and the order of floating-point sums inside each engine's kernels."
+)
 
 
 @dataclasses.dataclass
@@ -102,7 +104,9 @@ class Recorder:
             return originals["evaluate"](model, x, y, *args, **kwargs)
 
         def predict(model: Model, x: Any, *args: Any, **kwargs: Any) -> Any:
-            if model is recorder.model and (recorder.evaluation is None or recorder.evaluation[0] == "predict"):
+            if model is recorder.model and (
+                recorder.evaluation is None or recorder.evaluation[0] == "predict"
+            ):
                 recorder.evaluation = ("predict", x, None)
             return originals["predict"](model, x, *args, **kwargs)
 
@@ -140,16 +144,33 @@ class Recorder:
             save_keras(model, self.out_dir / "initial.keras")
         x, y = model.standardize(arguments.get("x"), arguments.get("y"), "fit")
         validation = arguments.get("validation_data")
-        record = FitCall(x=x, y=y, batch_size=arguments.get("batch_size") or 32, epochs=arguments.get("epochs", 1),
-                         shuffle=arguments.get("shuffle", True), validation_split=arguments.get("validation_split", 0.0),
-                         validation_data=model.standardize(*validation[:2], "fit") if validation is not None else None,
-                         shuffle_rng=copy.deepcopy(model.shuffle_rng))
+        record = FitCall(
+            x=x,
+            y=y,
+            batch_size=arguments.get("batch_size") or 32,
+            epochs=arguments.get("epochs", 1),
+            shuffle=arguments.get("shuffle", True),
+            validation_split=arguments.get("validation_split", 0.0),
+            validation_data=model.standardize(*validation[:2], "fit")
+            if validation is not None
+            else None,
+            shuffle_rng=copy.deepcopy(model.shuffle_rng),
+        )
         self.fits.append(record)
         return record
 
 
-FIT_PARAMETERS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data",
-                  "shuffle")
+FIT_PARAMETERS = (
+    "x",
+    "y",
+    "batch_size",
+    "epochs",
+    "verbose",
+    "callbacks",
+    "validation_split",
+    "validation_data",
+    "shuffle",
+)
 
 
 def bind_fit_arguments(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +197,9 @@ def replay_on_keras(recorder: Recorder, progress: Any = None) -> tuple[Any, list
     return keras_model, results
 
 
-def replay_fit(keras_model: Any, record: FitCall, progress: Any) -> tuple[dict[str, list[float]], list[float]]:
+def replay_fit(
+    keras_model: Any, record: FitCall, progress: Any
+) -> tuple[dict[str, list[float]], list[float]]:
     """The epochs the engine ran, each on the engine's permutation, at the engine's learning rate."""
     from .reference.keras import quiet_keras
 
@@ -191,13 +214,21 @@ def replay_fit(keras_model: Any, record: FitCall, progress: Any) -> tuple[dict[s
         order = rng.permutation(len(y)) if record.shuffle else np.arange(len(y))
         start = time.perf_counter()
         with quiet_keras():
-            logs = keras_model.fit(take(x, order), y[order], batch_size=record.batch_size, epochs=1, shuffle=False,
-                                   verbose=0).history
+            logs = keras_model.fit(
+                take(x, order),
+                y[order],
+                batch_size=record.batch_size,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+            ).history
         seconds.append(time.perf_counter() - start)
         logs = {key: float(values[-1]) for key, values in logs.items()}
         if validation is not None:
             with quiet_keras():
-                val = keras_model.evaluate(*validation, batch_size=record.batch_size, verbose=0, return_dict=True)
+                val = keras_model.evaluate(
+                    *validation, batch_size=record.batch_size, verbose=0, return_dict=True
+                )
             logs.update({f"val_{key}": float(value) for key, value in val.items()})
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
@@ -231,7 +262,9 @@ def replay_keras(recorder: Recorder, progress: Any) -> Replay:
         with quiet_keras():
             keras_model.save(folder / "keras.keras")
 
-    return Replay("keras", "Keras 3 (torch backend)", fits, predict, save, parity_at_start(recorder))
+    return Replay(
+        "keras", "Keras 3 (torch backend)", fits, predict, save, parity_at_start(recorder)
+    )
 
 
 def replay_torch(recorder: Recorder, progress: Any) -> Replay:
@@ -244,30 +277,52 @@ def replay_torch(recorder: Recorder, progress: Any) -> Replay:
 
     initial = load_keras(recorder.out_dir / "initial.keras")
     if not isinstance(initial, Sequential):
-        raise CnnlabError("--reference torch replays Sequential models; this program builds a functional model: "
-                          "leave out --reference (Keras 3 replays any model)")
-    trainer = TorchTrainer(initial.get_config(), initial.optimizer.get_config(), initial.loss.get_config(), seed=0,
-                           threads=blas_threads())
+        raise CnnlabError(
+            "--reference torch replays Sequential models; this program builds a functional model: "
+            "leave out --reference (Keras 3 replays any model)"
+        )
+    trainer = TorchTrainer(
+        initial.get_config(),
+        initial.optimizer.get_config(),
+        initial.loss.get_config(),
+        seed=0,
+        threads=blas_threads(),
+    )
     trainer.set_weights_from(initial)
     fits = []
     for record in recorder.fits:
         with PeakMemory() as memory:
             history, seconds = replay_torch_fit(trainer, record, progress)
         fits.append({"history": history, "epoch_seconds": seconds, "memory": memory.growth})
-    return Replay("torch", "PyTorch", fits, lambda x: trainer.predict(x, batch_size=256),
-                  lambda folder: trainer.to_engine().save(folder / "torch.cnnlab"), torch_parity(recorder, initial))
+    return Replay(
+        "torch",
+        "PyTorch",
+        fits,
+        lambda x: trainer.predict(x, batch_size=256),
+        lambda folder: trainer.to_engine().save(folder / "torch.cnnlab"),
+        torch_parity(recorder, initial),
+    )
 
 
-def replay_torch_fit(trainer: Any, record: FitCall, progress: Any) -> tuple[dict[str, list[float]], list[float]]:
+def replay_torch_fit(
+    trainer: Any, record: FitCall, progress: Any
+) -> tuple[dict[str, list[float]], list[float]]:
     rng = copy.deepcopy(record.shuffle_rng)
     history: dict[str, list[float]] = {}
     seconds = []
     for epoch, rate in enumerate(record.learning_rates):
         for group in trainer.optimizer.param_groups:
             group["lr"] = rate
-        logs = trainer.fit(record.x, record.y, batch_size=record.batch_size, epochs=1, shuffle=record.shuffle,
-                           validation_split=record.validation_split, validation_data=record.validation_data,
-                           shuffle_rng=rng)
+        logs = trainer.fit(
+            record.x,
+            record.y,
+            batch_size=record.batch_size,
+            epochs=1,
+            shuffle=record.shuffle,
+            validation_split=record.validation_split,
+            validation_data=record.validation_data,
+            shuffle_rng=rng,
+        )
         logs = {key: values[-1] for key, values in logs.items()}
         seconds.append(trainer.epoch_seconds[-1])  # that fit's one epoch, training only
         for key, value in logs.items():
@@ -283,9 +338,15 @@ def torch_parity(recorder: Recorder, initial: Model) -> list[dict[str, Any]]:
 
     x, y = first_batch(recorder.fits[0])
     rows = parity_report(initial, x, y, steps=0, batch_size=len(y))
-    table: dict[str, dict[str, Any]] = {"loss": {"layer": "loss", "class": "", "grad_max_rel": None}}
+    table: dict[str, dict[str, Any]] = {
+        "loss": {"layer": "loss", "class": "", "grad_max_rel": None}
+    }
     for layer in initial.layers:
-        table[layer.name] = {"layer": layer.name, "class": type(layer).__name__, "grad_max_rel": None}
+        table[layer.name] = {
+            "layer": layer.name,
+            "class": type(layer).__name__,
+            "grad_max_rel": None,
+        }
     for row in rows:
         entry = table["loss"] if row["quantity"] == "loss" else table.get(row["layer"])
         if row["quantity"] in ("forward", "loss"):
@@ -302,7 +363,9 @@ def parity_at_start(recorder: Recorder) -> list[dict[str, Any]]:
     from .keras_format import load_keras
     from .reference.keras import import_keras
 
-    engine = load_keras(recorder.out_dir / "initial.keras", compile=False)  # the engine model as it started
+    engine = load_keras(
+        recorder.out_dir / "initial.keras", compile=False
+    )  # the engine model as it started
     engine.compile(optimizer="sgd", loss=recorder.model.loss)
     x, y = first_batch(recorder.fits[0])
     trace: list[tuple[str, np.ndarray]] = []
@@ -310,19 +373,36 @@ def parity_at_start(recorder: Recorder) -> list[dict[str, Any]]:
     engine_outputs = {name: out.copy() for name, out in trace}
     engine_loss = engine.loss(y, y_pred)
     engine.backward_from_loss(y, y_pred)
-    keras_outputs, keras_loss, keras_grads = keras_parity_pass(import_keras(), recorder.out_dir / "initial.keras", x, y,
-                                                               list(engine_outputs))
-    rows = [{"layer": "loss", "class": "", "output_max_abs": abs(engine_loss - keras_loss), "output_max_rel":
-             abs(engine_loss - keras_loss) / max(abs(keras_loss), 1e-12), "grad_max_rel": None}]
+    keras_outputs, keras_loss, keras_grads = keras_parity_pass(
+        import_keras(), recorder.out_dir / "initial.keras", x, y, list(engine_outputs)
+    )
+    rows = [
+        {
+            "layer": "loss",
+            "class": "",
+            "output_max_abs": abs(engine_loss - keras_loss),
+            "output_max_rel": abs(engine_loss - keras_loss) / max(abs(keras_loss), 1e-12),
+            "grad_max_rel": None,
+        }
+    ]
     for layer in engine.layers:
         if layer.name not in engine_outputs:
             continue
         ours, theirs = engine_outputs[layer.name], keras_outputs[layer.name]
-        grads = [relative_difference(layer_grad, keras_grads[f"{layer.name}/{key}"])
-                 for key, layer_grad in layer_gradients(layer).items() if f"{layer.name}/{key}" in keras_grads]
-        rows.append({"layer": layer.name, "class": type(layer).__name__,
-                     "output_max_abs": float(np.abs(ours - theirs).max()) if ours.size else 0.0,
-                     "output_max_rel": relative_difference(ours, theirs), "grad_max_rel": max(grads) if grads else None})
+        grads = [
+            relative_difference(layer_grad, keras_grads[f"{layer.name}/{key}"])
+            for key, layer_grad in layer_gradients(layer).items()
+            if f"{layer.name}/{key}" in keras_grads
+        ]
+        rows.append(
+            {
+                "layer": layer.name,
+                "class": type(layer).__name__,
+                "output_max_abs": float(np.abs(ours - theirs).max()) if ours.size else 0.0,
+                "output_max_rel": relative_difference(ours, theirs),
+                "grad_max_rel": max(grads) if grads else None,
+            }
+        )
     return rows
 
 
@@ -332,7 +412,11 @@ def first_batch(record: FitCall) -> tuple[Any, np.ndarray]:
     x, y = record.x, record.y
     if record.validation_data is None and record.validation_split:
         x, y, _ = split_validation(x, y, record.validation_split)
-    order = rng.permutation(len(y))[: record.batch_size] if record.shuffle else np.arange(min(len(y), record.batch_size))
+    order = (
+        rng.permutation(len(y))[: record.batch_size]
+        if record.shuffle
+        else np.arange(min(len(y), record.batch_size))
+    )
     return take(x, order), y[order]
 
 
@@ -348,11 +432,14 @@ def relative_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     if ours.shape != theirs.shape:
         raise CnnlabError(f"parity: shapes differ, {ours.shape} against Keras's {theirs.shape}")
-    return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-6)) if ours.size else 0.0
+    return (
+        float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-6)) if ours.size else 0.0
+    )
 
 
-def keras_parity_pass(keras: Any, path: Path, x: Any, y: np.ndarray,
-                      names: Sequence[str]) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
+def keras_parity_pass(
+    keras: Any, path: Path, x: Any, y: np.ndarray, names: Sequence[str]
+) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
     """Keras 3 on torch: every named layer's output, the loss and every weight's gradient, in
     inference mode, with torch's autograd."""
     import torch
@@ -365,17 +452,25 @@ def keras_parity_pass(keras: Any, path: Path, x: Any, y: np.ndarray,
         inputs = [torch.tensor(part) for part in x] if isinstance(x, list) else torch.tensor(x)
         outputs = probe(inputs, training=False)
         loss = model.loss(torch.tensor(y), outputs[-1])
-    variables = [(f"{layer.name}/{variable_key(layer, v)}", v) for layer in model.layers for v in layer.trainable_weights]
+    variables = [
+        (f"{layer.name}/{variable_key(layer, v)}", v)
+        for layer in model.layers
+        for v in layer.trainable_weights
+    ]
     grads = torch.autograd.grad(loss, [v.value for _, v in variables], allow_unused=True)
     gradients = {key: g.detach().numpy() for (key, _), g in zip(variables, grads) if g is not None}
-    return ({name: out.detach().numpy() for name, out in zip(names, outputs)}, float(loss.detach()), gradients)
+    return (
+        {name: out.detach().numpy() for name, out in zip(names, outputs)},
+        float(loss.detach()),
+        gradients,
+    )
 
 
 def variable_key(layer: Any, variable: Any) -> str:
     """A Keras variable's name below its layer: "kernel", or "conv2d/kernel" inside a nested model."""
     path = variable.path
     prefix = f"{layer.name}/"
-    return path[len(prefix):] if path.startswith(prefix) else variable.name
+    return path[len(prefix) :] if path.startswith(prefix) else variable.name
 
 
 # ----------------------------------------------------------------------- evaluation
@@ -392,7 +487,11 @@ def evaluation_data(recorder: Recorder) -> tuple[str, Any, np.ndarray]:
     if record.validation_split:
         _, _, (x, y) = split_validation(record.x, record.y, record.validation_split)
         return "the program's validation split", x, y
-    return "the program's training data (it evaluates nothing and has no validation data)", record.x, record.y
+    return (
+        "the program's training data (it evaluates nothing and has no validation data)",
+        record.x,
+        record.y,
+    )
 
 
 def class_labels(y: np.ndarray, outputs: int) -> np.ndarray:
@@ -421,22 +520,35 @@ def is_classifier(model: Model) -> bool:
     return "crossentropy" in name and len(model.output_shape) == 1
 
 
-def engine_figures(model: Model, y_prob: np.ndarray, labels: np.ndarray, fits: list[dict[str, Any]],
-                   dataset: str) -> dict[str, Any]:
+def engine_figures(
+    model: Model, y_prob: np.ndarray, labels: np.ndarray, fits: list[dict[str, Any]], dataset: str
+) -> dict[str, Any]:
     """metrics.json-style figures of one engine on the evaluation data."""
     from .metrics import classification_metrics
 
     outputs = y_prob.shape[-1] if y_prob.ndim > 1 else 1
     scores = classification_metrics(labels, y_prob, [str(k) for k in range(max(outputs, 2))])
     seconds = [s for fit in fits for s in fit["epoch_seconds"]]
-    return {"test_accuracy": scores["accuracy"], **scores, "params": model.count_params() if hasattr(model, "count_params") else None,
-            "epoch_seconds": seconds, "seconds_per_epoch": float(np.median(seconds)) if seconds else math.nan,
-            "memory_growth_mb": max(fit["memory"] for fit in fits) / 2**20, "dataset": dataset}
+    return {
+        "test_accuracy": scores["accuracy"],
+        **scores,
+        "params": model.count_params() if hasattr(model, "count_params") else None,
+        "epoch_seconds": seconds,
+        "seconds_per_epoch": float(np.median(seconds)) if seconds else math.nan,
+        "memory_growth_mb": max(fit["memory"] for fit in fits) / 2**20,
+        "dataset": dataset,
+    }
 
 
 # ---------------------------------------------------------------------- the command
-def compare_program(program: str | Path, args: Sequence[str], out_dir: Path, epochs: int | None = None,
-                    progress: Any = None, reference: str = "keras") -> dict[str, Any]:
+def compare_program(
+    program: str | Path,
+    args: Sequence[str],
+    out_dir: Path,
+    epochs: int | None = None,
+    progress: Any = None,
+    reference: str = "keras",
+) -> dict[str, Any]:
     """Run, record, replay on the reference (Keras 3, or the PyTorch twin for Sequential models),
     compare; writes the comparison directory, returns comparison.json."""
     from .keras_run import run_program
@@ -446,10 +558,14 @@ def compare_program(program: str | Path, args: Sequence[str], out_dir: Path, epo
     with recorder.watching():
         code = run_program(program, args, engine="numpy")
     if code != 0:
-        raise CnnlabError(f"{program} exited with code {code} on the NumPy engine; fix that first (cnnlab run {program})")
+        raise CnnlabError(
+            f"{program} exited with code {code} on the NumPy engine; fix that first (cnnlab run {program})"
+        )
     if recorder.model is None:
-        raise CnnlabError(f"{program} trained no model (it never called model.fit), so there is nothing to compare; "
-                          "a program with its own training loop cannot be replayed")
+        raise CnnlabError(
+            f"{program} trained no model (it never called model.fit), so there is nothing to compare; "
+            "a program with its own training loop cannot be replayed"
+        )
     replay = (replay_keras if reference == "keras" else replay_torch)(recorder, progress)
     summary = summarize(recorder, replay, Path(program).name)
     recorder.model.save(out_dir / "numpy.cnnlab")
@@ -469,20 +585,36 @@ def summarize(recorder: Recorder, replay: Replay, program: str) -> dict[str, Any
     source, x, y = evaluation_data(recorder)
     outputs = {"numpy": model.predict(x, batch_size=256, verbose=0), replay.key: replay.predict(x)}
     probs = {engine: probabilities(model, out) for engine, out in outputs.items()}
-    fits = {"numpy": [{"epoch_seconds": f.epoch_seconds, "memory": f.memory} for f in recorder.fits],
-            replay.key: replay.fits}
-    summary = {"kind": "program-comparison", "program": program, "reference": replay.key, "reference_name": replay.name,
-               "dataset": source, "note": PROGRAM_NOTE, "notes": replay_notes(recorder),
-               "histories": {"numpy": merged_history([f.history for f in recorder.fits]),
-                             replay.key: merged_history([f["history"] for f in replay.fits])},
-               "agreement": agreement(probs["numpy"], probs[replay.key]), "evaluation_images": int(len(y)),
-               "parity": replay.parity}
+    fits = {
+        "numpy": [{"epoch_seconds": f.epoch_seconds, "memory": f.memory} for f in recorder.fits],
+        replay.key: replay.fits,
+    }
+    summary = {
+        "kind": "program-comparison",
+        "program": program,
+        "reference": replay.key,
+        "reference_name": replay.name,
+        "dataset": source,
+        "note": PROGRAM_NOTE,
+        "notes": replay_notes(recorder),
+        "histories": {
+            "numpy": merged_history([f.history for f in recorder.fits]),
+            replay.key: merged_history([f["history"] for f in replay.fits]),
+        },
+        "agreement": agreement(probs["numpy"], probs[replay.key]),
+        "evaluation_images": int(len(y)),
+        "parity": replay.parity,
+    }
     if is_classifier(model):
         labels = class_labels(y, probs["numpy"].shape[-1])
-        summary["engines"] = {engine: engine_figures(model, probs[engine], labels, fits[engine], source)
-                              for engine in probs}
+        summary["engines"] = {
+            engine: engine_figures(model, probs[engine], labels, fits[engine], source)
+            for engine in probs
+        }
         for engine, out in outputs.items():
-            summary["engines"][engine]["test_loss"] = float(model.loss(y, np.asarray(out, np.float32)))
+            summary["engines"][engine]["test_loss"] = float(
+                model.loss(y, np.asarray(out, np.float32))
+            )
         summary["class_names"] = [row["class"] for row in summary["engines"]["numpy"]["per_class"]]
         summary["y_true"] = labels.tolist()
         summary["y_prob"] = {engine: prob.tolist() for engine, prob in probs.items()}
@@ -504,10 +636,14 @@ def replay_notes(recorder: Recorder) -> list[str]:
     if any(f.stopped_inside_epoch for f in recorder.fits):
         notes.append("A callback stopped training inside an epoch; Keras trained that whole epoch.")
     if recorder.other_models:
-        notes.append(f"The program trained other models too ({', '.join(sorted(recorder.other_models))}); "
-                     "only the first one it trained is compared.")
+        notes.append(
+            f"The program trained other models too ({', '.join(sorted(recorder.other_models))}); "
+            "only the first one it trained is compared."
+        )
     if recorder.epochs is not None:
-        notes.append(f"Each fit ran for {recorder.epochs} epoch(s) (--epochs), not the program's own number.")
+        notes.append(
+            f"Each fit ran for {recorder.epochs} epoch(s) (--epochs), not the program's own number."
+        )
     return notes
 
 
@@ -518,22 +654,38 @@ def write_program_figures(out_dir: Path, summary: dict[str, Any]) -> None:
 
     figures = out_dir / "figures"
     if "engines" in summary:
-        cms = {engine: np.array(figures_["confusion_matrix"]) for engine, figures_ in summary["engines"].items()}
-        plots.plot_confusion_matrices(cms, summary["class_names"], figures / "confusion_matrices.png")
+        cms = {
+            engine: np.array(figures_["confusion_matrix"])
+            for engine, figures_ in summary["engines"].items()
+        }
+        plots.plot_confusion_matrices(
+            cms, summary["class_names"], figures / "confusion_matrices.png"
+        )
         y_true = np.array(summary["y_true"])
-        plots.plot_roc_compare({engine: (y_true, np.array(prob)) for engine, prob in summary["y_prob"].items()},
-                               figures / "roc_compare.png")
+        plots.plot_roc_compare(
+            {engine: (y_true, np.array(prob)) for engine, prob in summary["y_prob"].items()},
+            figures / "roc_compare.png",
+        )
     if any(summary["histories"].values()):
         plots.plot_history_compare(summary["histories"], figures / "history_compare.png")
 
 
 def parity_rows(summary: dict[str, Any]) -> list[list[Any]]:
     """One row per layer; differences in scientific notation (they are near 1e-7)."""
+
     def sci(value: float | None) -> str:
         return "-" if value is None else f"{value:.2e}"
 
-    return [[row["layer"], row["class"] or "-", sci(row["output_max_abs"]), sci(row["output_max_rel"]),
-             sci(row["grad_max_rel"])] for row in summary.get("parity", [])]
+    return [
+        [
+            row["layer"],
+            row["class"] or "-",
+            sci(row["output_max_abs"]),
+            sci(row["output_max_rel"]),
+            sci(row["grad_max_rel"]),
+        ]
+        for row in summary.get("parity", [])
+    ]
 
 
 def program_sections(summary: dict[str, Any]) -> list[Any]:
@@ -543,17 +695,34 @@ def program_sections(summary: dict[str, Any]) -> list[Any]:
     from .report import Section, html_table
 
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in summary.get("notes", []))
-    about = (f"<p>The program <code>{html.escape(summary['program'])}</code> ran unmodified on cnnlab's NumPy engine "
-             f"and was replayed on {html.escape(summary['reference_name'])}. Evaluated on {html.escape(summary['dataset'])}"
-             f" ({summary['evaluation_images']:,} samples).</p><p>{html.escape(summary['note'])}</p>"
-             + (f"<ul>{notes}</ul>" if notes else ""))
-    parity = html_table(parity_rows(summary), ["layer", "class", "output max abs diff", "output max rel diff",
-                                               "weight gradient max rel diff"])
-    return [Section("The program", [about]),
-            Section("Parity at the initial weights (first batch, dropout off)",
-                    [f"<p>Each layer's output and the gradients of its weights, NumPy engine against "
-                     f"{html.escape(summary['reference_name'])}, before any training step. float32 in both: differences "
-                     "near 1e-6 relative are rounding.</p>", parity])]
+    about = (
+        f"<p>The program <code>{html.escape(summary['program'])}</code> ran unmodified on cnnlab's NumPy engine "
+        f"and was replayed on {html.escape(summary['reference_name'])}. Evaluated on {html.escape(summary['dataset'])}"
+        f" ({summary['evaluation_images']:,} samples).</p><p>{html.escape(summary['note'])}</p>"
+        + (f"<ul>{notes}</ul>" if notes else "")
+    )
+    parity = html_table(
+        parity_rows(summary),
+        [
+            "layer",
+            "class",
+            "output max abs diff",
+            "output max rel diff",
+            "weight gradient max rel diff",
+        ],
+    )
+    return [
+        Section("The program", [about]),
+        Section(
+            "Parity at the initial weights (first batch, dropout off)",
+            [
+                f"<p>Each layer's output and the gradients of its weights, NumPy engine against "
+                f"{html.escape(summary['reference_name'])}, before any training step. float32 in both: differences "
+                "near 1e-6 relative are rounding.</p>",
+                parity,
+            ],
+        ),
+    ]
 
 
 def render_program_report(out_dir: Path) -> Path:
@@ -566,14 +735,51 @@ def render_program_report(out_dir: Path) -> Path:
     agree = summary["agreement"]
     sections = program_sections(summary)
     if "engines" in summary:
-        sections.append(Section("Side by side", [html_table(metric_rows(summary), ["metric", "NumPy engine", name])]))
+        sections.append(
+            Section(
+                "Side by side", [html_table(metric_rows(summary), ["metric", "NumPy engine", name])]
+            )
+        )
         ref = summary["reference"]
-        sections.append(Section("Per class", [html_table(per_class_rows(summary), [
-            "class", "precision numpy", f"precision {ref}", "recall numpy", f"recall {ref}", "F1 numpy", f"F1 {ref}"])]))
-    sections.append(Section("Agreement", [html_table(
-        [["evaluation samples predicted the same", agree["same_prediction_share"]],
-         ["largest difference of an output probability", agree["max_abs_prob_diff"]]], ["measure", "value"])]))
-    figures = [ReportFigure(out_dir / "figures" / n, c) for n, c in COMPARE_FIGURES.items()
-               if (out_dir / "figures" / n).exists()]
+        sections.append(
+            Section(
+                "Per class",
+                [
+                    html_table(
+                        per_class_rows(summary),
+                        [
+                            "class",
+                            "precision numpy",
+                            f"precision {ref}",
+                            "recall numpy",
+                            f"recall {ref}",
+                            "F1 numpy",
+                            f"F1 {ref}",
+                        ],
+                    )
+                ],
+            )
+        )
+    sections.append(
+        Section(
+            "Agreement",
+            [
+                html_table(
+                    [
+                        ["evaluation samples predicted the same", agree["same_prediction_share"]],
+                        ["largest difference of an output probability", agree["max_abs_prob_diff"]],
+                    ],
+                    ["measure", "value"],
+                )
+            ],
+        )
+    )
+    figures = [
+        ReportFigure(out_dir / "figures" / n, c)
+        for n, c in COMPARE_FIGURES.items()
+        if (out_dir / "figures" / n).exists()
+    ]
     sections.append(Section("Figures", figures=figures))
-    return build_report(f"{summary['program']}: NumPy engine vs {name}", sections, out_dir / "report.html")
+    return build_report(
+        f"{summary['program']}: NumPy engine vs {name}", sections, out_dir / "report.html"
+    )

@@ -27,10 +27,19 @@ class EpochProgress(Callback):
         self.start = time.perf_counter()
         if not self.console.is_terminal:
             return  # no live bar in a log file: one line per epoch only
-        self.progress = Progress(TextColumn("Epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[logs]}"), console=self.console, transient=True)
+        self.progress = Progress(
+            TextColumn("Epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[logs]}"),
+            console=self.console,
+            transient=True,
+        )
         self.progress.start()
-        self.task = self.progress.add_task("train", total=self.steps, epoch=f"{epoch + 1}/{self.epochs}", logs="")
+        self.task = self.progress.add_task(
+            "train", total=self.steps, epoch=f"{epoch + 1}/{self.epochs}", logs=""
+        )
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.progress is not None:
@@ -40,7 +49,10 @@ class EpochProgress(Callback):
         if self.progress is not None:
             self.progress.stop()
         seconds = time.perf_counter() - self.start
-        self.console.print(f"Epoch {epoch + 1}/{self.epochs}: {seconds:.1f}s{format_logs(logs or {})}", highlight=False)
+        self.console.print(
+            f"Epoch {epoch + 1}/{self.epochs}: {seconds:.1f}s{format_logs(logs or {})}",
+            highlight=False,
+        )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.progress is not None:

@@ -255,7 +255,10 @@ def read_history_csv(path: Path) -> list[dict[str, Any]]:
             {key: _number_or_text(value) for key, value in row.items() if value not in ("", None)}
             for row in csv.DictReader(stream)
         ]
-    except (csv.Error, ValueError) as error:  # a NUL byte, an overlong field, not UTF-8, over the limit
+    except (
+        csv.Error,
+        ValueError,
+    ) as error:  # a NUL byte, an overlong field, not UTF-8, over the limit
         raise CnnlabError(f"{path}: not a readable history ({error})") from None
 
 
@@ -328,24 +331,28 @@ def _evaluation_fragments(metrics: Mapping[str, Any]) -> list[str]:
     if metrics.get("per_class"):
         fragments += ["<h3>Per-class scores</h3>", html_table(metrics["per_class"])]
     if metrics.get("confusion_matrix"):
-        fragments += ["<h3>Confusion matrix</h3>",
-                      _confusion_table(metrics["confusion_matrix"], _class_names(metrics))]
+        fragments += [
+            "<h3>Confusion matrix</h3>",
+            _confusion_table(metrics["confusion_matrix"], _class_names(metrics)),
+        ]
     return fragments
 
 
 def _ordered_figures(figures_dir: Path) -> list[ReportFigure]:
     """The run's PNG figures: known names first in a fixed order, the others by name."""
     found = {path.name: path for path in sorted(figures_dir.glob("*.png"))}
-    known = [ReportFigure(found[name], caption) for name, caption in FIGURE_CAPTIONS.items()
-             if name in found]
-    others = [ReportFigure(path, name) for name, path in found.items()
-              if name not in FIGURE_CAPTIONS]
+    known = [
+        ReportFigure(found[name], caption)
+        for name, caption in FIGURE_CAPTIONS.items()
+        if name in found
+    ]
+    others = [
+        ReportFigure(path, name) for name, path in found.items() if name not in FIGURE_CAPTIONS
+    ]
     return known + others
 
 
-def _history_section(
-    history: list[dict[str, Any]], figures: list[ReportFigure]
-) -> Section | None:
+def _history_section(history: list[dict[str, Any]], figures: list[ReportFigure]) -> Section | None:
     """Training history: the per-epoch table and the history figure."""
     if not history and not figures:
         return None
@@ -367,10 +374,14 @@ def _run_sections(
     sections = [
         _overview_section(config, metrics),
         _model_section(run_dir, config),
-        _history_section(read_history_csv(run_dir / "history.csv"),
-                         _pick(figures, ["history.png"])),
-        Section("Evaluation on the test set", _evaluation_fragments(metrics),
-                _pick(figures, evaluation_names)),
+        _history_section(
+            read_history_csv(run_dir / "history.csv"), _pick(figures, ["history.png"])
+        ),
+        Section(
+            "Evaluation on the test set",
+            _evaluation_fragments(metrics),
+            _pick(figures, evaluation_names),
+        ),
         Section("Inside the network", [], _pick(figures, inside_names)),
         Section("More figures", [], [f for f in figures if f.path.name not in FIGURE_CAPTIONS]),
     ]
@@ -378,10 +389,8 @@ def _run_sections(
 
 
 def _run_title(run_dir: Path, config: Mapping[str, Any]) -> str:
-    """"cnnlab run <name>: <dataset>, <engine> engine"."""
-    details = ", ".join(
-        str(part) for part in (config.get("dataset"), config.get("engine")) if part
-    )
+    """ "cnnlab run <name>: <dataset>, <engine> engine"."""
+    details = ", ".join(str(part) for part in (config.get("dataset"), config.get("engine")) if part)
     return f"cnnlab run {run_dir.name}" + (f" ({details} engine)" if details else "")
 
 
@@ -426,13 +435,17 @@ def write_figures_for_run(
         written.append(plots.plot_history(history, out / "history.png"))
     cm = scores["confusion_matrix"]
     written.append(plots.plot_confusion_matrix(cm, class_names, out / "confusion_matrix.png"))
-    written.append(plots.plot_confusion_matrix(
-        cm, class_names, out / "confusion_matrix_normalized.png", normalize=True))
+    written.append(
+        plots.plot_confusion_matrix(
+            cm, class_names, out / "confusion_matrix_normalized.png", normalize=True
+        )
+    )
     if plots.one_vs_rest_curves(y_true, y_prob):
         written.append(plots.plot_roc(y_true, y_prob, class_names, out / "roc.png"))
     written.append(plots.plot_per_class(scores["per_class"], out / "per_class.png"))
-    written.append(plots.plot_confident_mistakes(x_test, y_true, y_prob, class_names,
-                                                 out / "mistakes.png"))
+    written.append(
+        plots.plot_confident_mistakes(x_test, y_true, y_prob, class_names, out / "mistakes.png")
+    )
     if first_kernel is not None:
         written.append(plots.plot_filters(first_kernel, out / "filters.png"))
     return written
@@ -463,12 +476,16 @@ def directory_kind(directory: str | Path) -> str:
         return "study"
     name = next((name for name in KIND_FILES if (directory / name).is_file()), None)
     if name is None:
-        raise CnnlabError(f"{directory}: not a directory cnnlab wrote (it has no config.json, comparison.json, "
-                          "parity.json or study.sqlite)")
+        raise CnnlabError(
+            f"{directory}: not a directory cnnlab wrote (it has no config.json, comparison.json, "
+            "parity.json or study.sqlite)"
+        )
     data = read_json(directory, name)
     kind = data.get("kind") or legacy_kind(name, data)
     if kind not in REPORT_KINDS:
-        raise CnnlabError(f"{directory / name}: unknown kind {kind!r}; known: {', '.join(REPORT_KINDS)}")
+        raise CnnlabError(
+            f"{directory / name}: unknown kind {kind!r}; known: {', '.join(REPORT_KINDS)}"
+        )
     return kind
 
 

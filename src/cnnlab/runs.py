@@ -38,7 +38,9 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "sec
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
     """runs/20261122-031502-<name>, the default ``--out``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)[:80]}"  # a file name, whatever the name
+    return (
+        Path(root) / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)[:80]}"
+    )  # a file name, whatever the name
 
 
 def prepare_run_dir(path: str | Path) -> Path:
@@ -47,7 +49,9 @@ def prepare_run_dir(path: str | Path) -> Path:
     if path.exists() and not path.is_dir():
         raise CnnlabError(f"output directory {path} is a file; choose another --out")
     if (path / "figures").is_symlink():
-        raise CnnlabError(f"{path / 'figures'} is a symbolic link; cnnlab writes only inside the run directory")
+        raise CnnlabError(
+            f"{path / 'figures'} is a symbolic link; cnnlab writes only inside the run directory"
+        )
     try:
         (path / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -65,15 +69,19 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the run directory (fcntl.flock on .cnnlab.lock, released by the
     kernel when the process ends, even killed); a second writer gets one clear line."""
     try:
-        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(
+            run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644
+        )
     except OSError as err:
         raise CnnlabError(f"cannot lock {run_dir}: {err.strerror or err}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CnnlabError(f"{run_dir} is being written by another cnnlab command right now; "
-                              "wait for it to finish or choose another --out") from None
+            raise CnnlabError(
+                f"{run_dir} is being written by another cnnlab command right now; "
+                "wait for it to finish or choose another --out"
+            ) from None
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -104,7 +112,11 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_history(path: Path, history: dict[str, list[float]], epoch_seconds: list[float]) -> None:
     """history.csv: one row per epoch, the columns that exist."""
-    columns = [c for c in HISTORY_COLUMNS if c == "epoch" or c in history or (c == "seconds" and epoch_seconds)]
+    columns = [
+        c
+        for c in HISTORY_COLUMNS
+        if c == "epoch" or c in history or (c == "seconds" and epoch_seconds)
+    ]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -114,8 +126,13 @@ def write_history(path: Path, history: dict[str, list[float]], epoch_seconds: li
     write_text(path, buffer.getvalue())
 
 
-def write_results(run_dir: Path, model: Any, history: dict[str, list[float]], epoch_seconds: list[float],
-                  metrics: dict[str, Any]) -> None:
+def write_results(
+    run_dir: Path,
+    model: Any,
+    history: dict[str, list[float]],
+    epoch_seconds: list[float],
+    metrics: dict[str, Any],
+) -> None:
     """The trained part of a run directory: model.cnnlab, history.csv, metrics.json, summary.txt."""
     model.save(run_dir / MODEL_FILE)
     write_history(run_dir / "history.csv", history, epoch_seconds)
@@ -129,7 +146,10 @@ def read_history(path: Path) -> dict[str, list[float]]:
     """history.csv back as {"loss": [...], ...} (epoch and seconds included)."""
     try:
         rows = list(csv.DictReader(io.StringIO(limits.read_file(path).decode(), newline="")))
-        return {key: [float(row[key]) for row in rows if row[key] != ""] for key in (rows[0] if rows else {})}
+        return {
+            key: [float(row[key]) for row in rows if row[key] != ""]
+            for key in (rows[0] if rows else {})
+        }
     except (csv.Error, ValueError, TypeError) as err:
         raise CnnlabError(f"{path}: not a readable history ({err})") from None
 
@@ -151,7 +171,9 @@ def check_run_json(path: Path, content: Any) -> dict[str, Any]:
     """A run file's JSON object, the fields cnnlab reads back checked (types and ranges)."""
     if not isinstance(content, dict):
         raise CnnlabError(f"{path}: expected a JSON object, received {type(content).__name__}")
-    return metadata.check_fields(content, metadata.RUN_FILES.get(path.name, {}), str(path), report_unknown=False)
+    return metadata.check_fields(
+        content, metadata.RUN_FILES.get(path.name, {}), str(path), report_unknown=False
+    )
 
 
 def model_path(run_or_model: str | Path) -> Path:
@@ -173,10 +195,14 @@ def load_run_model(run_or_model: str | Path) -> Any:
     path = model_path(run_or_model)
     try:
         return load_model(path)
-    except ValueError as err:  # not a model file, damaged, checksum mismatch, config and weights disagree
+    except (
+        ValueError
+    ) as err:  # not a model file, damaged, checksum mismatch, config and weights disagree
         raise CnnlabError(str(err)) from err
     except (KeyError, TypeError) as err:  # a zip whose metadata lacks or garbles an entry
-        raise CnnlabError(f"{path}: not a usable cnnlab model file ({type(err).__name__}: {err})") from err
+        raise CnnlabError(
+            f"{path}: not a usable cnnlab model file ({type(err).__name__}: {err})"
+        ) from err
 
 
 def now_iso() -> str:

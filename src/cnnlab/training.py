@@ -47,13 +47,31 @@ class TrainSettings:
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, received {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be at least 1, received {self.batch_size}"),
-            (0 <= self.validation_split < 1, f"validation split must be in [0, 1), received {self.validation_split}"),
-            (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
-            (self.optimizer in optimizers.OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(optimizers.OPTIMIZERS)}"),
-            (self.learning_rate is None or (self.learning_rate > 0 and math.isfinite(self.learning_rate)),
-             f"learning rate must be a positive number, received {self.learning_rate}"),
-            (self.train_size is None or self.train_size >= 2, f"train size must be at least 2, received {self.train_size}"),
-            (self.test_size is None or self.test_size >= 1, f"test size must be at least 1, received {self.test_size}"),
+            (
+                0 <= self.validation_split < 1,
+                f"validation split must be in [0, 1), received {self.validation_split}",
+            ),
+            (
+                self.engine in ENGINES,
+                f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}",
+            ),
+            (
+                self.optimizer in optimizers.OPTIMIZERS,
+                f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(optimizers.OPTIMIZERS)}",
+            ),
+            (
+                self.learning_rate is None
+                or (self.learning_rate > 0 and math.isfinite(self.learning_rate)),
+                f"learning rate must be a positive number, received {self.learning_rate}",
+            ),
+            (
+                self.train_size is None or self.train_size >= 2,
+                f"train size must be at least 2, received {self.train_size}",
+            ),
+            (
+                self.test_size is None or self.test_size >= 1,
+                f"test size must be at least 1, received {self.test_size}",
+            ),
             (self.seed >= 0, f"seed must be a non-negative integer, received {self.seed}"),
         ]
         for ok, message in checks:
@@ -82,17 +100,27 @@ class PreparedData:
         return len(self.class_names)
 
 
-def prepare_data(dataset: Dataset, train_size: int | None = None, test_size: int | None = None) -> PreparedData:
+def prepare_data(
+    dataset: Dataset, train_size: int | None = None, test_size: int | None = None
+) -> PreparedData:
     """Scale and shape a dataset for the network, keeping the first N images where asked."""
     return PreparedData(
-        name=dataset.name, class_names=list(dataset.class_names), source=dataset.source,
-        x_train=prepare_images(dataset.x_train[:train_size]), y_train=np.asarray(dataset.y_train[:train_size]).astype(np.int64),
-        x_test=prepare_images(dataset.x_test[:test_size]), y_test=np.asarray(dataset.y_test[:test_size]).astype(np.int64),
+        name=dataset.name,
+        class_names=list(dataset.class_names),
+        source=dataset.source,
+        x_train=prepare_images(dataset.x_train[:train_size]),
+        y_train=np.asarray(dataset.y_train[:train_size]).astype(np.int64),
+        x_test=prepare_images(dataset.x_test[:test_size]),
+        y_test=np.asarray(dataset.y_test[:test_size]).astype(np.int64),
     )
 
 
 def load_data(settings: TrainSettings) -> PreparedData:
-    return prepare_data(load_dataset(settings.dataset, data_dir=settings.data_dir), settings.train_size, settings.test_size)
+    return prepare_data(
+        load_dataset(settings.dataset, data_dir=settings.data_dir),
+        settings.train_size,
+        settings.test_size,
+    )
 
 
 @dataclass
@@ -113,8 +141,11 @@ def build_compiled_model(settings: TrainSettings, data: PreparedData) -> tuple[S
     spec = settings.model or models.default_model(data.input_shape)
     config = models.model_config(spec, data.input_shape, data.num_classes)
     model = models.build_model(config, data.num_classes, settings.seed)
-    model.compile(optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model, config
 
 
@@ -124,28 +155,41 @@ def check_labels(data: PreparedData) -> None:
     for split, labels in (("training", data.y_train), ("test", data.y_test)):
         bad = (labels < 0) | (labels >= data.num_classes)
         if bad.any():
-            raise CnnlabError(f"{data.name}: {split} label {labels[bad][0]} is not one of the {data.num_classes} "
-                              f"classes (expected 0 to {data.num_classes - 1})")
+            raise CnnlabError(
+                f"{data.name}: {split} label {labels[bad][0]} is not one of the {data.num_classes} "
+                f"classes (expected 0 to {data.num_classes - 1})"
+            )
     present = np.unique(data.y_train)
     if len(present) < 2:
-        raise CnnlabError(f"{data.name}: the training labels hold only one class ({data.class_names[present[0]]!r}); "
-                          "a classifier needs at least two")
+        raise CnnlabError(
+            f"{data.name}: the training labels hold only one class ({data.class_names[present[0]]!r}); "
+            "a classifier needs at least two"
+        )
 
 
 def check_batch_fits(settings: TrainSettings, data: PreparedData) -> None:
     train_count = math.floor(len(data.x_train) * (1 - settings.validation_split))
     if settings.batch_size > train_count:
-        raise CnnlabError(f"batch size {settings.batch_size} is larger than the {train_count} training images")
+        raise CnnlabError(
+            f"batch size {settings.batch_size} is larger than the {train_count} training images"
+        )
     if settings.validation_split and train_count == len(data.x_train):
-        raise CnnlabError(f"{len(data.x_train)} training images are too few for validation split {settings.validation_split}")
+        raise CnnlabError(
+            f"{len(data.x_train)} training images are too few for validation split {settings.validation_split}"
+        )
 
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training; the message says what was kept and how to continue."""
 
 
-def fit(settings: TrainSettings, model: Sequential, data: PreparedData, progress: list[callbacks.Callback],
-        checkpoint_dir: Path | None = None) -> tuple[dict, list[float]]:
+def fit(
+    settings: TrainSettings,
+    model: Sequential,
+    data: PreparedData,
+    progress: list[callbacks.Callback],
+    checkpoint_dir: Path | None = None,
+) -> tuple[dict, list[float]]:
     """Train with the chosen engine; returns (history, seconds per epoch).
 
     With checkpoint_dir, the NumPy engine checkpoints every finished epoch there and resumes
@@ -155,19 +199,36 @@ def fit(settings: TrainSettings, model: Sequential, data: PreparedData, progress
     if settings.engine == "torch":
         return fit_torch(settings, model, data.x_train, y_train, progress)
     # the checkpoint stays until the run directory is whole: train() deletes it after write_run
-    backup = [callbacks.BackupAndRestore(checkpoint_dir, delete_checkpoint=False)] if checkpoint_dir else []
-    history = model.fit(data.x_train, y_train, batch_size=settings.batch_size, epochs=settings.epochs,
-                        validation_split=settings.validation_split, verbose=0, callbacks=[*progress, *backup])
+    backup = (
+        [callbacks.BackupAndRestore(checkpoint_dir, delete_checkpoint=False)]
+        if checkpoint_dir
+        else []
+    )
+    history = model.fit(
+        data.x_train,
+        y_train,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        validation_split=settings.validation_split,
+        verbose=0,
+        callbacks=[*progress, *backup],
+    )
     return history.history, history.epoch_seconds
 
 
-def fit_torch(settings: TrainSettings, model: Sequential, x: np.ndarray, y: np.ndarray, progress: list) -> tuple[dict, list[float]]:
+def fit_torch(
+    settings: TrainSettings, model: Sequential, x: np.ndarray, y: np.ndarray, progress: list
+) -> tuple[dict, list[float]]:
     """Train the same architecture from the same weights in PyTorch; weights come back into model."""
     try:
         from .reference.torch import TorchTrainer
     except ImportError as err:
-        raise CnnlabError(f"--engine torch needs PyTorch: pip install 'cnnlab[torch]' ({err})") from None
-    trainer = TorchTrainer(model.get_config(), model.optimizer.get_config(), model.loss.get_config(), settings.seed)
+        raise CnnlabError(
+            f"--engine torch needs PyTorch: pip install 'cnnlab[torch]' ({err})"
+        ) from None
+    trainer = TorchTrainer(
+        model.get_config(), model.optimizer.get_config(), model.loss.get_config(), settings.seed
+    )
     trainer.set_weights_from(model)  # the same initial weights as the engine would start from
     hooks = callbacks.CallbackList(progress, model)
 
@@ -177,27 +238,47 @@ def fit_torch(settings: TrainSettings, model: Sequential, x: np.ndarray, y: np.n
             hooks.on_epoch_begin(epoch + 1)
 
     hooks.on_epoch_begin(0)
-    history = trainer.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs, validation_split=settings.validation_split,
-                          shuffle_rng=model.shuffle_rng, on_epoch_end=epoch_done)
+    history = trainer.fit(
+        x,
+        y,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        validation_split=settings.validation_split,
+        shuffle_rng=model.shuffle_rng,
+        on_epoch_end=epoch_done,
+    )
     hooks.on_train_end()
     trainer.to_engine(model)
     return history, list(trainer.epoch_seconds)
 
 
-def evaluate(model: Sequential, data: PreparedData, settings: TrainSettings, epoch_seconds: list[float]) -> tuple[dict, np.ndarray]:
+def evaluate(
+    model: Sequential, data: PreparedData, settings: TrainSettings, epoch_seconds: list[float]
+) -> tuple[dict, np.ndarray]:
     """Test metrics (design.md's metrics.json keys) and the test probabilities (N, K)."""
     from .metrics import classification_metrics
 
-    y_prob = model.predict(data.x_test, verbose=0)  # batches of 32, as Keras: 2.5x the images per second of batches of 1000
+    y_prob = model.predict(
+        data.x_test, verbose=0
+    )  # batches of 32, as Keras: 2.5x the images per second of batches of 1000
     scores = classification_metrics(data.y_test, y_prob, data.class_names)
     test_loss = losses.get("sparse_categorical_crossentropy")(data.y_test, y_prob)
-    metrics = {"test_loss": test_loss, "test_accuracy": scores["accuracy"], **scores,
-               "params": model.count_params(), "epoch_seconds": list(epoch_seconds),
-               "engine": settings.engine, "dataset": data.name, "class_names": data.class_names}
+    metrics = {
+        "test_loss": test_loss,
+        "test_accuracy": scores["accuracy"],
+        **scores,
+        "params": model.count_params(),
+        "epoch_seconds": list(epoch_seconds),
+        "engine": settings.engine,
+        "dataset": data.name,
+        "class_names": data.class_names,
+    }
     return metrics, y_prob
 
 
-def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: TrainResult, data: PreparedData) -> None:
+def write_run(
+    run_dir: Path, settings: TrainSettings, config: dict, result: TrainResult, data: PreparedData
+) -> None:
     """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html.
 
     ``result.extra["write_seconds"]``: this step's wall seconds, mostly the figures (matplotlib's import included)."""
@@ -205,22 +286,50 @@ def write_run(run_dir: Path, settings: TrainSettings, config: dict, result: Trai
     from .report import render_run_report, write_figures_for_run
 
     runs.write_results(run_dir, result.model, result.history, result.epoch_seconds, result.metrics)
-    first_conv = next((l.params["kernel"] for l in result.model.layers if l.params and l.params["kernel"].ndim == 4), None)
-    write_figures_for_run(run_dir, history=result.history, y_true=data.y_test, y_prob=result.y_prob,
-                          x_test=data.x_test, class_names=data.class_names, first_kernel=first_conv)
+    first_conv = next(
+        (
+            l.params["kernel"]
+            for l in result.model.layers
+            if l.params and l.params["kernel"].ndim == 4
+        ),
+        None,
+    )
+    write_figures_for_run(
+        run_dir,
+        history=result.history,
+        y_true=data.y_test,
+        y_prob=result.y_prob,
+        x_test=data.x_test,
+        class_names=data.class_names,
+        first_kernel=first_conv,
+    )
     render_run_report(run_dir)
     result.extra["write_seconds"] = time.perf_counter() - started
 
 
 def write_config(run_dir: Path, settings: TrainSettings, config: dict, data: PreparedData) -> None:
     """config.json, written before training so that an interrupted run can be resumed."""
-    runs.write_json(run_dir / "config.json", {"kind": "run", "model": config, "training": asdict(settings),
-                                              "dataset": data.name,
-                                              "engine": settings.engine, "created": runs.now_iso()})
+    runs.write_json(
+        run_dir / "config.json",
+        {
+            "kind": "run",
+            "model": config,
+            "training": asdict(settings),
+            "dataset": data.name,
+            "engine": settings.engine,
+            "created": runs.now_iso(),
+        },
+    )
 
 
-def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callback] | None = None,
-          data: PreparedData | None = None, resume: bool = False, overwrite: bool = False) -> TrainResult:
+def train(
+    settings: TrainSettings,
+    run_dir: Path,
+    progress: list[callbacks.Callback] | None = None,
+    data: PreparedData | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> TrainResult:
     """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write ``run_dir``.
 
     The run directory is locked for the whole run (a second ``train`` into it refuses), a finished
@@ -228,7 +337,9 @@ def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callb
     settings.validate()
     data = data or load_data(settings)
     check_labels(data)
-    settings.model = settings.model or models.default_model(data.input_shape)  # config.json names the model used
+    settings.model = settings.model or models.default_model(
+        data.input_shape
+    )  # config.json names the model used
     model, config = build_compiled_model(settings, data)
     check_batch_fits(settings, data)
     run_dir = runs.prepare_run_dir(run_dir)
@@ -239,24 +350,44 @@ def train(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callb
 def check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to start over an unfinished run (without resume) or a finished one (without overwrite)."""
     if (run_dir / callbacks.BackupAndRestore.FILE).exists() and not resume:
-        raise CnnlabError(f"{run_dir} holds an unfinished run: continue it with --resume {run_dir}, or choose another --out")
+        raise CnnlabError(
+            f"{run_dir} holds an unfinished run: continue it with --resume {run_dir}, or choose another --out"
+        )
     if not resume and not overwrite and runs.is_finished_run(run_dir):
-        raise CnnlabError(f"{run_dir} holds a finished run: choose another --out, or replace it with --overwrite")
+        raise CnnlabError(
+            f"{run_dir} holds a finished run: choose another --out, or replace it with --overwrite"
+        )
 
 
-def train_locked(settings: TrainSettings, run_dir: Path, progress: list[callbacks.Callback] | None,
-                 data: PreparedData, model: Sequential, config: dict, resume: bool, overwrite: bool) -> TrainResult:
+def train_locked(
+    settings: TrainSettings,
+    run_dir: Path,
+    progress: list[callbacks.Callback] | None,
+    data: PreparedData,
+    model: Sequential,
+    config: dict,
+    resume: bool,
+    overwrite: bool,
+) -> TrainResult:
     """train() once the run directory is this process's alone."""
     check_run_dir(run_dir, resume, overwrite)
     checkpoint = run_dir / callbacks.BackupAndRestore.FILE
     if not resume:
-        runs.clear_results(run_dir)  # with --overwrite: no file of the old run is left to mix with the new one
+        runs.clear_results(
+            run_dir
+        )  # with --overwrite: no file of the old run is left to mix with the new one
         write_config(run_dir, settings, config, data)
     try:
         history, seconds = fit(settings, model, data, progress or [], checkpoint_dir=run_dir)
     except KeyboardInterrupt:
-        kept = f"the finished epochs are saved in {checkpoint}" if checkpoint.exists() else "no epoch had finished"
-        raise Interrupted(f"interrupted: {kept}; continue with: cnnlab train --resume {run_dir}") from None
+        kept = (
+            f"the finished epochs are saved in {checkpoint}"
+            if checkpoint.exists()
+            else "no epoch had finished"
+        )
+        raise Interrupted(
+            f"interrupted: {kept}; continue with: cnnlab train --resume {run_dir}"
+        ) from None
     metrics, y_prob = evaluate(model, data, settings, seconds)
     result = TrainResult(model, history, seconds, metrics, y_prob, run_dir)
     write_run(run_dir, settings, config, result, data)
@@ -268,15 +399,21 @@ def resume_settings(run_dir: Path) -> TrainSettings:
     """The settings of an interrupted run, read from its config.json."""
     if not (run_dir / callbacks.BackupAndRestore.FILE).is_file():
         finished = (run_dir / runs.MODEL_FILE).is_file()
-        raise CnnlabError(f"{run_dir} has no checkpoint to resume: "
-                          + ("the run finished" if finished else "no epoch had finished; start it again"))
-    settings = settings_from_config(runs.read_json(run_dir, "config.json").get("training"), run_dir / "config.json")
+        raise CnnlabError(
+            f"{run_dir} has no checkpoint to resume: "
+            + ("the run finished" if finished else "no epoch had finished; start it again")
+        )
+    settings = settings_from_config(
+        runs.read_json(run_dir, "config.json").get("training"), run_dir / "config.json"
+    )
     try:  # every field of the checkpoint checked now, before any data is read
         saving.read_archive(run_dir / callbacks.BackupAndRestore.FILE, kind=CHECKPOINT_FORMAT)
     except ValueError as err:
         raise CnnlabError(str(err)) from None
     if settings.engine != "numpy":
-        raise CnnlabError(f"--resume works with the numpy engine; {run_dir} was trained with {settings.engine}")
+        raise CnnlabError(
+            f"--resume works with the numpy engine; {run_dir} was trained with {settings.engine}"
+        )
     return settings
 
 
@@ -284,14 +421,20 @@ def settings_from_config(training: Any, path: Path) -> TrainSettings:
     """TrainSettings from config.json["training"], every field's type checked against the dataclass
     and its range by validate(); a setting this cnnlab does not know is refused by name."""
     kinds = {"int": int, "float": metadata.NUMBER, "str": str, "None": type(None)}
-    schema = {f.name: metadata.Field(tuple(kinds[t.strip()] for t in f.type.split("|")), required=False)
-              for f in fields(TrainSettings)}
+    schema = {
+        f.name: metadata.Field(tuple(kinds[t.strip()] for t in f.type.split("|")), required=False)
+        for f in fields(TrainSettings)
+    }
     if not isinstance(training, dict):
-        raise CnnlabError(f"{path}: field 'training' must be an object, received {type(training).__name__}")
+        raise CnnlabError(
+            f"{path}: field 'training' must be an object, received {type(training).__name__}"
+        )
     unknown = sorted(set(training) - set(schema))
     if unknown:
-        raise CnnlabError(f"{path}: unknown setting 'training.{unknown[0]}' (written by a newer cnnlab?); "
-                          "this cnnlab cannot resume the run")
+        raise CnnlabError(
+            f"{path}: unknown setting 'training.{unknown[0]}' (written by a newer cnnlab?); "
+            "this cnnlab cannot resume the run"
+        )
     try:
         settings = TrainSettings(**metadata.check_fields(training, schema, f"{path}: training"))
         settings.validate()

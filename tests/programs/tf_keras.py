@@ -12,11 +12,13 @@ mnist = tf.keras.datasets.mnist
 x_train, x_test = x_train[:2000] / 255.0, x_test[:1000] / 255.0
 y_train, y_test = y_train[:2000], y_test[:1000]
 
-model = tf.keras.models.Sequential([
-    tf.keras.layers.Flatten(input_shape=(28, 28)),
-    tf.keras.layers.Dense(64, activation=tf.nn.relu),
-    tf.keras.layers.Dense(10, activation="softmax"),
-])
+model = tf.keras.models.Sequential(
+    [
+        tf.keras.layers.Flatten(input_shape=(28, 28)),
+        tf.keras.layers.Dense(64, activation=tf.nn.relu),
+        tf.keras.layers.Dense(10, activation="softmax"),
+    ]
+)
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, epochs=3, verbose=0)
 

@@ -9,13 +9,15 @@ mnist = tf.keras.datasets.mnist
 x_train, x_test = x_train[:2000] / 255.0, x_test[:1000] / 255.0
 y_train, y_test = y_train[:2000], y_test[:1000]
 
-model = tf.keras.models.Sequential([
-    tf.keras.layers.Input(shape=(28, 28)),
-    tf.keras.layers.Flatten(),
-    tf.keras.layers.Dense(128, activation="relu"),
-    tf.keras.layers.Dropout(0.2),
-    tf.keras.layers.Dense(10),
-])
+model = tf.keras.models.Sequential(
+    [
+        tf.keras.layers.Input(shape=(28, 28)),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(128, activation="relu"),
+        tf.keras.layers.Dropout(0.2),
+        tf.keras.layers.Dense(10),
+    ]
+)
 predictions = model(x_train[:1]).numpy()
 print(tf.nn.softmax(predictions).numpy())
 loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -149,7 +149,9 @@ def fetch_verified(url: str, dest: Path, settings: DownloadSettings) -> None:
         verify_checksum(temp_path, settings)
         os.chmod(temp_path, 0o644)
         if dest.is_symlink():  # as saving.atomic_write: a link is never replaced or written through
-            raise DatasetError(f"{dest} is a symbolic link; cnnlab does not replace links: remove it")
+            raise DatasetError(
+                f"{dest} is a symbolic link; cnnlab does not replace links: remove it"
+            )
         os.replace(temp_path, dest)
     except OSError as error:
         raise DatasetError(f"{dest}: cannot write the downloaded file: {error}") from None

@@ -42,7 +42,9 @@ Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 DEFAULT_DOMAIN: Domain = ((-1.0, 1.0), (-1.0, 1.0))
 SEED_DOMAIN: Domain = ((0.0, 1.0), (0.0, 1.0))  # seed 000 draws x and y with np.random.rand
 SAMPLINGS = ("uniform", "grid")
-PROBE_RESOLUTION = 201  # expressions are probed on a 201 x 201 grid to decide their kind and classes
+PROBE_RESOLUTION = (
+    201  # expressions are probed on a 201 x 201 grid to decide their kind and classes
+)
 SPIRAL_PITCH = 0.5  # radial distance between two turns of the same spiral arm
 
 
@@ -160,7 +162,9 @@ BUILTIN_FUNCTIONS: dict[str, Function2D] = {
             "(arctan2(y, x) / (2*pi) + hypot(x, y) / 0.5) % 1 < 0.5",
             _spiral,
         ),
-        _builtin("checkerboard", "4 x 4 squares", "(floor(2*x) + floor(2*y)) % 2 == 0", _checkerboard),
+        _builtin(
+            "checkerboard", "4 x 4 squares", "(floor(2*x) + floor(2*y)) % 2 == 0", _checkerboard
+        ),
         _builtin("sine", "regression: a smooth wave", "sin(3*x) * cos(3*y)", _sine, "regression"),
     )
 }
@@ -211,7 +215,9 @@ def _expression_function(text: str, domain: Domain) -> Function2D:
 # --- sampling -----------------------------------------------------------------------------
 
 
-def sample_points(n: int, domain: Domain, sampling: Sampling, rng: np.random.Generator) -> np.ndarray:
+def sample_points(
+    n: int, domain: Domain, sampling: Sampling, rng: np.random.Generator
+) -> np.ndarray:
     """``n`` points of ``domain`` as an (n, 2) float32 array of ``(x, y)`` rows.
 
     ``"uniform"`` draws them independently and uniformly. ``"grid"`` takes them from a
@@ -279,7 +285,9 @@ def make_dataset(
     return (points[:n_train], y_train), (points[n_train:], targets[n_train:])
 
 
-def _add_noise(targets: np.ndarray, noise: float, function: Function2D, rng: np.random.Generator) -> np.ndarray:
+def _add_noise(
+    targets: np.ndarray, noise: float, function: Function2D, rng: np.random.Generator
+) -> np.ndarray:
     if noise == 0:
         return targets
     if function.kind == "regression":
@@ -287,12 +295,16 @@ def _add_noise(targets: np.ndarray, noise: float, function: Function2D, rng: np.
     return _flip_labels(targets, noise, function.num_classes, rng)
 
 
-def _flip_labels(labels: np.ndarray, fraction: float, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+def _flip_labels(
+    labels: np.ndarray, fraction: float, num_classes: int, rng: np.random.Generator
+) -> np.ndarray:
     """Move exactly ``round(fraction * len(labels))`` labels, chosen at random, to another class."""
     flipped = labels.copy()
     chosen = rng.choice(len(labels), size=round(fraction * len(labels)), replace=False)
     # adding 1..K-1 modulo K gives each other class with equal chance
-    flipped[chosen] = (labels[chosen] + rng.integers(1, num_classes, size=len(chosen))) % num_classes
+    flipped[chosen] = (
+        labels[chosen] + rng.integers(1, num_classes, size=len(chosen))
+    ) % num_classes
     return flipped
 
 
@@ -305,7 +317,11 @@ def _checked_domain(domain: Domain) -> Domain:
         array = np.asarray(domain, dtype=np.float64)
     except (TypeError, ValueError):
         array = np.empty(0)
-    if array.shape != (2, 2) or not np.isfinite(array).all() or not (array[:, 0] < array[:, 1]).all():
+    if (
+        array.shape != (2, 2)
+        or not np.isfinite(array).all()
+        or not (array[:, 0] < array[:, 1]).all()
+    ):
         expected = "((x_low, x_high), (y_low, y_high)) with low < high"
         raise CnnlabError(f"domain {domain!r} is not valid: give {expected}")
     return ((float(array[0, 0]), float(array[0, 1])), (float(array[1, 0]), float(array[1, 1])))
@@ -323,7 +339,9 @@ def _test_count(n_samples: int, test_fraction: float) -> int:
         raise CnnlabError(f"test_fraction must lie in [0, 1), got {test_fraction!r}")
     n_test = round(n_samples * test_fraction)
     if n_test >= n_samples:
-        raise CnnlabError(f"test_fraction {test_fraction} leaves no training point out of {n_samples}")
+        raise CnnlabError(
+            f"test_fraction {test_fraction} leaves no training point out of {n_samples}"
+        )
     return n_test
 
 

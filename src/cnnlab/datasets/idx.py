@@ -72,7 +72,9 @@ def open_idx(path: Path) -> BinaryIO:
 
 
 def corrupt_gzip(path: Path, error: Exception) -> DatasetError:
-    return DatasetError(f"{path}: corrupt or truncated gzip data ({error}); delete it and download it again")
+    return DatasetError(
+        f"{path}: corrupt or truncated gzip data ({error}); delete it and download it again"
+    )
 
 
 def read_idx_stream(path: Path, stream: BinaryIO, expected_ndim: int | None) -> np.ndarray:

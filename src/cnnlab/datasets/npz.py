@@ -89,8 +89,13 @@ def read_array(path: Path, archive: zipfile.ZipFile, key: str, kinds: str = "biu
     try:
         check_member(archive, info, f"{path}: array '{key}'")
         with archive.open(info) as member:
-            return read_npy(member, info.file_size, f"{path}: array '{key}'", kinds,
-                            check_shape=lambda shape: check_image_pixels(path, key, shape))
+            return read_npy(
+                member,
+                info.file_size,
+                f"{path}: array '{key}'",
+                kinds,
+                check_shape=lambda shape: check_image_pixels(path, key, shape),
+            )
     except ObjectArrayRefused:
         raise DatasetError(
             f"{path}: array '{key}' holds Python objects (dtype=object), which cnnlab does "
@@ -101,7 +106,14 @@ def read_array(path: Path, archive: zipfile.ZipFile, key: str, kinds: str = "biu
         raise DatasetError(str(error)) from None
     except ValueError as error:
         raise DatasetError(f"{path}: cannot read array '{key}': {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as error:
+    except (
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+    ) as error:
         raise DatasetError(f"{path}: cannot read array '{key}' (corrupt file?): {error}") from None
 
 
@@ -158,7 +170,12 @@ def check_labels(path: Path, key: str, labels: np.ndarray) -> None:
 def check_class_count(path: Path, num_classes: int, key: str = "the labels") -> None:
     """A label of 2**40 must not make cnnlab build 2**40 class names."""
     try:
-        check("CNNLAB_MAX_CLASSES", num_classes, f"{path}: {key} (largest label {num_classes - 1})", "classes")
+        check(
+            "CNNLAB_MAX_CLASSES",
+            num_classes,
+            f"{path}: {key} (largest label {num_classes - 1})",
+            "classes",
+        )
     except LimitExceeded as error:
         raise DatasetError(str(error)) from None
 
@@ -191,7 +208,9 @@ def load_class_names(path: str | os.PathLike[str], num_classes: int) -> list[str
     with open_npz(path, REQUIRED_KEYS) as archive:
         if f"{CLASS_NAMES_KEY}.npy" not in archive.namelist():
             return [str(index) for index in range(num_classes)]
-        names = [str(name) for name in read_array(path, archive, CLASS_NAMES_KEY, "biufUS").reshape(-1)]
+        names = [
+            str(name) for name in read_array(path, archive, CLASS_NAMES_KEY, "biufUS").reshape(-1)
+        ]
     if len(names) < num_classes:
         raise DatasetError(
             f"{path}: class_names has {len(names)} names but the labels go up to "

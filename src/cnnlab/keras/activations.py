@@ -46,4 +46,6 @@ def resolve_activations() -> dict[str, Any]:
     return {name: ActivationFunction(name) for name in activations.ACTIVATIONS}
 
 
-__getattr__, __dir__ = keras_module(__name__, "keras.activations", resolve_activations, "activations")
+__getattr__, __dir__ = keras_module(
+    __name__, "keras.activations", resolve_activations, "activations"
+)

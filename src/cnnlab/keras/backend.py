@@ -26,7 +26,8 @@ def set_image_data_format(data_format: str) -> None:
     if data_format != "channels_last":
         raise UnsupportedKerasFeature(
             f"keras.backend.set_image_data_format({data_format!r}) is not supported; cnnlab computes "
-            "channels_last (N, H, W, C) only")
+            "channels_last (N, H, W, C) only"
+        )
 
 
 def epsilon() -> float:
@@ -37,7 +38,9 @@ def epsilon() -> float:
 def set_epsilon(value: float) -> None:
     """Accept Keras's default only: the engine's formulas use 1e-7."""
     if value != EPSILON:
-        raise UnsupportedKerasFeature(f"keras.backend.set_epsilon({value!r}) is not supported; cnnlab uses 1e-7")
+        raise UnsupportedKerasFeature(
+            f"keras.backend.set_epsilon({value!r}) is not supported; cnnlab uses 1e-7"
+        )
 
 
 def clear_session(free_memory: bool = True) -> None:
@@ -54,7 +57,15 @@ def resolve_backend() -> dict[str, Any]:
     return {name: globals()[name] for name in __all__}
 
 
-__all__ = ["backend", "clear_session", "epsilon", "floatx", "image_data_format", "set_epsilon", "set_floatx",
-           "set_image_data_format"]
+__all__ = [
+    "backend",
+    "clear_session",
+    "epsilon",
+    "floatx",
+    "image_data_format",
+    "set_epsilon",
+    "set_floatx",
+    "set_image_data_format",
+]
 
 __getattr__, __dir__ = keras_module(__name__, "keras.backend", resolve_backend, "backend functions")

@@ -17,4 +17,6 @@ def resolve_initializers() -> dict[str, Any]:
     return public_api(initializers, getattr(initializers, "Initializer", None))
 
 
-__getattr__, __dir__ = keras_module(__name__, "keras.initializers", resolve_initializers, "initializers")
+__getattr__, __dir__ = keras_module(
+    __name__, "keras.initializers", resolve_initializers, "initializers"
+)

@@ -28,8 +28,9 @@ from cnnlab.engine.errors import UnsupportedKerasFeature
 Resolver = Callable[[], dict[str, Any]]
 
 
-def keras_module(module_name: str, keras_path: str, resolve: Resolver,
-                 what: str) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def keras_module(
+    module_name: str, keras_path: str, resolve: Resolver, what: str
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for the cnnlab module ``module_name`` that plays ``keras_path``.
 
     ``resolve()`` gives the names at the moment of access; ``what`` is how the error names
@@ -47,7 +48,9 @@ def keras_module(module_name: str, keras_path: str, resolve: Resolver,
         names = resolve()
         if name in names:
             return names[name]
-        raise unsupported(f"{keras_path}.{name}", what, names, submodule_names(sys.modules[module_name]))
+        raise unsupported(
+            f"{keras_path}.{name}", what, names, submodule_names(sys.modules[module_name])
+        )
 
     def __dir__() -> list[str]:
         return sorted({*resolve(), *submodule_names(sys.modules[module_name])})
@@ -55,12 +58,15 @@ def keras_module(module_name: str, keras_path: str, resolve: Resolver,
     return __getattr__, __dir__
 
 
-def unsupported(full_name: str, what: str, names: dict[str, Any] | list[str],
-                modules: list[str] | None = None) -> UnsupportedKerasFeature:
+def unsupported(
+    full_name: str, what: str, names: dict[str, Any] | list[str], modules: list[str] | None = None
+) -> UnsupportedKerasFeature:
     """The one-line error for a Keras name that cnnlab does not have."""
     supported = ", ".join(sorted(names)) or "none"
     there = f"; modules: {', '.join(sorted(modules))}" if modules else ""
-    return UnsupportedKerasFeature(f"{full_name} is not supported by cnnlab; supported {what}: {supported}{there}")
+    return UnsupportedKerasFeature(
+        f"{full_name} is not supported by cnnlab; supported {what}: {supported}{there}"
+    )
 
 
 INTERNAL_MODULES = {"namespace", "tf_standin"}  # cnnlab.keras's own machinery, no Keras module
@@ -69,7 +75,11 @@ INTERNAL_MODULES = {"namespace", "tf_standin"}  # cnnlab.keras's own machinery, 
 def submodule_names(module: ModuleType) -> list[str]:
     """The Keras modules of a package (``cnnlab.keras.layers`` -> core, convolutional, pooling)."""
     path = getattr(module, "__path__", None)
-    return [info.name for info in pkgutil.iter_modules(path) if info.name not in INTERNAL_MODULES] if path else []
+    return (
+        [info.name for info in pkgutil.iter_modules(path) if info.name not in INTERNAL_MODULES]
+        if path
+        else []
+    )
 
 
 def import_submodule(module_name: str, name: str) -> ModuleType | None:
@@ -103,8 +113,11 @@ def public_api(module: ModuleType, base: type | None = None) -> dict[str, Any]:
 
 def table_functions(module: ModuleType, table: dict[Any, Any]) -> dict[str, Any]:
     """The functions of ``module`` found among a name table's keys or values, by their own name."""
-    return {f.__name__: f for f in (*table, *table.values())
-            if inspect.isfunction(f) and f.__module__ == module.__name__}
+    return {
+        f.__name__: f
+        for f in (*table, *table.values())
+        if inspect.isfunction(f) and f.__module__ == module.__name__
+    }
 
 
 def optional_module(name: str) -> ModuleType | None:

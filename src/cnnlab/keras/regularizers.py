@@ -14,4 +14,6 @@ def resolve_regularizers() -> dict[str, Any]:
     return {}
 
 
-__getattr__, __dir__ = keras_module(__name__, "keras.regularizers", resolve_regularizers, "regularizers")
+__getattr__, __dir__ = keras_module(
+    __name__, "keras.regularizers", resolve_regularizers, "regularizers"
+)

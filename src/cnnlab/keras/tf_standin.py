@@ -35,8 +35,15 @@ from cnnlab.engine.graph import eager
 from cnnlab.keras.activations import ActivationFunction, to_numpy
 
 TF_VERSION = f"2.16.0+cnnlab.{cnnlab_version}"  # the first TensorFlow whose tf.keras is Keras 3
-DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64, "int32": np.int32,
-          "int64": np.int64, "uint8": np.uint8, "bool": np.bool_}
+DTYPES = {
+    "float16": np.float16,
+    "float32": np.float32,
+    "float64": np.float64,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
 
 
 def argmax(x: Any, axis: int = 0) -> np.ndarray:
@@ -47,7 +54,9 @@ def argmax(x: Any, axis: int = 0) -> np.ndarray:
 def reduction(numpy_function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     """tf.reduce_<op>(x, axis=None, keepdims=False) from the NumPy reduction of the same name."""
 
-    def reduce(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> np.ndarray:
+    def reduce(
+        x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
+    ) -> np.ndarray:
         axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
         return eager(numpy_function(to_numpy(x), axis=axis, keepdims=keepdims))
 
@@ -75,7 +84,9 @@ def expand_dims(x: Any, axis: int) -> np.ndarray:
 
 def squeeze(x: Any, axis: int | Sequence[int] | None = None) -> np.ndarray:
     """Axes of length 1 removed (all of them, or those named)."""
-    return eager(np.squeeze(to_numpy(x), axis=tuple(axis) if isinstance(axis, (list, tuple)) else axis))
+    return eager(
+        np.squeeze(to_numpy(x), axis=tuple(axis) if isinstance(axis, (list, tuple)) else axis)
+    )
 
 
 def one_hot(indices: Any, depth: int) -> np.ndarray:
@@ -100,7 +111,9 @@ def clip_index(index: np.ndarray, size: int) -> np.ndarray:
 def resize(images: Any, size: Sequence[int], method: str = "bilinear") -> np.ndarray:
     """tf.image.resize: images (N, H, W, C) or (H, W, C) -> (..., height, width, C) float32, bilinear."""
     if method != "bilinear":
-        raise UnsupportedKerasFeature(f"tf.image.resize(method={method!r}) is not supported by cnnlab; only 'bilinear'")
+        raise UnsupportedKerasFeature(
+            f"tf.image.resize(method={method!r}) is not supported by cnnlab; only 'bilinear'"
+        )
     x = to_numpy(images).astype(np.float32)
     for axis, size_out in ((-3, int(size[0])), (-2, int(size[1]))):
         lower, upper, weight = resize_weights(x.shape[axis], size_out)
@@ -135,11 +148,21 @@ def executing_eagerly() -> bool:
 
 
 SUPPORTED: dict[str, dict[str, Any]] = {  # sub-namespace ("" for tf itself) -> names
-    "": {"executing_eagerly": executing_eagerly, "argmax": argmax, "reduce_mean": reduction(np.mean),
-         "reduce_sum": reduction(np.sum),
-         "reduce_max": reduction(np.amax), "cast": cast, "convert_to_tensor": convert_to_tensor,
-         "constant": convert_to_tensor, "expand_dims": expand_dims, "squeeze": squeeze, "one_hot": one_hot,
-         **{name: np.dtype(dtype) for name, dtype in DTYPES.items()}, "__version__": TF_VERSION},
+    "": {
+        "executing_eagerly": executing_eagerly,
+        "argmax": argmax,
+        "reduce_mean": reduction(np.mean),
+        "reduce_sum": reduction(np.sum),
+        "reduce_max": reduction(np.amax),
+        "cast": cast,
+        "convert_to_tensor": convert_to_tensor,
+        "constant": convert_to_tensor,
+        "expand_dims": expand_dims,
+        "squeeze": squeeze,
+        "one_hot": one_hot,
+        **{name: np.dtype(dtype) for name, dtype in DTYPES.items()},
+        "__version__": TF_VERSION,
+    },
     "nn": {name: ActivationFunction(name) for name in ("relu", "sigmoid", "softmax", "tanh")},
     "image": {"resize": resize},
     "random": {"set_seed": set_seed},
@@ -149,14 +172,23 @@ SUPPORTED: dict[str, dict[str, Any]] = {  # sub-namespace ("" for tf itself) -> 
 
 def supported_names() -> list[str]:
     """Every name of the stand-in, as a program writes it (keras, argmax, nn.softmax, ...)."""
-    return ["keras", *(f"{space}.{name}" if space else name for space, names in SUPPORTED.items()
-                       for name in names if not name.startswith("__"))]
+    return [
+        "keras",
+        *(
+            f"{space}.{name}" if space else name
+            for space, names in SUPPORTED.items()
+            for name in names
+            if not name.startswith("__")
+        ),
+    ]
 
 
 def not_tensorflow(name: str) -> UnsupportedKerasFeature:
     """The one-line error for a TensorFlow name that is not Keras."""
-    return UnsupportedKerasFeature(f"{name} is TensorFlow, not Keras; cnnlab runs Keras programs "
-                                   f"(supported tf names: {', '.join(supported_names())})")
+    return UnsupportedKerasFeature(
+        f"{name} is TensorFlow, not Keras; cnnlab runs Keras programs "
+        f"(supported tf names: {', '.join(supported_names())})"
+    )
 
 
 def namespace(name: str, members: dict[str, Any]) -> ModuleType:
@@ -176,5 +208,9 @@ def namespace(name: str, members: dict[str, Any]) -> ModuleType:
 
 def make_tensorflow(keras: ModuleType) -> ModuleType:
     """A fresh ``tensorflow`` stand-in whose ``keras`` is the given Keras module."""
-    spaces = {space: namespace(f"tensorflow.{space}", names) for space, names in SUPPORTED.items() if space}
+    spaces = {
+        space: namespace(f"tensorflow.{space}", names)
+        for space, names in SUPPORTED.items()
+        if space
+    }
     return namespace("tensorflow", {**SUPPORTED[""], **spaces, "keras": keras})

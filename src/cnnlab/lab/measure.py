@@ -83,13 +83,20 @@ def playground_rate(client: httpx.Client, seconds: float) -> dict[str, float]:
 
 def feature_map_times(client: httpx.Client, run: str, repeats: int) -> dict[str, float]:
     image, engine, request = drawn_digit(), [], []
-    client.post("/api/run/explain", params={"path": run}, json={"image": image, "source": "draw"})  # load the model
+    client.post(
+        "/api/run/explain", params={"path": run}, json={"image": image, "source": "draw"}
+    )  # load the model
     for _ in range(repeats):
         started = time.perf_counter()
-        result = client.post("/api/run/explain", params={"path": run}, json={"image": image, "source": "draw"}).json()
+        result = client.post(
+            "/api/run/explain", params={"path": run}, json={"image": image, "source": "draw"}
+        ).json()
         request.append((time.perf_counter() - started) * 1000)
         engine.append(result["milliseconds"])
-    return {"engine_ms_median": statistics.median(engine), "request_ms_median": statistics.median(request)}
+    return {
+        "engine_ms_median": statistics.median(engine),
+        "request_ms_median": statistics.median(request),
+    }
 
 
 def first_page_load(base: str, token: str) -> dict[str, float] | None:
@@ -100,7 +107,9 @@ def first_page_load(base: str, token: str) -> dict[str, float] | None:
     if not Path("/usr/bin/chromium").exists():
         return None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+        )
         page = browser.new_page()
         started = time.perf_counter()
         page.goto(f"{base}/playground?token={token}")
@@ -110,12 +119,18 @@ def first_page_load(base: str, token: str) -> dict[str, float] | None:
         timing = page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0])")
         browser.close()
     navigation = json.loads(timing)
-    return {"load_event_ms": navigation["loadEventEnd"], "goto_ms": loaded, "first_update_drawn_ms": drawn}
+    return {
+        "load_event_ms": navigation["loadEventEnd"],
+        "goto_ms": loaded,
+        "first_update_drawn_ms": drawn,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="how long to count playground updates")
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="how long to count playground updates"
+    )
     parser.add_argument("--repeats", type=int, default=20, help="feature-map requests to time")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
@@ -124,7 +139,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run = seed_cnn_run(root)
         process, base, token = start(root)
         try:
-            with httpx.Client(base_url=base, timeout=60, headers={"X-Cnnlab-Token": token}) as client:
+            with httpx.Client(
+                base_url=base, timeout=60, headers={"X-Cnnlab-Token": token}
+            ) as client:
                 figures = {
                     "playground": playground_rate(client, args.seconds),
                     "feature_maps_seed_cnn": feature_map_times(client, run, args.repeats),

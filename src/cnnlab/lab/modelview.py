@@ -36,7 +36,9 @@ class RunModel:
         metrics = runs.read_json(path, "metrics.json") if (path / "metrics.json").is_file() else {}
         count = self.model.output_shape[-1]
         names = metrics.get("class_names") or []
-        self.class_names = [str(n) for n in names] if len(names) == count else [str(k) for k in range(count)]
+        self.class_names = (
+            [str(n) for n in names] if len(names) == count else [str(k) for k in range(count)]
+        )
         self.lock = threading.Lock()
         self.test: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -46,7 +48,9 @@ class RunModel:
 
     def require_images(self) -> None:
         if not self.is_image_model:
-            raise CnnlabError(f"run {self.path.name} is not an image classifier; this view needs a `cnnlab train` run")
+            raise CnnlabError(
+                f"run {self.path.name} is not an image classifier; this view needs a `cnnlab train` run"
+            )
 
     def test_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x_test, y_test, predicted probabilities) of the run's own dataset, loaded and predicted once."""
@@ -80,7 +84,11 @@ class RunModel:
             "predicted": predicted,
             "count": int(len(chosen)),
             "images": [
-                {"index": int(i), "png": png_data_url(x[i]), "confidence": float(probabilities[i, predicted])}
+                {
+                    "index": int(i),
+                    "png": png_data_url(x[i]),
+                    "confidence": float(probabilities[i, predicted]),
+                }
                 for i in chosen[:MAX_IMAGES]
             ],
         }
@@ -89,7 +97,9 @@ class RunModel:
     def test_image(self, index: int) -> tuple[np.ndarray, int]:
         x, y, _ = self.test_data()
         if not 0 <= index < len(x):
-            raise CnnlabError(f"test image {index} is out of range: the test set has {len(x)} images")
+            raise CnnlabError(
+                f"test image {index} is out of range: the test set has {len(x)} images"
+            )
         return x[index], int(y[index])
 
     def explain(self, image: np.ndarray) -> dict[str, Any]:
@@ -108,14 +118,23 @@ class RunModel:
             "probabilities": [float(p) for p in probabilities],
             "class_names": self.class_names,
             "input": image_payload(image),
-            "saliency": {"shape": list(saliency.shape), "values": b64(to_bytes(saliency, 0.0, float(saliency.max())))},
-            "layers": [maps_payload(name, kinds[name], out[0]) for name, out in trace if kinds.get(name) in SPATIAL],
+            "saliency": {
+                "shape": list(saliency.shape),
+                "values": b64(to_bytes(saliency, 0.0, float(saliency.max()))),
+            },
+            "layers": [
+                maps_payload(name, kinds[name], out[0])
+                for name, out in trace
+                if kinds.get(name) in SPATIAL
+            ],
             "filters": self.filters(),
         }
 
     def filters(self) -> dict[str, Any] | None:
         """The first conv layer's kernels as (filters, kh, kw) pictures (input channels averaged), one common scale."""
-        layer = next((layer for layer in self.model.layers if type(layer).__name__ == "Conv2D"), None)
+        layer = next(
+            (layer for layer in self.model.layers if type(layer).__name__ == "Conv2D"), None
+        )
         if layer is None:
             return None
         kernel = layer.params["kernel"].mean(axis=2)  # (kh, kw, cin, cout) -> (kh, kw, cout)

@@ -63,7 +63,9 @@ class PlaygroundSettings:
         values: dict[str, Any] = {}
         for item in fields(cls):
             if item.name in query:
-                values[item.name] = _convert(item.name, str(query[item.name]), type(getattr(cls(), item.name)))
+                values[item.name] = _convert(
+                    item.name, str(query[item.name]), type(getattr(cls(), item.name))
+                )
         settings = cls(**values)
         settings.validate()
         return settings
@@ -79,8 +81,14 @@ class PlaygroundSettings:
                 f"layers must be numbers of units separated by commas, e.g. 8,8; received {self.layers!r}"
             ) from None
         checks = [
-            (100 <= self.samples <= 20_000, f"samples must be between 100 and 20,000, received {self.samples}"),
-            (0 <= self.noise <= 0.5 or False, f"noise must be between 0 and 0.5, received {self.noise}"),
+            (
+                100 <= self.samples <= 20_000,
+                f"samples must be between 100 and 20,000, received {self.samples}",
+            ),
+            (
+                0 <= self.noise <= 0.5 or False,
+                f"noise must be between 0 and 0.5, received {self.noise}",
+            ),
             (
                 0.05 <= self.test_fraction <= 0.9,
                 f"test fraction must be between 0.05 and 0.9, received {self.test_fraction}",
@@ -102,7 +110,10 @@ class PlaygroundSettings:
                 0 < self.learning_rate <= 10 and math.isfinite(self.learning_rate),
                 f"learning rate must be in (0, 10], received {self.learning_rate}",
             ),
-            (1 <= self.batch_size <= 1024, f"batch size must be between 1 and 1024, received {self.batch_size}"),
+            (
+                1 <= self.batch_size <= 1024,
+                f"batch size must be between 1 and 1024, received {self.batch_size}",
+            ),
             (0 <= self.seed < 2**32, f"seed must be between 0 and 2**32 - 1, received {self.seed}"),
         ]
         for ok, message in checks:
@@ -114,7 +125,9 @@ def _convert(name: str, text: str, kind: type) -> Any:
     try:
         return kind(text) if kind is not int else int(text, 10)
     except ValueError:
-        raise CnnlabError(f"{name} must be a{'n integer' if kind is int else ' number'}, received {text!r}") from None
+        raise CnnlabError(
+            f"{name} must be a{'n integer' if kind is int else ' number'}, received {text!r}"
+        ) from None
 
 
 def b64(values: np.ndarray) -> str:
@@ -152,7 +165,10 @@ class Playground:
                 f"batch size {settings.batch_size} is larger than the {len(self.x_train)} training points"
             )
         self.encoder = approx.InputEncoder(self.function.domain)
-        self.inputs_train, self.inputs_test = self.encoder.encode(self.x_train), self.encoder.encode(self.x_test)
+        self.inputs_train, self.inputs_test = (
+            self.encoder.encode(self.x_train),
+            self.encoder.encode(self.x_test),
+        )
         self.targets_train = self.targets(self.y_train)
         self.targets_test = self.targets(self.y_test)
         _, _, points = approx.grid_points(self.function.domain, GRID)
@@ -173,19 +189,27 @@ class Playground:
         return 1 if self.regression else len(self.function.classes)
 
     def targets(self, y: np.ndarray) -> np.ndarray:
-        return y.reshape(-1, 1).astype(np.float32) if self.regression else to_categorical(y, self.outputs)
+        return (
+            y.reshape(-1, 1).astype(np.float32)
+            if self.regression
+            else to_categorical(y, self.outputs)
+        )
 
     def model_config(self) -> dict[str, Any]:
         """InputLayer(2) - Dense(units, activation) per hidden layer - [Dropout] - Dense(classes, softmax)."""
         s = self.settings
         layers = [
-            models.dense(f"dense_{i}" if i else "dense", units, s.activation) for i, units in enumerate(s.units())
+            models.dense(f"dense_{i}" if i else "dense", units, s.activation)
+            for i, units in enumerate(s.units())
         ]
         if s.dropout:
             layers.append(models.layer("Dropout", "dropout", rate=s.dropout))
         name = f"dense_{len(s.units())}" if s.units() else "dense"
         layers.append(models.dense(name, self.outputs, "linear" if self.regression else "softmax"))
-        input_layer = {"class_name": "InputLayer", "config": {"name": "input_layer", "batch_shape": [None, 2]}}
+        input_layer = {
+            "class_name": "InputLayer",
+            "config": {"name": "input_layer", "batch_shape": [None, 2]},
+        }
         return {"name": "playground", "layers": [input_layer, *layers]}
 
     def reset(self) -> None:
@@ -199,7 +223,12 @@ class Playground:
                 metrics=[] if self.regression else ["accuracy"],
             )
             self.order_rng = np.random.default_rng(s.seed)
-            self.order, self.position, self.epoch, self.steps = self.order_rng.permutation(len(self.x_train)), 0, 0, 0
+            self.order, self.position, self.epoch, self.steps = (
+                self.order_rng.permutation(len(self.x_train)),
+                0,
+                0,
+                0,
+            )
             self.history: dict[str, list[float]] = {
                 "epoch": [],
                 "loss": [],
@@ -239,14 +268,20 @@ class Playground:
         for key in self.epoch_history:
             if key in logs:
                 self.epoch_history[key].append(logs[key])
-        self.epoch_seconds.append(max(self.train_seconds + time.perf_counter() - started - self.epoch_started, 0.0))
+        self.epoch_seconds.append(
+            max(self.train_seconds + time.perf_counter() - started - self.epoch_started, 0.0)
+        )
         self.epoch_started = self.train_seconds + time.perf_counter() - started
         if self.epoch & (self.epoch - 1) == 0:  # snapshots at epochs 1, 2, 4, 8, ...
             self.snapshots.append((self.epoch, self.predict_snapshot()))
 
     def evaluate(self, inputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         logs = self.model.evaluate(
-            inputs[:EVAL_POINTS], targets[:EVAL_POINTS], batch_size=1024, verbose=0, return_dict=True
+            inputs[:EVAL_POINTS],
+            targets[:EVAL_POINTS],
+            batch_size=1024,
+            verbose=0,
+            return_dict=True,
         )
         return {key: float(value) for key, value in logs.items()}
 
@@ -263,7 +298,9 @@ class Playground:
         with self.lock:
             self.running = True
             if self.thread is None:
-                self.thread = threading.Thread(target=self.loop, name="cnnlab-playground", daemon=True)
+                self.thread = threading.Thread(
+                    target=self.loop, name="cnnlab-playground", daemon=True
+                )
                 self.thread.start()
 
     def pause(self) -> None:
@@ -319,7 +356,10 @@ class Playground:
             "accuracy": train.get("accuracy"),
             "test_loss": test["loss"],
             "test_accuracy": test.get("accuracy"),
-            "history": {k: [None if math.isnan(v) else round(v, 5) for v in vs] for k, vs in self.history.items()},
+            "history": {
+                k: [None if math.isnan(v) else round(v, 5) for v in vs]
+                for k, vs in self.history.items()
+            },
             "region": self.region(output),
             "neurons": self.neurons(trace),
         }
@@ -339,7 +379,9 @@ class Playground:
 
     def neurons(self, trace: list[tuple[str, np.ndarray]]) -> list[dict[str, Any]]:
         """Each neuron of the first hidden layers over the plane: 128 is 0, 0 and 255 are -/+ its largest |value|."""
-        hidden = [(name, out) for name, out in trace[:-1] if name.startswith("dense")][:MAX_NEURON_LAYERS]
+        hidden = [(name, out) for name, out in trace[:-1] if name.startswith("dense")][
+            :MAX_NEURON_LAYERS
+        ]
         shown = []
         step = GRID // NEURON_GRID
         for name, out in hidden:
@@ -355,9 +397,15 @@ class Playground:
         if self.regression:
             truth_bytes = to_bytes(truth, float(truth.min()), float(truth.max()))
         else:
-            truth_bytes = truth.astype(np.uint8) if len(self.function.classes) > 2 else to_bytes(truth, 0, 1)
+            truth_bytes = (
+                truth.astype(np.uint8) if len(self.function.classes) > 2 else to_bytes(truth, 0, 1)
+            )
         test = self.encoder.scale(self.x_test)
-        labels = self.y_test if not self.regression else to_bytes(self.y_test, float(truth.min()), float(truth.max()))
+        labels = (
+            self.y_test
+            if not self.regression
+            else to_bytes(self.y_test, float(truth.min()), float(truth.max()))
+        )
         return {
             "settings": asdict(self.settings),
             "grid": GRID,
@@ -405,14 +453,20 @@ class Playground:
             test_output = self.model.predict(self.inputs_test, batch_size=4096, verbose=0)
             snapshots = [
                 *self.snapshots,
-                *([] if self.snapshots[-1][0] == self.epoch else [(self.epoch, self.predict_snapshot())]),
+                *(
+                    []
+                    if self.snapshots[-1][0] == self.epoch
+                    else [(self.epoch, self.predict_snapshot())]
+                ),
             ]
             metrics = approx.test_metrics(problem, test_output, self.epoch_seconds)
             arrays = approx.field_arrays(problem, test_output, snapshots)
             from .. import plots
 
             metrics["grid_error"] = float(
-                plots.approx_errors(arrays["grid_predicted"], arrays["grid_truth"], self.function.num_classes).mean()
+                plots.approx_errors(
+                    arrays["grid_predicted"], arrays["grid_truth"], self.function.num_classes
+                ).mean()
             )
             history = {k: v for k, v in self.epoch_history.items() if v}
             result = approx.ApproxResult(
@@ -428,9 +482,15 @@ class Playground:
 
 def export_code(s: PlaygroundSettings, regression: bool, outputs: int, epochs: int) -> str:
     """The playground's settings as a standalone Keras program."""
-    hidden = "".join(f'    keras.layers.Dense({u}, activation="{s.activation}"),\n' for u in s.units())
+    hidden = "".join(
+        f'    keras.layers.Dense({u}, activation="{s.activation}"),\n' for u in s.units()
+    )
     dropout = f"    keras.layers.Dropout({s.dropout}),\n" if s.dropout else ""
-    last = "keras.layers.Dense(1)" if regression else f'keras.layers.Dense({outputs}, activation="softmax")'
+    last = (
+        "keras.layers.Dense(1)"
+        if regression
+        else f'keras.layers.Dense({outputs}, activation="softmax")'
+    )
     loss = '"mse"' if regression else '"sparse_categorical_crossentropy"'
     metrics = "[]" if regression else '["accuracy"]'
     optimizer = type(optimizers.get(s.optimizer)).__name__

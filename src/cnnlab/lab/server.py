@@ -101,7 +101,9 @@ class LabState:
         path = workspace.run_dir(self.root, relative)
         model_file = path / runs.MODEL_FILE
         if not model_file.is_file():
-            raise workspace.NotFound(f"run {relative!r} has no trained model yet ({runs.MODEL_FILE} is missing)")
+            raise workspace.NotFound(
+                f"run {relative!r} has no trained model yet ({runs.MODEL_FILE} is missing)"
+            )
         key = (path, model_file.stat().st_mtime)
         with self.lock:
             if key not in self.models:
@@ -118,7 +120,9 @@ class Guard:
         self.app, self.state = app, state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":  # the lab pushes by server-sent events; no WebSocket is served
+        if (
+            scope["type"] == "websocket"
+        ):  # the lab pushes by server-sent events; no WebSocket is served
             await send({"type": "websocket.close", "code": 1008})
             return
         if scope["type"] != "http":
@@ -129,14 +133,22 @@ class Guard:
         if refusal:
             await PlainTextResponse(refusal, status_code=403)(scope, receive, send)
             return
-        if request.query_params.get("token") and request.method == "GET" and not request.url.path.startswith("/api/"):
-            await self.login(request)(scope, receive, send)  # first visit: token -> cookie, token out of the URL
+        if (
+            request.query_params.get("token")
+            and request.method == "GET"
+            and not request.url.path.startswith("/api/")
+        ):
+            await self.login(request)(
+                scope, receive, send
+            )  # first visit: token -> cookie, token out of the URL
             return
         await self.app(scope, receive, send)
 
     def refusal(self, request: Request) -> str | None:
         host = request.headers.get("host", "")
-        hostname = host.rsplit(":", 1)[0].strip("[]") if not host.endswith("]") else host.strip("[]")
+        hostname = (
+            host.rsplit(":", 1)[0].strip("[]") if not host.endswith("]") else host.strip("[]")
+        )
         if not self.state.allows_host(hostname.lower()):
             return f"forbidden: this server does not answer to host {host!r}"
         origin = request.headers.get("origin")
@@ -155,9 +167,19 @@ class Guard:
         return None
 
     def login(self, request: Request) -> Response:
-        query = urlencode([(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "token"])
-        response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
-        response.set_cookie(self.state.cookie_name, self.state.token, httponly=True, samesite="strict")
+        query = urlencode(
+            [
+                (k, v)
+                for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                if k != "token"
+            ]
+        )
+        response = RedirectResponse(
+            request.url.path + (f"?{query}" if query else ""), status_code=303
+        )
+        response.set_cookie(
+            self.state.cookie_name, self.state.token, httponly=True, samesite="strict"
+        )
         return response
 
 
@@ -167,11 +189,19 @@ def state_of(request: Request) -> LabState:
 
 
 def error_response(err: Exception) -> JSONResponse:
-    status = 403 if isinstance(err, workspace.OutsideRoot) else 404 if isinstance(err, workspace.NotFound) else 400
+    status = (
+        403
+        if isinstance(err, workspace.OutsideRoot)
+        else 404
+        if isinstance(err, workspace.NotFound)
+        else 400
+    )
     return JSONResponse({"error": str(err)}, status_code=status)
 
 
-def handles_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def handles_errors(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     """User errors (bad expression, missing run, path outside DIR) -> 4xx JSON with the message."""
 
     async def wrapped(request: Request) -> Response:
@@ -216,7 +246,9 @@ def event_stream(request: Request, events: AsyncIterator[str]) -> StreamingRespo
                 break
             yield data
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 def sse(event: str, data: str) -> str:
@@ -276,11 +308,19 @@ async def playground_action(request: Request) -> Response:
         await off_thread(playground.reset)
     elif action == "save":
         state = state_of(request)
-        name = "expression" if playground.function.name == playground.function.formula else playground.function.name
-        run_dir = await off_thread(playground.save_run, runs.default_run_dir(f"playground-{name}", state.root))
+        name = (
+            "expression"
+            if playground.function.name == playground.function.formula
+            else playground.function.name
+        )
+        run_dir = await off_thread(
+            playground.save_run, runs.default_run_dir(f"playground-{name}", state.root)
+        )
         return JSONResponse({"run": workspace.relative_name(state.root, run_dir)})
     else:
-        raise workspace.NotFound(f"unknown playground action {action!r}: use run, pause, step, reset or save")
+        raise workspace.NotFound(
+            f"unknown playground action {action!r}: use run, pause, step, reset or save"
+        )
     return JSONResponse({"ok": True, "running": playground.running})
 
 
@@ -318,7 +358,9 @@ async def run_details(request: Request) -> Response:
     if details["has_model"]:
         model = await off_thread(state.run_model, path_param(request))
         details.update(
-            arithmetic=model.arithmetic(), image_model=model.is_image_model, input_shape=list(model.model.input_shape)
+            arithmetic=model.arithmetic(),
+            image_model=model.is_image_model,
+            input_shape=list(model.model.input_shape),
         )
     return JSONResponse(details)
 
@@ -335,7 +377,10 @@ async def run_events(request: Request) -> Response:
             if now != stamp:
                 stamp = now
                 history = await off_thread(workspace.live_history, path)
-                yield sse("history", json.dumps({"history": history, "status": workspace.run_status(path)}))
+                yield sse(
+                    "history",
+                    json.dumps({"history": history, "status": workspace.run_status(path)}),
+                )
             else:
                 yield ""
             await asyncio.sleep(WATCH_INTERVAL)
@@ -361,13 +406,19 @@ async def run_explain(request: Request) -> Response:
     true = None
     if "index" in body:
         if not isinstance(body["index"], int) or isinstance(body["index"], bool):
-            raise CnnlabError(f"the test image number must be an integer, received {body['index']!r}")
+            raise CnnlabError(
+                f"the test image number must be an integer, received {body['index']!r}"
+            )
         image, label = await off_thread(model.test_image, body["index"])
         true = model.class_names[label]
     elif "image" in body:
-        image = await off_thread(model.prepare_image, str(body["image"]), body.get("source") == "draw")
+        image = await off_thread(
+            model.prepare_image, str(body["image"]), body.get("source") == "draw"
+        )
     else:
-        raise CnnlabError('give a test image as {"index": N} or an image as {"image": "data:image/png;base64,..."}')
+        raise CnnlabError(
+            'give a test image as {"index": N} or an image as {"image": "data:image/png;base64,..."}'
+        )
     started = time.perf_counter()
     result = await off_thread(model.explain, image)
     result.update(true=true, milliseconds=round((time.perf_counter() - started) * 1000, 1))
@@ -377,7 +428,9 @@ async def run_explain(request: Request) -> Response:
 # ----------------------------------------------------------------------------- studies
 @handles_errors
 async def study_details(request: Request) -> Response:
-    return JSONResponse(await off_thread(workspace.study_details, state_of(request).root, path_param(request)))
+    return JSONResponse(
+        await off_thread(workspace.study_details, state_of(request).root, path_param(request))
+    )
 
 
 @handles_errors
@@ -411,7 +464,9 @@ async def not_found(request: Request) -> Response:
 
 
 # ----------------------------------------------------------------------------- the app
-def create_app(root: str | Path, token: str | None = None, host: str = "127.0.0.1", port: int = 8765) -> Starlette:
+def create_app(
+    root: str | Path, token: str | None = None, host: str = "127.0.0.1", port: int = 8765
+) -> Starlette:
     """The lab as an ASGI app over ``root`` (created if missing)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -473,10 +528,14 @@ def serve(
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
-                state.port = self.servers[0].sockets[0].getsockname()[1]  # the real port when 0 was asked for
+                state.port = (
+                    self.servers[0].sockets[0].getsockname()[1]
+                )  # the real port when 0 was asked for
                 echo(f"cnnlab lab: serving {state.root} at {state.url()}")
                 if open_browser:
-                    threading.Thread(target=webbrowser.open, args=(state.url(),), daemon=True).start()
+                    threading.Thread(
+                        target=webbrowser.open, args=(state.url(),), daemon=True
+                    ).start()
 
         async def shutdown(self, sockets: Any = None) -> None:
             state.stopping = True
@@ -485,7 +544,13 @@ def serve(
             await super().shutdown(sockets)
 
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, lifespan="off", access_log=False
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+        lifespan="off",
+        access_log=False,
     )
     check_port_free(host, port)
     LabServer(config).run()

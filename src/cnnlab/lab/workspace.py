@@ -44,7 +44,11 @@ class NotFound(CnnlabError):
 def resolve_inside(root: Path, relative: str) -> Path:
     """``root / relative`` with links resolved; OutsideRoot for absolute paths, ``..`` or links that leave root."""
     text = relative.replace("\\", "/")
-    if PurePosixPath(text).is_absolute() or PureWindowsPath(relative).drive or PureWindowsPath(relative).is_absolute():
+    if (
+        PurePosixPath(text).is_absolute()
+        or PureWindowsPath(relative).drive
+        or PureWindowsPath(relative).is_absolute()
+    ):
         raise OutsideRoot(f"path {relative!r} is absolute; give a path inside the lab's folder")
     if ".." in PurePosixPath(text).parts or "\x00" in text:
         raise OutsideRoot(f"path {relative!r} leaves the lab's folder")
@@ -66,14 +70,22 @@ def list_entries(root: Path) -> list[dict[str, Any]]:
     for folder, subfolders, files in os.walk(base):
         depth = len(Path(folder).relative_to(base).parts)
         subfolders[:] = (
-            sorted(d for d in subfolders if d != "figures" and not d.startswith(".")) if depth < MAX_DEPTH else []
+            sorted(d for d in subfolders if d != "figures" and not d.startswith("."))
+            if depth < MAX_DEPTH
+            else []
         )
         path = Path(folder)
         if path.resolve() != path or (base not in path.resolve().parents and path != base):
             subfolders[:] = []
             continue
         if STUDY_DB in files:
-            found.append({"kind": "study", "path": relative_name(base, path), "modified": path.stat().st_mtime})
+            found.append(
+                {
+                    "kind": "study",
+                    "path": relative_name(base, path),
+                    "modified": path.stat().st_mtime,
+                }
+            )
             subfolders[:] = []
         elif "config.json" in files:
             found.append(run_entry(base, path))
@@ -106,7 +118,11 @@ def read_optional_json(path: Path) -> dict[str, Any]:
 def run_status(path: Path) -> str:
     if (path / "metrics.json").is_file():
         return "finished"
-    return "training" if (path / CHECKPOINT).is_file() or (path / "config.json").is_file() else "unknown"
+    return (
+        "training"
+        if (path / CHECKPOINT).is_file() or (path / "config.json").is_file()
+        else "unknown"
+    )
 
 
 def run_dir(root: Path, relative: str) -> Path:

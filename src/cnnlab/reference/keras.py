@@ -40,20 +40,39 @@ from cnnlab.engine import optimizers as engine_optimizers
 from cnnlab.engine.config import floatx
 from cnnlab.engine.model import check_batch_size
 from cnnlab.engine.sequential import Sequential
-from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs, supported_layers
+from cnnlab.reference.common import (
+    check_supported,
+    engine_model_from_config,
+    fit_inputs,
+    supported_layers,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = [
-    "KerasTrainer", "build_keras_model", "build_keras_twin", "import_keras",
-    "keras_available", "keras_layer", "make_keras_optimizer", "quiet_keras", "supported_layers",
+    "KerasTrainer",
+    "build_keras_model",
+    "build_keras_twin",
+    "import_keras",
+    "keras_available",
+    "keras_layer",
+    "make_keras_optimizer",
+    "quiet_keras",
+    "supported_layers",
 ]
 
 Config = dict[str, Any] | list[dict[str, Any]]
 ARRAY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"
-KERAS_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adadelta": "Adadelta", "adagrad": "Adagrad",
-                    "nadam": "Nadam", "adamw": "AdamW"}
+KERAS_OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "rmsprop": "RMSprop",
+    "adadelta": "Adadelta",
+    "adagrad": "Adagrad",
+    "nadam": "Nadam",
+    "adamw": "AdamW",
+}
 
 
 # --------------------------------------------------------------------------- import
@@ -68,7 +87,9 @@ def import_keras() -> Any:
     try:
         import keras
     except ImportError as err:
-        raise ImportError("the Keras reference needs Keras 3 and PyTorch: pip install keras torch") from err
+        raise ImportError(
+            "the Keras reference needs Keras 3 and PyTorch: pip install keras torch"
+        ) from err
     return keras
 
 
@@ -91,8 +112,10 @@ def keras_layer(class_name: str, config: dict[str, Any], dtype: str | None = Non
     class of the engine's layer registry has its twin of the same name in keras.layers."""
     keras = import_keras()
     if class_name not in supported_layers() or class_name == "InputLayer":
-        raise ValueError(f"the Keras reference does not support layer class {class_name!r}; "
-                         f"supported: {', '.join(supported_layers())}")
+        raise ValueError(
+            f"the Keras reference does not support layer class {class_name!r}; "
+            f"supported: {', '.join(supported_layers())}"
+        )
     cls = getattr(keras.layers, class_name)
     known = constructor_arguments(cls) | {"name"}
     arguments = {key: value for key, value in config.items() if key in known}
@@ -102,7 +125,11 @@ def keras_layer(class_name: str, config: dict[str, Any], dtype: str | None = Non
 def constructor_arguments(cls: type) -> set[str]:
     """The named arguments of a class's constructor."""
     parameters = inspect.signature(cls.__init__).parameters.values()
-    return {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"}
+    return {
+        p.name
+        for p in parameters
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"
+    }
 
 
 def build_keras_twin(model: Sequential) -> keras.Sequential:
@@ -112,7 +139,9 @@ def build_keras_twin(model: Sequential) -> keras.Sequential:
     check_supported(config, "Keras")
     dtype = floatx()
     specs = config["layers"]
-    inputs = keras.Input(shape=tuple(model.input_shape), dtype=dtype, name=specs[0]["config"].get("name"))
+    inputs = keras.Input(
+        shape=tuple(model.input_shape), dtype=dtype, name=specs[0]["config"].get("name")
+    )
     layers = [keras_layer(spec["class_name"], spec["config"], dtype) for spec in specs[1:]]
     keras_model = keras.Sequential([inputs, *layers], name=config.get("name"))
     keras_model.set_weights(engine_weight_list(model))
@@ -127,14 +156,20 @@ def engine_weight_list(model: Sequential) -> list[np.ndarray]:
 
 def copy_keras_weights_to_engine(keras_model: Any, model: Sequential) -> None:
     """keras_model.get_weights() into the engine model's arrays, moving statistics included."""
-    targets = [(layer, key, value) for layer in model.layers for key, value in layer.weights_dict().items()]
+    targets = [
+        (layer, key, value) for layer in model.layers for key, value in layer.weights_dict().items()
+    ]
     with quiet_keras():
         weights = keras_model.get_weights()
     if len(weights) != len(targets):
-        raise ValueError(f"the Keras model has {len(weights)} weight arrays, the engine model {len(targets)}")
+        raise ValueError(
+            f"the Keras model has {len(weights)} weight arrays, the engine model {len(targets)}"
+        )
     for (layer, key, value), source in zip(targets, weights):
         if value.shape != source.shape:
-            raise ValueError(f"{layer.describe()}: weight {key!r} has shape {value.shape}, Keras gives {source.shape}")
+            raise ValueError(
+                f"{layer.describe()}: weight {key!r} has shape {value.shape}, Keras gives {source.shape}"
+            )
         value[...] = source
 
 
@@ -159,10 +194,14 @@ def make_keras_optimizer(optimizer_config: dict[str, Any] | str) -> Any:
     config = engine_optimizers.get(optimizer_config).get_config()
     name = config.pop("name")
     if name not in KERAS_OPTIMIZERS:
-        raise ValueError(f"the Keras reference has no optimizer {name!r}; choose one of {', '.join(KERAS_OPTIMIZERS)}")
+        raise ValueError(
+            f"the Keras reference has no optimizer {name!r}; choose one of {', '.join(KERAS_OPTIMIZERS)}"
+        )
     decay = config.pop("decay", None)
     if decay:
-        config["learning_rate"] = keras.optimizers.schedules.InverseTimeDecay(config["learning_rate"], 1, decay)
+        config["learning_rate"] = keras.optimizers.schedules.InverseTimeDecay(
+            config["learning_rate"], 1, decay
+        )
     return getattr(keras.optimizers, KERAS_OPTIMIZERS[name])(**config)
 
 
@@ -186,30 +225,52 @@ class KerasTrainer:
     ``torch.set_num_threads`` (process-wide).
     """
 
-    def __init__(self, config: Config, optimizer_config: dict[str, Any] | str = "adam",
-                 loss_name: str = "categorical_crossentropy", seed: int | None = None,
-                 threads: int | None = None, accuracy: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        optimizer_config: dict[str, Any] | str = "adam",
+        loss_name: str = "categorical_crossentropy",
+        seed: int | None = None,
+        threads: int | None = None,
+        accuracy: bool = True,
+    ) -> None:
         keras = import_keras()
         if threads is not None:
             import torch
 
             torch.set_num_threads(threads)
-        self.engine_model = engine_model_from_config(config, "Keras", seed)  # checks inputs as the engine does
-        self.engine_model.compile(optimizer=optimizer_config, loss=loss_name, metrics=["accuracy"] if accuracy else None)
+        self.engine_model = engine_model_from_config(
+            config, "Keras", seed
+        )  # checks inputs as the engine does
+        self.engine_model.compile(
+            optimizer=optimizer_config, loss=loss_name, metrics=["accuracy"] if accuracy else None
+        )
         self.shuffle_rng = self.engine_model.shuffle_rng
         self.metrics = self.engine_model.metrics
         if seed is not None:
             keras.utils.set_random_seed(seed)
         self.keras_model = build_keras_twin(self.engine_model)
-        self.keras_model.compile(optimizer=make_keras_optimizer(optimizer_config), loss=keras_loss(self.engine_model.loss),
-                                 metrics=["accuracy"] if accuracy else None, jit_compile=False)
+        self.keras_model.compile(
+            optimizer=make_keras_optimizer(optimizer_config),
+            loss=keras_loss(self.engine_model.loss),
+            metrics=["accuracy"] if accuracy else None,
+            jit_compile=False,
+        )
         self.history: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []
 
-    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32, epochs: int = 1, validation_split: float = 0.0,
-            validation_data: tuple[np.ndarray, np.ndarray] | None = None, shuffle: bool = True,
-            shuffle_rng: np.random.Generator | None = None,
-            on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None) -> dict[str, list[float]]:
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int = 32,
+        epochs: int = 1,
+        validation_split: float = 0.0,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        shuffle: bool = True,
+        shuffle_rng: np.random.Generator | None = None,
+        on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None,
+    ) -> dict[str, list[float]]:
         """Train like ``Sequential.fit``; returns the history {"loss", "accuracy", "val_loss", "val_accuracy"}.
 
         validation_split takes the last floor-complement fraction before shuffling; each epoch
@@ -219,19 +280,27 @@ class KerasTrainer:
         call: training only, validation is evaluated after it) hold the last fit's epochs.
         """
         rng = (self.shuffle_rng if shuffle_rng is None else shuffle_rng) if shuffle else None
-        x, y, validation_data, batch_size, rng = fit_inputs(self.engine_model, x, y, batch_size, validation_split,
-                                                            validation_data, rng)
+        x, y, validation_data, batch_size, rng = fit_inputs(
+            self.engine_model, x, y, batch_size, validation_split, validation_data, rng
+        )
         self.history, self.epoch_seconds = {}, []
         for epoch in range(epochs):
             order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
             xb, yb = x[order], y[order]
             start = time.perf_counter()
             with quiet_keras():
-                epoch_history = self.keras_model.fit(xb, yb, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+                epoch_history = self.keras_model.fit(
+                    xb, yb, batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+                )
             self.epoch_seconds.append(time.perf_counter() - start)
             logs = keras_logs(epoch_history.history)
             if validation_data is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate_logs(*validation_data, batch_size).items()})
+                logs.update(
+                    {
+                        f"val_{k}": v
+                        for k, v in self.evaluate_logs(*validation_data, batch_size).items()
+                    }
+                )
             for key, value in logs.items():
                 self.history.setdefault(key, []).append(value)
             if on_epoch_end is not None:
@@ -240,19 +309,25 @@ class KerasTrainer:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> tuple[float, float]:
         """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the metric."""
-        logs = self.evaluate_logs(*self.engine_model.standardize(x, y, "evaluate"), check_batch_size(batch_size))
+        logs = self.evaluate_logs(
+            *self.engine_model.standardize(x, y, "evaluate"), check_batch_size(batch_size)
+        )
         return logs["loss"], logs.get("accuracy", math.nan)
 
     def evaluate_logs(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
         with quiet_keras():
-            logs = self.keras_model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+            logs = self.keras_model.evaluate(
+                x, y, batch_size=batch_size, verbose=0, return_dict=True
+            )
         return keras_logs(logs)
 
     def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """x: (N, *input_shape) -> (N, *output_shape) float32 outputs (probabilities after softmax)."""
         x = self.engine_model.standardize_x(x, "predict")
         with quiet_keras():
-            outputs = self.keras_model.predict(x, batch_size=check_batch_size(batch_size), verbose=0)
+            outputs = self.keras_model.predict(
+                x, batch_size=check_batch_size(batch_size), verbose=0
+            )
         return np.asarray(outputs).astype(np.float32, copy=False)
 
     def set_weights_from(self, model: Sequential) -> None:
@@ -269,5 +344,7 @@ class KerasTrainer:
 
 def keras_logs(logs: dict[str, Any]) -> dict[str, float]:
     """Keras's logs (values, or one-epoch lists) as floats, "loss" first as in the engine's history."""
-    values = {key: float(value[-1] if isinstance(value, list) else value) for key, value in logs.items()}
+    values = {
+        key: float(value[-1] if isinstance(value, list) else value) for key, value in logs.items()
+    }
     return dict(sorted(values.items(), key=lambda item: item[0] != "loss"))

@@ -50,10 +50,23 @@ from cnnlab.engine.sequential import Sequential
 from cnnlab.reference.common import check_supported, engine_model_from_config, fit_inputs
 
 __all__ = [
-    "KerasAdadelta", "KerasAdagrad", "KerasAdam", "KerasAdamW", "KerasLoss", "KerasNadam", "KerasRMSprop", "KerasSGD",
-    "TorchSequential", "TorchTrainer",
-    "build_torch_model", "build_torch_twin", "copy_weights_from_torch", "copy_weights_to_torch",
-    "format_parity", "make_torch_optimizer", "parity_report",
+    "KerasAdadelta",
+    "KerasAdagrad",
+    "KerasAdam",
+    "KerasAdamW",
+    "KerasLoss",
+    "KerasNadam",
+    "KerasRMSprop",
+    "KerasSGD",
+    "TorchSequential",
+    "TorchTrainer",
+    "build_torch_model",
+    "build_torch_twin",
+    "copy_weights_from_torch",
+    "copy_weights_to_torch",
+    "format_parity",
+    "make_torch_optimizer",
+    "parity_report",
 ]
 
 Config = dict[str, Any] | list[dict[str, Any]]
@@ -78,7 +91,9 @@ def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def keras_pads(input_shape: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int], padding: str) -> Pads:
+def keras_pads(
+    input_shape: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int], padding: str
+) -> Pads:
     """(left, right, top, bottom) padding of an (H, W, C) input, as F.pad takes it."""
     if padding != "same":
         return (0, 0, 0, 0)
@@ -99,7 +114,10 @@ def softmax_over_channels(z: torch.Tensor) -> torch.Tensor:
 
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "linear": lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+    "linear": lambda z: z,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
     "softmax": softmax_over_channels,
 }
 
@@ -135,8 +153,15 @@ class TorchConv2D(TorchLayer):
         super().__init__()
         self.activation = layer.activation.name
         self.pads = keras_pads(layer.input_shape, layer.kernel_size, layer.strides, layer.padding)
-        self.conv = nn.utils.skip_init(nn.Conv2d, layer.input_shape[2], layer.filters, layer.kernel_size,
-                                       stride=layer.strides, bias=layer.use_bias, dtype=dtype)
+        self.conv = nn.utils.skip_init(
+            nn.Conv2d,
+            layer.input_shape[2],
+            layer.filters,
+            layer.kernel_size,
+            stride=layer.strides,
+            bias=layer.use_bias,
+            dtype=dtype,
+        )
         self.avoid_onednn = strides_skip_pixels(layer.kernel_size, layer.strides)
 
     def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
@@ -172,7 +197,9 @@ class TorchDense(TorchLayer):
     def __init__(self, layer: engine_layers.Dense, dtype: torch.dtype) -> None:
         super().__init__()
         self.activation = layer.activation.name
-        self.linear = nn.utils.skip_init(nn.Linear, layer.input_shape[-1], layer.units, bias=layer.use_bias, dtype=dtype)
+        self.linear = nn.utils.skip_init(
+            nn.Linear, layer.input_shape[-1], layer.units, bias=layer.use_bias, dtype=dtype
+        )
 
     def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
         if h.dim() == 4:  # an image: the engine's last axis, the channels, is dim 1 here
@@ -279,11 +306,17 @@ class TorchBatchNormalization(TorchLayer):
             dims = [d for d in range(self.rank) if d != self.axis]
             mean, variance = h.mean(dim=dims), h.var(dim=dims, correction=0)
             with torch.no_grad():
-                self.moving_mean.copy_(self.moving_mean * self.momentum + mean * (1 - self.momentum))
-                self.moving_variance.copy_(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+                self.moving_mean.copy_(
+                    self.moving_mean * self.momentum + mean * (1 - self.momentum)
+                )
+                self.moving_variance.copy_(
+                    self.moving_variance * self.momentum + variance * (1 - self.momentum)
+                )
         else:
             mean, variance = self.moving_mean, self.moving_variance
-        out = (h - along(mean, self.axis, self.rank)) * along(torch.rsqrt(variance + self.epsilon), self.axis, self.rank)
+        out = (h - along(mean, self.axis, self.rank)) * along(
+            torch.rsqrt(variance + self.epsilon), self.axis, self.rank
+        )
         if self.gamma is not None:
             out = out * along(self.gamma, self.axis, self.rank)
         return out if self.beta is None else out + along(self.beta, self.axis, self.rank)
@@ -377,12 +410,22 @@ class TorchReLU(TorchLayer):
 
 
 TORCH_LAYERS: dict[str, type[TorchLayer]] = {  # keyed by the engine's registered class names
-    "Conv2D": TorchConv2D, "Dense": TorchDense, "MaxPooling2D": TorchMaxPooling2D,
-    "AveragePooling2D": TorchAveragePooling2D, "Flatten": TorchFlatten, "Dropout": TorchDropout,
-    "Activation": TorchActivation, "BatchNormalization": TorchBatchNormalization,
-    "GlobalAveragePooling2D": TorchGlobalAveragePooling2D, "GlobalMaxPooling2D": TorchGlobalMaxPooling2D,
-    "ZeroPadding2D": TorchZeroPadding2D, "Reshape": TorchReshape, "Rescaling": TorchRescaling,
-    "Softmax": TorchSoftmax, "ReLU": TorchReLU, "LeakyReLU": TorchReLU,
+    "Conv2D": TorchConv2D,
+    "Dense": TorchDense,
+    "MaxPooling2D": TorchMaxPooling2D,
+    "AveragePooling2D": TorchAveragePooling2D,
+    "Flatten": TorchFlatten,
+    "Dropout": TorchDropout,
+    "Activation": TorchActivation,
+    "BatchNormalization": TorchBatchNormalization,
+    "GlobalAveragePooling2D": TorchGlobalAveragePooling2D,
+    "GlobalMaxPooling2D": TorchGlobalMaxPooling2D,
+    "ZeroPadding2D": TorchZeroPadding2D,
+    "Reshape": TorchReshape,
+    "Rescaling": TorchRescaling,
+    "Softmax": TorchSoftmax,
+    "ReLU": TorchReLU,
+    "LeakyReLU": TorchReLU,
 }
 
 
@@ -426,19 +469,21 @@ class TorchSequential(nn.Sequential):
         return list(self)[-1].activation
 
 
-
-
 def build_torch_twin(model: Sequential, dtype: torch.dtype | None = None) -> TorchSequential:
     """The torch twin of a built engine model, with its weights copied (dtype: the engine's floatx)."""
     check_supported(model.get_config(), "PyTorch", TORCH_LAYERS)
     dtype = dtype or TORCH_DTYPES[floatx()]
-    modules = OrderedDict((layer.name, TORCH_LAYERS[type(layer).__name__](layer, dtype)) for layer in model.layers)
+    modules = OrderedDict(
+        (layer.name, TORCH_LAYERS[type(layer).__name__](layer, dtype)) for layer in model.layers
+    )
     torch_model = TorchSequential(modules)
     copy_weights_to_torch(model, torch_model)
     return torch_model
 
 
-def build_torch_model(config: Config, seed: int | None = None, dtype: torch.dtype | None = None) -> TorchSequential:
+def build_torch_model(
+    config: Config, seed: int | None = None, dtype: torch.dtype | None = None
+) -> TorchSequential:
     """The torch twin of ``Sequential.get_config()`` (or the bare list of layers).
 
     Its weights are those ``Sequential.from_config(config, seed=seed)`` initialises
@@ -469,9 +514,13 @@ def engine_layout(value: torch.Tensor) -> np.ndarray:
 def torch_param(torch_model: TorchSequential, layer_name: str, key: str) -> nn.Parameter:
     """The torch weight behind the engine's "layer_name/key"."""
     module = dict(torch_model.named_children()).get(layer_name)
-    params = {**module.keras_params(), **module.keras_state()} if isinstance(module, TorchLayer) else {}
+    params = (
+        {**module.keras_params(), **module.keras_state()} if isinstance(module, TorchLayer) else {}
+    )
     if key not in params:
-        raise ValueError(f"the torch model has no weight {layer_name}/{key}; is it the twin of this model?")
+        raise ValueError(
+            f"the torch model has no weight {layer_name}/{key}; is it the twin of this model?"
+        )
     return params[key]
 
 
@@ -483,8 +532,10 @@ def copy_weights_to_torch(model: Sequential, torch_model: TorchSequential) -> No
                 target = torch_param(torch_model, layer.name, key)
                 source = torch.tensor(np.ascontiguousarray(torch_layout(value)))
                 if source.shape != target.shape:
-                    raise ValueError(f"{layer.describe()}: weight {key!r} of shape {value.shape} does not fit "
-                                     f"the torch weight of shape {tuple(target.shape)}")
+                    raise ValueError(
+                        f"{layer.describe()}: weight {key!r} of shape {value.shape} does not fit "
+                        f"the torch weight of shape {tuple(target.shape)}"
+                    )
                 target.copy_(source)
 
 
@@ -494,8 +545,10 @@ def copy_weights_from_torch(torch_model: TorchSequential, model: Sequential) -> 
         for key, value in layer.weights_dict().items():
             source = engine_layout(torch_param(torch_model, layer.name, key))
             if source.shape != value.shape:
-                raise ValueError(f"{layer.describe()}: weight {key!r} has shape {value.shape}, "
-                                 f"the torch weight gives {source.shape}")
+                raise ValueError(
+                    f"{layer.describe()}: weight {key!r} has shape {value.shape}, "
+                    f"the torch weight gives {source.shape}"
+                )
             value[...] = source
 
 
@@ -519,11 +572,15 @@ class KerasOptimizer(torch.optim.Optimizer):
                 if param.grad is not None:
                     if group.get("weight_decay"):
                         param -= param * group["weight_decay"] * step_group["lr"]
-                    self.update(param, clip_gradient(param.grad, group), self.state[param], step_group)
+                    self.update(
+                        param, clip_gradient(param.grad, group), self.state[param], step_group
+                    )
             group["iterations"] = iterations + 1
         return loss
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
 
@@ -536,7 +593,9 @@ def clip_gradient(grad: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
     return grad
 
 
-def zero_slots(state: dict[str, Any], param: torch.Tensor, names: Iterable[str], initial_value: float = 0.0) -> None:
+def zero_slots(
+    state: dict[str, Any], param: torch.Tensor, names: Iterable[str], initial_value: float = 0.0
+) -> None:
     """Create the per-parameter slots on first use, as zeros (Adagrad: its initial value) as the engine does."""
     if not state:
         state["step"] = 0
@@ -547,11 +606,21 @@ def zero_slots(state: dict[str, Any], param: torch.Tensor, names: Iterable[str],
 class KerasSGD(KerasOptimizer):
     """keras.optimizers.SGD: v = momentum v - lr g;  p += v  (nesterov: p += momentum v - lr g)."""
 
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, **common: float) -> None:
-        super().__init__(params, {"lr": learning_rate, "momentum": momentum, "nesterov": nesterov, **common})
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        learning_rate: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        **common: float,
+    ) -> None:
+        super().__init__(
+            params, {"lr": learning_rate, "momentum": momentum, "nesterov": nesterov, **common}
+        )
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         lr, momentum = group["lr"], group["momentum"]
         if momentum == 0:
             param -= lr * grad
@@ -570,14 +639,30 @@ class KerasAdam(KerasOptimizer):
     torch.optim.Adam adds eps to sqrt(v / (1 - b2^t)) instead: the same for eps -> 0.
     """
 
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, **common: float) -> None:
-        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon,
-                                  **common})
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **common: float,
+    ) -> None:
+        super().__init__(
+            params,
+            {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, **common},
+        )
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        zero_slots(state, param, ["momentum", "velocity", "velocity_hat"] if group.get("amsgrad") else
-                   ["momentum", "velocity"])
+    def update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
+        zero_slots(
+            state,
+            param,
+            ["momentum", "velocity", "velocity_hat"]
+            if group.get("amsgrad")
+            else ["momentum", "velocity"],
+        )
         beta_1, beta_2, t = group["beta_1"], group["beta_2"], state["step"]
         step_size = group["lr"] * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
         m, v = state["momentum"], state["velocity"]
@@ -591,8 +676,13 @@ class KerasAdam(KerasOptimizer):
 class KerasAdamW(KerasAdam):
     """keras.optimizers.AdamW: Adam after p -= p * weight_decay * lr (default weight_decay 0.004)."""
 
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, weight_decay: float = 0.004,
-                 **arguments: float) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        learning_rate: float = 0.001,
+        weight_decay: float = 0.004,
+        **arguments: float,
+    ) -> None:
         super().__init__(params, learning_rate, weight_decay=weight_decay, **arguments)
 
 
@@ -600,12 +690,23 @@ class KerasNadam(KerasOptimizer):
     """keras.optimizers.Nadam: momentum schedule u_t = b1 (1 - 0.5 * 0.96^t), U_t = u_1 ... u_t;
     m_hat = u_{t+1} m / (1 - U_{t+1}) + (1 - u_t) g / (1 - U_t);  p -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)."""
 
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, **common: float) -> None:
-        super().__init__(params, {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon,
-                                  **common})
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **common: float,
+    ) -> None:
+        super().__init__(
+            params,
+            {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, **common},
+        )
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         zero_slots(state, param, ["momentum", "velocity"])
         beta_1, beta_2, t = group["beta_1"], group["beta_2"], state["step"]
         u_t, u_next = beta_1 * (1 - 0.5 * 0.96**t), beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
@@ -620,12 +721,27 @@ class KerasNadam(KerasOptimizer):
 class KerasAdagrad(KerasOptimizer):
     """keras.optimizers.Adagrad: a += g^2 (a starts at initial_accumulator_value);  p -= lr g / sqrt(a + eps)."""
 
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001,
-                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **common: float) -> None:
-        super().__init__(params, {"lr": learning_rate, "initial_accumulator_value": initial_accumulator_value,
-                                  "epsilon": epsilon, **common})
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        learning_rate: float = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **common: float,
+    ) -> None:
+        super().__init__(
+            params,
+            {
+                "lr": learning_rate,
+                "initial_accumulator_value": initial_accumulator_value,
+                "epsilon": epsilon,
+                **common,
+            },
+        )
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         zero_slots(state, param, ["accumulator"], group["initial_accumulator_value"])
         a = state["accumulator"]
         a += grad * grad
@@ -636,13 +752,26 @@ class KerasAdadelta(KerasOptimizer):
     """keras.optimizers.Adadelta: a = rho a + (1 - rho) g^2;  d = -sqrt(s + eps) / sqrt(a + eps) g;
     s = rho s + (1 - rho) d^2;  p += lr d."""
 
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, rho: float = 0.95,
-                 epsilon: float = 1e-7, **common: float) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        learning_rate: float = 0.001,
+        rho: float = 0.95,
+        epsilon: float = 1e-7,
+        **common: float,
+    ) -> None:
         super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon, **common})
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         zero_slots(state, param, ["accumulated_grad", "accumulated_delta_var"])
-        rho, eps, a, s = group["rho"], group["epsilon"], state["accumulated_grad"], state["accumulated_delta_var"]
+        rho, eps, a, s = (
+            group["rho"],
+            group["epsilon"],
+            state["accumulated_grad"],
+            state["accumulated_delta_var"],
+        )
         a *= rho
         a += (1 - rho) * grad * grad
         delta = -((s + eps).sqrt() * grad) / (a + eps).sqrt()
@@ -657,11 +786,19 @@ class KerasRMSprop(KerasOptimizer):
     torch.optim.RMSprop divides by sqrt(v) + eps instead.
     """
 
-    def __init__(self, params: Iterable[torch.Tensor], learning_rate: float = 0.001, rho: float = 0.9,
-                 epsilon: float = 1e-7, **common: float) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        learning_rate: float = 0.001,
+        rho: float = 0.9,
+        epsilon: float = 1e-7,
+        **common: float,
+    ) -> None:
         super().__init__(params, {"lr": learning_rate, "rho": rho, "epsilon": epsilon, **common})
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         zero_slots(state, param, ["velocity"])
         rho, v = group["rho"], state["velocity"]
         v *= rho
@@ -670,11 +807,19 @@ class KerasRMSprop(KerasOptimizer):
 
 
 TORCH_OPTIMIZERS: dict[str, type[KerasOptimizer]] = {
-    "sgd": KerasSGD, "adam": KerasAdam, "rmsprop": KerasRMSprop, "adadelta": KerasAdadelta, "adagrad": KerasAdagrad,
-    "nadam": KerasNadam, "adamw": KerasAdamW}
+    "sgd": KerasSGD,
+    "adam": KerasAdam,
+    "rmsprop": KerasRMSprop,
+    "adadelta": KerasAdadelta,
+    "adagrad": KerasAdagrad,
+    "nadam": KerasNadam,
+    "adamw": KerasAdamW,
+}
 
 
-def make_torch_optimizer(engine_optimizer_config: dict[str, Any] | str, params: Iterable[torch.Tensor]) -> KerasOptimizer:
+def make_torch_optimizer(
+    engine_optimizer_config: dict[str, Any] | str, params: Iterable[torch.Tensor]
+) -> KerasOptimizer:
     """The torch optimizer for ``optimizer.get_config()`` of the engine (or a name: "adam").
 
     The engine checks the arguments and fills in Keras's defaults first.
@@ -682,7 +827,9 @@ def make_torch_optimizer(engine_optimizer_config: dict[str, Any] | str, params: 
     config = engine_optimizers.get(engine_optimizer_config).get_config()
     name = config.pop("name")
     if name not in TORCH_OPTIMIZERS:
-        raise ValueError(f"the PyTorch reference has no optimizer {name!r}; choose one of {', '.join(TORCH_OPTIMIZERS)}")
+        raise ValueError(
+            f"the PyTorch reference has no optimizer {name!r}; choose one of {', '.join(TORCH_OPTIMIZERS)}"
+        )
     return TORCH_OPTIMIZERS[name](params, **config)
 
 
@@ -729,14 +876,24 @@ def mae_value(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
 
 
 def huber_value(y_pred: torch.Tensor, y_true: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
-    return F.huber_loss(y_pred, y_true, delta=delta)  # Keras's: e^2 / 2 within delta, delta (|e| - delta / 2) beyond
+    return F.huber_loss(
+        y_pred, y_true, delta=delta
+    )  # Keras's: e^2 / 2 within delta, delta (|e| - delta / 2) beyond
 
 
-LOSS_VALUES = {"categorical_crossentropy": categorical_value, "sparse_categorical_crossentropy": sparse_value,
-               "binary_crossentropy": binary_value, "mean_squared_error": mse_value, "mean_absolute_error": mae_value,
-               "huber": huber_value}
-LOSSES_FROM_LOGITS = {"categorical_crossentropy": categorical_from_logits,
-                      "sparse_categorical_crossentropy": sparse_from_logits, "binary_crossentropy": binary_from_logits}
+LOSS_VALUES = {
+    "categorical_crossentropy": categorical_value,
+    "sparse_categorical_crossentropy": sparse_value,
+    "binary_crossentropy": binary_value,
+    "mean_squared_error": mse_value,
+    "mean_absolute_error": mae_value,
+    "huber": huber_value,
+}
+LOSSES_FROM_LOGITS = {
+    "categorical_crossentropy": categorical_from_logits,
+    "sparse_categorical_crossentropy": sparse_from_logits,
+    "binary_crossentropy": binary_from_logits,
+}
 
 
 class KerasLoss:
@@ -750,14 +907,20 @@ class KerasLoss:
     reads the model's output as logits: value and gradient are the stable ones.
     """
 
-    def __init__(self, name: str | dict[str, Any] | engine_losses.Loss, last_activation: str = "linear") -> None:
+    def __init__(
+        self, name: str | dict[str, Any] | engine_losses.Loss, last_activation: str = "linear"
+    ) -> None:
         engine_loss = engine_losses.get(name)
         if getattr(engine_loss, "label_smoothing", 0):
             raise ValueError("the PyTorch reference has no label smoothing")
         self.name = engine_loss.name
         self.logits_output = engine_loss.from_logits
-        self.from_logits = not self.logits_output and engine_loss.fused_activation == last_activation
-        self.arguments = {"delta": engine_loss.delta} if isinstance(engine_loss, engine_losses.Huber) else {}
+        self.from_logits = (
+            not self.logits_output and engine_loss.fused_activation == last_activation
+        )
+        self.arguments = (
+            {"delta": engine_loss.delta} if isinstance(engine_loss, engine_losses.Huber) else {}
+        )
 
     def __call__(self, z: torch.Tensor, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         if self.logits_output:
@@ -769,8 +932,13 @@ class KerasLoss:
         return stable + (value - stable).detach()  # Keras's value, the stable gradient
 
 
-def train_step(torch_model: TorchSequential, loss: KerasLoss, optimizer: torch.optim.Optimizer,
-               x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(
+    torch_model: TorchSequential,
+    loss: KerasLoss,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, loss, backward, one optimizer step; returns (loss, y_pred), both detached."""
     z, y_pred = torch_model.forward_with_logits(x)
     value = loss(z, y_pred, y)
@@ -793,13 +961,23 @@ class TorchTrainer:
     ``torch.set_num_threads`` (process-wide); by default torch's own setting stays.
     """
 
-    def __init__(self, config: Config, optimizer_config: dict[str, Any] | str = "adam",
-                 loss_name: str = "categorical_crossentropy", seed: int | None = None,
-                 threads: int | None = None, accuracy: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        optimizer_config: dict[str, Any] | str = "adam",
+        loss_name: str = "categorical_crossentropy",
+        seed: int | None = None,
+        threads: int | None = None,
+        accuracy: bool = True,
+    ) -> None:
         if threads is not None:
             torch.set_num_threads(threads)
-        self.engine_model = engine_model_from_config(config, "PyTorch", seed)  # checks inputs as the engine does
-        self.engine_model.compile(optimizer=optimizer_config, loss=loss_name, metrics=["accuracy"] if accuracy else None)
+        self.engine_model = engine_model_from_config(
+            config, "PyTorch", seed
+        )  # checks inputs as the engine does
+        self.engine_model.compile(
+            optimizer=optimizer_config, loss=loss_name, metrics=["accuracy"] if accuracy else None
+        )
         self.shuffle_rng = self.engine_model.shuffle_rng
         self.torch_model = build_torch_twin(self.engine_model)
         self.dtype = TORCH_DTYPES[floatx()]
@@ -810,10 +988,18 @@ class TorchTrainer:
         self.history: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []
 
-    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32, epochs: int = 1, validation_split: float = 0.0,
-            validation_data: tuple[np.ndarray, np.ndarray] | None = None, shuffle: bool = True,
-            shuffle_rng: np.random.Generator | None = None,
-            on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None) -> dict[str, list[float]]:
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int = 32,
+        epochs: int = 1,
+        validation_split: float = 0.0,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        shuffle: bool = True,
+        shuffle_rng: np.random.Generator | None = None,
+        on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None,
+    ) -> dict[str, list[float]]:
         """Train like ``Sequential.fit``; returns the history {"loss", "accuracy", "val_loss", "val_accuracy"}.
 
         validation_split takes the last floor-complement fraction before shuffling; each epoch
@@ -822,21 +1008,29 @@ class TorchTrainer:
         the last fit's epochs.
         """
         rng = (self.shuffle_rng if shuffle_rng is None else shuffle_rng) if shuffle else None
-        x, y, validation_data, batch_size, rng = fit_inputs(self.engine_model, x, y, batch_size, validation_split,
-                                                            validation_data, rng)
+        x, y, validation_data, batch_size, rng = fit_inputs(
+            self.engine_model, x, y, batch_size, validation_split, validation_data, rng
+        )
         self.history, self.epoch_seconds = {}, []
         with self.own_random_state():
             for epoch in range(epochs):
                 logs = self.train_epoch(x, y, batch_size, rng)
                 if validation_data is not None:
-                    logs.update({f"val_{k}": v for k, v in self.evaluate_logs(*validation_data, batch_size).items()})
+                    logs.update(
+                        {
+                            f"val_{k}": v
+                            for k, v in self.evaluate_logs(*validation_data, batch_size).items()
+                        }
+                    )
                 for key, value in logs.items():
                     self.history.setdefault(key, []).append(value)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, logs)
         return self.history
 
-    def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> dict[str, float]:
+    def train_epoch(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator | None
+    ) -> dict[str, float]:
         """One pass in mini-batches, in the engine's order; the logs are sample-weighted means."""
         order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
         self.torch_model.train()
@@ -844,7 +1038,9 @@ class TorchTrainer:
         start = time.perf_counter()
         for begin in range(0, len(x), batch_size):
             batch = order[begin : begin + batch_size]
-            loss, y_pred = train_step(self.torch_model, self.loss, self.optimizer, *self.tensors(x[batch], y[batch]))
+            loss, y_pred = train_step(
+                self.torch_model, self.loss, self.optimizer, *self.tensors(x[batch], y[batch])
+            )
             totals.add(loss.item(), y[batch], y_pred.detach().numpy(), len(batch))
         self.epoch_seconds.append(time.perf_counter() - start)
         return totals.logs()
@@ -861,7 +1057,12 @@ class TorchTrainer:
         for begin in range(0, len(x), batch_size):
             xb, yb = self.tensors(x[begin : begin + batch_size], y[begin : begin + batch_size])
             z, y_pred = self.torch_model.forward_with_logits(xb)
-            totals.add(self.loss(z, y_pred, yb).item(), y[begin : begin + batch_size], y_pred.numpy(), len(yb))
+            totals.add(
+                self.loss(z, y_pred, yb).item(),
+                y[begin : begin + batch_size],
+                y_pred.numpy(),
+                len(yb),
+            )
         return totals.logs()
 
     @torch.no_grad()
@@ -869,7 +1070,10 @@ class TorchTrainer:
         """x: (N, *input_shape) -> (N, *output_shape) float32 outputs (probabilities after softmax)."""
         x = self.engine_model.standardize_x(x, "predict")
         self.torch_model.eval()
-        outputs = [self.torch_model(self.tensors(x[i : i + batch_size])[0]).numpy() for i in range(0, len(x), batch_size)]
+        outputs = [
+            self.torch_model(self.tensors(x[i : i + batch_size])[0]).numpy()
+            for i in range(0, len(x), batch_size)
+        ]
         return np.concatenate(outputs).astype(np.float32, copy=False)
 
     def set_weights_from(self, model: Sequential) -> None:
@@ -894,7 +1098,9 @@ class TorchTrainer:
             finally:
                 self.torch_rng_state = torch.get_rng_state()
 
-    def tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def tensors(
+        self, x: np.ndarray, y: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """NumPy batches -> torch tensors (copies, so read-only arrays are fine)."""
         tx = torch.tensor(x, dtype=self.dtype)
         return tx, None if y is None else torch.tensor(y)
@@ -911,9 +1117,15 @@ def seeded_torch_generator(seed: int | None) -> torch.Generator:
 
 
 # --------------------------------------------------------------------------- parity
-def parity_report(model: Sequential, x: np.ndarray, y: np.ndarray, steps: int = 100,
-                  optimizer_config: dict[str, Any] | str | None = None, loss_name: str | None = None,
-                  batch_size: int = 32) -> list[dict[str, Any]]:
+def parity_report(
+    model: Sequential,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int = 100,
+    optimizer_config: dict[str, Any] | str | None = None,
+    loss_name: str | None = None,
+    batch_size: int = 32,
+) -> list[dict[str, Any]]:
     """How closely the engine and its torch twin agree, quantity by quantity.
 
     Works on a copy of ``model`` (the model itself is left untouched) with every Dropout
@@ -927,11 +1139,18 @@ def parity_report(model: Sequential, x: np.ndarray, y: np.ndarray, steps: int = 
     Rows: {"quantity": "forward"|"loss"|"gradient"|"weights", "layer", "param", "steps",
     "max_abs", "max_rel"}, where max_rel = max|engine - torch| / max(max|torch|, tiny).
     """
-    if model.optimizer is None and optimizer_config is None or model.loss is None and loss_name is None:
+    if (
+        model.optimizer is None
+        and optimizer_config is None
+        or model.loss is None
+        and loss_name is None
+    ):
         raise ValueError("parity_report needs a compiled model, or optimizer_config and loss_name")
     optimizer_config = optimizer_config or model.optimizer.get_config()
     engine = dropout_free_copy(model, optimizer_config, loss_name or model.loss.name)
-    twin = build_torch_twin(engine).train()  # dropout rates are 0: train mode only matters for BatchNormalization
+    twin = build_torch_twin(
+        engine
+    ).train()  # dropout rates are 0: train mode only matters for BatchNormalization
     loss = KerasLoss(engine.loss.name, twin.last_activation)
     optimizer = make_torch_optimizer(optimizer_config, twin.parameters())
     x, y = engine.standardize(x, y, "parity_report")
@@ -941,14 +1160,20 @@ def parity_report(model: Sequential, x: np.ndarray, y: np.ndarray, steps: int = 
         xb, yb = batches[step % len(batches)]
         engine.train_step(xb, yb)
         train_step(twin, loss, optimizer, *twin_tensors(twin, xb, yb))
-    return rows + [parity_row("weights", layer, key, value, torch_param(twin, layer, key), steps)
-                   for layer, key, value in engine_weights(engine)]
+    return rows + [
+        parity_row("weights", layer, key, value, torch_param(twin, layer, key), steps)
+        for layer, key, value in engine_weights(engine)
+    ]
 
 
-def dropout_free_copy(model: Sequential, optimizer_config: dict[str, Any] | str, loss_name: str) -> Sequential:
+def dropout_free_copy(
+    model: Sequential, optimizer_config: dict[str, Any] | str, loss_name: str
+) -> Sequential:
     """A compiled copy of model with the same weights, every Dropout rate 0 and a fresh optimizer."""
     copy = Sequential.from_config(model.get_config(), seed=0)
-    for source, target in zip(model.layers, copy.layers):  # every weight, moving statistics included
+    for source, target in zip(
+        model.layers, copy.layers
+    ):  # every weight, moving statistics included
         for key, value in source.weights_dict().items():
             target.weights_dict()[key][...] = value
     copy.compile(optimizer=engine_optimizers.get(optimizer_config), loss=loss_name)
@@ -959,16 +1184,23 @@ def dropout_free_copy(model: Sequential, optimizer_config: dict[str, Any] | str,
 
 
 def engine_weights(model: Sequential) -> list[tuple[str, str, np.ndarray]]:
-    return [(layer.name, key, value) for layer in model.layers for key, value in layer.weights_dict().items()]
+    return [
+        (layer.name, key, value)
+        for layer in model.layers
+        for key, value in layer.weights_dict().items()
+    ]
 
 
-def twin_tensors(twin: TorchSequential, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def twin_tensors(
+    twin: TorchSequential, x: np.ndarray, y: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
     dtype = next(twin.parameters()).dtype
     return torch.tensor(x, dtype=dtype), torch.tensor(y)
 
 
-def first_batch_rows(engine: Sequential, twin: TorchSequential, loss: KerasLoss,
-                     x: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+def first_batch_rows(
+    engine: Sequential, twin: TorchSequential, loss: KerasLoss, x: np.ndarray, y: np.ndarray
+) -> list[dict[str, Any]]:
     """Forward outputs, loss and weight gradients of one batch in both engines."""
     outputs = []
     h = x
@@ -983,33 +1215,50 @@ def first_batch_rows(engine: Sequential, twin: TorchSequential, loss: KerasLoss,
     twin.zero_grad(set_to_none=True)
     with onednn(enabled=not twin.needs_native_convolution):
         torch_loss.backward()
-    rows = [parity_row("forward", layer.name, "", ours, theirs)
-            for layer, ours, theirs in zip(engine.layers, outputs, torch_outputs)]
+    rows = [
+        parity_row("forward", layer.name, "", ours, theirs)
+        for layer, ours, theirs in zip(engine.layers, outputs, torch_outputs)
+    ]
     rows.append(parity_row("loss", "", "", np.array(engine_loss), torch_loss))
     for layer in engine.layers:
-        rows += [parity_row("gradient", layer.name, key, grad, torch_param(twin, layer.name, key).grad)
-                 for key, grad in layer.grads.items()]
+        rows += [
+            parity_row("gradient", layer.name, key, grad, torch_param(twin, layer.name, key).grad)
+            for key, grad in layer.grads.items()
+        ]
     return rows
 
 
-def parity_row(quantity: str, layer: str, param: str, ours: np.ndarray, theirs: torch.Tensor,
-               steps: int = 0) -> dict[str, Any]:
+def parity_row(
+    quantity: str, layer: str, param: str, ours: np.ndarray, theirs: torch.Tensor, steps: int = 0
+) -> dict[str, Any]:
     """One comparison; a weight or gradient in torch's layout is turned to the engine's first."""
     theirs = engine_layout(theirs) if param else theirs.detach().cpu().numpy()
     ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
     if ours.shape != theirs.shape:
-        raise ValueError(f"{quantity} {layer}/{param}: engine shape {ours.shape} vs torch {theirs.shape}")
+        raise ValueError(
+            f"{quantity} {layer}/{param}: engine shape {ours.shape} vs torch {theirs.shape}"
+        )
     max_abs = float(np.abs(ours - theirs).max(initial=0.0))
     scale = max(float(np.abs(theirs).max(initial=0.0)), np.finfo(np.float64).tiny)
-    return {"quantity": quantity, "layer": layer, "param": param, "steps": steps,
-            "max_abs": max_abs, "max_rel": max_abs / scale}
+    return {
+        "quantity": quantity,
+        "layer": layer,
+        "param": param,
+        "steps": steps,
+        "max_abs": max_abs,
+        "max_rel": max_abs / scale,
+    }
 
 
 def format_parity(rows: list[dict[str, Any]]) -> str:
     """The rows of ``parity_report`` as a plain-text table (one line per quantity)."""
-    header = f"{'quantity':<10} {'layer':<18} {'param':<7} {'steps':>5} {'max abs':>10} {'max rel':>10}"
+    header = (
+        f"{'quantity':<10} {'layer':<18} {'param':<7} {'steps':>5} {'max abs':>10} {'max rel':>10}"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
-        lines.append(f"{row['quantity']:<10} {row['layer'] or '-':<18} {row['param'] or '-':<7} {row['steps']:>5} "
-                     f"{row['max_abs']:>10.2e} {row['max_rel']:>10.2e}")
+        lines.append(
+            f"{row['quantity']:<10} {row['layer'] or '-':<18} {row['param'] or '-':<7} {row['steps']:>5} "
+            f"{row['max_abs']:>10.2e} {row['max_rel']:>10.2e}"
+        )
     return "\n".join(lines)

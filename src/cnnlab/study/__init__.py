@@ -15,5 +15,15 @@ from .spec import Axis, StudySpec, load_spec, parse_spec
 from .store import StudyStore
 from .trial import TrialPlan, TrialResult, TrialTask, plan_trials, run_trial
 
-__all__ = ["Axis", "StudySpec", "StudyStore", "TrialPlan", "TrialResult", "TrialTask", "load_spec", "parse_spec",
-           "plan_trials", "run_trial"]
+__all__ = [
+    "Axis",
+    "StudySpec",
+    "StudyStore",
+    "TrialPlan",
+    "TrialResult",
+    "TrialTask",
+    "load_spec",
+    "parse_spec",
+    "plan_trials",
+    "run_trial",
+]

@@ -54,7 +54,11 @@ def study_paths(path: str | Path, out_dir: str | Path | None = None) -> tuple[Pa
     path = Path(path)
     db = path / DB_NAME if path.is_dir() else path
     if not db.is_file():
-        raise CnnlabError(f"{path} is not a study: no {DB_NAME} in it" if path.is_dir() else f"{path}: no such study file")
+        raise CnnlabError(
+            f"{path} is not a study: no {DB_NAME} in it"
+            if path.is_dir()
+            else f"{path}: no such study file"
+        )
     folder = Path(out_dir) if out_dir else db.parent
     if out_dir or db.name == DB_NAME:
         return db, folder / "report.html", folder / "figures"
@@ -91,8 +95,15 @@ def configuration_points(trials: list[dict[str, Any]]) -> list[Point]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for trial in trials:
         groups[json.dumps(trial["configuration"], sort_keys=True)].append(trial)
-    return [Point(group[0]["configuration"], [accuracy_of(t) for t in group], int(group[0]["params"]),
-                  float(np.mean([t["seconds"] for t in group]))) for group in groups.values()]
+    return [
+        Point(
+            group[0]["configuration"],
+            [accuracy_of(t) for t in group],
+            int(group[0]["params"]),
+            float(np.mean([t["seconds"] for t in group])),
+        )
+        for group in groups.values()
+    ]
 
 
 def pareto_front(cost: list[float], gain: list[float]) -> list[int]:
@@ -106,45 +117,66 @@ def pareto_front(cost: list[float], gain: list[float]) -> list[int]:
     return front
 
 
-def axis_table(address: str, labels: list[str], trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def axis_table(
+    address: str, labels: list[str], trials: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Per value of one axis: finished/invalid/failed counts, accuracy mean, spread, range, params, time."""
     rows = []
     for label in labels:
         mine = [t for t in trials if value_label(t["configuration"][address]) == label]
         done = [t for t in mine if t["status"] == "done"]
         accuracies = [accuracy_of(t) for t in done]
-        rows.append({
-            "value": label, "done": len(done), "invalid": sum(t["status"] == "invalid" for t in mine),
-            "failed": sum(t["status"] == "failed" for t in mine),
-            "mean accuracy": float(np.mean(accuracies)) if done else None,
-            "std": float(np.std(accuracies)) if done else None,
-            "min": min(accuracies) if done else None, "max": max(accuracies) if done else None,
-            "mean params": int(np.mean([t["params"] for t in done])) if done else None,
-            "mean seconds": float(np.mean([t["seconds"] for t in done])) if done else None,
-        })
+        rows.append(
+            {
+                "value": label,
+                "done": len(done),
+                "invalid": sum(t["status"] == "invalid" for t in mine),
+                "failed": sum(t["status"] == "failed" for t in mine),
+                "mean accuracy": float(np.mean(accuracies)) if done else None,
+                "std": float(np.std(accuracies)) if done else None,
+                "min": min(accuracies) if done else None,
+                "max": max(accuracies) if done else None,
+                "mean params": int(np.mean([t["params"] for t in done])) if done else None,
+                "mean seconds": float(np.mean([t["seconds"] for t in done])) if done else None,
+            }
+        )
     return rows
 
 
-Effects = dict[str, dict[str, float]]  # {axis address: {value label: accuracy points versus the reference}}
+Effects = dict[
+    str, dict[str, float]
+]  # {axis address: {value label: accuracy points versus the reference}}
 
 
 def label_of(trial: dict[str, Any], address: str) -> str:
     return value_label(trial["configuration"][address])
 
 
-def axis_effects(axes: dict[str, list[str]], done: list[dict[str, Any]]) -> tuple[Effects | None, Effects]:
+def axis_effects(
+    axes: dict[str, list[str]], done: list[dict[str, Any]]
+) -> tuple[Effects | None, Effects]:
     """(fitted main effects or None, raw differences of means), each value against its axis'
     reference: the first value with finished trials. Accuracy in points (percent).
 
     The least-squares fit is used only when it is well determined: full rank, and at least
     twice as many distinct configurations as fitted coefficients.
     """
-    present = {a: [v for v in labels if any(label_of(t, a) == v for t in done)] for a, labels in axes.items()}
+    present = {
+        a: [v for v in labels if any(label_of(t, a) == v for t in done)]
+        for a, labels in axes.items()
+    }
     columns = [(a, v) for a, labels in present.items() for v in labels[1:]]
     y = np.array([100 * accuracy_of(t) for t in done])
-    means = {(a, v): float(np.mean([y[i] for i, t in enumerate(done) if label_of(t, a) == v]))
-             for a, labels in present.items() for v in labels}
-    raw = {(a, v): means[(a, v)] - means[(a, labels[0])] for a, labels in present.items() for v in labels[1:]}
+    means = {
+        (a, v): float(np.mean([y[i] for i, t in enumerate(done) if label_of(t, a) == v]))
+        for a, labels in present.items()
+        for v in labels
+    }
+    raw = {
+        (a, v): means[(a, v)] - means[(a, labels[0])]
+        for a, labels in present.items()
+        for v in labels[1:]
+    }
     configurations = len({json.dumps(t["configuration"], sort_keys=True) for t in done})
     if not columns or configurations < 2 * (1 + len(columns)):
         return None, _by_axis(present, raw)
@@ -171,8 +203,11 @@ def effect_sentence(address: str, effects: dict[str, float], rows: list[dict[str
     sentence = f"{address}: only {finished[0]} has finished trials"
     if parts:
         sentence = f"{address}: {_join(parts)} on average versus {finished[0]}"
-    never = [f"{r['value']} never fits (all {r['invalid']} trials invalid)" for r in rows
-             if not r["done"] and r["invalid"] and not r["failed"]]
+    never = [
+        f"{r['value']} never fits (all {r['invalid']} trials invalid)"
+        for r in rows
+        if not r["done"] and r["invalid"] and not r["failed"]
+    ]
     return sentence + ("; " + _join(never) if never else "") + "."
 
 
@@ -206,7 +241,15 @@ def figure_axis(address: str, labels: list[str], done: list[dict[str, Any]]) -> 
         accuracies = np.array([accuracy_of(t) for t in mine])
         jitter = i + rng.uniform(-0.12, 0.12, len(mine))
         acc_ax.scatter(jitter, accuracies, s=14, color="#9bbcd8", zorder=2)
-        acc_ax.errorbar(i, accuracies.mean(), yerr=accuracies.std(), fmt="o", color="#1f4e79", capsize=5, zorder=3)
+        acc_ax.errorbar(
+            i,
+            accuracies.mean(),
+            yerr=accuracies.std(),
+            fmt="o",
+            color="#1f4e79",
+            capsize=5,
+            zorder=3,
+        )
         params_ax.scatter(jitter, [t["params"] for t in mine], s=14, color="#e3a36f")
     for ax, ylabel in ((acc_ax, "test accuracy"), (params_ax, "parameters")):
         shown = [display_text(label) for label in labels]  # literal text, no mathtext, shortened
@@ -225,12 +268,31 @@ def figure_pareto(points: list[Point], cost: str) -> Figure:
     fig, (ax,) = _figure(7, 4.4)
     xs = [p.params if cost == "params" else p.seconds for p in points]
     ys = [p.accuracy for p in points]
-    ax.errorbar(xs, ys, yerr=[p.spread for p in points], fmt="o", color="#4682b4", ecolor="#9bbcd8",
-                markersize=5, capsize=2, label="configuration (mean over seeds)")
+    ax.errorbar(
+        xs,
+        ys,
+        yerr=[p.spread for p in points],
+        fmt="o",
+        color="#4682b4",
+        ecolor="#9bbcd8",
+        markersize=5,
+        capsize=2,
+        label="configuration (mean over seeds)",
+    )
     front = pareto_front(xs, ys)
-    ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="#c0392b", linewidth=1.2)
-    ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=90, facecolors="none", edgecolors="#c0392b",
-               linewidths=1.6, label="Pareto front", zorder=3)
+    ax.step(
+        [xs[i] for i in front], [ys[i] for i in front], where="post", color="#c0392b", linewidth=1.2
+    )
+    ax.scatter(
+        [xs[i] for i in front],
+        [ys[i] for i in front],
+        s=90,
+        facecolors="none",
+        edgecolors="#c0392b",
+        linewidths=1.6,
+        label="Pareto front",
+        zorder=3,
+    )
     if cost == "params" and min(xs) > 0 and max(xs) / min(xs) > 10:
         ax.set_xscale("log")
     ax.set_xlabel("parameters" if cost == "params" else "seconds per trial (build, train, predict)")
@@ -255,39 +317,78 @@ def trial_rows(axes: dict[str, list[str]], trials: list[dict[str, Any]]) -> list
         metrics = trial["metrics"] or {}
         row = {"trial": trial["key"], "status": trial["status"]}
         row.update({address: value_label(trial["configuration"][address]) for address in axes})
-        row.update({"seed": trial["seed"], "accuracy": metrics.get("test_accuracy"), "loss": metrics.get("test_loss"),
-                    "F1 (macro)": metrics.get("f1_macro"), "params": trial["params"],
-                    "seconds": trial["seconds"], "host": trial["host"], "error": first_line(trial["error"])})
+        row.update(
+            {
+                "seed": trial["seed"],
+                "accuracy": metrics.get("test_accuracy"),
+                "loss": metrics.get("test_loss"),
+                "F1 (macro)": metrics.get("f1_macro"),
+                "params": trial["params"],
+                "seconds": trial["seconds"],
+                "host": trial["host"],
+                "error": first_line(trial["error"]),
+            }
+        )
         rows.append(row)
     return rows
 
 
-def overview_section(study: dict[str, Any], trials: list[dict[str, Any]], points: list[Point]) -> Section:
+def overview_section(
+    study: dict[str, Any], trials: list[dict[str, Any]], points: list[Point]
+) -> Section:
     spec = study["spec"]
-    counts = {s: sum(t["status"] == s for t in trials) for s in ("done", "invalid", "failed", "running", "pending")}
-    rows: list[list[Any]] = [["Study", study["name"]], ["Description", spec.get("description") or ""],
-                             ["Model", Path(spec["model"]).name], ["Mode", spec["mode"]],
-                             ["Configurations", len({json.dumps(t["configuration"], sort_keys=True) for t in trials})],
-                             ["Seeds per configuration", spec["repeats"]], ["Trials", len(trials)]]
+    counts = {
+        s: sum(t["status"] == s for t in trials)
+        for s in ("done", "invalid", "failed", "running", "pending")
+    }
+    rows: list[list[Any]] = [
+        ["Study", study["name"]],
+        ["Description", spec.get("description") or ""],
+        ["Model", Path(spec["model"]).name],
+        ["Mode", spec["mode"]],
+        ["Configurations", len({json.dumps(t["configuration"], sort_keys=True) for t in trials})],
+        ["Seeds per configuration", spec["repeats"]],
+        ["Trials", len(trials)],
+    ]
     rows += [[f"Trials {status}", n] for status, n in counts.items() if n]
-    rows += [["Training settings", json.dumps(spec["training"])], ["Fixed changes", json.dumps(spec.get("fixed", {}))]]
-    rows += [["Trial seconds (sum)", float(sum(t["seconds"] or 0 for t in trials))],
-             ["Hosts", ", ".join(sorted({t["host"] for t in trials if t["host"]}))], ["Created", study["created"]]]
+    rows += [
+        ["Training settings", json.dumps(spec["training"])],
+        ["Fixed changes", json.dumps(spec.get("fixed", {}))],
+    ]
+    rows += [
+        ["Trial seconds (sum)", float(sum(t["seconds"] or 0 for t in trials))],
+        ["Hosts", ", ".join(sorted({t["host"] for t in trials if t["host"]}))],
+        ["Created", study["created"]],
+    ]
     if points:
         best = max(points, key=lambda p: p.accuracy)
         label = ", ".join(f"{a} = {value_label(v)}" for a, v in best.configuration.items())
-        rows.append(["Best configuration", f"{label}: accuracy {best.accuracy:.4f} ({best.params:,} parameters)"])
-    fragments = [html_table(rows, ["Quantity", "Value"]), "<h3>Spec file</h3>",
-                 f"<pre>{html.escape(study['spec_text'])}</pre>"]
+        rows.append(
+            [
+                "Best configuration",
+                f"{label}: accuracy {best.accuracy:.4f} ({best.params:,} parameters)",
+            ]
+        )
+    fragments = [
+        html_table(rows, ["Quantity", "Value"]),
+        "<h3>Spec file</h3>",
+        f"<pre>{html.escape(study['spec_text'])}</pre>",
+    ]
     return Section("Overview", fragments)
 
 
-def axes_section(axes: dict[str, list[str]], trials: list[dict[str, Any]], figures_dir: Path) -> Section:
+def axes_section(
+    axes: dict[str, list[str]], trials: list[dict[str, Any]], figures_dir: Path
+) -> Section:
     done = [t for t in trials if t["status"] == "done"]
     fitted, raw = axis_effects(axes, done)
-    method = ("main effects fitted by least squares over all finished trials (each axis with the others held "
-              "fixed)" if fitted else "differences of plain means (too few distinct configurations for a "
-              "well-determined main-effects fit, so other axes may be mixed in)")
+    method = (
+        "main effects fitted by least squares over all finished trials (each axis with the others held "
+        "fixed)"
+        if fitted
+        else "differences of plain means (too few distinct configurations for a "
+        "well-determined main-effects fit, so other axes may be mixed in)"
+    )
     tables, sentences, figures = [], [], []
     for index, (address, labels) in enumerate(axes.items()):
         rows = axis_table(address, labels, trials)
@@ -296,34 +397,65 @@ def axes_section(axes: dict[str, list[str]], trials: list[dict[str, Any]], figur
             row["effect (raw)"] = raw.get(address, {}).get(row["value"])
         sentences.append(effect_sentence(address, (fitted or raw).get(address, {}), rows))
         tables += [f"<h3>{html.escape(address)}</h3>", html_table(rows)]
-        path = save_figure(figure_axis(address, labels, done), figures_dir / f"study_axis_{index + 1}.png")
-        figures.append(ReportFigure(path, f"{address}: test accuracy and parameters against the value"))
+        path = save_figure(
+            figure_axis(address, labels, done), figures_dir / f"study_axis_{index + 1}.png"
+        )
+        figures.append(
+            ReportFigure(path, f"{address}: test accuracy and parameters against the value")
+        )
     items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
-    note = (f"<p>Accuracy points are percentage points of test accuracy; the effects are {html.escape(method)}. "
-            "In the tables, <em>effect (fit)</em> is the fitted main effect and <em>effect (raw)</em> the "
-            "difference of plain means, both in points against the first value; std is the standard deviation "
-            "over the trials with that value.</p>")
+    note = (
+        f"<p>Accuracy points are percentage points of test accuracy; the effects are {html.escape(method)}. "
+        "In the tables, <em>effect (fit)</em> is the fitted main effect and <em>effect (raw)</em> the "
+        "difference of plain means, both in points against the first value; std is the standard deviation "
+        "over the trials with that value.</p>"
+    )
     return Section("What each axis does", [f"<ul>{items}</ul>", note, *tables], figures)
 
 
 def pareto_section(points: list[Point], figures_dir: Path) -> Section | None:
     if not points:
         return None
-    figures = [ReportFigure(save_figure(figure_pareto(points, cost), figures_dir / f"study_pareto_{cost}.png"), caption)
-               for cost, caption in (("params", "Test accuracy against parameters; red: the Pareto front"),
-                                     ("seconds", "Test accuracy against seconds per trial; red: the Pareto front"))]
+    figures = [
+        ReportFigure(
+            save_figure(figure_pareto(points, cost), figures_dir / f"study_pareto_{cost}.png"),
+            caption,
+        )
+        for cost, caption in (
+            ("params", "Test accuracy against parameters; red: the Pareto front"),
+            ("seconds", "Test accuracy against seconds per trial; red: the Pareto front"),
+        )
+    ]
     front = pareto_front([p.params for p in points], [p.accuracy for p in points])
-    rows = [{"configuration": ", ".join(f"{a}={value_label(v)}" for a, v in points[i].configuration.items()),
-             "accuracy": points[i].accuracy, "std": points[i].spread, "params": points[i].params,
-             "seconds": points[i].seconds} for i in front]
+    rows = [
+        {
+            "configuration": ", ".join(
+                f"{a}={value_label(v)}" for a, v in points[i].configuration.items()
+            ),
+            "accuracy": points[i].accuracy,
+            "std": points[i].spread,
+            "params": points[i].params,
+            "seconds": points[i].seconds,
+        }
+        for i in front
+    ]
     intro = "<p>The smallest models for their accuracy (Pareto front of accuracy against parameters):</p>"
     return Section("Accuracy, size and time", [intro, html_table(rows)], figures)
 
 
 def problems_section(trials: list[dict[str, Any]]) -> Section | None:
-    rows = [{"trial": t["key"], "status": t["status"],
-             "configuration": ", ".join(f"{a}={value_label(v)}" for a, v in t["configuration"].items()),
-             "reason": first_line(t["error"], 400)} for t in trials if t["status"] in ("invalid", "failed")]
+    rows = [
+        {
+            "trial": t["key"],
+            "status": t["status"],
+            "configuration": ", ".join(
+                f"{a}={value_label(v)}" for a, v in t["configuration"].items()
+            ),
+            "reason": first_line(t["error"], 400),
+        }
+        for t in trials
+        if t["status"] in ("invalid", "failed")
+    ]
     return Section("Invalid and failed trials", [html_table(rows)]) if rows else None
 
 
@@ -332,10 +464,21 @@ def render_study_report(path: str | Path, out_dir: str | Path | None = None) -> 
     db, report_path, figures_dir = study_paths(path, out_dir)
     with StudyStore(db, create=False) as store:
         study, trials = store.study(), store.trials()
-    axes = {address: [value_label(v) for v in values] for address, values in study["spec"]["axes"].items()}
+    axes = {
+        address: [value_label(v) for v in values]
+        for address, values in study["spec"]["axes"].items()
+    }
     points = configuration_points([t for t in trials if t["status"] == "done"])
-    sections = [overview_section(study, trials, points), axes_section(axes, trials, figures_dir),
-                pareto_section(points, figures_dir),
-                Section("Trials", ["<p>Click a column heading to sort.</p>", html_table(trial_rows(axes, trials))]),
-                problems_section(trials)]
-    return build_report(f"cnnlab study {study['name']}", [s for s in sections if s is not None], report_path)
+    sections = [
+        overview_section(study, trials, points),
+        axes_section(axes, trials, figures_dir),
+        pareto_section(points, figures_dir),
+        Section(
+            "Trials",
+            ["<p>Click a column heading to sort.</p>", html_table(trial_rows(axes, trials))],
+        ),
+        problems_section(trials),
+    ]
+    return build_report(
+        f"cnnlab study {study['name']}", [s for s in sections if s is not None], report_path
+    )

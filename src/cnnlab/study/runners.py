@@ -40,7 +40,14 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from .. import runs
 from ..errors import CnnlabError
@@ -49,8 +56,13 @@ from .spec import StudySpec
 from .store import StudyStore
 from .trial import TrialResult, TrialTask, make_task, plan_trials, run_trial, score
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                    "NUMEXPR_NUM_THREADS")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 Started = Callable[[str], None]
 Finished = Callable[[TrialResult], None]
 
@@ -96,9 +108,14 @@ class SharedData:
             return
         self.memory = shared_memory.SharedMemory(create=True, size=max(size, 1))
         for name, (offset, shape, dtype) in layout.items():
-            np.ndarray(shape, dtype, buffer=self.memory.buf, offset=offset)[...] = getattr(data, name)
-        self.handle = {"memory": self.memory.name, "layout": layout,
-                       "fields": {"name": data.name, "class_names": data.class_names, "source": data.source}}
+            np.ndarray(shape, dtype, buffer=self.memory.buf, offset=offset)[...] = getattr(
+                data, name
+            )
+        self.handle = {
+            "memory": self.memory.name,
+            "layout": layout,
+            "fields": {"name": data.name, "class_names": data.class_names, "source": data.source},
+        }
 
     def close(self) -> None:
         if self.memory is not None:
@@ -119,7 +136,10 @@ def shared_memory_room() -> int:
     """Bytes free for shared memory: /dev/shm's free space on Linux, no limit elsewhere."""
     try:
         stats = os.statvfs("/dev/shm")
-    except (OSError, AttributeError):  # macOS (no /dev/shm), Windows (no statvfs): backed by ordinary memory
+    except (
+        OSError,
+        AttributeError,
+    ):  # macOS (no /dev/shm), Windows (no statvfs): backed by ordinary memory
         return sys.maxsize
     return stats.f_bavail * stats.f_frsize
 
@@ -208,7 +228,9 @@ class LocalRunner:
     trial that kills its worker is recorded ``failed`` alone and the others finish.
     """
 
-    work = staticmethod(run_in_worker)  # what a worker does with a task (a module-level function: it is pickled)
+    work = staticmethod(
+        run_in_worker
+    )  # what a worker does with a task (a module-level function: it is pickled)
 
     def __init__(self, jobs: int | None = None, threads: int | None = None) -> None:
         cores = available_cores()
@@ -217,13 +239,17 @@ class LocalRunner:
             raise CnnlabError(f"--jobs must be at least 1, received {self.jobs}")
         if threads is not None and threads < 1:
             raise CnnlabError(f"--threads must be at least 1, received {threads}")
-        self.threads = max(1, cores // self.jobs) if threads is None else threads  # BLAS threads per worker
+        self.threads = (
+            max(1, cores // self.jobs) if threads is None else threads
+        )  # BLAS threads per worker
 
     def describe(self) -> str:
         where = "1 job in this process" if self.jobs == 1 else f"{self.jobs} worker processes"
         return f"{where}, {self.threads} BLAS thread(s) each"
 
-    def execute(self, tasks: list[TrialTask], data: PreparedData, started: Started, finished: Finished) -> None:
+    def execute(
+        self, tasks: list[TrialTask], data: PreparedData, started: Started, finished: Finished
+    ) -> None:
         if self.jobs == 1:
             with blas_thread_limit(self.threads):
                 for task in tasks:
@@ -233,21 +259,33 @@ class LocalRunner:
         with SharedData(data) as shared:
             queue, suspects = deque(tasks), deque[TrialTask]()
             while queue or suspects:
-                if suspects:  # alone in a pool of one worker: if that worker dies too, this trial killed it
+                if (
+                    suspects
+                ):  # alone in a pool of one worker: if that worker dies too, this trial killed it
                     task = suspects.popleft()
                     if self.run_pool(deque([task]), 1, shared, started, finished):
                         finished(failed_result(task, WORKER_DIED))
                 else:
                     suspects.extend(self.run_pool(queue, self.jobs, shared, started, finished))
 
-    def run_pool(self, queue: deque[TrialTask], workers: int, shared: SharedData, started: Started,
-                 finished: Finished) -> list[TrialTask]:
+    def run_pool(
+        self,
+        queue: deque[TrialTask],
+        workers: int,
+        shared: SharedData,
+        started: Started,
+        finished: Finished,
+    ) -> list[TrialTask]:
         """Run the queue in a pool of ``workers`` processes, each with one trial queued behind
         the one it runs. Returns [] when the queue is done, or the trials that were in the
         pool when a worker died (the pool is then broken; the rest of the queue waits)."""
         with thread_limits(self.threads):
-            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker,
-                                       initargs=(shared.handle, os.getpid()))
+            pool = ProcessPoolExecutor(
+                workers,
+                mp_context=get_context("spawn"),
+                initializer=init_worker,
+                initargs=(shared.handle, os.getpid()),
+            )
             try:
                 in_flight: dict[Future, TrialTask] = {}
                 while queue or in_flight:
@@ -256,19 +294,31 @@ class LocalRunner:
                             future = pool.submit(self.work, queue[0])
                             task = in_flight[future] = queue.popleft()
                             started(task.key)
-                    except BrokenProcessPool:  # a worker died since the last wait; the task stays queued
+                    except (
+                        BrokenProcessPool
+                    ):  # a worker died since the last wait; the task stays queued
                         broken = True
                     else:
                         done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                        broken = any(isinstance(future.exception(), BrokenProcessPool) for future in done)
+                        broken = any(
+                            isinstance(future.exception(), BrokenProcessPool) for future in done
+                        )
                     if broken:
                         wait(in_flight)  # a broken pool completes every future at once
-                        return [task for future, task in in_flight.items() if not record(future, task, finished)]
+                        return [
+                            task
+                            for future, task in in_flight.items()
+                            if not record(future, task, finished)
+                        ]
                     for future in done:
                         record(future, in_flight.pop(future), finished)
                 return []
-            except BaseException:  # Ctrl-C, or the driver failing: nobody will record what the workers do
-                for process in list((pool._processes or {}).values()):  # Python 3.14 has pool.kill_workers()
+            except (
+                BaseException
+            ):  # Ctrl-C, or the driver failing: nobody will record what the workers do
+                for process in list(
+                    (pool._processes or {}).values()
+                ):  # Python 3.14 has pool.kill_workers()
                     process.kill()
                 raise
             finally:
@@ -280,7 +330,11 @@ def record(future: Future, task: TrialTask, finished: Finished) -> bool:
     error = future.exception()
     if isinstance(error, BrokenProcessPool):
         return False
-    finished(future.result() if error is None else failed_result(task, f"{type(error).__name__}: {error}"))
+    finished(
+        future.result()
+        if error is None
+        else failed_result(task, f"{type(error).__name__}: {error}")
+    )
     return True
 
 
@@ -296,7 +350,9 @@ class RayRunner:
     def describe(self) -> str:
         return f"Ray cluster at {self.address}"
 
-    def execute(self, tasks: list[TrialTask], data: PreparedData, started: Started, finished: Finished) -> None:
+    def execute(
+        self, tasks: list[TrialTask], data: PreparedData, started: Started, finished: Finished
+    ) -> None:
         ray = import_ray()
         owned = not ray.is_initialized()
         if owned:
@@ -304,7 +360,9 @@ class RayRunner:
         try:
             data_ref = ray.put(data)  # shipped once; every task gets the same reference
             remote_trial = ray.remote(num_cpus=1)(run_trial)
-            window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))  # a next task waits behind each
+            window = 2 * max(
+                1, int(ray.cluster_resources().get("CPU", 1))
+            )  # a next task waits behind each
             queue, in_flight = deque(tasks), {}
             while queue or in_flight:
                 while queue and len(in_flight) < window:
@@ -346,21 +404,34 @@ class StudyProgress:
     Without a terminal (a log file), one line per finished trial instead.
     """
 
-    def __init__(self, console: Console, name: str, total: int, counts: Counter[str], best: float | None) -> None:
+    def __init__(
+        self, console: Console, name: str, total: int, counts: Counter[str], best: float | None
+    ) -> None:
         self.console, self.total, self.counts, self.best = console, total, counts, best
-        self.progress = Progress(TextColumn(f"study {name}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("elapsed, to go"),
-                                 TimeRemainingColumn(), console=console,
-                                 disable=not console.is_terminal)
-        self.task = self.progress.add_task("study", total=total, completed=self.finished(), status=self.status())
+        self.progress = Progress(
+            TextColumn(f"study {name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TextColumn("elapsed, to go"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task(
+            "study", total=total, completed=self.finished(), status=self.status()
+        )
 
     def finished(self) -> int:
         return sum(self.counts[s] for s in ("done", "failed", "invalid"))
 
     def status(self) -> str:
         best = "n/a" if self.best is None else f"{self.best:.4f}"
-        return (f"done {self.counts['done']} · failed {self.counts['failed']} · invalid {self.counts['invalid']} · "
-                f"left {self.total - self.finished()} · best accuracy {best}")
+        return (
+            f"done {self.counts['done']} · failed {self.counts['failed']} · invalid {self.counts['invalid']} · "
+            f"left {self.total - self.finished()} · best accuracy {best}"
+        )
 
     def update(self, result: TrialResult) -> None:
         self.counts[result.status] += 1
@@ -369,8 +440,10 @@ class StudyProgress:
             self.best = accuracy
         self.progress.update(self.task, completed=self.finished(), status=self.status())
         if not self.console.is_terminal:
-            self.console.print(f"trial {result.key} {result.status} in {result.seconds:.1f}s; {self.status()}",
-                               highlight=False)
+            self.console.print(
+                f"trial {result.key} {result.status} in {result.seconds:.1f}s; {self.status()}",
+                highlight=False,
+            )
 
     def __enter__(self) -> StudyProgress:
         self.progress.start()
@@ -401,8 +474,13 @@ def open_store(spec: StudySpec, db_path: str | os.PathLike[str]) -> StudyStore:
     return store
 
 
-def run_study(spec: StudySpec, store: StudyStore, runner: LocalRunner | RayRunner, data: PreparedData,
-              console: Console | None = None) -> Counter[str]:
+def run_study(
+    spec: StudySpec,
+    store: StudyStore,
+    runner: LocalRunner | RayRunner,
+    data: PreparedData,
+    console: Console | None = None,
+) -> Counter[str]:
     """Run every unfinished trial of the study; returns the trial counts by status."""
     plans = {plan.key: plan for plan in plan_trials(spec)}
     tasks = [make_task(spec, plans[key], data) for key in store.unfinished() if key in plans]

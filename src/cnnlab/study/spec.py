@@ -51,10 +51,28 @@ from ..errors import CnnlabError
 from ..training import TrainSettings
 
 MODES = ("grid", "random")
-TOP_LEVEL_KEYS = ("name", "description", "model", "mode", "n_trials", "repeats", "seed", "training", "fixed", "axes")
+TOP_LEVEL_KEYS = (
+    "name",
+    "description",
+    "model",
+    "mode",
+    "n_trials",
+    "repeats",
+    "seed",
+    "training",
+    "fixed",
+    "axes",
+)
 TRAINING_TYPES: dict[str, tuple[type, ...]] = {
-    "dataset": (str,), "epochs": (int,), "batch_size": (int,), "optimizer": (str,), "learning_rate": (int, float),
-    "validation_split": (int, float), "engine": (str,), "train_size": (int,), "test_size": (int,),
+    "dataset": (str,),
+    "epochs": (int,),
+    "batch_size": (int,),
+    "optimizer": (str,),
+    "learning_rate": (int, float),
+    "validation_split": (int, float),
+    "engine": (str,),
+    "train_size": (int,),
+    "test_size": (int,),
 }
 NOT_AN_AXIS_ARGUMENT = ("self", "name", "input_shape", "kwargs", "shape", "batch_shape", "dtype")
 PLACEHOLDER_SHAPE, PLACEHOLDER_CLASSES = (28, 28, 1), 10
@@ -100,15 +118,22 @@ class StudySpec:
         return TrainSettings(model=self.model, seed=seed, data_dir=data_dir, **self.training)
 
     def grid_size(self) -> int:
-        return int(np.prod([len(axis.values) for axis in self.axes], dtype=object)) if self.axes else 1
+        return (
+            int(np.prod([len(axis.values) for axis in self.axes], dtype=object)) if self.axes else 1
+        )
 
     def fingerprint(self) -> str:
         """A hash of everything that decides each trial's result. Not n_trials: a random study may
         grow (its first configurations stay the same), nor the name, description or comments."""
-        content = {"model": self.model_identity(), "training": self.training, "mode": self.mode,
-                   "repeats": self.repeats, "seed": self.seed,
-                   "fixed": [[a.address, list(a.layers), a.argument, v] for a, v in self.fixed],
-                   "axes": [[a.address, list(a.layers), a.argument, list(a.values)] for a in self.axes]}
+        content = {
+            "model": self.model_identity(),
+            "training": self.training,
+            "mode": self.mode,
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "fixed": [[a.address, list(a.layers), a.argument, v] for a, v in self.fixed],
+            "axes": [[a.address, list(a.layers), a.argument, list(a.values)] for a in self.axes],
+        }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def model_identity(self) -> str:
@@ -119,10 +144,19 @@ class StudySpec:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able description, stored with the study and shown in its report."""
-        return {"name": self.name, "description": self.description, "model": self.model, "mode": self.mode,
-                "n_trials": self.n_trials, "repeats": self.repeats, "seed": self.seed, "training": self.training,
-                "fixed": {a.address: v for a, v in self.fixed},
-                "axes": {a.address: list(a.values) for a in self.axes}, "source": self.source}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "model": self.model,
+            "mode": self.mode,
+            "n_trials": self.n_trials,
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "training": self.training,
+            "fixed": {a.address: v for a, v in self.fixed},
+            "axes": {a.address: list(a.values) for a in self.axes},
+            "source": self.source,
+        }
 
 
 # --------------------------------------------------------------------------- finding lines
@@ -141,7 +175,12 @@ def find_line(text: str, table: str | None, key: str | None = None) -> int | Non
             continue
         if key is not None and current == table and _line_sets_key(line, key):
             return number
-        if key is not None and current is None and table and _line_sets_key(line, f"{table}.{_quoted(key)}"):
+        if (
+            key is not None
+            and current is None
+            and table
+            and _line_sets_key(line, f"{table}.{_quoted(key)}")
+        ):
             return number
     return None
 
@@ -153,7 +192,7 @@ def _quoted(key: str) -> str:
 def _line_sets_key(line: str, key: str) -> bool:
     """Whether a TOML line assigns ``key`` (bare, "double" or 'single' quoted)."""
     for spelled in (key, f'"{key}"', f"'{key}'", _quoted(key)):
-        if line.startswith(spelled) and re.match(r"\s*=", line[len(spelled):]):
+        if line.startswith(spelled) and re.match(r"\s*=", line[len(spelled) :]):
             return True
     return False
 
@@ -173,19 +212,31 @@ class SpecReader:
         document = self.load_toml()
         for key in document:
             if key not in TOP_LEVEL_KEYS:
-                raise self.fail(f"unknown setting {key!r}; a study spec has {', '.join(TOP_LEVEL_KEYS)}", None, key)
+                raise self.fail(
+                    f"unknown setting {key!r}; a study spec has {', '.join(TOP_LEVEL_KEYS)}",
+                    None,
+                    key,
+                )
         model = self.model_name(document)
         layers = self.model_layers(model)
         spec = StudySpec(
-            name=self.typed(document, "name", str, Path(self.source).stem), model=model,
+            name=self.typed(document, "name", str, Path(self.source).stem),
+            model=model,
             description=self.typed(document, "description", str, ""),
-            training=self.training(document), mode=self.mode(document),
-            repeats=self.positive(document, "repeats", 1), seed=self.typed(document, "seed", int, 0),
-            fixed=self.fixed(document, layers), axes=self.axes(document, layers),
-            source=self.source, text=self.text)
+            training=self.training(document),
+            mode=self.mode(document),
+            repeats=self.positive(document, "repeats", 1),
+            seed=self.typed(document, "seed", int, 0),
+            fixed=self.fixed(document, layers),
+            axes=self.axes(document, layers),
+            source=self.source,
+            text=self.text,
+        )
         spec.n_trials = self.n_trials(document, spec.mode)
         if spec.seed < 0:
-            raise self.fail(f"seed must be a non-negative integer, received {spec.seed}", None, "seed")
+            raise self.fail(
+                f"seed must be a non-negative integer, received {spec.seed}", None, "seed"
+            )
         self.check_trial_count(spec)
         return spec
 
@@ -194,14 +245,28 @@ class SpecReader:
         allowed = limits.limit("CNNLAB_MAX_TRIALS")
         raise_it = "set CNNLAB_MAX_TRIALS to raise the limit"
         if spec.mode == "grid" and spec.grid_size() * spec.repeats > allowed:
-            raise self.fail(f"the grid has {spec.grid_size() * spec.repeats:,} trials (more than {allowed:,}); "
-                            f"use mode = \"random\" with n_trials, or {raise_it}", None, "mode")
+            raise self.fail(
+                f"the grid has {spec.grid_size() * spec.repeats:,} trials (more than {allowed:,}); "
+                f'use mode = "random" with n_trials, or {raise_it}',
+                None,
+                "mode",
+            )
         if spec.n_trials is not None and spec.n_trials > allowed:
-            raise self.fail(f"n_trials = {spec.n_trials:,} trials is more than {allowed:,}; {raise_it}", None, "n_trials")
-        configurations = spec.grid_size() if spec.n_trials is None else min(spec.n_trials, spec.grid_size())
+            raise self.fail(
+                f"n_trials = {spec.n_trials:,} trials is more than {allowed:,}; {raise_it}",
+                None,
+                "n_trials",
+            )
+        configurations = (
+            spec.grid_size() if spec.n_trials is None else min(spec.n_trials, spec.grid_size())
+        )
         if configurations * spec.repeats > allowed:
-            raise self.fail(f"{configurations:,} configurations x repeats = {spec.repeats:,} is "
-                            f"{configurations * spec.repeats:,} trials, more than {allowed:,}; {raise_it}", None, "repeats")
+            raise self.fail(
+                f"{configurations:,} configurations x repeats = {spec.repeats:,} is "
+                f"{configurations * spec.repeats:,} trials, more than {allowed:,}; {raise_it}",
+                None,
+                "repeats",
+            )
 
     def load_toml(self) -> dict[str, Any]:
         try:
@@ -229,14 +294,22 @@ class SpecReader:
     def mode(self, document: dict) -> str:
         mode = self.typed(document, "mode", str, "grid")
         if mode not in MODES:
-            raise self.fail(f"mode must be one of {', '.join(MODES)}, received {mode!r}", None, "mode")
+            raise self.fail(
+                f"mode must be one of {', '.join(MODES)}, received {mode!r}", None, "mode"
+            )
         return mode
 
     def n_trials(self, document: dict, mode: str) -> int | None:
         if mode == "random" and "n_trials" not in document:
-            raise self.fail("mode = \"random\" needs n_trials (how many configurations to sample)", None, "mode")
+            raise self.fail(
+                'mode = "random" needs n_trials (how many configurations to sample)', None, "mode"
+            )
         if mode == "grid" and "n_trials" in document:
-            raise self.fail("n_trials applies to mode = \"random\" only; a grid runs every combination", None, "n_trials")
+            raise self.fail(
+                'n_trials applies to mode = "random" only; a grid runs every combination',
+                None,
+                "n_trials",
+            )
         return self.positive(document, "n_trials", 1) if "n_trials" in document else None
 
     def model_name(self, document: dict) -> str:
@@ -246,7 +319,9 @@ class SpecReader:
         path = Path(model) if Path(model).is_absolute() else self.base_dir / model
         if not path.is_file():
             names = ", ".join(models.BUILTIN_MODELS)
-            raise self.fail(f"model {model!r} is neither a built-in ({names}) nor a model file", None, "model")
+            raise self.fail(
+                f"model {model!r} is neither a built-in ({names}) nor a model file", None, "model"
+            )
         return str(path.resolve())
 
     def model_layers(self, model: str) -> dict[str, dict]:
@@ -256,7 +331,10 @@ class SpecReader:
         except CnnlabError as err:
             raise self.fail(str(err), None, "model") from None
         layers = [layer for layer in config["layers"] if layer.get("class_name") != "InputLayer"]
-        return {layer.get("config", {}).get("name", f"layer_{i}"): layer for i, layer in enumerate(layers)}
+        return {
+            layer.get("config", {}).get("name", f"layer_{i}"): layer
+            for i, layer in enumerate(layers)
+        }
 
     def training(self, document: dict) -> dict[str, Any]:
         training = document.get("training", {})
@@ -264,9 +342,15 @@ class SpecReader:
             raise self.fail("training must be a table: [training]", None, "training")
         for key, value in training.items():
             if key not in TRAINING_TYPES:
-                raise self.fail(f"unknown training setting {key!r}; known: {', '.join(TRAINING_TYPES)}", "training", key)
+                raise self.fail(
+                    f"unknown training setting {key!r}; known: {', '.join(TRAINING_TYPES)}",
+                    "training",
+                    key,
+                )
             if not isinstance(value, TRAINING_TYPES[key]) or isinstance(value, bool):
-                raise self.fail(f"training setting {key} has the wrong type: {value!r}", "training", key)
+                raise self.fail(
+                    f"training setting {key} has the wrong type: {value!r}", "training", key
+                )
         try:
             TrainSettings(**training).validate()
         except CnnlabError as err:
@@ -289,8 +373,11 @@ class SpecReader:
         axes = []
         for address, values in table.items():
             if not isinstance(values, list):
-                raise self.fail(f"axis {address!r} must be a list of values, e.g. [2, 3, 4]; received {values!r}",
-                                "axes", address)
+                raise self.fail(
+                    f"axis {address!r} must be a list of values, e.g. [2, 3, 4]; received {values!r}",
+                    "axes",
+                    address,
+                )
             if not values:
                 raise self.fail(f"axis {address!r} has no values", "axes", address)
             axes.append(self.axis(address, values, layers, "axes"))
@@ -305,8 +392,11 @@ class SpecReader:
     def axis(self, address: str, values: list, layers: dict[str, dict], table: str) -> Axis:
         """Resolve and check one ``"layers.argument" = values`` entry."""
         if "." not in address:
-            raise self.fail(f"{address!r} is not an address: write \"layer_name.argument\", e.g. \"conv2d.filters\"",
-                            table, address)
+            raise self.fail(
+                f'{address!r} is not an address: write "layer_name.argument", e.g. "conv2d.filters"',
+                table,
+                address,
+            )
         pattern, argument = address.rsplit(".", 1)
         targets = self.resolve_layers(pattern, argument, address, layers, table)
         axis = Axis(address, tuple(targets), argument, tuple(values))
@@ -317,20 +407,32 @@ class SpecReader:
             raise self.fail(f"axis {address!r} lists a value twice: {values!r}", table, address)
         return axis
 
-    def resolve_layers(self, pattern: str, argument: str, address: str, layers: dict[str, dict], table: str) -> list[str]:
+    def resolve_layers(
+        self, pattern: str, argument: str, address: str, layers: dict[str, dict], table: str
+    ) -> list[str]:
         names = ", ".join(layers)
         targets: list[str] = []
         for part in (p.strip() for p in pattern.split(",")):
             matched = [name for name in layers if fnmatch.fnmatchcase(name, part)]
             if not matched:
-                raise self.fail(f"axis {address!r}: the model has no layer {part!r} (its layers: {names})", table, address)
+                raise self.fail(
+                    f"axis {address!r}: the model has no layer {part!r} (its layers: {names})",
+                    table,
+                    address,
+                )
             wildcard = any(c in part for c in "*?[")
-            takers = [name for name in matched if argument in layer_arguments(layers[name]["class_name"])]
+            takers = [
+                name for name in matched if argument in layer_arguments(layers[name]["class_name"])
+            ]
             if not takers or (not wildcard and len(takers) < len(matched)):
                 name = matched[0] if not takers else next(n for n in matched if n not in takers)
                 known = ", ".join(layer_arguments(layers[name]["class_name"]))
-                raise self.fail(f"axis {address!r}: {layers[name]['class_name']} {name!r} has no argument "
-                                f"{argument!r} (its arguments: {known})", table, address)
+                raise self.fail(
+                    f"axis {address!r}: {layers[name]['class_name']} {name!r} has no argument "
+                    f"{argument!r} (its arguments: {known})",
+                    table,
+                    address,
+                )
             targets += [name for name in takers if name not in targets]
         return targets
 
@@ -339,14 +441,25 @@ class SpecReader:
         if isinstance(value, dict):
             stray = [name for name in value if name not in axis.layers]
             if stray or not value:
-                raise self.fail(f"axis {axis.address!r}: a table value must name some of the layers "
-                                f"{', '.join(axis.layers)}; received {value!r}", table, axis.address)
+                raise self.fail(
+                    f"axis {axis.address!r}: a table value must name some of the layers "
+                    f"{', '.join(axis.layers)}; received {value!r}",
+                    table,
+                    axis.address,
+                )
         for name, setting in axis.changes(value).items():
             layer = layers[name]
             try:
-                deserialize({"class_name": layer["class_name"], "config": {**layer["config"], axis.argument: setting}})
+                deserialize(
+                    {
+                        "class_name": layer["class_name"],
+                        "config": {**layer["config"], axis.argument: setting},
+                    }
+                )
             except (ValueError, TypeError) as err:
-                raise self.fail(f"axis {axis.address!r} value {setting!r}: {err}", table, axis.address) from None
+                raise self.fail(
+                    f"axis {axis.address!r} value {setting!r}: {err}", table, axis.address
+                ) from None
 
 
 def layer_arguments(class_name: str) -> list[str]:
@@ -373,7 +486,11 @@ def value_label(value: Value) -> str:
 def builtin_specs() -> dict[str, Path]:
     """{name: path} of the spec files shipped with cnnlab (cnnlab/study/specs/*.toml)."""
     folder = resources.files("cnnlab.study") / "specs"
-    return {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".toml")}
+    return {
+        Path(entry.name).stem: Path(str(entry))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    }
 
 
 def load_spec(name_or_path: str | Path) -> StudySpec:
@@ -383,7 +500,9 @@ def load_spec(name_or_path: str | Path) -> StudySpec:
         builtins = builtin_specs()
         if str(name_or_path) not in builtins:
             known = ", ".join(sorted(builtins))
-            raise CnnlabError(f"unknown study spec {str(name_or_path)!r}: give a .toml file or a built-in name ({known})")
+            raise CnnlabError(
+                f"unknown study spec {str(name_or_path)!r}: give a .toml file or a built-in name ({known})"
+            )
         path = builtins[str(name_or_path)]
     try:
         text = limits.read_file(path).decode("utf-8")

@@ -29,8 +29,15 @@ from ..errors import CnnlabError
 from ..training import PreparedData, TrainSettings, fit
 from .spec import StudySpec, apply_configuration, configurations
 
-STORED_METRICS = ("test_accuracy", "test_loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr",
-                  "confusion_matrix")
+STORED_METRICS = (
+    "test_accuracy",
+    "test_loss",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc_ovr",
+    "confusion_matrix",
+)
 
 
 def trial_key(configuration: dict[str, Any], seed: int) -> str:
@@ -57,7 +64,9 @@ def plan_trials(spec: StudySpec) -> list[TrialPlan]:
         for repeat in range(spec.repeats):
             seed = spec.seed + repeat
             position = index * spec.repeats + repeat
-            plans.append(TrialPlan(trial_key(configuration, seed), position, configuration, seed, repeat))
+            plans.append(
+                TrialPlan(trial_key(configuration, seed), position, configuration, seed, repeat)
+            )
     return plans
 
 
@@ -93,7 +102,9 @@ class TrialResult:
     blas_threads: int | None = None
     started: str = ""
     finished: str = ""
-    y_prob: np.ndarray | None = None  # test probabilities (N, K) on their way to ``score``; not stored
+    y_prob: np.ndarray | None = (
+        None  # test probabilities (N, K) on their way to ``score``; not stored
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "y_prob"}
@@ -120,15 +131,22 @@ def run_trial(task: TrialTask, data: PreparedData) -> TrialResult:
     return result
 
 
-def train_and_evaluate(model: Any, settings: TrainSettings, data: PreparedData, result: TrialResult) -> None:
+def train_and_evaluate(
+    model: Any, settings: TrainSettings, data: PreparedData, result: TrialResult
+) -> None:
     """Compile as the seed program, fit, predict the test images; fills result's y_prob,
     history and params (``score`` makes the metrics)."""
-    model.compile(optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     history, epoch_seconds = fit(settings, model, data, [])
     result.y_prob = model.predict(data.x_test, verbose=0)
-    result.history = {**{k: [float(v) for v in values] for k, values in history.items()},
-                      "seconds": [float(s) for s in epoch_seconds]}
+    result.history = {
+        **{k: [float(v) for v in values] for k, values in history.items()},
+        "seconds": [float(s) for s in epoch_seconds],
+    }
     result.params = int(model.count_params())
 
 
@@ -142,11 +160,19 @@ def score(result: TrialResult, data: PreparedData) -> TrialResult:
 
     try:
         scores = classification_metrics(data.y_test, result.y_prob, data.class_names)
-        metrics = {"test_accuracy": scores["accuracy"],
-                   "test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result.y_prob), **scores}
+        metrics = {
+            "test_accuracy": scores["accuracy"],
+            "test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result.y_prob),
+            **scores,
+        }
         result.metrics = {key: metrics[key] for key in STORED_METRICS if key in metrics}
-    except Exception as err:  # e.g. NaN probabilities from a model that diverged without the guard noticing
-        result.status, result.error = "failed", f"scoring the test predictions failed: {type(err).__name__}: {err}"
+    except (
+        Exception
+    ) as err:  # e.g. NaN probabilities from a model that diverged without the guard noticing
+        result.status, result.error = (
+            "failed",
+            f"scoring the test predictions failed: {type(err).__name__}: {err}",
+        )
     result.y_prob = None
     return result
 

@@ -17,7 +17,10 @@ h = layers.MaxPooling2D(2)(h)
 h = layers.Flatten()(h)
 outputs = layers.Dense(10, activation="softmax")(h)
 model = keras.Model(inputs, outputs, name="residual_digits")
-model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.002), loss="sparse_categorical_crossentropy",
-              metrics=["accuracy"])
+model.compile(
+    optimizer=keras.optimizers.Adam(learning_rate=0.002),
+    loss="sparse_categorical_crossentropy",
+    metrics=["accuracy"],
+)
 model.fit(x_train, y_train, batch_size=32, epochs=10, validation_data=(x_test, y_test), verbose=0)
 print(f"TEST_ACCURACY {model.evaluate(x_test, y_test, verbose=0)[1]:.4f}")

@@ -23,7 +23,9 @@ def dataset_module(name: str) -> ModuleType:
     except ModuleNotFoundError as err:
         if err.name != f"cnnlab.datasets.{name}":
             raise
-        raise UnsupportedKerasFeature(f"keras.datasets.{name} is not available in this cnnlab build") from None
+        raise UnsupportedKerasFeature(
+            f"keras.datasets.{name} is not available in this cnnlab build"
+        ) from None
 
 
 def dataset_getattr(name: str) -> Any:
@@ -31,7 +33,9 @@ def dataset_getattr(name: str) -> Any:
 
     def __getattr__(attribute: str) -> Any:
         if attribute.startswith("__") and attribute.endswith("__"):
-            raise AttributeError(f"module 'cnnlab.keras.datasets.{name}' has no attribute {attribute!r}")
+            raise AttributeError(
+                f"module 'cnnlab.keras.datasets.{name}' has no attribute {attribute!r}"
+            )
         return getattr(dataset_module(name), attribute)
 
     return __getattr__

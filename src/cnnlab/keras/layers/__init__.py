@@ -18,7 +18,12 @@ def resolve_layers() -> dict[str, Any]:
     import cnnlab.engine  # noqa: F401 - every engine module, so that every @register has run
     from cnnlab.engine import layers
 
-    return {**layers.LAYER_CLASSES, "Input": layers.Input, "InputLayer": layers.InputLayer, "Layer": layers.Layer}
+    return {
+        **layers.LAYER_CLASSES,
+        "Input": layers.Input,
+        "InputLayer": layers.InputLayer,
+        "Layer": layers.Layer,
+    }
 
 
 __getattr__, __dir__ = keras_module(__name__, "keras.layers", resolve_layers, "layers")

@@ -5,4 +5,6 @@ from __future__ import annotations
 from cnnlab.keras.namespace import keras_module
 from cnnlab.keras.optimizers import resolve_optimizers
 
-__getattr__, __dir__ = keras_module(__name__, "keras.optimizers.legacy", resolve_optimizers, "optimizers")
+__getattr__, __dir__ = keras_module(
+    __name__, "keras.optimizers.legacy", resolve_optimizers, "optimizers"
+)

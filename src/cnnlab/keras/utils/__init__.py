@@ -13,7 +13,9 @@ from cnnlab.keras.namespace import keras_module
 
 def plot_model(model: Any, *args: Any, **kwargs: Any) -> None:
     """Refused: cnnlab draws no model graphs (``model.summary()`` prints the layers)."""
-    raise UnsupportedKerasFeature("keras.utils.plot_model is not supported by cnnlab; use model.summary()")
+    raise UnsupportedKerasFeature(
+        "keras.utils.plot_model is not supported by cnnlab; use model.summary()"
+    )
 
 
 def resolve_utils() -> dict[str, Any]:
@@ -21,8 +23,11 @@ def resolve_utils() -> dict[str, Any]:
     from cnnlab import utils
     from cnnlab.keras.backend import clear_session
 
-    return {**{name: getattr(utils, name) for name in utils.__all__}, "clear_session": clear_session,
-            "plot_model": plot_model}
+    return {
+        **{name: getattr(utils, name) for name in utils.__all__},
+        "clear_session": clear_session,
+        "plot_model": plot_model,
+    }
 
 
 __getattr__, __dir__ = keras_module(__name__, "keras.utils", resolve_utils, "utils")
