@@ -5,8 +5,8 @@ has it. Run it unmodified on cnnlab's engine, or compare it with real Keras:
     cnnlab compare examples/keras_mnist_convnet.py --epochs 1
 """
 
-import numpy as np
 import keras
+import numpy as np
 from keras import layers
 
 num_classes = 10

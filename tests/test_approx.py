@@ -12,9 +12,9 @@ from PIL import Image
 
 from cnnlab import plots
 from cnnlab.approx import (
+    PATCH_RESOLUTION,
     ApproxSettings,
     InputEncoder,
-    PATCH_RESOLUTION,
     load_arrays,
     parse_domain,
     prepare,

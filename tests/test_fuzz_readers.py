@@ -31,7 +31,6 @@ from cnnlab.datasets.idx import read_idx
 from cnnlab.datasets.npz import load_npz
 from cnnlab.engine import Sequential, layers, load_model
 from cnnlab.engine.metadata import NewerFieldWarning
-from cnnlab.errors import CnnlabError
 from cnnlab.study.spec import parse_spec
 
 FUZZ = settings(

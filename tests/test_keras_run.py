@@ -195,8 +195,7 @@ def test_a_layer_registered_later_appears_without_an_edit():
 
 
 def test_the_keras_names_programs_use():
-    from cnnlab import keras
-    from cnnlab import engine
+    from cnnlab import engine, keras
     from cnnlab.engine import callbacks, optimizers
     from cnnlab.keras.callbacks import EarlyStopping
     from cnnlab.keras.layers import Conv2D, Dense

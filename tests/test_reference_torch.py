@@ -16,8 +16,8 @@ statement the tolerance is meant to make: the same algorithm, step for step.
 
 from __future__ import annotations
 
-import json
 import copy
+import json
 import os
 import subprocess
 import sys

@@ -18,9 +18,8 @@ from rich.console import Console
 
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
-from cnnlab.study import StudyStore, TrialResult, load_spec, parse_spec, plan_trials
+from cnnlab.study import StudyStore, TrialResult, load_spec, parse_spec, plan_trials, runners, trial
 from cnnlab.study import report as study_report
-from cnnlab.study import runners, trial
 from cnnlab.study.spec import apply_configuration, value_label
 
 TINY_MODEL = {
@@ -448,8 +447,9 @@ def test_a_trial_that_kills_its_worker_fails_alone_and_every_other_trial_finishe
 
 
 def test_workers_map_the_drivers_arrays_read_only_and_the_block_goes_with_close(tmp_path):
-    import numpy as np
     from multiprocessing import shared_memory
+
+    import numpy as np
 
     data = runners.prepare_data(
         parse_spec(write_spec(tmp_path, '"conv2d.filters" = [4]').read_text(), base_dir=tmp_path)

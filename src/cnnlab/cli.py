@@ -249,7 +249,8 @@ def evaluate(
     data_dir: str | None,
     json_path: str | None,
 ) -> None:
-    from .training import TrainSettings, evaluate as evaluate_model, load_data
+    from .training import TrainSettings, load_data
+    from .training import evaluate as evaluate_model
 
     model = runs.load_run_model(run)
     if dataset is None:

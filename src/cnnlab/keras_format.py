@@ -44,9 +44,9 @@ if TYPE_CHECKING:
     import h5py
 
 from cnnlab import __version__
+from cnnlab.engine import limits, saving
 from cnnlab.engine import losses as engine_losses
 from cnnlab.engine import optimizers as engine_optimizers
-from cnnlab.engine import limits, saving
 from cnnlab.engine.errors import UnsupportedKerasFeature
 from cnnlab.engine.layers import LAYER_CLASSES
 

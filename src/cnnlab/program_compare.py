@@ -33,7 +33,7 @@ import numpy as np
 from . import runs
 from .compare import PeakMemory
 from .engine.callbacks import Callback
-from .engine.model import Model, sample_count, split_validation, take
+from .engine.model import Model, split_validation, take
 from .errors import CnnlabError
 
 PROGRAM_NOTE = (

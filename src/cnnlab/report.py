@@ -16,7 +16,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ import numpy as np
 from cnnlab import __version__, plots
 from cnnlab.engine import limits
 from cnnlab.errors import CnnlabError
-from cnnlab.runs import check_run_json, write_text
 from cnnlab.metrics import classification_metrics
+from cnnlab.runs import check_run_json, write_text
 
 FIGURE_CAPTIONS: dict[str, str] = {
     "history.png": "Loss and accuracy per epoch (training and validation)",
@@ -194,7 +194,7 @@ def _page_html(title: str, sections: Sequence[Section]) -> str:
         f'<li><a href="#{_anchor(i)}">{html.escape(s.heading)}</a></li>'
         for i, s in enumerate(sections)
     )
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join(_section_html(i, section) for i, section in enumerate(sections))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

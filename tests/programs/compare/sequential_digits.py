@@ -1,7 +1,6 @@
 """A Sequential CNN on scikit-learn's 8x8 digits, written as a Keras tutorial would."""
 
 import keras
-import numpy as np
 from sklearn.datasets import load_digits
 
 digits = load_digits()
