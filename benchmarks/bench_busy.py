@@ -187,9 +187,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, row in results.items():
         quiet, loaded = row["quiet"], row["one_core_busy"]
         print(
-            f"{name}: quiet engine {quiet['engine']:.3f} s, torch {quiet['torch']:.3f} s; one core busy: engine "
-            f"{loaded['engine']:.3f} s (fixed 2 threads {loaded['engine_two_threads']:.3f} s), torch "
-            f"{loaded['torch']:.3f} s; engine loaded/quiet {row['engine_loaded_over_quiet']:.2f}, engine/torch "
+            f"{name}: quiet engine {quiet['engine']:.3f} s, torch {quiet['torch']:.3f} s; one "
+            "core busy: engine "
+            f"{loaded['engine']:.3f} s (fixed 2 threads {loaded['engine_two_threads']:.3f} s), "
+            "torch "
+            f"{loaded['torch']:.3f} s; engine loaded/quiet {row['engine_loaded_over_quiet']:.2f}, "
+            "engine/torch "
             f"loaded {row['engine_over_torch_loaded']:.2f}"
         )
     write_json(args.out, result)

@@ -93,7 +93,8 @@ print(time.perf_counter() - start)
 
 
 def capacity_ratio() -> dict:
-    """Wall time of 2 units of one-thread NumPy work in 2 processes at once, over 2 x 1 unit alone."""
+    """Wall time of 2 units of one-thread NumPy work in 2 processes at once, over 2 x 1 unit
+    alone."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", CAPACITY_PROBE], env=env, check=True, capture_output=True)
@@ -210,7 +211,8 @@ def main() -> None:
         "load_average_after": load_after,
         "machine": platform.processor() or platform.machine(),
         "train_size": args.train_size,
-        "command": f"CNNLAB_DATA_DIR=../shared/data python benchmarks/bench_study.py --train-size {args.train_size} "
+        "command": "CNNLAB_DATA_DIR=../shared/data python benchmarks/bench_study.py --train-size "
+        f"{args.train_size} "
         f"--rounds {args.rounds}",
     }
     seconds = {
@@ -218,24 +220,30 @@ def main() -> None:
     }
     print(
         f"8 equal trials ({cores} cores), medians of {args.rounds} rounds: one after another "
-        f"{seconds['sequential']:.1f} s ({seconds['sequential_one_blas_thread']:.1f} s with 1 BLAS thread); "
+        f"{seconds['sequential']:.1f} s ({seconds['sequential_one_blas_thread']:.1f} s with 1 "
+        "BLAS thread); "
         f"2 workers {seconds['two_workers']:.1f} s"
     )
     print(
         f"ratio {result['ratio_two_workers_to_sequential']:.2f} (target <= 0.65; rounds "
-        f"{', '.join(f'{r:.2f}' for r in ratios)}), {result['ratio_two_workers_to_sequential_one_thread']:.2f} "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}), "
+        f"{result['ratio_two_workers_to_sequential_one_thread']:.2f} "
         f"against 1 BLAS thread"
     )
     print(
-        f"median trial: {trial['sequential']:.2f} s sequential, {trial['sequential_one_blas_thread']:.2f} s with 1 "
-        f"BLAS thread, {trial['two_workers']:.2f} s in a worker; Amdahl bound {bound:.2f}; capacity ratio "
-        f"{capacity['capacity_ratio']:.2f} (0.5 = two free cores); same accuracies at the same thread count: "
+        f"median trial: {trial['sequential']:.2f} s sequential, "
+        f"{trial['sequential_one_blas_thread']:.2f} s with 1 "
+        f"BLAS thread, {trial['two_workers']:.2f} s in a worker; Amdahl bound {bound:.2f}; "
+        "capacity ratio "
+        f"{capacity['capacity_ratio']:.2f} (0.5 = two free cores); same accuracies at the same "
+        "thread count: "
         f"{result['same_accuracies_at_same_threads']}"
     )
     print("trustworthy run" if trustworthy else "NOT trustworthy: " + "; ".join(reasons))
     if oversubscribed:
         print(
-            f"2 workers oversubscribed ({cores} BLAS threads each): {oversubscribed['seconds']:.1f} s"
+            f"2 workers oversubscribed ({cores} BLAS threads each): "
+            f"{oversubscribed['seconds']:.1f} s"
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

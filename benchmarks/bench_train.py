@@ -148,7 +148,8 @@ def child_argv(args: argparse.Namespace, only: str) -> list[str]:
 
 # ---------------------------------------------------------------------- the model
 def seed_model(seed: int) -> Sequential:
-    """The seed MNIST CNN of design.md (the built-in seed-cnn), compiled as the seed program compiles it."""
+    """The seed MNIST CNN of design.md (the built-in seed-cnn), compiled as the seed program
+    compiles it."""
     model = models.build_model(models.model_config("seed-cnn", (28, 28, 1), 10), 10, seed)
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
@@ -271,7 +272,8 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def usage() -> dict[str, float]:
-    """This process's peak RSS so far (MiB; Linux reports KiB), its RSS now and its page faults so far."""
+    """This process's peak RSS so far (MiB; Linux reports KiB), its RSS now and its page faults so
+    far."""
     use = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "peak_rss_mib": use.ru_maxrss / 1024,
@@ -328,7 +330,8 @@ def train_figures(args: argparse.Namespace, step: Callable[[np.ndarray], None]) 
 def images_per_second(
     predict: Callable[[np.ndarray, int], Any], x: np.ndarray, batch_size: int, repeats: int
 ) -> dict[str, float]:
-    """Images/s of predicting all of x at batch_size: one untimed pass, then the median of repeats."""
+    """Images/s of predicting all of x at batch_size: one untimed pass, then the median of
+    repeats."""
     predict(x, batch_size)
     seconds = []
     for _ in range(repeats):
@@ -419,7 +422,8 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
 def best_gflops(
     m: int, k: int, n: int, repeats: int, transpose_a: bool = False
 ) -> dict[str, float]:
-    """GFLOP/s of a float32 (m, k) @ (k, n) product, as the engine writes it (A^T for the kernel grad)."""
+    """GFLOP/s of a float32 (m, k) @ (k, n) product, as the engine writes it
+    (A^T for the kernel grad)."""
     rng = np.random.default_rng(0)
     a = (
         rng.random((k, m), dtype=np.float32).T
@@ -507,7 +511,8 @@ def profiled_step(model: Sequential, x: np.ndarray, y: np.ndarray, watch: Stopwa
 
 
 def run_profile(args: argparse.Namespace) -> dict[str, Any]:
-    """Median milliseconds per batch of each layer's forward and backward, and the step as a whole."""
+    """Median milliseconds per batch of each layer's forward and backward, and the step as a
+    whole."""
     x_train, labels, _ = load_images(args.data, args.seed)
     onehot = np.eye(10, dtype=np.float32)[labels]
     model = seed_model(args.seed)
@@ -553,7 +558,8 @@ def run_child(args: argparse.Namespace, only: str, env: dict[str, str]) -> dict[
     marked = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
     if done.returncode != 0 or not marked:
         raise RuntimeError(
-            f"the {only} part failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            f"the {only} part failed (exit "
+            f"{done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     return json.loads(marked[-1][len(RESULT_MARK) :])
 
@@ -638,7 +644,8 @@ def environment(
 
 
 def cpu_description() -> dict[str, Any]:
-    """The CPU model and whether it offers AVX-512 (which decides OpenBLAS's kernels), from /proc/cpuinfo."""
+    """The CPU model and whether it offers AVX-512 (which decides OpenBLAS's kernels), from
+    /proc/cpuinfo."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -792,8 +799,10 @@ def print_tables(result: dict[str, Any]) -> None:
 
     n, t = result["numpy"], result["torch"]
     figures = Table(
-        title=f"seed CNN, batch {result['settings']['batch_size']}, {result['settings']['threads']} threads "
-        f"(load average {result['load_average_start'][0]:.2f} -> {result['load_average_end'][0]:.2f})"
+        title=f"seed CNN, batch {result['settings']['batch_size']}, "
+        f"{result['settings']['threads']} threads "
+        f"(load average {result['load_average_start'][0]:.2f} -> "
+        f"{result['load_average_end'][0]:.2f})"
     )
     for column in ("figure", "numpy", "torch", "numpy / torch"):
         figures.add_column(column, justify="left" if column == "figure" else "right")
@@ -876,8 +885,10 @@ def print_tables(result: dict[str, Any]) -> None:
     noise = result["noise"]
     if not noise["trustworthy"]:
         console.print(
-            f"[bold red]Other work disturbed these timings[/] (1-minute load average up to {noise['max_load_average_1min']:.1f} "
-            f"on {noise['cores']} cores; batch times p90/p10 up to {max(noise['batch_p90_over_p10'].values()):.1f}): "
+            "[bold red]Other work disturbed these timings[/] (1-minute load average up to "
+            f"{noise['max_load_average_1min']:.1f} "
+            f"on {noise['cores']} cores; batch times p90/p10 up to "
+            f"{max(noise['batch_p90_over_p10'].values()):.1f}): "
             "compare per round, or rerun on an idle machine."
         )
     console.print(figures)

@@ -298,7 +298,8 @@ def test_bench_study_times_the_study_both_ways_and_reports_the_median_ratio(tmp_
 
 
 def test_bench_keras_models_runs_and_its_ratios_are_its_quotients(tmp_path: Path) -> None:
-    """benchmarks/bench_keras_models.py on two tiny rounds: every figure there, ratios the quotients."""
+    """benchmarks/bench_keras_models.py on two tiny rounds: every figure there, ratios the
+    quotients."""
     out = tmp_path / "bench_keras_models.json"
     script = REPO / "benchmarks" / "bench_keras_models.py"
     done = subprocess.run(

@@ -88,7 +88,8 @@ def console_script(*argv: object, cwd: Path) -> subprocess.CompletedProcess[str]
 
 
 def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
-    """Exit code 2, nothing on stdout, one `cnnlab: error:` line naming the problem, no traceback."""
+    """Exit code 2, nothing on stdout, one `cnnlab: error:` line naming the problem, no
+    traceback."""
     assert "Traceback" not in out + err
     assert code == 2, err
     assert out == ""
@@ -101,7 +102,8 @@ def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> Non
 
 @pytest.fixture(autouse=True)
 def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run every command from a scratch folder, so that a default runs/ never lands in the repository."""
+    """Run every command from a scratch folder, so that a default runs/ never lands in the
+    repository."""
     monkeypatch.chdir(tmp_path)
 
 
@@ -255,7 +257,8 @@ def test_evaluate_prints_and_writes_the_run_metrics(digits_run, capsys, tmp_path
 
 
 def test_evaluate_finds_a_dataset_given_by_path(digits_run, capsys, tmp_path):
-    """A run trained on `--dataset my_digits.npz` is evaluated on that file again, not on a dataset 'my_digits'."""
+    """A run trained on `--dataset my_digits.npz` is evaluated on that file again, not on a dataset
+    'my_digits'."""
     (x_train, y_train), (x_test, y_test) = digits.load_data()
     npz = tmp_path / "my_digits.npz"
     np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
@@ -396,7 +399,8 @@ def test_explore_digits_prints_the_table_and_writes_figures_and_report(capsys, t
 
 
 def idx_file(path: Path, array: np.ndarray, magic: int | None = None, cut: int = 0) -> None:
-    """An IDX file of unsigned bytes (gzipped when the name ends in .gz); `cut` drops trailing bytes."""
+    """An IDX file of unsigned bytes (gzipped when the name ends in .gz); `cut` drops trailing
+    bytes."""
     array = np.asarray(array, dtype=np.uint8)
     header = (magic if magic is not None else 0x0800 | array.ndim).to_bytes(4, "big")
     header += b"".join(d.to_bytes(4, "big") for d in array.shape)

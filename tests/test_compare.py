@@ -72,7 +72,8 @@ def test_agreement_is_computed_from_the_two_saved_models(comparison):
 
 
 def test_both_engines_started_from_the_same_weights(tmp_path, capsys):
-    """With no dropout, SGD and one epoch, identical start and batch order give near-identical weights."""
+    """With no dropout, SGD and one epoch, identical start and batch order give near-identical
+    weights."""
     model = tmp_path / "nodrop.json"
     model.write_text(
         json.dumps(

@@ -463,7 +463,8 @@ def test_load_npz_refuses_a_file_that_is_not_npz(tmp_path):
 
 def test_load_dataset_unknown_name():
     message = (
-        "unknown dataset 'foo': choose one of mnist, fashion_mnist, cifar10, digits, or give a path to a .npz file "
+        "unknown dataset 'foo': choose one of mnist, fashion_mnist, cifar10, digits, or give a "
+        "path to a .npz file "
         "with x_train, y_train, x_test, y_test"
     )
     with pytest.raises(DatasetError) as caught:

@@ -358,7 +358,8 @@ def test_cifar10_offline_error_says_which_file_to_put_where(tmp_path):
         load_dataset("cifar10", data_dir=tmp_path, download=False)
     message = str(caught.value)
     assert message.startswith(
-        f"CIFAR-10 not found in {tmp_path / 'cifar10'} (no cifar-10-binary.tar.gz) and downloading is off."
+        f"CIFAR-10 not found in {tmp_path / 'cifar10'} (no cifar-10-binary.tar.gz) and "
+        "downloading is off."
     )
     hints = (
         "--data-dir",

@@ -204,7 +204,10 @@ def test_non_finite_values_are_located() -> None:
     x = np.array([1.0, 0.0, -1.0, 2.0])
     y = np.array([5.0, 7.0, 8.0, 9.0])
     values = evaluate_expression("log(x)", x, y)
-    pattern = r"NaN or infinity at 2 of 4 points, e\.g\. x=0, y=7; restrict the domain or guard with where"
+    pattern = (
+        r"NaN or infinity at 2 of 4 points, e\.g\. x=0, y=7; restrict the domain or guard with "
+        r"where"
+    )
     with pytest.raises(CnnlabError, match=pattern):
         expression_kind(values, x, y)
     with pytest.raises(CnnlabError, match=r"at 2 of 4 points, e\.g\. index \(1,\)"):

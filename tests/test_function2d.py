@@ -1,4 +1,5 @@
-"""Datasets sampled from 2-variable functions: seed 000's ring-band, other built-ins, expressions."""
+"""Datasets sampled from 2-variable functions: seed 000's ring-band, other built-ins,
+expressions."""
 
 from __future__ import annotations
 

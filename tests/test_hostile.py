@@ -202,7 +202,8 @@ def test_a_model_member_whose_header_declares_a_huge_shape_is_refused(tmp_path) 
 
 
 def test_a_forged_compressed_size_in_the_zip_directory_allocates_nothing(tmp_path) -> None:
-    """Found by tests/test_fuzz_readers.py: zipfile asks the file for the declared compressed size at once."""
+    """Found by tests/test_fuzz_readers.py: zipfile asks the file for the declared compressed size
+    at once."""
     path = tmp_path / "m.cnnlab"
     tiny_model().save(path)
     data = bytearray(path.read_bytes())

@@ -72,7 +72,8 @@ def assert_same_predictions(ours: Any, theirs: Any, x: np.ndarray) -> None:
 
 
 def perturb_keras_weights(model: Any, seed: int = 1) -> None:
-    """Keras's own random weights, with biases, BN scale/shift and moving statistics made non-trivial."""
+    """Keras's own random weights, with biases, BN scale/shift and moving statistics made
+    non-trivial."""
     rng = np.random.default_rng(seed)
     new = []
     for weight in model.weights:
@@ -438,7 +439,8 @@ def test_saving_legacy_h5_is_refused_with_the_formats_that_work(tmp_path: Path) 
 
 
 def test_a_keras2_h5_file_loads_with_its_weights(tmp_path: Path) -> None:
-    """Keras 2's layout, written by hand: the input shape on the first layer, weight names with ":0"."""
+    """Keras 2's layout, written by hand: the input shape on the first layer, weight names with
+    ":0"."""
     rng = np.random.default_rng(9)
     kernel, bias = (
         rng.standard_normal((3, 2)).astype(np.float32),

@@ -48,13 +48,15 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def expected_console_errors() -> list[str]:
-    """Console errors a test expects (the browser logs every 4xx answer): their text, appended by the test."""
+    """Console errors a test expects (the browser logs every 4xx answer): their text, appended by
+    the test."""
     return []
 
 
 @pytest.fixture
 def page(lab: Lab, browser: Browser, expected_console_errors: list[str]) -> Iterator[Page]:
-    """A logged-in page at 1280x800; afterwards: every request went to the lab, the console had no other error."""
+    """A logged-in page at 1280x800; afterwards: every request went to the lab, the console had no
+    other error."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     requests, errors = [], []

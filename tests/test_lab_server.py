@@ -1,4 +1,5 @@
-"""`cnnlab lab`: the real server in a subprocess on 127.0.0.1 (token, Host, Origin, paths, errors, sessions, pushes)."""
+"""`cnnlab lab`: the real server in a subprocess on 127.0.0.1
+(token, Host, Origin, paths, errors, sessions, pushes)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ class Lab:
 
 
 def start_lab(root: Path) -> Lab:
-    """Start `cnnlab lab ROOT --port 0 --no-browser` and wait for the line with its URL (its sign of readiness)."""
+    """Start `cnnlab lab ROOT --port 0 --no-browser` and wait for the line with its URL
+    (its sign of readiness)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "cnnlab.cli", "lab", str(root), "--port", "0", "--no-browser"],

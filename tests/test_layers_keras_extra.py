@@ -114,7 +114,8 @@ NEW_CASES = [
 
 
 def built(name: str, seed: int = 0) -> tuple[layers.Layer, np.ndarray, bool]:
-    """The case's layer, built, with random gamma/beta and moving statistics; its input; training."""
+    """The case's layer, built, with random gamma/beta and moving statistics; its input;
+    training."""
     factory, shape, training = CASES[name]
     layer, rng = factory(), np.random.default_rng(seed)
     x = away_from_kinks(shape, seed)

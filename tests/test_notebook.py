@@ -104,7 +104,8 @@ def test_with_a_path_a_plot_still_writes_its_png(tmp_path):
 
 # ---------------------------------------------------------------------- the notebook in a real kernel
 def this_python_kernel(folder: Path) -> object:
-    """A kernel manager for this environment's Python (sys.executable), whatever kernels are installed."""
+    """A kernel manager for this environment's Python (sys.executable), whatever kernels are
+    installed."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
@@ -149,7 +150,8 @@ def cell_with(notebook: object, phrase: str) -> object:
 
 
 def check_ran(notebook: object) -> str:
-    """Every code cell ran without error and the figure cells show one PNG each; returns the fit output."""
+    """Every code cell ran without error and the figure cells show one PNG each; returns the fit
+    output."""
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
     assert not [out for cell in code for out in cell.outputs if out.output_type == "error"]

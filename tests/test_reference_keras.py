@@ -170,7 +170,8 @@ def max_weight_diff(engine: Sequential, keras_model: Any) -> float:
 def test_importing_the_module_imports_neither_keras_nor_torch() -> None:
     code = (
         "import sys, cnnlab; before = set(sys.modules); import cnnlab.reference.keras as k; "
-        "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} & {'keras', 'torch'}), k.keras_available())"
+        "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} & {'keras', 'torch'}), "
+        "k.keras_available())"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     out = subprocess.run(

@@ -69,7 +69,8 @@ def precision(request: pytest.FixtureRequest) -> Iterator[str]:
 
 # ------------------------------------------------------------------------- models
 def seed_cnn(seed: int = 1, optimizer: str | dict = "adam") -> Sequential:
-    """The seed MNIST CNN (34,826 parameters; the built-in seed-cnn), compiled as the seed program compiles it."""
+    """The seed MNIST CNN (34,826 parameters; the built-in seed-cnn), compiled as the seed program
+    compiles it."""
     model = models.build_model(models.model_config("seed-cnn", (28, 28, 1), 10), 10, seed)
     model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
     return model
@@ -340,7 +341,8 @@ OPTIMIZER_CONFIGS = [
 
 @pytest.mark.parametrize("config", OPTIMIZER_CONFIGS, ids=lambda c: "-".join(map(str, c.values())))
 def test_torch_optimizers_repeat_the_engine_update_bit_for_bit(config):
-    """Large epsilons make the place of epsilon (Keras vs torch.optim) visible; ours matches Keras."""
+    """Large epsilons make the place of epsilon (Keras vs torch.optim) visible; ours matches
+    Keras."""
     from cnnlab.engine import optimizers
 
     rng = np.random.default_rng(6)
@@ -374,7 +376,8 @@ LOSS_CASES = [
 
 @pytest.mark.parametrize("name, activation", LOSS_CASES)
 def test_loss_value_is_the_engine_value_and_gradient_the_fused_one(name, activation):
-    """Logits with a spread of 40 put probabilities below the 1e-7 clip: the value is still Keras's."""
+    """Logits with a spread of 40 put probabilities below the 1e-7 clip: the value is still
+    Keras's."""
     from cnnlab.engine import activations, losses
 
     rng = np.random.default_rng(7)
@@ -596,10 +599,12 @@ def test_strides_larger_than_the_kernel_do_not_corrupt_memory(tmp_path):
         "import numpy as np\n"
         "from cnnlab import Sequential, Input, layers\n"
         "from cnnlab.reference.torch import TorchTrainer\n"
-        "m = Sequential([Input(shape=(9, 9, 1)), layers.Conv2D(3, 1, strides=3, activation='relu'), layers.Flatten(),\n"
+        "m = Sequential([Input(shape=(9, 9, 1)), layers.Conv2D(3, 1, strides=3, "
+        "activation='relu'), layers.Flatten(),\n"
         "                layers.Dense(2, activation='softmax')], seed=0)\n"
         "m.compile(loss='categorical_crossentropy', optimizer='sgd')\n"
-        "t = TorchTrainer(m.get_config(), m.optimizer.get_config(), m.loss.name, seed=0, threads=1)\n"
+        "t = TorchTrainer(m.get_config(), m.optimizer.get_config(), m.loss.name, seed=0, "
+        "threads=1)\n"
         "x = np.random.default_rng(0).random((64, 9, 9, 1)).astype('float32')\n"
         "t.fit(x, np.eye(2, dtype='float32')[np.arange(64) % 2], batch_size=8, epochs=10)\n"
         "print('ok')\n"

@@ -52,7 +52,8 @@ def cnnlab_process(out: Path) -> subprocess.Popen:
 def wait_for_checkpoint(
     process: subprocess.Popen, out: Path, epochs: int, timeout: float = 60
 ) -> None:
-    """Until `epochs` epochs are checkpointed (the sign of progress): the process is then in a later epoch."""
+    """Until `epochs` epochs are checkpointed (the sign of progress): the process is then in a later
+    epoch."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         path = out / CHECKPOINT
@@ -190,7 +191,8 @@ def test_a_learning_rate_of_1e6_trips_the_divergence_guard(tmp_path, capsys):
     model.write_text(
         '{"layers": [{"class_name": "Flatten", "config": {"name": "flatten"}},'
         ' {"class_name": "Dense", "config": {"name": "hidden", "units": 32}},'
-        ' {"class_name": "Dense", "config": {"name": "out", "units": 10, "activation": "softmax"}}]}'
+        ' {"class_name": "Dense", "config": {"name": "out", "units": 10, "activation": '
+        '"softmax"}}]}'
     )
     out = tmp_path / "run"
     code = main(
@@ -215,7 +217,8 @@ def test_a_learning_rate_of_1e6_trips_the_divergence_guard(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cnnlab:")]
     assert code == 2 and len(err) == 1
     assert re.search(
-        r"training diverged at epoch 1, batch \d+: .* layer '(hidden|out)'.*Lower the learning rate \(now 1e\+06\)",
+        r"training diverged at epoch 1, batch \d+: .* layer '(hidden|out)'.*Lower the learning "
+        r"rate \(now 1e\+06\)",
         err[0],
     )
     assert not (out / "model.cnnlab").exists()

@@ -92,7 +92,10 @@ def test_builtin_seed_study_has_the_four_axes_of_the_seed():
 
 
 def test_trial_keys_are_stable_and_random_sampling_grows_by_extension(tmp_path):
-    axes = '"conv2d.filters" = [2, 4, 8, 16]\n"max_pooling2d.pool_size" = [1, 2, 3]\n"conv2d.strides" = [1, 2]'
+    axes = (
+        '"conv2d.filters" = [2, 4, 8, 16]\n"max_pooling2d.pool_size" = [1, 2, '
+        '3]\n"conv2d.strides" = [1, 2]'
+    )
     grid = parse_spec(spec_text(axes, "repeats = 2"), base_dir=write_spec(tmp_path, axes).parent)
     plans = plan_trials(grid)
     assert len(plans) == 24 * 2 and len({p.key for p in plans}) == 48
@@ -306,7 +309,8 @@ def status_counts(db: Path) -> dict[str, int]:
 
 
 def twelve_trial_study(tmp_path: Path) -> tuple[Path, Path, Path, list[str]]:
-    """A 12-trial study long enough to be stopped mid-way: (spec, out, db, the cnnlab command running it)."""
+    """A 12-trial study long enough to be stopped mid-way:
+    (spec, out, db, the cnnlab command running it)."""
     spec = write_spec(
         tmp_path,
         '"conv2d.filters" = [2, 3, 4, 5, 6, 7]\n"conv2d_1.filters" = [2, 3]',
@@ -386,8 +390,8 @@ def test_ctrl_c_stops_the_study_at_once_and_the_same_command_goes_on(tmp_path, c
     finished = counts.get("done", 0)
     assert process.returncode == 130, output
     assert (
-        f"cnnlab: interrupted: {finished} of 12 trials finished, kept in {db}; go on with the same command"
-        in output
+        f"cnnlab: interrupted: {finished} of 12 trials finished, kept in {db}; go on with the "
+        "same command" in output
     )
     assert (
         "Traceback" not in output and "failed" not in counts
@@ -399,7 +403,8 @@ def test_ctrl_c_stops_the_study_at_once_and_the_same_command_goes_on(tmp_path, c
 
 
 def dies_on_seed_2(task):
-    """A worker's work whose trial with seed 2 kills its process, as the kernel's OOM killer would."""
+    """A worker's work whose trial with seed 2 kills its process, as the kernel's OOM killer
+    would."""
     if task.seed == 2:
         os.kill(os.getpid(), signal.SIGKILL)
     return runners.run_in_worker(task)
@@ -650,7 +655,10 @@ def synthetic_store(db: Path) -> None:
     """A finished 3 x 2 x 2 grid study, 2 seeds each, with additive effects: pool 3 gains
     0.4 points and pool 4 costs 1.2, 16 filters add 2, stride 2 costs 5; pool 4 with 16
     filters never fits (so plain means would mix the filters' effect into pool 4's)."""
-    axes = '"max_pooling2d.pool_size" = [2, 3, 4]\n"conv2d.filters" = [8, 16]\n"conv2d.strides" = [1, 2]'
+    axes = (
+        '"max_pooling2d.pool_size" = [2, 3, 4]\n"conv2d.filters" = [8, 16]\n"conv2d.strides" = '
+        "[1, 2]"
+    )
     (db.parent / "tiny.json").write_text(json.dumps(TINY_MODEL))
     spec = parse_spec(spec_text(axes, "repeats = 2"), "synthetic.toml", db.parent)
     with StudyStore(db) as store:
@@ -689,7 +697,8 @@ def test_report_of_a_study_states_each_axis_effect_from_the_data(tmp_path, capsy
     assert code == 0, err
     html = (tmp_path / "report.html").read_text()
     assert (
-        "max_pooling2d.pool_size: 3 raises accuracy by 0.4 points and 4 lowers accuracy by 1.2 points "
+        "max_pooling2d.pool_size: 3 raises accuracy by 0.4 points and 4 lowers accuracy by 1.2 "
+        "points "
         "on average versus 2."
     ) in html
     assert "conv2d.filters: 16 raises accuracy by 2.0 points on average versus 8." in html

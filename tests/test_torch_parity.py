@@ -20,7 +20,8 @@ TOLERANCE = 1e-5
 def assert_matches_torch(
     quantity: str, ours: np.ndarray, theirs, tolerance: float = TOLERANCE
 ) -> None:
-    """Compare with a torch tensor (already in the engine's layout); name the quantity and the gap."""
+    """Compare with a torch tensor (already in the engine's layout); name the quantity and the
+    gap."""
     theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
     assert ours.shape == theirs.shape, f"{quantity}: shape {ours.shape} vs torch {theirs.shape}"
     scale = max(1.0, float(np.abs(theirs).max()))

@@ -71,7 +71,8 @@ MAX_SAMPLES = 10_000_000
 DATA_FILE = "approx.npz"
 
 FIGURES: dict[str, str] = {
-    "original.png": "The function on a {resolution} x {resolution} grid of its domain: the original.",
+    "original.png": "The function on a {resolution} x {resolution} grid of its domain: the "
+    "original.",
     "test_true.png": "The {n_test:,} test points coloured by the function's true {what}.",
     "test_predicted.png": "The same test points coloured by the network's predicted {what}.",
     "field.png": "The network's {field} on the grid, with the true {boundary} drawn in black.",
@@ -135,11 +136,13 @@ class ApproxSettings:
             ),
             (
                 self.sampling in function2d.SAMPLINGS,
-                f"unknown sampling {self.sampling!r}: choose one of {', '.join(function2d.SAMPLINGS)}",
+                f"unknown sampling {self.sampling!r}: choose one of "
+                f"{', '.join(function2d.SAMPLINGS)}",
             ),
             (
                 self.optimizer in optimizers.OPTIMIZERS,
-                f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(optimizers.OPTIMIZERS)}",
+                f"unknown optimizer {self.optimizer!r}: choose one of "
+                f"{', '.join(optimizers.OPTIMIZERS)}",
             ),
             (
                 self.learning_rate is None
@@ -157,7 +160,8 @@ class ApproxSettings:
 
 
 def parse_domain(text: str) -> Domain:
-    """``"x_low,x_high,y_low,y_high"`` -> ``((x_low, x_high), (y_low, y_high))``; CnnlabError if malformed."""
+    """``"x_low,x_high,y_low,y_high"`` -> ``((x_low, x_high), (y_low, y_high))``; CnnlabError if
+    malformed."""
     expected = "give four numbers x_low,x_high,y_low,y_high with low < high, e.g. 0,1,0,1"
     try:
         values = [float(part) for part in text.split(",")]
@@ -178,7 +182,8 @@ def parse_domain(text: str) -> Domain:
 
 @dataclass(frozen=True)
 class InputEncoder:
-    """Points of the domain -> network inputs: scaled coordinates (n, 2), or coordinate patches (n, k, k, 2)."""
+    """Points of the domain -> network inputs: scaled coordinates (n, 2), or coordinate patches
+    (n, k, k, 2)."""
 
     domain: Domain
     patch_size: int | None = None
@@ -224,7 +229,8 @@ class InputEncoder:
 
 
 def patch_cnn_layers(outputs: int, activation: str) -> list[dict]:
-    """patch-cnn: Conv2D(16, 3x3) - Conv2D(32, 3x3, same) - Flatten - Dense(64, relu) - Dense(outputs)."""
+    """patch-cnn: Conv2D(16, 3x3) - Conv2D(32, 3x3, same) - Flatten - Dense(64, relu) -
+    Dense(outputs)."""
     return [
         models.conv("conv2d", 16),
         models.conv("conv2d_1", 32, "same"),
@@ -267,7 +273,8 @@ def check_model_spec(spec: str) -> None:
     ):
         return
     raise CnnlabError(
-        f"unknown model {spec!r} for approx: use {', '.join(BUILTIN_APPROX_MODELS)} or a JSON/TOML model file"
+        f"unknown model {spec!r} for approx: use {', '.join(BUILTIN_APPROX_MODELS)} or a "
+        "JSON/TOML model file"
     )
 
 
@@ -340,15 +347,18 @@ def prepare(settings: ApproxSettings) -> ApproxProblem:
 
 
 def check_split(settings: ApproxSettings, n_train: int, n_test: int) -> None:
-    """At least one test point, a validation set when asked for, and a batch no larger than the training set."""
+    """At least one test point, a validation set when asked for, and a batch no larger than the
+    training set."""
     if n_test < 1:
         raise CnnlabError(
-            f"test fraction {settings.test_fraction} of {settings.samples} samples leaves no test point"
+            f"test fraction {settings.test_fraction} of {settings.samples} samples leaves no test "
+            "point"
         )
     fitted = math.floor(n_train * (1 - settings.validation_split))
     if settings.validation_split and fitted in (0, n_train):
         raise CnnlabError(
-            f"{n_train} training points are too few for validation split {settings.validation_split}"
+            f"{n_train} training points are too few for validation split "
+            f"{settings.validation_split}"
         )
     if settings.batch_size > fitted:
         raise CnnlabError(
@@ -360,7 +370,8 @@ def check_split(settings: ApproxSettings, n_train: int, n_test: int) -> None:
 
 
 def snapshot_epochs(epochs: int, count: int = SNAPSHOT_COUNT) -> list[int]:
-    """About ``count`` epochs from 0 (before training) to ``epochs``, evenly spaced, both ends included."""
+    """About ``count`` epochs from 0 (before training) to ``epochs``, evenly spaced, both ends
+    included."""
     return sorted({round(e) for e in np.linspace(0, epochs, max(count, 2))})
 
 
@@ -447,7 +458,8 @@ def run_approx(
 def test_metrics(
     problem: ApproxProblem, output: np.ndarray, epoch_seconds: list[float]
 ) -> dict[str, Any]:
-    """metrics.json: test_loss and test_accuracy (or r2), the classification (or regression) scores, and the run facts."""
+    """metrics.json: test_loss and test_accuracy (or r2), the classification (or regression) scores,
+    and the run facts."""
     function = problem.function
     if problem.regression:
         scores = regression_metrics(problem.y_test, output)
@@ -477,7 +489,8 @@ def test_metrics(
 def field_arrays(
     problem: ApproxProblem, test_output: np.ndarray, snapshots: list[tuple[int, np.ndarray]]
 ) -> dict[str, np.ndarray]:
-    """The arrays behind the figures (saved as approx.npz): grids, true and predicted fields, snapshots, test points."""
+    """The arrays behind the figures (saved as approx.npz): grids, true and predicted fields,
+    snapshots, test points."""
     function, regression = problem.function, problem.regression
     xx, yy, points = grid_points(function.domain, GRID_RESOLUTION)
     snap_xx, snap_yy, snap_points = grid_points(function.domain, SNAPSHOT_RESOLUTION)
@@ -507,7 +520,8 @@ def field_arrays(
 
 
 def write_run(problem: ApproxProblem, result: ApproxResult) -> None:
-    """config.json, model.cnnlab, history.csv, metrics.json, summary.txt, approx.npz, figures, report.html."""
+    """config.json, model.cnnlab, history.csv, metrics.json, summary.txt, approx.npz, figures,
+    report.html."""
     run_dir, function = result.run_dir, problem.function
     (x_low, x_high), (y_low, y_high) = function.domain
     function_facts = {
@@ -580,7 +594,8 @@ def write_figures(run_dir: str | Path) -> list[Path]:
 def write_test_point_figures(
     arrays: dict[str, np.ndarray], names: list[str], out: Path
 ) -> list[Path]:
-    """The seed's pictures: the test points coloured by the true and by the predicted class (or value)."""
+    """The seed's pictures: the test points coloured by the true and by the predicted class
+    (or value)."""
     truth, xx, yy = arrays["grid_truth"], arrays["grid_x"], arrays["grid_y"]
     what = "class" if names else "value"
     value_range = None if names else (float(truth.min()), float(truth.max()))
@@ -609,7 +624,8 @@ def write_test_point_figures(
 
 
 def write_field_figures(arrays: dict[str, np.ndarray], names: list[str], out: Path) -> list[Path]:
-    """The predicted field with the true boundary, the error map and the snapshots during training."""
+    """The predicted field with the true boundary, the error map and the snapshots during
+    training."""
     grid, truth, predicted = (
         (arrays["grid_x"], arrays["grid_y"]),
         arrays["grid_truth"],
@@ -692,7 +708,8 @@ def overview_rows(config: dict[str, Any], metrics: dict[str, Any]) -> list[list[
 
 
 def render_report(run_dir: str | Path) -> Path:
-    """(Re)build the run's report.html from its files: overview, figures with captions, history, model."""
+    """(Re)build the run's report.html from its files: overview, figures with captions, history,
+    model."""
     run_dir = Path(run_dir)
     config, metrics = (
         runs.read_json(run_dir, "config.json"),
@@ -754,5 +771,8 @@ def confusion_rows(metrics: dict[str, Any]) -> list[list[Any]]:
 def headline(metrics: dict[str, Any]) -> str:
     """ "test accuracy 0.9804 (test loss 0.0622)" or "R^2 0.9871 (test MSE 0.0031)"."""
     if "test_accuracy" in metrics:
-        return f"test accuracy {format_value(metrics['test_accuracy'])} (test loss {format_value(metrics['test_loss'])})"
+        return (
+            f"test accuracy {format_value(metrics['test_accuracy'])} (test loss "
+            f"{format_value(metrics['test_loss'])})"
+        )
     return f"R^2 {format_value(metrics['r2'])} (test MSE {format_value(metrics['test_loss'])})"

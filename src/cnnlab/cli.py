@@ -58,7 +58,8 @@ def data_dir_option(function: Any) -> Any:
         "--data-dir",
         type=click.Path(file_okay=False),
         default=None,
-        help="Folder with one sub-folder per dataset (default: $CNNLAB_DATA_DIR, else ~/.cache/cnnlab).",
+        help="Folder with one sub-folder per dataset (default: $CNNLAB_DATA_DIR, else "
+        "~/.cache/cnnlab).",
     )(function)
 
 
@@ -88,7 +89,8 @@ Examples:
     "--model",
     "model_spec",
     default=None,
-    help=f"Built-in ({', '.join(models.BUILTIN_MODELS)}) or a JSON/TOML model file in the get_config format. Default: seed-cnn (seed-cnn-same for images under 10 pixels).",
+    help=f"Built-in ({', '.join(models.BUILTIN_MODELS)}) or a JSON/TOML model file in the "
+    "get_config format. Default: seed-cnn (seed-cnn-same for images under 10 pixels).",
 )
 @click.option(
     "--epochs", type=int, default=15, show_default=True, help="Passes over the training data."
@@ -143,7 +145,8 @@ Examples:
     "--resume",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Continue an interrupted run from its last finished epoch, with its saved settings (other options are ignored).",
+    help="Continue an interrupted run from its last finished epoch, with its saved settings "
+    "(other options are ignored).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace a finished run already in --out (refused otherwise)."
@@ -266,7 +269,8 @@ def evaluate(
 
 
 def run_dataset(run: Path, data_dir: str | None) -> tuple[str, str | None]:
-    """The dataset a run was trained on, as given to ``train`` (a name or a path), and its data dir."""
+    """The dataset a run was trained on, as given to ``train`` (a name or a path), and its data
+    dir."""
     if not run.is_dir():
         return "mnist", data_dir
     config = runs.read_json(run, "config.json")
@@ -281,11 +285,13 @@ def run_dataset(run: Path, data_dir: str | None) -> tuple[str, str | None]:
 def check_input_shape(model: Any, data: Any) -> None:
     if tuple(model.input_shape) != data.input_shape:
         raise CnnlabError(
-            f"the model expects images of shape {tuple(model.input_shape)}, the dataset has {data.input_shape}"
+            f"the model expects images of shape {tuple(model.input_shape)}, the dataset has "
+            f"{data.input_shape}"
         )
     if model.output_shape[-1] != data.num_classes:
         raise CnnlabError(
-            f"the model has {model.output_shape[-1]} outputs, the dataset has {data.num_classes} classes"
+            f"the model has {model.output_shape[-1]} outputs, the dataset has {data.num_classes} "
+            "classes"
         )
 
 
@@ -352,7 +358,8 @@ Examples:
 @click.option(
     "--input-shape",
     default=None,
-    help="For a built-in or config file: input shape, e.g. 28,28,1 (default 28,28,1; 2 for seed-dense).",
+    help="For a built-in or config file: input shape, e.g. 28,28,1 (default 28,28,1; 2 for "
+    "seed-dense).",
 )
 @click.option(
     "--classes",
@@ -499,7 +506,8 @@ def explain(run: str, index: int, data_dir: str | None) -> None:
     render_run_report(run_dir)
     console.print(
         f"Test image {index}: true {shown['true']}, predicted {shown['predicted']}; "
-        f"feature maps of {', '.join(shown['layers']) or 'no spatial layer'}; figures in {run_dir / 'figures'}",
+        f"feature maps of {', '.join(shown['layers']) or 'no spatial layer'}; figures in "
+        f"{run_dir / 'figures'}",
         highlight=False,
     )
 
@@ -560,7 +568,8 @@ Examples:
     type=float,
     default=0.0,
     show_default=True,
-    help="Training targets only: share of labels flipped (classes) or std of gaussian noise (regression).",
+    help="Training targets only: share of labels flipped (classes) or std of gaussian noise "
+    "(regression).",
 )
 @click.option(
     "--test-fraction",
@@ -696,7 +705,8 @@ Examples:
     "--ray",
     "ray_address",
     default=None,
-    help="Run the trials as Ray tasks on the cluster at this address (auto, HOST:PORT; local starts a throwaway one).",
+    help="Run the trials as Ray tasks on the cluster at this address (auto, HOST:PORT; local "
+    "starts a throwaway one).",
 )
 @click.option(
     "--db",
@@ -728,7 +738,8 @@ def study(
 
     if (jobs is not None or threads is not None) and ray_address:
         raise CnnlabError(
-            "--jobs/--threads and --ray exclude each other: Ray gives each trial one CPU of the cluster"
+            "--jobs/--threads and --ray exclude each other: Ray gives each trial one CPU of the "
+            "cluster"
         )
     study_spec = load_spec(spec)
     runner = RayRunner(ray_address) if ray_address else LocalRunner(jobs, threads)
@@ -875,7 +886,8 @@ Examples:
     type=click.Choice(["torch", "keras"]),
     default="torch",
     show_default=True,
-    help="The framework to compare with: PyTorch, or Keras 3 where it is installed. With a PROGRAM.py the default is keras; torch replays Sequential models.",
+    help="The framework to compare with: PyTorch, or Keras 3 where it is installed. With a "
+    "PROGRAM.py the default is keras; torch replays Sequential models.",
 )
 @click.option(
     "--parity",
@@ -915,7 +927,8 @@ def compare(
         raise CnnlabError("cnnlab compare needs PyTorch: pip install 'cnnlab[torch]'")
     if reference == "keras" and not keras_available():
         raise CnnlabError(
-            "--reference keras needs Keras 3, which is not installed (pip install keras); or use --reference torch"
+            "--reference keras needs Keras 3, which is not installed (pip install keras); or use "
+            "--reference torch"
         )
     if parity and reference != "torch":
         raise CnnlabError("--parity compares with PyTorch only; leave out --reference")
@@ -988,7 +1001,8 @@ def compare_program(
     ]
     if given:
         raise CnnlabError(
-            f"with a program, its own settings are used; leave out {', '.join('--' + g.replace('_', '-').replace('-spec', '') for g in given)}"
+            "with a program, its own settings are used; leave out "
+            f"{', '.join('--' + g.replace('_', '-').replace('-spec', '') for g in given)}"
         )
     reference = (
         reference if context.get_parameter_source("reference").name == "COMMANDLINE" else "keras"
@@ -1020,7 +1034,8 @@ def compare_program(
         print_comparison(summary)
     worst = max((row["output_max_rel"] for row in summary["parity"]), default=0.0)
     console.print(
-        f"Parity at the initial weights: largest relative difference of a layer output {worst:.2g}.",
+        "Parity at the initial weights: largest relative difference of a layer output "
+        f"{worst:.2g}.",
         highlight=False,
     )
     console.print(
@@ -1045,7 +1060,8 @@ def print_comparison(summary: dict[str, Any]) -> None:
     console.print(table)
     agree = summary["agreement"]
     console.print(
-        f"Same prediction on {agree['same_prediction_share']:.2%} of the test images; largest probability "
+        f"Same prediction on {agree['same_prediction_share']:.2%} of the test images; largest "
+        "probability "
         f"difference {agree['max_abs_prob_diff']:.3g}. {summary['note']}",
         highlight=False,
     )

@@ -232,7 +232,8 @@ def write_figures(out_dir: Path, summary: dict, results: dict, data: PreparedDat
 
 
 COMPARE_FIGURES = {
-    "confusion_matrices.png": "Confusion matrices: the NumPy engine (left) and the framework (right)",
+    "confusion_matrices.png": "Confusion matrices: the NumPy engine (left) and the framework "
+    "(right)",
     "roc_compare.png": "ROC curves of both engines (micro and macro averages)",
     "history_compare.png": "Training and validation curves of both engines",
 }

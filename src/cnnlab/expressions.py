@@ -175,7 +175,8 @@ def compile_expression(text: str) -> Expression:
 
 
 def evaluate_expression(text: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Values of the expression ``text`` at the points ``(x, y)``, shaped like ``x`` and ``y`` broadcast."""
+    """Values of the expression ``text`` at the points ``(x, y)``, shaped like ``x`` and ``y``
+    broadcast."""
     return compile_expression(text)(x, y)
 
 
@@ -200,7 +201,8 @@ def expression_kind(
 def check_finite(
     values: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None
 ) -> None:
-    """Raise ``CnnlabError`` saying how many values are NaN or infinite and where the first one is."""
+    """Raise ``CnnlabError`` saying how many values are NaN or infinite and where the first one
+    is."""
     values = np.asarray(values)
     if not np.issubdtype(values.dtype, np.inexact):
         return
@@ -214,7 +216,8 @@ def check_finite(
     else:
         where = f"index {tuple(int(i) for i in first)}"
     raise CnnlabError(
-        f"the expression gives NaN or infinity at {int(bad.sum())} of {bad.size} points, e.g. {where}; "
+        f"the expression gives NaN or infinity at {int(bad.sum())} of {bad.size} points, e.g. "
+        f"{where}; "
         "restrict the domain or guard with where(...)"
     )
 
@@ -297,7 +300,10 @@ def _check_unary(node: ast.UnaryOp, expression: Expression) -> None:
 
 def _check_binary(node: ast.BinOp, expression: Expression) -> None:
     if type(node.op) not in ARITHMETIC_OPERATORS and type(node.op) not in LOGICAL_OPERATORS:
-        reason = f"operator in '{expression.segment(node)}' is not allowed; allowed: + - * / // % ** & | ^"
+        reason = (
+            f"operator in '{expression.segment(node)}' is not allowed; allowed: + - * / // % ** & "
+            "| ^"
+        )
         raise expression.refusal(node, reason)
     _check(node.left, expression)
     _check(node.right, expression)
@@ -309,12 +315,18 @@ def _check_exponent(node: ast.expr, expression: Expression) -> None:
     """The exponent of ``**`` must be a constant in [-MAX_EXPONENT, MAX_EXPONENT]."""
     text = expression.segment(node)
     if any(isinstance(child, ast.Name) and child.id in VARIABLES for child in ast.walk(node)):
-        reason = f"the exponent '{text}' of '**' must be a constant; for a variable power use exp(b * log(a))"
+        reason = (
+            f"the exponent '{text}' of '**' must be a constant; for a variable power use exp(b * "
+            "log(a))"
+        )
         raise expression.refusal(node, reason)
     with np.errstate(all="ignore"):
         value = float(_evaluate(node, _named_constants(), expression))
     if not abs(value) <= MAX_EXPONENT:
-        reason = f"the exponent '{text}' of '**' is {value:g}; it must lie in [{-MAX_EXPONENT}, {MAX_EXPONENT}]"
+        reason = (
+            f"the exponent '{text}' of '**' is {value:g}; it must lie in [{-MAX_EXPONENT}, "
+            f"{MAX_EXPONENT}]"
+        )
         raise expression.refusal(node, reason)
 
 
@@ -337,7 +349,10 @@ def _check_comparison(node: ast.Compare, expression: Expression) -> None:
 def _check_call(node: ast.Call, expression: Expression) -> None:
     allowed = ", ".join(ALLOWED_FUNCTIONS)
     if not isinstance(node.func, ast.Name):
-        reason = f"call of '{expression.segment(node.func)}' is not allowed; call one of {allowed} by name"
+        reason = (
+            f"call of '{expression.segment(node.func)}' is not allowed; call one of {allowed} by "
+            "name"
+        )
         raise expression.refusal(node, reason)
     name = node.func.id
     if name not in ALLOWED_FUNCTIONS:
@@ -394,7 +409,8 @@ def _boolean(
     value = np.asarray(value)
     if value.dtype != np.bool_:
         reason = (
-            f"'{operator}' combines true/false values, but '{expression.segment(node)}' is a number; "
+            f"'{operator}' combines true/false values, but '{expression.segment(node)}' is a "
+            "number; "
             "use comparisons, e.g. (x > 0) & (y > 0)"
         )
         raise expression.refusal(node, reason)

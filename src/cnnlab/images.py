@@ -25,7 +25,8 @@ def load_image(path: Path, input_shape: tuple[int, ...], invert: str = "auto") -
 
     if len(input_shape) != 3 or input_shape[2] not in (1, 3):
         raise CnnlabError(
-            f"this model takes input {input_shape}, not images (predict needs (H, W, 1) or (H, W, 3))"
+            f"this model takes input {input_shape}, not images (predict needs (H, W, 1) or (H, W, "
+            "3))"
         )
     height, width, channels = input_shape
     try:
@@ -49,7 +50,8 @@ def load_image(path: Path, input_shape: tuple[int, ...], invert: str = "auto") -
 
 @contextlib.contextmanager
 def pillow_pixel_limit(pixels: int) -> Iterator[None]:
-    """Pillow's own bomb check (a warning above the limit, an error above twice it) at cnnlab's limit."""
+    """Pillow's own bomb check (a warning above the limit, an error above twice it) at cnnlab's
+    limit."""
     from PIL import Image
 
     previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, pixels

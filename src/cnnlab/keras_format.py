@@ -240,7 +240,8 @@ def keras_layer_object(spec: dict[str, Any], layer: Any) -> dict[str, Any]:
 
 
 def batch_shape(shape: Any) -> list[Any]:
-    """(28, 28, 1) -> [None, 28, 28, 1]; a list of shapes (a multi-input layer) -> a list of them."""
+    """(28, 28, 1) -> [None, 28, 28, 1]; a list of shapes (a multi-input layer) -> a list of
+    them."""
     if shape and isinstance(shape[0], (tuple, list)):
         return [batch_shape(s) for s in shape]
     return [None, *(int(d) for d in shape)]
@@ -321,7 +322,8 @@ def keras_layer_order(config: dict[str, Any]) -> list[str]:
 
 
 def keras_compile_config(model: Any) -> dict[str, Any] | None:
-    """Optimizer, loss and metrics as Keras's ``get_compile_config`` writes them; None if not compiled."""
+    """Optimizer, loss and metrics as Keras's ``get_compile_config`` writes them; None if not
+    compiled."""
     optimizer, loss = getattr(model, "optimizer", None), getattr(model, "loss", None)
     if optimizer is None or loss is None:
         return None
@@ -360,7 +362,8 @@ def keras_optimizer_class(name: str) -> str:
 
 
 def keras_loss(loss: Any) -> Any:
-    """A loss by Keras name, or as a serialized Keras loss object when it has arguments (from_logits)."""
+    """A loss by Keras name, or as a serialized Keras loss object when it has arguments
+    (from_logits)."""
     config = (
         loss.get_config()
         if hasattr(loss, "get_config")
@@ -513,7 +516,8 @@ def read_json_member(path: Path, archive: zipfile.ZipFile, member: str) -> dict[
         raise ValueError(f"{path}: not a Keras .keras file (no {member} inside)") from None
     if info.file_size > MAX_JSON_BYTES:
         raise ValueError(
-            f"{path}: {member} declares {info.file_size:,} bytes (more than {MAX_JSON_BYTES:,}); refused"
+            f"{path}: {member} declares {info.file_size:,} bytes (more than {MAX_JSON_BYTES:,}); "
+            "refused"
         )
     try:
         config = limits.loads_json(archive.read(member), f"{path}: {member}")  # nesting bounded too
@@ -526,7 +530,8 @@ def read_json_member(path: Path, archive: zipfile.ZipFile, member: str) -> dict[
 
 @contextlib.contextmanager
 def open_h5(path: Path, source: Any) -> Iterator[h5py.File]:
-    """``h5py.File`` on a path or file object; a damaged file becomes a ValueError naming ``path``."""
+    """``h5py.File`` on a path or file object; a damaged file becomes a ValueError naming
+    ``path``."""
     try:
         h5 = h5py_module().File(source, "r")
     except (OSError, ValueError) as err:
@@ -549,7 +554,8 @@ def build_model(path: Path, serialized: dict[str, Any]) -> Any:
 
 
 def model_config_from_keras(path: Path, serialized: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """("Sequential" | "Functional", cnnlab's config) from Keras's serialized model (3 or legacy 2)."""
+    """("Sequential" | "Functional", cnnlab's config) from Keras's serialized model
+    (3 or legacy 2)."""
     class_name, config = serialized.get("class_name"), serialized.get("config")
     if (
         class_name not in MODEL_CLASSES
@@ -585,7 +591,8 @@ def model_config_from_keras(path: Path, serialized: dict[str, Any]) -> tuple[str
 def sequential_input(
     path: Path, layers: list[dict[str, Any]], config: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """A Sequential's layers with an InputLayer first (Keras 2 kept the shape on the first layer)."""
+    """A Sequential's layers with an InputLayer first
+    (Keras 2 kept the shape on the first layer)."""
     if layers and layers[0]["class_name"] == "InputLayer":
         return layers
     shape = config.get("build_input_shape") or (
@@ -636,7 +643,8 @@ def layer_config_from_keras(path: Path, class_name: str, config: dict[str, Any])
         if key in KERAS_ONLY_DEFAULTS:
             if value != KERAS_ONLY_DEFAULTS[key]:
                 raise UnsupportedKerasFeature(
-                    f"{path}: {class_name} {config.get('name')!r}: {key}={value!r} is not supported by cnnlab"
+                    f"{path}: {class_name} {config.get('name')!r}: {key}={value!r} is not "
+                    "supported by cnnlab"
                 )
             continue
         if key == "dtype":
@@ -719,7 +727,8 @@ def tensor_refs(refs: Any, layers: list[dict[str, Any]]) -> list[list[Any]]:
 
 # ------------------------------------------------------------------------ weights in
 def read_weights(path: Path, h5: h5py.File, model: Any) -> None:
-    """Fill every layer's weights from ``layers/<group>/vars/<i>``, shapes checked before reading."""
+    """Fill every layer's weights from ``layers/<group>/vars/<i>``, shapes checked before
+    reading."""
     for group_path, layer in weight_groups(model):
         targets = layer_weights(layer)
         stored = safe_group(path, h5, f"{group_path}/vars", required=bool(targets))
@@ -800,7 +809,8 @@ def compile_from_keras(path: Path, model: Any, settings: Any, optimizer_vars: An
 
 
 def float32_value(value: Any) -> float:
-    """The shortest float that is the same float32 (Keras keeps rates in float32: 0.001, not 0.0010000000474974513)."""
+    """The shortest float that is the same float32
+    (Keras keeps rates in float32: 0.001, not 0.0010000000474974513)."""
     return float(str(np.float32(value)))
 
 

@@ -48,7 +48,8 @@ PYTHON_WARNING_FILTERS = (  # what `python PROGRAM.py` starts with (the warnings
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """Where ``keras`` imports lead: ``package`` (``cnnlab.keras`` or ``keras``) and how to say so."""
+    """Where ``keras`` imports lead: ``package`` (``cnnlab.keras`` or ``keras``) and how to say
+    so."""
 
     engine: str
     package: str
@@ -68,7 +69,8 @@ def target_for(engine: str) -> Target:
 
 
 def import_target(target: Target) -> ModuleType:
-    """The target's Keras package (real Keras with the torch backend unless KERAS_BACKEND says otherwise)."""
+    """The target's Keras package
+    (real Keras with the torch backend unless KERAS_BACKEND says otherwise)."""
     if target.package == "keras":
         from cnnlab.reference.keras import import_keras, keras_available
 
@@ -81,7 +83,8 @@ def import_target(target: Target) -> ModuleType:
 
 
 class KerasImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Maps keras / tensorflow.keras imports onto ``target.package`` and ``tensorflow`` onto the stand-in."""
+    """Maps keras / tensorflow.keras imports onto ``target.package`` and ``tensorflow`` onto the
+    stand-in."""
 
     def __init__(self, target: Target, tensorflow: ModuleType) -> None:
         self.target, self.tensorflow = target, tensorflow
@@ -94,7 +97,8 @@ class KerasImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
     def alias_of(self, fullname: str) -> str | None:
-        """The module a keras name stands for (``tensorflow.keras.layers`` -> ``cnnlab.keras.layers``)."""
+        """The module a keras name stands for
+        (``tensorflow.keras.layers`` -> ``cnnlab.keras.layers``)."""
         for prefix in KERAS_PREFIXES:
             if fullname == prefix or fullname.startswith(prefix + "."):
                 rest = fullname[len(prefix) :]
@@ -113,7 +117,8 @@ class KerasImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def exec_module(self, module: ModuleType) -> None:
-        """Put the aliased module itself in ``sys.modules`` (the import system returns what is there)."""
+        """Put the aliased module itself in ``sys.modules``
+        (the import system returns what is there)."""
         name = module.__name__
         if name in ("tensorflow", "tensorflow.python"):
             return
@@ -131,7 +136,8 @@ class KerasImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def import_alias(alias: str, name: str) -> ModuleType:
-    """``import alias``; a missing ``cnnlab.keras`` module is a Keras feature cnnlab does not have."""
+    """``import alias``; a missing ``cnnlab.keras`` module is a Keras feature cnnlab does not
+    have."""
     try:
         return importlib.import_module(alias)
     except ModuleNotFoundError as err:
@@ -155,7 +161,8 @@ def is_datasets(rest: str) -> bool:
 
 
 def hooked(name: str, target: Target) -> bool:
-    """Whether the hook answers imports of ``name`` (then any copy already imported is set aside)."""
+    """Whether the hook answers imports of ``name``
+    (then any copy already imported is set aside)."""
     top, _, rest = name.partition(".")
     return top == "tensorflow" or (
         top == "keras" and (target.package != "keras" or is_datasets("." + rest))
@@ -184,7 +191,8 @@ def shared_datasets(keras: ModuleType, target: Target) -> Iterator[None]:
 
 @contextlib.contextmanager
 def keras_imports(engine: str = "numpy") -> Iterator[ModuleType]:
-    """Within the block, ``import keras`` / ``tensorflow`` resolve to the target; yields its Keras package."""
+    """Within the block, ``import keras`` / ``tensorflow`` resolve to the target; yields its Keras
+    package."""
     target = target_for(engine)
     keras = import_target(target)
     from cnnlab.keras.tf_standin import make_tensorflow

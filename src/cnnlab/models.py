@@ -48,7 +48,8 @@ def layer(class_name: str, name: str, **config: Any) -> dict:
 
 
 def seed_cnn(num_classes: int = 10, padding: str = "valid") -> list[dict]:
-    """Conv32-Pool-Conv64-Pool-Flatten-Dropout(0.5)-Dense: the classic Keras MNIST CNN (seed 003)."""
+    """Conv32-Pool-Conv64-Pool-Flatten-Dropout(0.5)-Dense: the classic Keras MNIST CNN
+    (seed 003)."""
     return [
         conv("conv2d", 32, padding),
         pool("max_pooling2d"),
@@ -82,7 +83,8 @@ BUILTIN_MODELS = {
 
 
 def model_config(spec: str, input_shape: tuple[int, ...], num_classes: int) -> Config:
-    """The config of a built-in name or a JSON/TOML model file, with its Input set to input_shape."""
+    """The config of a built-in name or a JSON/TOML model file, with its Input set to
+    input_shape."""
     if spec in BUILTIN_MODELS:
         layers = BUILTIN_MODELS[spec][1](num_classes)
         if spec == "seed-dense" and len(input_shape) > 1:
@@ -104,7 +106,8 @@ def read_model_file(path: Path) -> Config:
     if not path.is_file():
         names = ", ".join(BUILTIN_MODELS)
         raise CnnlabError(
-            f"unknown model {str(path)!r}: use a built-in name ({names}) or a .json/.toml model file"
+            f"unknown model {str(path)!r}: use a built-in name ({names}) or a .json/.toml model "
+            "file"
         )
     try:
         text = limits.read_file(path).decode()
@@ -151,7 +154,8 @@ def build_model(config: Config, num_classes: int, seed: int | None) -> Sequentia
     units = model.output_shape[-1] if model.output_shape else None
     if units != num_classes:
         raise CnnlabError(
-            f"model {config.get('name', '')!r} has {units} outputs but the dataset has {num_classes} classes"
+            f"model {config.get('name', '')!r} has {units} outputs but the dataset has "
+            f"{num_classes} classes"
         )
     return model
 

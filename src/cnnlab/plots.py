@@ -917,7 +917,8 @@ def _figure_feature_maps(
 
 
 def _layer_tiles(array: np.ndarray, n_cols: int, size: tuple[int, int]) -> list[np.ndarray]:
-    """A row of ``n_cols`` RGBA tiles of ``size``: the first channels of ``array`` (H, W, C), then blanks."""
+    """A row of ``n_cols`` RGBA tiles of ``size``: the first channels of ``array`` (H, W, C), then
+    blanks."""
     tiles = [
         tile_colors(_resize_nearest(array[:, :, channel], size), "viridis")
         for channel in range(min(n_cols, array.shape[2]))
@@ -1038,7 +1039,8 @@ def _show_classes(
 def _figure_function_field(
     xx: np.ndarray, yy: np.ndarray, truth: np.ndarray, class_names: Sequence[str], title: str
 ) -> Figure:
-    """The function on the grid: class colours (classification) or a colour scale (no class names)."""
+    """The function on the grid: class colours (classification) or a colour scale
+    (no class names)."""
     fig = _new_figure(6.2, 4.8)
     ax = fig.subplots()
     if class_names:
@@ -1172,7 +1174,8 @@ def _boundary_handle(n_classes: int) -> Line2D:
 
 
 def _field_colorbar(fig: Figure, image: object, axes: object, class_names: Sequence[str]) -> None:
-    """Colour bar of a prediction field: P(class 1), or the value; none for K > 2 (legend instead)."""
+    """Colour bar of a prediction field: P(class 1), or the value; none for K > 2
+    (legend instead)."""
     if len(class_names) == 2:
         fig.colorbar(
             image, ax=axes, shrink=0.85, label=f"predicted P(class {display_text(class_names[1])})"
@@ -1279,7 +1282,8 @@ def plot_error_map(
     path: str | Path | None = None,
     title: str = "Errors on the grid",
 ) -> Figure | Path:
-    """Where the prediction differs from the truth on the grid (arguments as ``plot_prediction_field``)."""
+    """Where the prediction differs from the truth on the grid
+    (arguments as ``plot_prediction_field``)."""
     return figure_or_saved(_figure_error_map(xx, yy, predicted, truth, class_names, title), path)
 
 
@@ -1321,7 +1325,8 @@ def plot_boundary_snapshots(
     path: str | Path | None = None,
     title: str = "The decision boundary during training",
 ) -> Figure | Path:
-    """A strip of the predicted field at several epochs (epoch 0: before training), true boundary over each."""
+    """A strip of the predicted field at several epochs (epoch 0: before training), true boundary
+    over each."""
     return figure_or_saved(
         _figure_boundary_snapshots(xx, yy, snapshots, truth, class_names, title), path
     )

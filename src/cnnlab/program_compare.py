@@ -37,9 +37,12 @@ from .engine.model import Model, split_validation, take
 from .errors import CnnlabError
 
 PROGRAM_NOTE = (
-    "Identical in both engines: the initial weights (every layer, moving statistics included), the optimizer, "
-    "loss and metrics, the batches and their order in every epoch, and the learning rate of every epoch. "
-    "Not identical: dropout masks and any other random draw during training (each engine draws its own), "
+    "Identical in both engines: the initial weights (every layer, moving statistics included), "
+    "the optimizer, "
+    "loss and metrics, the batches and their order in every epoch, and the learning rate of every "
+    "epoch. "
+    "Not identical: dropout masks and any other random draw during training (each engine draws "
+    "its own), "
     "and the order of floating-point sums inside each engine's kernels."
 )
 
@@ -81,7 +84,8 @@ class LearningRateLog(Callback):
 
 
 class Recorder:
-    """Watches ``Model.fit/evaluate/predict`` while a program runs; keeps the first trained model."""
+    """Watches ``Model.fit/evaluate/predict`` while a program runs; keeps the first trained
+    model."""
 
     def __init__(self, out_dir: Path, epochs: int | None = None) -> None:
         self.out_dir, self.epochs = out_dir, epochs
@@ -200,7 +204,8 @@ def replay_on_keras(recorder: Recorder, progress: Any = None) -> tuple[Any, list
 def replay_fit(
     keras_model: Any, record: FitCall, progress: Any
 ) -> tuple[dict[str, list[float]], list[float]]:
-    """The epochs the engine ran, each on the engine's permutation, at the engine's learning rate."""
+    """The epochs the engine ran, each on the engine's permutation, at the engine's learning
+    rate."""
     from .reference.keras import quiet_keras
 
     x, y, validation = record.x, record.y, record.validation_data
@@ -421,7 +426,8 @@ def first_batch(record: FitCall) -> tuple[Any, np.ndarray]:
 
 
 def layer_gradients(layer: Any) -> dict[str, np.ndarray]:
-    """A layer's weight gradients keyed like Keras's variable paths below the layer (nested: "inner/kernel")."""
+    """A layer's weight gradients keyed like Keras's variable paths below the layer
+    (nested: "inner/kernel")."""
     if isinstance(layer, Model):
         return {key: value for key, value in layer.grads.items()}
     return dict(layer.grads)
@@ -467,7 +473,8 @@ def keras_parity_pass(
 
 
 def variable_key(layer: Any, variable: Any) -> str:
-    """A Keras variable's name below its layer: "kernel", or "conv2d/kernel" inside a nested model."""
+    """A Keras variable's name below its layer: "kernel", or "conv2d/kernel" inside a nested
+    model."""
     path = variable.path
     prefix = f"{layer.name}/"
     return path[len(prefix) :] if path.startswith(prefix) else variable.name
@@ -559,11 +566,13 @@ def compare_program(
         code = run_program(program, args, engine="numpy")
     if code != 0:
         raise CnnlabError(
-            f"{program} exited with code {code} on the NumPy engine; fix that first (cnnlab run {program})"
+            f"{program} exited with code {code} on the NumPy engine; fix that first (cnnlab run "
+            f"{program})"
         )
     if recorder.model is None:
         raise CnnlabError(
-            f"{program} trained no model (it never called model.fit), so there is nothing to compare; "
+            f"{program} trained no model (it never called model.fit), so there is nothing to "
+            "compare; "
             "a program with its own training loop cannot be replayed"
         )
     replay = (replay_keras if reference == "keras" else replay_torch)(recorder, progress)
@@ -689,15 +698,18 @@ def parity_rows(summary: dict[str, Any]) -> list[list[Any]]:
 
 
 def program_sections(summary: dict[str, Any]) -> list[Any]:
-    """The sections only a program comparison has: what ran, what was identical, per-layer parity."""
+    """The sections only a program comparison has: what ran, what was identical, per-layer
+    parity."""
     import html
 
     from .report import Section, html_table
 
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in summary.get("notes", []))
     about = (
-        f"<p>The program <code>{html.escape(summary['program'])}</code> ran unmodified on cnnlab's NumPy engine "
-        f"and was replayed on {html.escape(summary['reference_name'])}. Evaluated on {html.escape(summary['dataset'])}"
+        f"<p>The program <code>{html.escape(summary['program'])}</code> ran unmodified on "
+        "cnnlab's NumPy engine "
+        f"and was replayed on {html.escape(summary['reference_name'])}. Evaluated on "
+        f"{html.escape(summary['dataset'])}"
         f" ({summary['evaluation_images']:,} samples).</p><p>{html.escape(summary['note'])}</p>"
         + (f"<ul>{notes}</ul>" if notes else "")
     )
@@ -717,7 +729,8 @@ def program_sections(summary: dict[str, Any]) -> list[Any]:
             "Parity at the initial weights (first batch, dropout off)",
             [
                 f"<p>Each layer's output and the gradients of its weights, NumPy engine against "
-                f"{html.escape(summary['reference_name'])}, before any training step. float32 in both: differences "
+                f"{html.escape(summary['reference_name'])}, before any training step. float32 in "
+                "both: differences "
                 "near 1e-6 relative are rounding.</p>",
                 parity,
             ],

@@ -44,7 +44,8 @@ def default_run_dir(name: str, root: str | Path = "runs") -> Path:
 
 
 def prepare_run_dir(path: str | Path) -> Path:
-    """Create the run directory (and figures/); refuse a path that is a file or cannot be written."""
+    """Create the run directory (and figures/); refuse a path that is a file or cannot be
+    written."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CnnlabError(f"output directory {path} is a file; choose another --out")
@@ -96,7 +97,8 @@ RESULT_FILES = (MODEL_FILE, "metrics.json", "history.csv", "summary.txt", "repor
 
 
 def clear_results(run_dir: Path) -> None:
-    """Remove what a finished run wrote (its results and figures/*.png), before a run replaces it."""
+    """Remove what a finished run wrote (its results and figures/*.png), before a run replaces
+    it."""
     for path in [*(run_dir / name for name in RESULT_FILES), *(run_dir / "figures").glob("*.png")]:
         path.unlink(missing_ok=True)
 

@@ -57,7 +57,8 @@ class TrainSettings:
             ),
             (
                 self.optimizer in optimizers.OPTIMIZERS,
-                f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(optimizers.OPTIMIZERS)}",
+                f"unknown optimizer {self.optimizer!r}: choose one of "
+                f"{', '.join(optimizers.OPTIMIZERS)}",
             ),
             (
                 self.learning_rate is None
@@ -162,7 +163,8 @@ def check_labels(data: PreparedData) -> None:
     present = np.unique(data.y_train)
     if len(present) < 2:
         raise CnnlabError(
-            f"{data.name}: the training labels hold only one class ({data.class_names[present[0]]!r}); "
+            f"{data.name}: the training labels hold only one class "
+            f"({data.class_names[present[0]]!r}); "
             "a classifier needs at least two"
         )
 
@@ -175,7 +177,8 @@ def check_batch_fits(settings: TrainSettings, data: PreparedData) -> None:
         )
     if settings.validation_split and train_count == len(data.x_train):
         raise CnnlabError(
-            f"{len(data.x_train)} training images are too few for validation split {settings.validation_split}"
+            f"{len(data.x_train)} training images are too few for validation split "
+            f"{settings.validation_split}"
         )
 
 
@@ -219,7 +222,8 @@ def fit(
 def fit_torch(
     settings: TrainSettings, model: Sequential, x: np.ndarray, y: np.ndarray, progress: list
 ) -> tuple[dict, list[float]]:
-    """Train the same architecture from the same weights in PyTorch; weights come back into model."""
+    """Train the same architecture from the same weights in PyTorch; weights come back into
+    model."""
     try:
         from .reference.torch import TorchTrainer
     except ImportError as err:
@@ -348,10 +352,12 @@ def train(
 
 
 def check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to start over an unfinished run (without resume) or a finished one (without overwrite)."""
+    """Refuse to start over an unfinished run (without resume) or a finished one
+    (without overwrite)."""
     if (run_dir / callbacks.BackupAndRestore.FILE).exists() and not resume:
         raise CnnlabError(
-            f"{run_dir} holds an unfinished run: continue it with --resume {run_dir}, or choose another --out"
+            f"{run_dir} holds an unfinished run: continue it with --resume {run_dir}, or choose "
+            "another --out"
         )
     if not resume and not overwrite and runs.is_finished_run(run_dir):
         raise CnnlabError(

@@ -18,7 +18,8 @@ def to_categorical(
         y = y[:, 0]
     if y.ndim != 1 or (y.size and (y.dtype.kind not in "iub" or y.min() < 0)):
         raise ValueError(
-            f"to_categorical: expected non-negative integer labels of shape (N,), received {y.dtype} {y.shape}"
+            "to_categorical: expected non-negative integer labels of shape (N,), received "
+            f"{y.dtype} {y.shape}"
         )
     num_classes = int(y.max()) + 1 if num_classes is None else num_classes
     if y.size and y.max() >= num_classes:

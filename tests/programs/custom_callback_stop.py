@@ -1,4 +1,5 @@
-"""A custom Callback that stops training from on_batch_end (Keras 2's name, still called by Keras 3)."""
+"""A custom Callback that stops training from on_batch_end
+(Keras 2's name, still called by Keras 3)."""
 
 import keras
 

@@ -1,4 +1,5 @@
-"""`from keras.layers import ...`, `from keras.models import Sequential`, a model built with .add."""
+"""`from keras.layers import ...`, `from keras.models import Sequential`, a model built with
+.add."""
 
 from keras.datasets import mnist
 from keras.layers import Conv2D, Dense, Flatten, MaxPooling2D

@@ -76,7 +76,8 @@ class Function2D:
         return np.asarray(self.fn(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
 
     def targets(self, points: np.ndarray) -> np.ndarray:
-        """What a network learns at ``points`` (n, 2): int64 labels, or float32 values for regression."""
+        """What a network learns at ``points`` (n, 2): int64 labels, or float32 values for
+        regression."""
         x, y = points[:, 0], points[:, 1]
         values = self(x, y)
         if self.kind == "regression":
@@ -92,8 +93,10 @@ class Function2D:
         if unknown.any():
             i = int(np.argmax(unknown))
             raise CnnlabError(
-                f"function '{self.name}' gives {values[i]:g} at x={x[i]:g}, y={y[i]:g}, which is not one of "
-                f"its classes {self.classes} found on its domain {self.domain}; sample inside that domain "
+                f"function '{self.name}' gives {values[i]:g} at x={x[i]:g}, y={y[i]:g}, which is "
+                "not one of "
+                f"its classes {self.classes} found on its domain {self.domain}; sample inside "
+                "that domain "
                 "or pass the domain to get_function"
             )
         return labels.astype(np.int64)
@@ -149,7 +152,8 @@ BUILTIN_FUNCTIONS: dict[str, Function2D] = {
     for f in (
         _builtin(
             "ring-band",
-            "seed 000: a ring with a band along the diagonal cut out, on [0, 1] x [0, 1] as in the seed",
+            "seed 000: a ring with a band along the diagonal cut out, on [0, 1] x [0, 1] as in "
+            "the seed",
             "(x**2 + y**2 < 1) & (x**2 + y**2 > 0.5) & (abs(x - y) > 0.15)",
             _ring_band,
             domain=SEED_DOMAIN,
@@ -206,7 +210,10 @@ def _expression_function(text: str, domain: Domain) -> Function2D:
     kind = expression_kind(values, xx, yy)
     distinct = np.unique(values.astype(np.float64))
     if distinct.size < 2:
-        message = f"expression '{text}' is {distinct[0]:g} everywhere on the domain {domain}: nothing to learn"
+        message = (
+            f"expression '{text}' is {distinct[0]:g} everywhere on the domain {domain}: nothing "
+            "to learn"
+        )
         raise CnnlabError(message)
     classes = tuple(float(v) for v in distinct) if kind == "classification" else ()
     return Function2D(text, f"the expression {text}", expression, kind, domain, classes, text)
@@ -312,7 +319,8 @@ def _flip_labels(
 
 
 def _checked_domain(domain: Domain) -> Domain:
-    """``domain`` as float pairs, or ``CnnlabError`` unless it is ((x_low, x_high), (y_low, y_high))."""
+    """``domain`` as float pairs, or ``CnnlabError`` unless it is
+    ((x_low, x_high), (y_low, y_high))."""
     try:
         array = np.asarray(domain, dtype=np.float64)
     except (TypeError, ValueError):
@@ -334,7 +342,8 @@ def _checked_count(value: int, name: str, minimum: int = 1) -> int:
 
 
 def _test_count(n_samples: int, test_fraction: float) -> int:
-    """Number of test points, ``round(n_samples * test_fraction)``; at least one point is left to train on."""
+    """Number of test points, ``round(n_samples * test_fraction)``; at least one point is left to
+    train on."""
     if not 0 <= test_fraction < 1:
         raise CnnlabError(f"test_fraction must lie in [0, 1), got {test_fraction!r}")
     n_test = round(n_samples * test_fraction)
@@ -349,5 +358,8 @@ def _check_noise(noise: float, function: Function2D) -> None:
     if not (np.isfinite(noise) and noise >= 0):
         raise CnnlabError(f"noise must be a number >= 0, got {noise!r}")
     if function.kind == "classification" and noise > 1:
-        message = f"noise is the fraction of labels to flip for '{function.name}': it must lie in [0, 1], got {noise}"
+        message = (
+            f"noise is the fraction of labels to flip for '{function.name}': it must lie in [0, "
+            f"1], got {noise}"
+        )
         raise CnnlabError(message)

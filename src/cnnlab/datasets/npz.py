@@ -55,7 +55,8 @@ def read_npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         if missing:
             raise DatasetError(
                 f"{path}: missing array(s) {', '.join(missing)}; expected "
-                f"{', '.join(keys)}, found {', '.join(n if n.isprintable() else repr(n) for n in names) or 'no arrays'}"
+                f"{', '.join(keys)}, found "
+                f"{', '.join(n if n.isprintable() else repr(n) for n in names) or 'no arrays'}"
             )
         return {key: read_array(path, archive, key) for key in keys}
 

@@ -25,7 +25,8 @@ def set_image_data_format(data_format: str) -> None:
     """Accept "channels_last"; refuse "channels_first", which the engine does not compute."""
     if data_format != "channels_last":
         raise UnsupportedKerasFeature(
-            f"keras.backend.set_image_data_format({data_format!r}) is not supported; cnnlab computes "
+            f"keras.backend.set_image_data_format({data_format!r}) is not supported; cnnlab "
+            "computes "
             "channels_last (N, H, W, C) only"
         )
 

@@ -1,4 +1,5 @@
-"""keras.callbacks: the engine's callbacks (``cnnlab.engine.callbacks``), ``Callback`` to subclass."""
+"""keras.callbacks: the engine's callbacks (``cnnlab.engine.callbacks``), ``Callback`` to
+subclass."""
 
 from __future__ import annotations
 

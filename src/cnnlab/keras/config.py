@@ -1,4 +1,5 @@
-"""keras.config (Keras 3): the same settings as keras.backend (``floatx``, ``image_data_format``, ...)."""
+"""keras.config (Keras 3): the same settings as keras.backend
+(``floatx``, ``image_data_format``, ...)."""
 
 from __future__ import annotations
 

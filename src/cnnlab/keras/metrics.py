@@ -11,7 +11,8 @@ from cnnlab.keras.namespace import keras_module, optional_module, public_api
 
 
 def resolve_metrics() -> dict[str, Any]:
-    """Every Metric class and metric function of the engine, and ``get``; none before it has them."""
+    """Every Metric class and metric function of the engine, and ``get``; none before it has
+    them."""
     metrics = optional_module("cnnlab.engine.metrics")
     if metrics is None:
         return {}

@@ -19,7 +19,8 @@ def clone_model(model: Any) -> Any:
 
 
 def resolve_models() -> dict[str, Any]:
-    """The Keras model names the engine defines; ``clone_model`` from get_config/from_config otherwise."""
+    """The Keras model names the engine defines; ``clone_model`` from get_config/from_config
+    otherwise."""
     import cnnlab.engine as engine
 
     names = {name: getattr(engine, name) for name in KERAS_NAMES if hasattr(engine, name)}

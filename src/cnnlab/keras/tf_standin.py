@@ -96,7 +96,8 @@ def one_hot(indices: Any, depth: int) -> np.ndarray:
 
 
 def resize_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bilinear sampling along one axis with half-pixel centres: lower index, upper index, weight of upper."""
+    """Bilinear sampling along one axis with half-pixel centres: lower index, upper index, weight of
+    upper."""
     source = (np.arange(size_out) + 0.5) * (size_in / size_out) - 0.5
     lower = np.floor(source)
     weight = (source - lower).astype(np.float32)
@@ -109,7 +110,8 @@ def clip_index(index: np.ndarray, size: int) -> np.ndarray:
 
 
 def resize(images: Any, size: Sequence[int], method: str = "bilinear") -> np.ndarray:
-    """tf.image.resize: images (N, H, W, C) or (H, W, C) -> (..., height, width, C) float32, bilinear."""
+    """tf.image.resize: images (N, H, W, C) or (H, W, C) -> (..., height, width, C) float32,
+    bilinear."""
     if method != "bilinear":
         raise UnsupportedKerasFeature(
             f"tf.image.resize(method={method!r}) is not supported by cnnlab; only 'bilinear'"

@@ -49,11 +49,13 @@ class RunModel:
     def require_images(self) -> None:
         if not self.is_image_model:
             raise CnnlabError(
-                f"run {self.path.name} is not an image classifier; this view needs a `cnnlab train` run"
+                f"run {self.path.name} is not an image classifier; this view needs a `cnnlab "
+                "train` run"
             )
 
     def test_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(x_test, y_test, predicted probabilities) of the run's own dataset, loaded and predicted once."""
+        """(x_test, y_test, predicted probabilities) of the run's own dataset, loaded and predicted
+        once."""
         self.require_images()
         with self.lock:
             if self.test is None:
@@ -69,14 +71,16 @@ class RunModel:
                 data = load_data(settings)
                 if tuple(self.model.input_shape) != data.input_shape:
                     raise CnnlabError(
-                        f"the model expects {tuple(self.model.input_shape)}, its dataset has {data.input_shape}"
+                        f"the model expects {tuple(self.model.input_shape)}, its dataset has "
+                        f"{data.input_shape}"
                     )
                 self.test = (data.x_test, data.y_test, self.model.predict(data.x_test, verbose=0))
             return self.test
 
     # ------------------------------------------------------------------ confusion-matrix cells
     def cell_images(self, true: int, predicted: int) -> dict[str, Any]:
-        """The test images of true class ``true`` predicted as ``predicted`` (at most MAX_IMAGES)."""
+        """The test images of true class ``true`` predicted as ``predicted``
+        (at most MAX_IMAGES)."""
         x, y, probabilities = self.test_data()
         chosen = np.flatnonzero((y == true) & (probabilities.argmax(axis=1) == predicted))
         return {
@@ -103,7 +107,8 @@ class RunModel:
         return x[index], int(y[index])
 
     def explain(self, image: np.ndarray) -> dict[str, Any]:
-        """Prediction, class probabilities, feature maps of every conv and pool layer, first filters, saliency."""
+        """Prediction, class probabilities, feature maps of every conv and pool layer, first
+        filters, saliency."""
         self.require_images()
         with self.lock:
             trace = self.model.feature_maps(image[None])
@@ -131,7 +136,8 @@ class RunModel:
         }
 
     def filters(self) -> dict[str, Any] | None:
-        """The first conv layer's kernels as (filters, kh, kw) pictures (input channels averaged), one common scale."""
+        """The first conv layer's kernels as (filters, kh, kw) pictures (input channels averaged),
+        one common scale."""
         layer = next(
             (layer for layer in self.model.layers if type(layer).__name__ == "Conv2D"), None
         )
@@ -177,7 +183,8 @@ class RunModel:
 
     # ------------------------------------------------------------------ conv arithmetic
     def arithmetic(self) -> list[dict[str, Any]]:
-        """Each layer's input and output shape, with kernel, strides and padding for conv and pool layers."""
+        """Each layer's input and output shape, with kernel, strides and padding for conv and pool
+        layers."""
         rows, shape = [], tuple(self.model.input_shape)
         for layer in self.model.layers:
             config = layer.get_config()
@@ -201,7 +208,8 @@ class RunModel:
 
 
 def centred(pixels: np.ndarray, margin_of: int, size: tuple[int, int]) -> np.ndarray:
-    """The strokes' bounding box, made square and padded by margin (in output pixels), as a (S, S) array."""
+    """The strokes' bounding box, made square and padded by margin (in output pixels), as a (S, S)
+    array."""
     rows, cols = np.flatnonzero(pixels.max(axis=1) > 0.1), np.flatnonzero(pixels.max(axis=0) > 0.1)
     if len(rows) == 0:
         return pixels
@@ -215,7 +223,8 @@ def centred(pixels: np.ndarray, margin_of: int, size: tuple[int, int]) -> np.nda
 
 
 def centre_of_mass_centred(image: np.ndarray) -> np.ndarray:
-    """(H, W) shifted by whole pixels so that its centre of mass is the image's centre, as MNIST's digits are."""
+    """(H, W) shifted by whole pixels so that its centre of mass is the image's centre, as MNIST's
+    digits are."""
     total = image.sum()
     if total <= 0:
         return image
@@ -250,7 +259,8 @@ def image_payload(image: np.ndarray) -> dict[str, Any]:
 
 
 def maps_payload(name: str, kind: str, maps: np.ndarray) -> dict[str, Any]:
-    """(H, W, C) feature maps -> (C, H, W) uint8, each channel scaled from its own min to its max."""
+    """(H, W, C) feature maps -> (C, H, W) uint8, each channel scaled from its own min to its
+    max."""
     low, high = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
     scaled = (maps - low) / np.where(high > low, high - low, 1.0)
     return {

@@ -59,7 +59,8 @@ class PlaygroundSettings:
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> PlaygroundSettings:
-        """Settings from URL query values (strings); unknown keys are ignored; CnnlabError names a bad value."""
+        """Settings from URL query values (strings); unknown keys are ignored; CnnlabError names a
+        bad value."""
         values: dict[str, Any] = {}
         for item in fields(cls):
             if item.name in query:
@@ -78,7 +79,8 @@ class PlaygroundSettings:
             units = self.units()
         except ValueError:
             raise CnnlabError(
-                f"layers must be numbers of units separated by commas, e.g. 8,8; received {self.layers!r}"
+                "layers must be numbers of units separated by commas, e.g. 8,8; received "
+                f"{self.layers!r}"
             ) from None
         checks = [
             (
@@ -99,12 +101,14 @@ class PlaygroundSettings:
             ),
             (
                 self.activation in HIDDEN_ACTIVATIONS,
-                f"activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, received {self.activation!r}",
+                f"activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, received "
+                f"{self.activation!r}",
             ),
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), received {self.dropout}"),
             (
                 self.optimizer in optimizers.OPTIMIZERS,
-                f"optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, received {self.optimizer!r}",
+                f"optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, received "
+                f"{self.optimizer!r}",
             ),
             (
                 0 < self.learning_rate <= 10 and math.isfinite(self.learning_rate),
@@ -162,7 +166,8 @@ class Playground:
         )
         if len(self.x_train) < settings.batch_size:
             raise CnnlabError(
-                f"batch size {settings.batch_size} is larger than the {len(self.x_train)} training points"
+                f"batch size {settings.batch_size} is larger than the {len(self.x_train)} "
+                "training points"
             )
         self.encoder = approx.InputEncoder(self.function.domain)
         self.inputs_train, self.inputs_test = (
@@ -196,7 +201,8 @@ class Playground:
         )
 
     def model_config(self) -> dict[str, Any]:
-        """InputLayer(2) - Dense(units, activation) per hidden layer - [Dropout] - Dense(classes, softmax)."""
+        """InputLayer(2) - Dense(units, activation) per hidden layer - [Dropout] -
+        Dense(classes, softmax)."""
         s = self.settings
         layers = [
             models.dense(f"dense_{i}" if i else "dense", units, s.activation)
@@ -213,7 +219,8 @@ class Playground:
         return {"name": "playground", "layers": [input_layer, *layers]}
 
     def reset(self) -> None:
-        """The same initial weights, data order and history as at the start (the seed decides them all)."""
+        """The same initial weights, data order and history as at the start
+        (the seed decides them all)."""
         with self.lock:
             s = self.settings
             self.model = models.build_model(self.model_config(), self.outputs, s.seed)
@@ -310,7 +317,8 @@ class Playground:
         self.running, self.stopped = False, True
 
     def loop(self) -> None:
-        """Train chunk after chunk until paused; the thread ends under the lock, so that start() never misses it."""
+        """Train chunk after chunk until paused; the thread ends under the lock, so that start()
+        never misses it."""
         while True:
             with self.lock:
                 if not self.running or self.stopped:
@@ -365,7 +373,8 @@ class Playground:
         }
 
     def region(self, output: np.ndarray) -> dict[str, Any]:
-        """The predicted region: probability of class 1 (two classes), class index and confidence, or value."""
+        """The predicted region: probability of class 1 (two classes), class index and confidence,
+        or value."""
         if self.regression:
             low, high = float(self.truth.min()), float(self.truth.max())
             return {"mode": "value", "values": b64(to_bytes(output[:, 0], low, high))}
@@ -378,7 +387,8 @@ class Playground:
         }
 
     def neurons(self, trace: list[tuple[str, np.ndarray]]) -> list[dict[str, Any]]:
-        """Each neuron of the first hidden layers over the plane: 128 is 0, 0 and 255 are -/+ its largest |value|."""
+        """Each neuron of the first hidden layers over the plane: 128 is 0, 0 and 255 are -/+ its
+        largest |value|."""
         hidden = [(name, out) for name, out in trace[:-1] if name.startswith("dense")][
             :MAX_NEURON_LAYERS
         ]
@@ -392,7 +402,8 @@ class Playground:
         return shown
 
     def setup(self) -> dict[str, Any]:
-        """What does not change while training: the function, its grid, the test points (scaled to [0, 1])."""
+        """What does not change while training: the function, its grid, the test points
+        (scaled to [0, 1])."""
         truth = self.truth
         if self.regression:
             truth_bytes = to_bytes(truth, float(truth.min()), float(truth.max()))
@@ -424,7 +435,8 @@ class Playground:
 
     # ------------------------------------------------------------------ save and export
     def save_run(self, run_dir: Path) -> Path:
-        """Write the current model as an approx run directory (config, model, history, metrics, figures, report)."""
+        """Write the current model as an approx run directory
+        (config, model, history, metrics, figures, report)."""
         with self.lock:
             s = self.settings
             problem = approx.ApproxProblem(
@@ -476,7 +488,8 @@ class Playground:
             return result.run_dir
 
     def export_code(self) -> str:
-        """An equivalent Keras program (runs on Keras 3 or, with ``from cnnlab import keras``, on cnnlab's engine)."""
+        """An equivalent Keras program
+        (runs on Keras 3 or, with ``from cnnlab import keras``, on cnnlab's engine)."""
         return export_code(self.settings, self.regression, self.outputs, max(self.epoch, 1))
 
 

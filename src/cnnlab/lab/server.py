@@ -58,7 +58,8 @@ MAX_BODY = 8_000_000
 
 @dataclass
 class LabState:
-    """What the app serves: its folder, its token, the names it answers to, the open playgrounds and models."""
+    """What the app serves: its folder, its token, the names it answers to, the open playgrounds and
+    models."""
 
     root: Path
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -78,7 +79,8 @@ class LabState:
         return f"http://{host}:{self.port}{path}?token={self.token}"
 
     def allows_host(self, hostname: str) -> bool:
-        """Loopback names always; the bound host when it is not loopback; any name when bound to all interfaces."""
+        """Loopback names always; the bound host when it is not loopback; any name when bound to all
+        interfaces."""
         return hostname in LOOPBACK_NAMES or hostname == self.host or self.host in ("0.0.0.0", "::")
 
     def playground(self, session: str) -> Playground:
@@ -163,7 +165,10 @@ class Guard:
             or ""
         )
         if not secrets.compare_digest(given.encode(), self.state.token.encode()):
-            return "forbidden: open the lab with the URL printed by `cnnlab lab` (it carries the token)"
+            return (
+                "forbidden: open the lab with the URL printed by `cnnlab lab` (it carries the "
+                "token)"
+            )
         return None
 
     def login(self, request: Request) -> Response:
@@ -400,7 +405,8 @@ async def run_cell(request: Request) -> Response:
 
 @handles_errors
 async def run_explain(request: Request) -> Response:
-    """One image -> prediction and what the network computes: a test image (index), a drawing or an upload."""
+    """One image -> prediction and what the network computes: a test image (index), a drawing or an
+    upload."""
     model = await off_thread(state_of(request).run_model, path_param(request))
     body = await json_body(request)
     true = None
@@ -417,7 +423,8 @@ async def run_explain(request: Request) -> Response:
         )
     else:
         raise CnnlabError(
-            'give a test image as {"index": N} or an image as {"image": "data:image/png;base64,..."}'
+            'give a test image as {"index": N} or an image as {"image": '
+            '"data:image/png;base64,..."}'
         )
     started = time.perf_counter()
     result = await off_thread(model.explain, image)
@@ -513,14 +520,16 @@ def serve(
     open_browser: bool = True,
     echo: Callable[[str], None] = print,
 ) -> None:
-    """Run the lab until Ctrl-C; prints the URL with its token (and opens it unless ``open_browser`` is False)."""
+    """Run the lab until Ctrl-C; prints the URL with its token
+    (and opens it unless ``open_browser`` is False)."""
     import uvicorn
 
     app = create_app(root, host=host, port=port)
     state: LabState = app.state.lab
     if not is_loopback(host):
         echo(
-            f"warning: the lab listens on {host}: other machines can reach it; anyone with the token can run code "
+            f"warning: the lab listens on {host}: other machines can reach it; anyone with the "
+            "token can run code "
             "on this machine's CPU and read and write the runs in its folder"
         )
 
@@ -557,7 +566,8 @@ def serve(
 
 
 def check_port_free(host: str, port: int) -> None:
-    """CnnlabError with a hint when ``host:port`` cannot be listened on (another lab, another server)."""
+    """CnnlabError with a hint when ``host:port`` cannot be listened on
+    (another lab, another server)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -565,6 +575,7 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as err:
             raise CnnlabError(
-                f"cannot listen on {host}:{port} ({err.strerror}): check --host, or give another --port "
+                f"cannot listen on {host}:{port} ({err.strerror}): check --host, or give another "
+                "--port "
                 "(--port 0: any free one)"
             ) from None

@@ -1,4 +1,5 @@
-"""The lab's folder (``DIR``, default ``runs/``): paths confined to it, and the runs and studies it holds."""
+"""The lab's folder (``DIR``, default ``runs/``): paths confined to it, and the runs and studies it
+holds."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class NotFound(CnnlabError):
 
 
 def resolve_inside(root: Path, relative: str) -> Path:
-    """``root / relative`` with links resolved; OutsideRoot for absolute paths, ``..`` or links that leave root."""
+    """``root / relative`` with links resolved; OutsideRoot for absolute paths, ``..`` or links that
+    leave root."""
     text = relative.replace("\\", "/")
     if (
         PurePosixPath(text).is_absolute()
@@ -64,7 +66,8 @@ def relative_name(root: Path, path: Path) -> str:
 
 
 def list_entries(root: Path) -> list[dict[str, Any]]:
-    """Runs (folders with config.json) and studies (folders with study.sqlite) under root, newest first."""
+    """Runs (folders with config.json) and studies (folders with study.sqlite) under root, newest
+    first."""
     found: list[dict[str, Any]] = []
     base = root.resolve()
     for folder, subfolders, files in os.walk(base):
@@ -133,7 +136,8 @@ def run_dir(root: Path, relative: str) -> Path:
 
 
 def live_history(path: Path) -> dict[str, list[float]]:
-    """history.csv of a finished run, else the history in the checkpoint ``cnnlab train`` writes every epoch."""
+    """history.csv of a finished run, else the history in the checkpoint ``cnnlab train`` writes
+    every epoch."""
     if (path / "history.csv").is_file():
         return runs.read_history(path / "history.csv")
     try:
@@ -197,7 +201,8 @@ def study_stamp(database: Path) -> tuple[float, ...]:
 
 
 def study_details(root: Path, relative: str) -> dict[str, Any]:
-    """A study's name, axes and trials (configuration, status, accuracy, params, seconds), read-only."""
+    """A study's name, axes and trials (configuration, status, accuracy, params, seconds),
+    read-only."""
     database = study_path(root, relative)
     try:
         connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
@@ -205,7 +210,8 @@ def study_details(root: Path, relative: str) -> dict[str, Any]:
         try:
             study = connection.execute("SELECT name, spec FROM study").fetchone()
             rows = connection.execute(
-                "SELECT key, position, configuration, seed, repeat, status, metrics, history, params, "
+                "SELECT key, position, configuration, seed, repeat, status, metrics, history, "
+                "params, "
                 "seconds, error, finished FROM trials ORDER BY position"
             ).fetchall()
         finally:

@@ -39,7 +39,8 @@ def check_supported(config: Config, framework: str, twins: Collection[str] | Non
     )
     if not isinstance(specs, list):
         raise ValueError(
-            "a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}"
+            "a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': "
+            "...}]}"
         )
     supported = supported_layers(twins)
     for spec in specs:

@@ -168,7 +168,8 @@ def copy_keras_weights_to_engine(keras_model: Any, model: Sequential) -> None:
     for (layer, key, value), source in zip(targets, weights):
         if value.shape != source.shape:
             raise ValueError(
-                f"{layer.describe()}: weight {key!r} has shape {value.shape}, Keras gives {source.shape}"
+                f"{layer.describe()}: weight {key!r} has shape {value.shape}, Keras gives "
+                f"{source.shape}"
             )
         value[...] = source
 
@@ -195,7 +196,8 @@ def make_keras_optimizer(optimizer_config: dict[str, Any] | str) -> Any:
     name = config.pop("name")
     if name not in KERAS_OPTIMIZERS:
         raise ValueError(
-            f"the Keras reference has no optimizer {name!r}; choose one of {', '.join(KERAS_OPTIMIZERS)}"
+            f"the Keras reference has no optimizer {name!r}; choose one of "
+            f"{', '.join(KERAS_OPTIMIZERS)}"
         )
     decay = config.pop("decay", None)
     if decay:
@@ -308,7 +310,8 @@ class KerasTrainer:
         return self.history
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> tuple[float, float]:
-        """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the metric."""
+        """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the
+        metric."""
         logs = self.evaluate_logs(
             *self.engine_model.standardize(x, y, "evaluate"), check_batch_size(batch_size)
         )
@@ -322,7 +325,8 @@ class KerasTrainer:
         return keras_logs(logs)
 
     def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """x: (N, *input_shape) -> (N, *output_shape) float32 outputs (probabilities after softmax)."""
+        """x: (N, *input_shape) -> (N, *output_shape) float32 outputs
+        (probabilities after softmax)."""
         x = self.engine_model.standardize_x(x, "predict")
         with quiet_keras():
             outputs = self.keras_model.predict(
@@ -343,7 +347,8 @@ class KerasTrainer:
 
 
 def keras_logs(logs: dict[str, Any]) -> dict[str, float]:
-    """Keras's logs (values, or one-epoch lists) as floats, "loss" first as in the engine's history."""
+    """Keras's logs (values, or one-epoch lists) as floats, "loss" first as in the engine's
+    history."""
     values = {
         key: float(value[-1] if isinstance(value, list) else value) for key, value in logs.items()
     }

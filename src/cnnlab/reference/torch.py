@@ -271,7 +271,8 @@ class TorchActivation(TorchLayer):
 
 
 def torch_axis(axis: int, rank: int) -> int:
-    """An engine axis (channels last, batch axis 0) -> the same axis of the twin's tensor (NCHW at rank 4)."""
+    """An engine axis (channels last, batch axis 0) -> the same axis of the twin's tensor
+    (NCHW at rank 4)."""
     axis %= rank
     return (0, 2, 3, 1)[axis] if rank == 4 else axis
 
@@ -329,7 +330,8 @@ class TorchBatchNormalization(TorchLayer):
 
 
 class TorchGlobalAveragePooling2D(TorchLayer):
-    """keras.layers.GlobalAveragePooling2D: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with keepdims."""
+    """keras.layers.GlobalAveragePooling2D: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with
+    keepdims."""
 
     def __init__(self, layer: engine_layers.GlobalAveragePooling2D, dtype: torch.dtype) -> None:
         super().__init__()
@@ -340,7 +342,8 @@ class TorchGlobalAveragePooling2D(TorchLayer):
 
 
 class TorchGlobalMaxPooling2D(TorchGlobalAveragePooling2D):
-    """keras.layers.GlobalMaxPooling2D as torch.amax (a tie shares the gradient, as Keras on torch)."""
+    """keras.layers.GlobalMaxPooling2D as torch.amax
+    (a tie shares the gradient, as Keras on torch)."""
 
     def pre_activation(self, h: torch.Tensor) -> torch.Tensor:
         return h.amax(dim=(2, 3), keepdim=self.keepdims)
@@ -443,7 +446,8 @@ class TorchSequential(nn.Sequential):
         return channels_last(super().forward(channels_first(x)))
 
     def trace(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Every layer's output and the last layer's pre-activation z, all in the engine's layout."""
+        """Every layer's output and the last layer's pre-activation z, all in the engine's
+        layout."""
         *body, last = list(self)
         h, outputs = channels_first(x), []
         for layer in body:
@@ -470,7 +474,8 @@ class TorchSequential(nn.Sequential):
 
 
 def build_torch_twin(model: Sequential, dtype: torch.dtype | None = None) -> TorchSequential:
-    """The torch twin of a built engine model, with its weights copied (dtype: the engine's floatx)."""
+    """The torch twin of a built engine model, with its weights copied
+    (dtype: the engine's floatx)."""
     check_supported(model.get_config(), "PyTorch", TORCH_LAYERS)
     dtype = dtype or TORCH_DTYPES[floatx()]
     modules = OrderedDict(
@@ -495,7 +500,8 @@ def build_torch_model(
 
 # -------------------------------------------------------------------------- weights
 def torch_layout(value: np.ndarray) -> np.ndarray:
-    """Engine -> torch: conv kernel (kh, kw, in, out) -> (out, in, kh, kw); dense (in, out) -> (out, in)."""
+    """Engine -> torch: conv kernel (kh, kw, in, out) -> (out, in, kh, kw); dense (in, out) ->
+    (out, in)."""
     if value.ndim == 4:
         return value.transpose(3, 2, 0, 1)
     return value.T if value.ndim == 2 else value
@@ -525,7 +531,8 @@ def torch_param(torch_model: TorchSequential, layer_name: str, key: str) -> nn.P
 
 
 def copy_weights_to_torch(model: Sequential, torch_model: TorchSequential) -> None:
-    """Engine -> torch, every weight (moving statistics included), transposed to torch's layout (exact)."""
+    """Engine -> torch, every weight (moving statistics included), transposed to torch's layout
+    (exact)."""
     with torch.no_grad():
         for layer in model.layers:
             for key, value in layer.weights_dict().items():
@@ -540,7 +547,8 @@ def copy_weights_to_torch(model: Sequential, torch_model: TorchSequential) -> No
 
 
 def copy_weights_from_torch(torch_model: TorchSequential, model: Sequential) -> None:
-    """Torch -> engine, every weight (moving statistics included), transposed to the engine's layout (exact)."""
+    """Torch -> engine, every weight (moving statistics included), transposed to the engine's layout
+    (exact)."""
     for layer in model.layers:
         for key, value in layer.weights_dict().items():
             source = engine_layout(torch_param(torch_model, layer.name, key))
@@ -596,7 +604,8 @@ def clip_gradient(grad: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
 def zero_slots(
     state: dict[str, Any], param: torch.Tensor, names: Iterable[str], initial_value: float = 0.0
 ) -> None:
-    """Create the per-parameter slots on first use, as zeros (Adagrad: its initial value) as the engine does."""
+    """Create the per-parameter slots on first use, as zeros (Adagrad: its initial value) as the
+    engine does."""
     if not state:
         state["step"] = 0
         state.update({name: torch.full_like(param, initial_value) for name in names})
@@ -674,7 +683,8 @@ class KerasAdam(KerasOptimizer):
 
 
 class KerasAdamW(KerasAdam):
-    """keras.optimizers.AdamW: Adam after p -= p * weight_decay * lr (default weight_decay 0.004)."""
+    """keras.optimizers.AdamW: Adam after p -= p * weight_decay * lr
+    (default weight_decay 0.004)."""
 
     def __init__(
         self,
@@ -719,7 +729,8 @@ class KerasNadam(KerasOptimizer):
 
 
 class KerasAdagrad(KerasOptimizer):
-    """keras.optimizers.Adagrad: a += g^2 (a starts at initial_accumulator_value);  p -= lr g / sqrt(a + eps)."""
+    """keras.optimizers.Adagrad: a += g^2 (a starts at initial_accumulator_value);  p -= lr g /
+    sqrt(a + eps)."""
 
     def __init__(
         self,
@@ -828,7 +839,8 @@ def make_torch_optimizer(
     name = config.pop("name")
     if name not in TORCH_OPTIMIZERS:
         raise ValueError(
-            f"the PyTorch reference has no optimizer {name!r}; choose one of {', '.join(TORCH_OPTIMIZERS)}"
+            f"the PyTorch reference has no optimizer {name!r}; choose one of "
+            f"{', '.join(TORCH_OPTIMIZERS)}"
         )
     return TORCH_OPTIMIZERS[name](params, **config)
 
@@ -1046,7 +1058,8 @@ class TorchTrainer:
         return totals.logs()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> tuple[float, float]:
-        """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the metric."""
+        """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the
+        metric."""
         logs = self.evaluate_logs(*self.engine_model.standardize(x, y, "evaluate"), batch_size)
         return logs["loss"], logs.get("accuracy", math.nan)
 
@@ -1067,7 +1080,8 @@ class TorchTrainer:
 
     @torch.no_grad()
     def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """x: (N, *input_shape) -> (N, *output_shape) float32 outputs (probabilities after softmax)."""
+        """x: (N, *input_shape) -> (N, *output_shape) float32 outputs
+        (probabilities after softmax)."""
         x = self.engine_model.standardize_x(x, "predict")
         self.torch_model.eval()
         outputs = [
@@ -1090,7 +1104,8 @@ class TorchTrainer:
     # ---------------------------------------------------------------- helpers
     @contextlib.contextmanager
     def own_random_state(self) -> Iterator[None]:
-        """Run with this trainer's torch generator state (dropout masks), restoring the global one."""
+        """Run with this trainer's torch generator state (dropout masks), restoring the global
+        one."""
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.torch_rng_state)
             try:
@@ -1169,7 +1184,8 @@ def parity_report(
 def dropout_free_copy(
     model: Sequential, optimizer_config: dict[str, Any] | str, loss_name: str
 ) -> Sequential:
-    """A compiled copy of model with the same weights, every Dropout rate 0 and a fresh optimizer."""
+    """A compiled copy of model with the same weights, every Dropout rate 0 and a fresh
+    optimizer."""
     copy = Sequential.from_config(model.get_config(), seed=0)
     for source, target in zip(
         model.layers, copy.layers
@@ -1258,7 +1274,8 @@ def format_parity(rows: list[dict[str, Any]]) -> str:
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(
-            f"{row['quantity']:<10} {row['layer'] or '-':<18} {row['param'] or '-':<7} {row['steps']:>5} "
+            f"{row['quantity']:<10} {row['layer'] or '-':<18} {row['param'] or '-':<7} "
+            f"{row['steps']:>5} "
             f"{row['max_abs']:>10.2e} {row['max_rel']:>10.2e}"
         )
     return "\n".join(lines)

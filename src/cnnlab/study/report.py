@@ -120,7 +120,8 @@ def pareto_front(cost: list[float], gain: list[float]) -> list[int]:
 def axis_table(
     address: str, labels: list[str], trials: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Per value of one axis: finished/invalid/failed counts, accuracy mean, spread, range, params, time."""
+    """Per value of one axis: finished/invalid/failed counts, accuracy mean, spread, range, params,
+    time."""
     rows = []
     for label in labels:
         mine = [t for t in trials if value_label(t["configuration"][address]) == label]
@@ -225,7 +226,8 @@ def _join(parts: list[str]) -> str:
 
 
 def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, list[Axes]]:
-    """``columns`` panels in a fixed layout (no layout engine pass; the saved PNG takes in longer labels)."""
+    """``columns`` panels in a fixed layout
+    (no layout engine pass; the saved PNG takes in longer labels)."""
     fig = fixed_figure(width, height, (0.9, 0.2, 0.8, 0.4), columns=columns, gap=1.0)
     return fig, list(np.atleast_1d(fig.subplots(1, columns)))
 
@@ -383,7 +385,8 @@ def axes_section(
     done = [t for t in trials if t["status"] == "done"]
     fitted, raw = axis_effects(axes, done)
     method = (
-        "main effects fitted by least squares over all finished trials (each axis with the others held "
+        "main effects fitted by least squares over all finished trials (each axis with the others "
+        "held "
         "fixed)"
         if fitted
         else "differences of plain means (too few distinct configurations for a "
@@ -405,9 +408,12 @@ def axes_section(
         )
     items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
     note = (
-        f"<p>Accuracy points are percentage points of test accuracy; the effects are {html.escape(method)}. "
-        "In the tables, <em>effect (fit)</em> is the fitted main effect and <em>effect (raw)</em> the "
-        "difference of plain means, both in points against the first value; std is the standard deviation "
+        "<p>Accuracy points are percentage points of test accuracy; the effects are "
+        f"{html.escape(method)}. "
+        "In the tables, <em>effect (fit)</em> is the fitted main effect and <em>effect (raw)</em> "
+        "the "
+        "difference of plain means, both in points against the first value; std is the standard "
+        "deviation "
         "over the trials with that value.</p>"
     )
     return Section("What each axis does", [f"<ul>{items}</ul>", note, *tables], figures)
@@ -439,7 +445,10 @@ def pareto_section(points: list[Point], figures_dir: Path) -> Section | None:
         }
         for i in front
     ]
-    intro = "<p>The smallest models for their accuracy (Pareto front of accuracy against parameters):</p>"
+    intro = (
+        "<p>The smallest models for their accuracy (Pareto front of accuracy against "
+        "parameters):</p>"
+    )
     return Section("Accuracy, size and time", [intro, html_table(rows)], figures)
 
 

@@ -145,7 +145,8 @@ def shared_memory_room() -> int:
 
 
 def attach_data(handle: dict[str, Any]) -> tuple[PreparedData, shared_memory.SharedMemory | None]:
-    """The driver's PreparedData, its arrays read-only views of the shared block (or the copy in the handle)."""
+    """The driver's PreparedData, its arrays read-only views of the shared block
+    (or the copy in the handle)."""
     if "data" in handle:
         return handle["data"], None
     memory = shared_memory.SharedMemory(name=handle["memory"])
@@ -179,7 +180,8 @@ def detach_data() -> None:
 
 
 def exit_with_parent(parent_pid: int) -> None:
-    """End this worker when the driver is gone (killed), instead of finishing work nobody records."""
+    """End this worker when the driver is gone (killed), instead of finishing work nobody
+    records."""
     while os.getppid() == parent_pid:
         time.sleep(0.5)
     os._exit(1)
@@ -193,7 +195,8 @@ def run_in_worker(task: TrialTask) -> TrialResult:
 
 @contextlib.contextmanager
 def thread_limits(threads: int) -> Iterator[None]:
-    """Set the BLAS/OpenMP thread variables while worker processes are spawned, then restore them."""
+    """Set the BLAS/OpenMP thread variables while worker processes are spawned, then restore
+    them."""
     saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
     os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
     try:
@@ -326,7 +329,8 @@ class LocalRunner:
 
 
 def record(future: Future, task: TrialTask, finished: Finished) -> bool:
-    """Hand a finished future's result to ``finished``; False (nothing recorded) when its worker died."""
+    """Hand a finished future's result to ``finished``; False (nothing recorded) when its worker
+    died."""
     error = future.exception()
     if isinstance(error, BrokenProcessPool):
         return False
@@ -429,7 +433,8 @@ class StudyProgress:
     def status(self) -> str:
         best = "n/a" if self.best is None else f"{self.best:.4f}"
         return (
-            f"done {self.counts['done']} · failed {self.counts['failed']} · invalid {self.counts['invalid']} · "
+            f"done {self.counts['done']} · failed {self.counts['failed']} · invalid "
+            f"{self.counts['invalid']} · "
             f"left {self.total - self.finished()} · best accuracy {best}"
         )
 

@@ -241,7 +241,8 @@ class SpecReader:
         return spec
 
     def check_trial_count(self, spec: StudySpec) -> None:
-        """At most CNNLAB_MAX_TRIALS trials in any mode: configurations x repeats, and n_trials itself."""
+        """At most CNNLAB_MAX_TRIALS trials in any mode: configurations x repeats, and n_trials
+        itself."""
         allowed = limits.limit("CNNLAB_MAX_TRIALS")
         raise_it = "set CNNLAB_MAX_TRIALS to raise the limit"
         if spec.mode == "grid" and spec.grid_size() * spec.repeats > allowed:
@@ -374,7 +375,8 @@ class SpecReader:
         for address, values in table.items():
             if not isinstance(values, list):
                 raise self.fail(
-                    f"axis {address!r} must be a list of values, e.g. [2, 3, 4]; received {values!r}",
+                    f"axis {address!r} must be a list of values, e.g. [2, 3, 4]; received "
+                    f"{values!r}",
                     "axes",
                     address,
                 )
@@ -393,7 +395,8 @@ class SpecReader:
         """Resolve and check one ``"layers.argument" = values`` entry."""
         if "." not in address:
             raise self.fail(
-                f'{address!r} is not an address: write "layer_name.argument", e.g. "conv2d.filters"',
+                f'{address!r} is not an address: write "layer_name.argument", e.g. '
+                '"conv2d.filters"',
                 table,
                 address,
             )
@@ -501,7 +504,8 @@ def load_spec(name_or_path: str | Path) -> StudySpec:
         if str(name_or_path) not in builtins:
             known = ", ".join(sorted(builtins))
             raise CnnlabError(
-                f"unknown study spec {str(name_or_path)!r}: give a .toml file or a built-in name ({known})"
+                f"unknown study spec {str(name_or_path)!r}: give a .toml file or a built-in name "
+                f"({known})"
             )
         path = builtins[str(name_or_path)]
     try:

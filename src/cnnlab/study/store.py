@@ -118,7 +118,8 @@ class StudyStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; a full disk or a locked file is one clear line (finished trials stay)."""
+        """One transaction; a full disk or a locked file is one clear line
+        (finished trials stay)."""
         try:
             with self.connection:
                 yield self.connection
@@ -139,7 +140,8 @@ class StudyStore:
 
     # ------------------------------------------------------------------ the study
     def attach(self, name: str, fingerprint: str, spec: dict[str, Any], spec_text: str) -> None:
-        """Record the study, or check that the file holds the same study (then keep the newest spec text)."""
+        """Record the study, or check that the file holds the same study
+        (then keep the newest spec text)."""
         row = self.connection.execute("SELECT name, fingerprint FROM study").fetchone()
         if row is not None and row["fingerprint"] != fingerprint:
             raise CnnlabError(
@@ -211,7 +213,8 @@ class StudyStore:
         )
         with self.transaction():
             self.connection.execute(
-                "UPDATE trials SET status = ?, metrics = ?, history = ?, params = ?, seconds = ?, error = ?, "
+                "UPDATE trials SET status = ?, metrics = ?, history = ?, params = ?, seconds = ?, "
+                "error = ?, "
                 "host = ?, pid = ?, blas_threads = ?, started = ?, finished = ? WHERE key = ?",
                 values,
             )
@@ -250,12 +253,14 @@ class StudyStore:
             raise CnnlabError(str(err)) from None
 
     def check_trial(self, trial: dict[str, Any]) -> dict[str, Any]:
-        """A trial row as the report reads it: types and ranges, a score for every finished trial."""
+        """A trial row as the report reads it: types and ranges, a score for every finished
+        trial."""
         name = f"trial {trial.get('key')!r}"
         self.checked(trial, TRIAL_ROW, name)
         if trial["status"] not in STATUSES:
             raise CnnlabError(
-                f"{self.path}: {name}: status {trial['status']!r} is not one of {', '.join(STATUSES)}"
+                f"{self.path}: {name}: status {trial['status']!r} is not one of "
+                f"{', '.join(STATUSES)}"
             )
         if trial["status"] == "done":
             self.checked(trial["metrics"] or {}, DONE_METRICS, f"{name}: metrics")
@@ -269,7 +274,8 @@ class StudyStore:
 
     def best_accuracy(self) -> float | None:
         row = self.connection.execute(
-            "SELECT MAX(json_extract(metrics, '$.test_accuracy')) AS best FROM trials WHERE status = 'done'"
+            "SELECT MAX(json_extract(metrics, '$.test_accuracy')) AS best FROM trials WHERE "
+            "status = 'done'"
         ).fetchone()
         return row["best"]
 

@@ -29,7 +29,8 @@ def dataset_module(name: str) -> ModuleType:
 
 
 def dataset_getattr(name: str) -> Any:
-    """The ``__getattr__`` of ``cnnlab.keras.datasets.<name>``: names of ``cnnlab.datasets.<name>``."""
+    """The ``__getattr__`` of ``cnnlab.keras.datasets.<name>``: names of
+    ``cnnlab.datasets.<name>``."""
 
     def __getattr__(attribute: str) -> Any:
         if attribute.startswith("__") and attribute.endswith("__"):

@@ -1,4 +1,5 @@
-"""keras.layers.convolutional (a Keras 2 path tutorials still import): every layer of keras.layers."""
+"""keras.layers.convolutional (a Keras 2 path tutorials still import): every layer of
+keras.layers."""
 
 from __future__ import annotations
 
