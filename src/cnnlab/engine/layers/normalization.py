@@ -21,6 +21,7 @@ class BatchNormalization(Layer):
     as in Keras): the moving statistics. y = gamma * (x - mean) / sqrt(var + epsilon) + beta.
     Weights in Keras's order: gamma, beta (trainable; absent with scale/center False), then
     moving_mean, moving_variance (non-trainable, in ``state``); each of shape (C,).
+    forward's output and backward's dx live in the layer's workspace: valid until its next call.
     """
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
@@ -75,20 +76,20 @@ class BatchNormalization(Layer):
         return v.reshape(shape)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x: (N, ..., C) -> y: same shape; statistics (C,) over the M = x.size / C values of a channel
+        # x: (N, ..., C) -> y: same shape; statistics (C,) over the M = x.size / C values of a channel.
+        # y = x_hat * gamma + beta with x_hat = (x - mean) * inv_std, computed as one product of the
+        # centred x with gamma * inv_std: x_hat itself is never stored (backward uses centred)
         self.batch_statistics = bool(training) and self.trainable
+        mean = self.channel_sums(x) / self.count(x) if self.batch_statistics else self.state["moving_mean"]
+        self.centred = np.subtract(x, self.per_channel(mean, x.ndim), out=self.scratch("centred", x))
         if self.batch_statistics:
-            count = x.size // x.shape[self.channel_axis]
-            mean = self.channel_sums(x) / count
-            centred = x - self.per_channel(mean, x.ndim)
-            variance = self.channel_sums(centred * centred) / count  # biased, as Keras
+            squares = np.multiply(self.centred, self.centred, out=self.scratch("product", x))
+            variance = self.channel_sums(squares) / self.count(x)  # biased, as Keras
             self.update_moving_statistics(mean, variance)
         else:
-            mean, variance = self.state["moving_mean"], self.state["moving_variance"]
-            centred = x - self.per_channel(mean, x.ndim)
-        self.inv_std = 1 / np.sqrt(variance + self.epsilon)
-        self.x_hat = np.multiply(centred, self.per_channel(self.inv_std, x.ndim), out=centred)  # centred is ours
-        y = self.x_hat * self.per_channel(self.params["gamma"], x.ndim) if self.scale else self.x_hat.copy()
+            variance = self.state["moving_variance"]
+        self.inv_std = (1 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
+        y = np.multiply(self.centred, self.per_channel(self.gain(), x.ndim), out=self.scratch("y", x))
         if self.center:
             y += self.per_channel(self.params["beta"], x.ndim)
         return y
@@ -99,23 +100,40 @@ class BatchNormalization(Layer):
             moving[...] = moving * self.momentum + batch.astype(moving.dtype) * (1 - self.momentum)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        # dy: (N, ..., C) -> dx: same shape; grads gamma, beta: (C,)
-        dbeta, dgamma = self.channel_sums(dy), self.channel_sums(dy * self.x_hat)
+        # dy: (N, ..., C) -> dx: same shape; grads gamma, beta: (C,). With x_hat = centred * inv_std:
+        # dbeta = sum(dy), dgamma = sum(dy * x_hat) = inv_std * sum(dy * centred)
+        dbeta = self.channel_sums(dy)
+        dgamma = self.channel_sums(np.multiply(dy, self.centred, out=self.scratch("product", dy))) * self.inv_std
         if self.center:
             self.grads["beta"] = dbeta
         if self.scale:
             self.grads["gamma"] = dgamma
         if not self.needs_input_grad:
             return None
-        gain = self.inv_std * self.params["gamma"] if self.scale else self.inv_std
+        gain, ndim = self.gain(), dy.ndim
+        dx = self.scratch("dx", dy)
         if not self.batch_statistics:  # the moving statistics are constants: an affine map
-            return dy * self.per_channel(gain, dy.ndim)
-        count = dy.size // dy.shape[self.channel_axis]
-        # dx = gamma / sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat))
-        dx = dy - self.per_channel(dbeta / count, dy.ndim)
-        dx -= self.x_hat * self.per_channel(dgamma / count, dy.ndim)
-        dx *= self.per_channel(gain, dy.ndim)
+            return np.multiply(dy, self.per_channel(gain, ndim), out=dx)
+        # dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+        #    = gain * (dy - dbeta / M) - centred * (gain * inv_std * dgamma / M)
+        count = self.count(dy)
+        np.subtract(dy, self.per_channel(dbeta / count, ndim), out=dx)
+        dx *= self.per_channel(gain, ndim)
+        dx -= np.multiply(self.centred, self.per_channel(gain * self.inv_std * dgamma / count, ndim),
+                          out=self.scratch("product", dy))
         return dx
+
+    def gain(self) -> np.ndarray:
+        """gamma * inv_std (C,): what multiplies the centred input."""
+        return self.inv_std * self.params["gamma"] if self.scale else self.inv_std
+
+    def count(self, a: np.ndarray) -> int:
+        """M, the values of one channel in a."""
+        return a.size // a.shape[self.channel_axis]
+
+    def scratch(self, name: str, like: np.ndarray) -> np.ndarray:
+        """A workspace array shaped like ``like``: reused batch after batch (no fresh pages)."""
+        return self.workspace.empty(name, like.shape, like.dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
