@@ -173,7 +173,8 @@ def torch_seed_model() -> Any:
 
 
 def gemm_shapes(model: Sequential, batch: int) -> list[tuple[str, str, int, int, int]]:
-    """(layer, pass, m, k, n) of every matrix product of one training step: C (m, n) = A (m, k) B (k, n).
+    """(layer, pass, m, k, n) of every matrix product of one training step:
+    C (m, n) = A (m, k) B (k, n).
 
     A convolution is one GEMM per pass over its im2col rows (N*Ho*Wo of them, kh*kw*C_in
     long). The input gradient is left out where the engine skips it (the first trainable layer).

@@ -72,8 +72,8 @@ def main() -> None:
         "fit_seconds_total": total,
         "history": history.history,
         "machine": platform.processor() or platform.machine(),
-        "command": "CNNLAB_DATA_DIR=../shared/data python benchmarks/mnist_seed_cnn.py --epochs %d"
-        % args.epochs,
+        "command": "CNNLAB_DATA_DIR=../shared/data python benchmarks/mnist_seed_cnn.py "
+        f"--epochs {args.epochs}",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -417,8 +417,9 @@ IDX_FILES = {
 
 
 def idx_folder(folder: Path, **changes: dict) -> Path:
-    """A tiny MNIST-format folder (20 train, 10 test images); ``changes[key]`` alters the file IDX_FILES[key]:
-    ``absent``, ``suffix`` ("" for an uncompressed file), ``array``, ``magic``, ``cut`` (bytes dropped at the end)."""
+    """A tiny MNIST-format folder (20 train, 10 test images); ``changes[key]`` alters the file
+    IDX_FILES[key]: ``absent``, ``suffix`` ("" for an uncompressed file), ``array``, ``magic``,
+    ``cut`` (bytes dropped at the end)."""
     rng = np.random.default_rng(0)
     arrays = {
         "train_images": rng.integers(0, 256, (20, 28, 28)),

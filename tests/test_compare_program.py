@@ -1,5 +1,6 @@
-"""`cnnlab compare PROGRAM.py`: a Keras program on the engine, replayed on real Keras 3 from the same
-initial weights on the same batches; per-layer parity at the start, agreement after training."""
+"""`cnnlab compare PROGRAM.py`: a Keras program on the engine, replayed on real Keras 3 from the
+same initial weights on the same batches; per-layer parity at the start, agreement after
+training."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def test_both_engines_train_the_same_model_on_the_same_batches(compared, name):
     )
     for history in (numpy_history, keras_history):
         assert history["loss"][-1] < 0.7 * history["loss"][0]  # both trained
-    # the first epoch's training loss: same weights, same batches, one engine's rounding against the other's
+    # the first epoch's training loss: same weights, same batches, one engine's rounding against the
+    # other's
     assert (
         abs(numpy_history["loss"][0] - keras_history["loss"][0]) < 0.05 * keras_history["loss"][0]
     )

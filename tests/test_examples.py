@@ -98,7 +98,8 @@ def test_ring_band(tmp_path):
     out = run_example("ring_band.py", "--epochs", "10", "--samples", "3000", "--plot", figure)
     assert "Total params: 4,482" in out
     assert "Epoch 10/10" in out
-    # about two thirds of the points are outside the band: a network that learned nothing scores ~0.66
+    # about two thirds of the points are outside the band: a network that learned nothing scores
+    # ~0.66
     assert float(re.search(r"Test accuracy: ([\d.]+)", out)[1]) > 0.72
     with Image.open(figure) as image:
         image.verify()

@@ -54,10 +54,11 @@ CASES: dict[str, tuple[float, bool, tuple[str, ...]]] = {
     "batchnorm.py": (0.6, True, ()),
     "tf_quickstart.py": (0.6, False, ("rows sum to 1: True",)),
 }
-# Not on Keras 3: keras2_style is a Keras 2 program (Keras 3 refuses `lr=` and keras.layers.convolutional);
-# tf_keras and tf_quickstart call `.numpy()` on `model(x)`, which Keras 3's torch backend returns as a
-# tensor that requires grad (TensorFlow's eager tensors allow it); custom_callback_stop stops after 25
-# batches by design, so its accuracy says little, and the printed batch and epoch counts are what it checks.
+# Not on Keras 3: keras2_style is a Keras 2 program
+# (Keras 3 refuses `lr=` and keras.layers.convolutional); tf_keras and tf_quickstart call `.numpy()`
+# on `model(x)`, which Keras 3's torch backend returns as a tensor that requires grad
+# (TensorFlow's eager tensors allow it); custom_callback_stop stops after 25 batches by design, so
+# its accuracy says little, and the printed batch and epoch counts are what it checks.
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
@@ -86,7 +87,8 @@ def test_every_program_has_a_case():
     assert sorted(CASES) == sorted(p.name for p in PROGRAMS.glob("*.py"))
 
 
-# Waiting for the engine: a loss called on arrays returns a float, Keras a tensor that answers .numpy().
+# Waiting for the engine: a loss called on arrays returns a float, Keras a tensor that answers
+# .numpy().
 ENGINE_GAPS: dict[str, str] = {}  # program -> why the engine cannot run it yet
 
 
@@ -293,7 +295,10 @@ def test_the_program_gets_its_argv_name_and_the_same_modules(capsys, tmp_path):
         from tensorflow import keras as tf_keras
         from tensorflow.python import keras as old_keras
         print(sys.argv[1:], __name__)
-        print(keras.layers is tf.keras.layers is tensorflow.keras.layers, keras is tf_keras is old_keras)
+        print(
+            keras.layers is tf.keras.layers is tensorflow.keras.layers,
+            keras is tf_keras is old_keras,
+        )
     """,
     )
     code, out, err = run(capsys, program, "--epochs", "3", "-v")
@@ -392,7 +397,8 @@ def test_tf_helpers_compute_with_numpy(capsys, tmp_path):
         x = tf.constant([[1.0, 3.0], [4.0, 2.0]])
         print(tf.argmax(x, axis=1).numpy().tolist(), float(tf.reduce_mean(x).numpy()),
               tf.reduce_sum(x, axis=0).tolist())
-        print(tf.cast(x, tf.int32).dtype, tf.expand_dims(x, -1).shape, tf.one_hot([0, 2], 3).numpy().tolist())
+        print(tf.cast(x, tf.int32).dtype, tf.expand_dims(x, -1).shape,
+              tf.one_hot([0, 2], 3).numpy().tolist())
         image = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
         print(tf.image.resize(image, (4, 4)).numpy()[0, :, :, 0].tolist())
         print(tf.config.list_physical_devices("GPU"), tf.executing_eagerly())

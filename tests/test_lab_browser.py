@@ -1,4 +1,5 @@
-"""`cnnlab lab` in Debian's Chromium, driven by Python Playwright: controls found by their accessible names.
+"""`cnnlab lab` in Debian's Chromium, driven by Python Playwright: controls found by their
+accessible names.
 
 Every test checks that no request left the server on 127.0.0.1 and that the console had no error.
 """

@@ -517,8 +517,9 @@ def test_sequential_matches_its_torch_twin_in_training_and_after_steps(make):
         "gradient": BACKWARD_TOLERANCE,
         "weights": BACKWARD_TOLERANCE,
     }
-    # relative to max(1, largest torch value), as everywhere here: the bias before a BatchNormalization
-    # has a zero gradient in exact arithmetic, so both engines return round-off there
+    # relative to max(1, largest torch value), as everywhere here: the bias before a
+    # BatchNormalization has a zero gradient in exact arithmetic, so both engines return round-off
+    # there
     worst = [row for row in rows if min(row["max_rel"], row["max_abs"]) > limits[row["quantity"]]]
     assert worst == [], reference.format_parity(worst)
 

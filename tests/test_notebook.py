@@ -102,7 +102,7 @@ def test_with_a_path_a_plot_still_writes_its_png(tmp_path):
     assert path == tmp_path / "figures" / "cm.png" and path.read_bytes().startswith(PNG_SIGNATURE)
 
 
-# ---------------------------------------------------------------------- the notebook in a real kernel
+# ------------------------------------------------------------------- the notebook in a real kernel
 def this_python_kernel(folder: Path) -> object:
     """A kernel manager for this environment's Python (sys.executable), whatever kernels are
     installed."""

@@ -219,7 +219,7 @@ def test_forward_pass_equals_keras(config: dict[str, Any]) -> None:
     engine = Sequential.from_config(config, seed=3)
     keras_model = reference.build_keras_model(config, seed=3)  # the same seed: the same start
     assert [tuple(layer.output.shape[1:]) for layer in keras_model.layers] == [
-        l.output_shape for l in engine.layers
+        layer.output_shape for layer in engine.layers
     ]
     x = random_images(engine.input_shape, 64)
     theirs = reference.KerasTrainer(config, seed=3).predict(x, batch_size=32)

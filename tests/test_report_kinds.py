@@ -1,5 +1,6 @@
 """`cnnlab report DIR` rebuilds the report of every kind of directory cnnlab writes, chosen by the
-"kind" the directory declares (report.REPORT_KINDS), and says in one line when DIR is none of them."""
+"kind" the directory declares (report.REPORT_KINDS), and says in one line when DIR is none of
+them."""
 
 from __future__ import annotations
 

@@ -261,7 +261,8 @@ def test_resume_skips_finished_trials_and_reruns_unfinished_ones(tmp_path, capsy
 
 
 def test_a_random_study_grows_but_other_changes_need_a_new_database(tmp_path, capsys):
-    axes = '"max_pooling2d.pool_size" = [9, 10, 11, 12]\n"conv2d.filters" = [2, 3]'  # all invalid: quick
+    # all invalid: quick
+    axes = '"max_pooling2d.pool_size" = [9, 10, 11, 12]\n"conv2d.filters" = [2, 3]'
     spec = write_spec(tmp_path, axes, 'mode = "random"\nn_trials = 3')
     assert run_cli(capsys, "study", spec, "--jobs", "1", "--out", tmp_path / "out")[0] == 0
     first = trials_of(tmp_path / "out" / "study.sqlite")
@@ -511,7 +512,10 @@ spec = parse_spec(open(sys.argv[1]).read(), base_dir=sys.argv[2])
 data = prepare_data(spec)
 result = run_trial(make_task(spec, plan_trials(spec)[0], data), data)
 assert result.status == "done", result.error
-print("SKLEARN_IMPORTED", any(name == "sklearn" or name.startswith("sklearn.") for name in sys.modules))
+print(
+    "SKLEARN_IMPORTED",
+    any(name == "sklearn" or name.startswith("sklearn.") for name in sys.modules),
+)
 sys.stdout.flush()
 open(sys.argv[3], "wb").write(pickle.dumps(result))
 """
@@ -588,7 +592,7 @@ def test_a_result_that_cannot_be_scored_is_recorded_as_failed(tmp_path):
     assert invalid.status == "invalid" and invalid.metrics is None
 
 
-# --------------------------------------------------------------------------- Ray against local processes
+# -------------------------------------------------------------------- Ray against local processes
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ Examples:
 def cli(debug: bool) -> None:
     from .connect import connect_engine
 
-    connect_engine()  # .keras files and the BLAS thread count, for every command that reaches the engine
+    # .keras files and the BLAS thread count, for every command that reaches the engine
+    connect_engine()
 
 
 def data_dir_option(function: Any) -> Any:
@@ -395,7 +396,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------------- explore
 @cli.command(
-    help=f"""Look at a dataset: samples per class, class distribution, pixel intensities, mean images.
+    help=f"""Look at a dataset: samples per class, class distribution, pixel intensities, mean
+images.
 
 DATASET is {DATASET_CHOICES}, or a path to an .npz file or a folder of IDX files.
 
@@ -444,7 +446,8 @@ def explore(dataset: str, per_class: int, seed: int, data_dir: str | None, out: 
 
 # -------------------------------------------------------------------------- report
 @cli.command(
-    help="""(Re)build the self-contained report.html of any directory cnnlab writes, without retraining.
+    help="""(Re)build the self-contained report.html of any directory cnnlab writes, without
+retraining.
 
 The directory says what it is (the "kind" in its config.json, comparison.json or parity.json):
 a run (cnnlab train), an approximation (cnnlab approx), a comparison of built-in models or
@@ -514,7 +517,8 @@ def explain(run: str, index: int, data_dir: str | None) -> None:
 
 # -------------------------------------------------------------------------- approx
 @cli.command(
-    help="""Train a network to approximate a function of (x, y); show the original beside the prediction.
+    help="""Train a network to approximate a function of (x, y); show the original beside the
+prediction.
 
 --function is a built-in (ring-band, circle, xor, spiral, checkerboard, sine) or an
 expression in x and y with numbers, pi, e, + - * / // % **, comparisons, & | ~, and, or,
@@ -815,7 +819,8 @@ def print_study(db_path: Path, top: int = 10) -> None:
 
 # ------------------------------------------------------------------------- compare
 @cli.command(
-    help="""Train the same network in cnnlab's NumPy engine and in a framework, and compare them side by side.
+    help="""Train the same network in cnnlab's NumPy engine and in a framework, and compare them
+side by side.
 
 With a PROGRAM.py: your own Keras program runs unmodified on the NumPy engine, and the model
 it trains is trained again by real Keras 3 from the same initial weights on the same batches

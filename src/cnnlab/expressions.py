@@ -183,7 +183,8 @@ def evaluate_expression(text: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def expression_kind(
     values: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None
 ) -> Kind:
-    """``"classification"`` for boolean or integer values with at most 20 distinct, else ``"regression"``.
+    """``"classification"`` for boolean or integer values with at most 20 distinct, else
+    ``"regression"``.
 
     Non-finite values raise ``CnnlabError``; pass the points ``x`` and ``y`` to have the
     message name one of them.

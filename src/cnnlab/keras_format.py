@@ -1,4 +1,5 @@
-"""Keras 3's model file (``.keras``) for cnnlab models, both ways; legacy Keras 2 ``.h5`` files read.
+"""Keras 3's model file (``.keras``) for cnnlab models, both ways; legacy Keras 2 ``.h5`` files
+read.
 
 A ``.keras`` file is a zip archive of three members (keras/src/saving/saving_lib.py):
 

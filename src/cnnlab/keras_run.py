@@ -3,7 +3,8 @@
 An import hook (a ``sys.meta_path`` finder placed first) answers the program's imports:
 
 - ``keras``, ``keras.*``, ``tensorflow.keras``, ``tensorflow.keras.*``, ``tensorflow.python.keras``
-  -> the target's Keras package, the *same* module objects (``keras.layers is tensorflow.keras.layers``);
+  -> the target's Keras package, the *same* module objects
+  (``keras.layers is tensorflow.keras.layers``);
 - ``tensorflow`` -> a stand-in (``cnnlab.keras.tf_standin``) whose ``keras`` is that package;
   any other ``tensorflow.X`` fails with one line.
 
@@ -171,8 +172,9 @@ def hooked(name: str, target: Target) -> bool:
 
 @contextlib.contextmanager
 def shared_datasets(keras: ModuleType, target: Target) -> Iterator[None]:
-    """On real Keras, ``keras.datasets`` reads cnnlab's data directory too (the same data, no download),
-    and Keras's internal TensorFlow probe keeps saying "not installed" beside the program's stand-in."""
+    """On real Keras, ``keras.datasets`` reads cnnlab's data directory too
+    (the same data, no download), and Keras's internal TensorFlow probe keeps saying "not installed"
+    beside the program's stand-in."""
     if target.package != "keras":
         yield
         return
@@ -215,7 +217,8 @@ def keras_imports(engine: str = "numpy") -> Iterator[ModuleType]:
 @contextlib.contextmanager
 def program_context(program: Path, args: Sequence[str]) -> Iterator[None]:
     """``sys.argv`` = [PROGRAM, *ARGS], the program's folder first on ``sys.path``, Python's default
-    warning filters (the program's warnings are its own, shown as ``python PROGRAM.py`` shows them)."""
+    warning filters
+    (the program's warnings are its own, shown as ``python PROGRAM.py`` shows them)."""
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(program), *args]
     sys.path.insert(0, str(program.resolve().parent))
@@ -262,7 +265,8 @@ def run_program(program: str | Path, args: Sequence[str] = (), engine: str = "nu
     """
     path = check_program(program)
     with keras_imports(engine) as keras, program_context(path, args):
-        keras.backend.clear_session()  # layer names start again at conv2d, dense, ... as in a new process
+        # layer names start again at conv2d, dense, ... as in a new process
+        keras.backend.clear_session()
         print(
             f"cnnlab: running {program} on {target_for(engine).describe(keras)}",
             file=sys.stderr,

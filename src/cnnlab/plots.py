@@ -78,9 +78,9 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
 
 
 class NotebookFigure(Figure):
-    """A ``matplotlib.figure.Figure`` that Jupyter shows inline: IPython's display calls ``_repr_png_``
-    (a figure made outside pyplot has no backend to show it; matplotlib-inline's formatter, when
-    active, takes precedence and draws the same PNG)."""
+    """A ``matplotlib.figure.Figure`` that Jupyter shows inline: IPython's display calls
+    ``_repr_png_`` (a figure made outside pyplot has no backend to show it; matplotlib-inline's
+    formatter, when active, takes precedence and draws the same PNG)."""
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
@@ -271,7 +271,8 @@ def _draw_confusion(
     ax: Axes, cm: np.ndarray, class_names: Sequence[str], normalize: bool, title: str
 ) -> AxesImage:
     """An annotated heatmap: true classes on rows, predicted classes on columns; returns the image
-    (its colour bar is the caller's: beside a fixed layout's axes, or placed by the layout engine)."""
+    (its colour bar is the caller's: beside a fixed layout's axes, or placed by the layout
+    engine)."""
     values = _normalise_rows(cm) if normalize else cm
     image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     _annotate_cells(ax, values, normalize)
@@ -575,7 +576,8 @@ def tile_colors(tile: np.ndarray, cmap: str = "gray") -> np.ndarray:
     """One tile as RGBA ``(h, w, 4)``, scaled to its own range as ``imshow`` shows an image alone.
 
     ``(h, w)``: through ``cmap`` (a constant tile takes the colour map's lowest colour, NaN is
-    transparent); ``(h, w, 3)``: stretched to 0..1 as RGB; other channel counts averaged into grey."""
+    transparent); ``(h, w, 3)``: stretched to 0..1 as RGB; other channel counts averaged into
+    grey."""
     array, grey = _display_image(tile)
     if grey is None:
         return np.concatenate([array, np.ones((*array.shape[:2], 1))], axis=2)
@@ -889,8 +891,8 @@ def _as_feature_map(maps: np.ndarray) -> np.ndarray:
 def _figure_feature_maps(
     maps: Sequence[tuple[str, np.ndarray]], max_channels: int, title: str
 ) -> Figure:
-    """One row per layer, up to ``max_channels`` channel maps per row, layer named on the left, all in
-    one image: each map scaled to its own range (viridis), smaller maps enlarged (nearest) to the
+    """One row per layer, up to ``max_channels`` channel maps per row, layer named on the left, all
+    in one image: each map scaled to its own range (viridis), smaller maps enlarged (nearest) to the
     largest map's size."""
     layers = [(name, _as_feature_map(array)) for name, array in maps]
     if not layers:

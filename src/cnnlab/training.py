@@ -285,16 +285,17 @@ def write_run(
 ) -> None:
     """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html.
 
-    ``result.extra["write_seconds"]``: this step's wall seconds, mostly the figures (matplotlib's import included)."""
+    ``result.extra["write_seconds"]``: this step's wall seconds, mostly the figures
+    (matplotlib's import included)."""
     started = time.perf_counter()
     from .report import render_run_report, write_figures_for_run
 
     runs.write_results(run_dir, result.model, result.history, result.epoch_seconds, result.metrics)
     first_conv = next(
         (
-            l.params["kernel"]
-            for l in result.model.layers
-            if l.params and l.params["kernel"].ndim == 4
+            layer.params["kernel"]
+            for layer in result.model.layers
+            if layer.params and layer.params["kernel"].ndim == 4
         ),
         None,
     )
@@ -334,7 +335,8 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
 ) -> TrainResult:
-    """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write ``run_dir``.
+    """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write
+    ``run_dir``.
 
     The run directory is locked for the whole run (a second ``train`` into it refuses), a finished
     run in it is replaced only with ``overwrite``, and the checkpoint goes only once it is whole."""

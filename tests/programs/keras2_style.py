@@ -1,5 +1,5 @@
-"""Keras 2 style: np_utils, keras.layers.core / .convolutional, Adam(lr=...), input_dim (runs on cnnlab,
-not on Keras 3, which refuses `lr`)."""
+"""Keras 2 style: np_utils, keras.layers.core / .convolutional, Adam(lr=...), input_dim
+(runs on cnnlab, not on Keras 3, which refuses `lr`)."""
 
 from keras.datasets import mnist
 from keras.layers.convolutional import Conv2D, MaxPooling2D

@@ -1,4 +1,5 @@
-"""Datasets sampled from a function of two variables (seed 000: "any function learned by a network").
+"""Datasets sampled from a function of two variables
+(seed 000: "any function learned by a network").
 
 A :class:`Function2D` is a built-in (``ring-band``, ``circle``, ``xor``, ``spiral``,
 ``checkerboard``, ``sine``) or an expression in ``x`` and ``y`` checked by
@@ -6,7 +7,8 @@ A :class:`Function2D` is a built-in (``ring-band``, ``circle``, ``xor``, ``spira
 Keras-style ``(x_train, y_train), (x_test, y_test)``::
 
     from cnnlab.datasets import function2d
-    (x_train, y_train), (x_test, y_test) = function2d.make_dataset(function2d.get_function("ring-band"))
+    function = function2d.get_function("ring-band")
+    (x_train, y_train), (x_test, y_test) = function2d.make_dataset(function)
     # x_*: (n, 2) float32 points; y_*: int64 class indices (or float32 values for regression)
 """
 
@@ -122,7 +124,8 @@ def _xor(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _spiral(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # the phase grows by one per turn of angle and per SPIRAL_PITCH of radius: its two halves are the arms
+    # the phase grows by one per turn of angle and per SPIRAL_PITCH of radius: its two halves are
+    # the arms
     phase = np.arctan2(y, x) / (2 * np.pi) + np.hypot(x, y) / SPIRAL_PITCH
     return (phase % 1.0 < 0.5).astype(np.uint8)
 
@@ -178,7 +181,8 @@ BUILTIN_FUNCTIONS: dict[str, Function2D] = {
 
 
 def get_function(name_or_expression: str, domain: Domain | None = None) -> Function2D:
-    """A built-in function by name, else an expression in ``x`` and ``y`` (see :mod:`cnnlab.expressions`).
+    """A built-in function by name, else an expression in ``x`` and ``y``
+    (see :mod:`cnnlab.expressions`).
 
     ``domain`` overrides the built-in's domain; for an expression it defaults to
     ``DEFAULT_DOMAIN`` = [-1, 1] x [-1, 1]. An expression is probed on a grid of its domain:
@@ -246,7 +250,8 @@ def sample_points(
 
 
 def grid(domain: Domain, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """A ``resolution`` x ``resolution`` float32 grid ``(xx, yy)`` over ``domain``, corners included.
+    """A ``resolution`` x ``resolution`` float32 grid ``(xx, yy)`` over ``domain``, corners
+    included.
 
     As with ``np.meshgrid``, rows go along y and columns along x: ``xx[i, j]`` is the j-th
     x value and ``yy[i, j]`` the i-th y value (for ``imshow(..., origin="lower")``).

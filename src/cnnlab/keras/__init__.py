@@ -22,9 +22,11 @@ from cnnlab import __version__ as cnnlab_version
 from cnnlab.connect import connect_engine
 from cnnlab.keras.namespace import keras_module
 
-connect_engine()  # model.save("m.keras") and load_model("m.keras" | "m.h5") speak Keras's format; BLAS threads
+# model.save("m.keras") and load_model("m.keras" | "m.h5") speak Keras's format; BLAS threads
+connect_engine()
 
-# What programs print as keras.__version__: the Keras API level cnnlab follows, and cnnlab's own version.
+# What programs print as keras.__version__: the Keras API level cnnlab follows, and cnnlab's own
+# version.
 __version__ = f"3.0.0+cnnlab.{cnnlab_version}"
 
 

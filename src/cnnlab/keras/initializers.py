@@ -1,4 +1,5 @@
-"""keras.initializers: the engine's initializers by their Keras function names (``glorot_uniform``, ...).
+"""keras.initializers: the engine's initializers by their Keras function names
+(``glorot_uniform``, ...).
 
 Layers take them as strings (``kernel_initializer="he_normal"``), as most programs write them.
 """

@@ -31,7 +31,8 @@ Resolver = Callable[[], dict[str, Any]]
 def keras_module(
     module_name: str, keras_path: str, resolve: Resolver, what: str
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for the cnnlab module ``module_name`` that plays ``keras_path``.
+    """``__getattr__`` and ``__dir__`` for the cnnlab module ``module_name`` that plays
+    ``keras_path``.
 
     ``resolve()`` gives the names at the moment of access; ``what`` is how the error names
     them ("layers", "optimizers").

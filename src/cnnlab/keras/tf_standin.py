@@ -1,4 +1,5 @@
-"""What ``import tensorflow as tf`` gives under ``cnnlab run``: ``tf.keras`` and a few NumPy helpers.
+"""What ``import tensorflow as tf`` gives under ``cnnlab run``: ``tf.keras`` and a few NumPy
+helpers.
 
 Keras tutorials written for TensorFlow use only ``tf.keras`` and a handful of functions beside it.
 The stand-in offers exactly these (the one documented list, :data:`SUPPORTED`), computed with
@@ -11,7 +12,8 @@ NumPy; every result is an ``EagerArray``, a NumPy array that also answers ``.num
   (``axis=None``, ``keepdims=False``), ``tf.cast(x, dtype)``, ``tf.expand_dims(x, axis)``,
   ``tf.squeeze(x, axis=None)``, ``tf.one_hot(indices, depth)``
 - ``tf.convert_to_tensor(value, dtype=None)``, ``tf.constant(value, dtype=None)``
-- ``tf.float16``, ``tf.float32``, ``tf.float64``, ``tf.int32``, ``tf.int64``, ``tf.uint8``, ``tf.bool``
+- ``tf.float16``, ``tf.float32``, ``tf.float64``, ``tf.int32``, ``tf.int64``, ``tf.uint8``,
+  ``tf.bool``
 - ``tf.image.resize(images, size)``: bilinear, TensorFlow 2's half-pixel rule
 - ``tf.random.set_seed(seed)``: ``keras.utils.set_random_seed``
 - ``tf.config.list_physical_devices(kind)``: no GPU (``[]``); one CPU

@@ -1,4 +1,5 @@
-"""Inside a run's own model, for the lab's "Your model" page: predictions, feature maps, filters, saliency.
+"""Inside a run's own model, for the lab's "Your model" page: predictions, feature maps, filters,
+saliency.
 
 Everything is computed by the engine from the run's ``model.cnnlab``
 (:func:`cnnlab.runs.load_run_model`, ``model.feature_maps``, ``model.input_gradient``).

@@ -1,4 +1,5 @@
-"""The lab's playground (seed 000, live): a small dense network learns a 2-D function while the page watches.
+"""The lab's playground (seed 000, live): a small dense network learns a 2-D function while the page
+watches.
 
 One :class:`Playground` per page: its settings (all in the page's URL), its sampled points,
 its model and a training thread. The thread trains in chunks of about
@@ -525,7 +526,9 @@ model = keras.Sequential([
     keras.Input(shape=(2,)),
 {hidden}{dropout}    {last},
 ])
-model.compile(optimizer=keras.optimizers.{optimizer}(learning_rate={s.learning_rate}), loss={loss}, metrics={metrics})
-model.fit(x_train, y_train, batch_size={s.batch_size}, epochs={epochs}, validation_data=(x_test, y_test))
+model.compile(optimizer=keras.optimizers.{optimizer}(learning_rate={s.learning_rate}), \
+loss={loss}, metrics={metrics})
+model.fit(x_train, y_train, batch_size={s.batch_size}, epochs={epochs}, \
+validation_data=(x_test, y_test))
 print(model.evaluate(x_test, y_test, verbose=0))
 '''

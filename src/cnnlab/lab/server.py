@@ -1,4 +1,5 @@
-"""``cnnlab lab [DIR]``: a local web lab (Starlette app served by uvicorn) over the engine and DIR's runs.
+"""``cnnlab lab [DIR]``: a local web lab (Starlette app served by uvicorn) over the engine and DIR's
+runs.
 
 Security, as Jupyter: the server binds 127.0.0.1 unless told otherwise; the first URL
 carries a random token that sets a cookie; every request needs that cookie (or the token

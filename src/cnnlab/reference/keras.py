@@ -216,7 +216,8 @@ def keras_loss(loss: Any) -> Any:
 
 # -------------------------------------------------------------------------- trainer
 class KerasTrainer:
-    """Trains the Keras twin of a cnnlab config with ``keras_model.fit``, in the engine's batch order.
+    """Trains the Keras twin of a cnnlab config with ``keras_model.fit``, in the engine's batch
+    order.
 
     Same start: weights from ``Sequential.from_config(config, seed=seed)``, and the shuffling
     generator of that model, so one seed gives the same initial weights and batch order as
@@ -273,7 +274,8 @@ class KerasTrainer:
         shuffle_rng: np.random.Generator | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None,
     ) -> dict[str, list[float]]:
-        """Train like ``Sequential.fit``; returns the history {"loss", "accuracy", "val_loss", "val_accuracy"}.
+        """Train like ``Sequential.fit``; returns the history
+        {"loss", "accuracy", "val_loss", "val_accuracy"}.
 
         validation_split takes the last floor-complement fraction before shuffling; each epoch
         is shuffled with ``shuffle_rng.permutation(n)`` (default: this trainer's generator) and

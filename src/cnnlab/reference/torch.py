@@ -562,10 +562,11 @@ def copy_weights_from_torch(torch_model: TorchSequential, model: Sequential) -> 
 
 # ----------------------------------------------------------------------- optimizers
 class KerasOptimizer(torch.optim.Optimizer):
-    """Base: ``step`` calls ``update(param, grad, state, group)`` for every parameter with a gradient,
-    after what Keras does around every rule (as the engine's Optimizer.apply): the step's rate
-    lr / (1 + decay * iterations) (Keras 2's ``decay``), ``clipnorm``/``clipvalue``, and decoupled
-    ``weight_decay`` p -= p * wd * lr. Those arguments sit in the group only when given."""
+    """Base: ``step`` calls ``update(param, grad, state, group)`` for every parameter with a
+    gradient, after what Keras does around every rule (as the engine's Optimizer.apply): the step's
+    rate lr / (1 + decay * iterations) (Keras 2's ``decay``), ``clipnorm``/``clipvalue``, and
+    decoupled ``weight_decay`` p -= p * wd * lr. Those arguments sit in the group only when
+    given."""
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -698,7 +699,8 @@ class KerasAdamW(KerasAdam):
 
 class KerasNadam(KerasOptimizer):
     """keras.optimizers.Nadam: momentum schedule u_t = b1 (1 - 0.5 * 0.96^t), U_t = u_1 ... u_t;
-    m_hat = u_{t+1} m / (1 - U_{t+1}) + (1 - u_t) g / (1 - U_t);  p -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)."""
+    m_hat = u_{t+1} m / (1 - U_{t+1}) + (1 - u_t) g / (1 - U_t);
+    p -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)."""
 
     def __init__(
         self,
@@ -915,8 +917,8 @@ class KerasLoss:
     ``loss(z, y_pred, y_true)``: z is the last layer's pre-activation, y_pred the model's
     output, both (N, ..., K); y_true of the same shape, or integer labels (N, ...) for the
     sparse loss. The value is Keras's (clipped); the gradient comes from z when
-    ``from_logits`` (see the module notes). A loss made with ``from_logits=True`` (``logits_output``)
-    reads the model's output as logits: value and gradient are the stable ones.
+    ``from_logits`` (see the module notes). A loss made with ``from_logits=True``
+    (``logits_output``) reads the model's output as logits: value and gradient are the stable ones.
     """
 
     def __init__(
@@ -1012,7 +1014,8 @@ class TorchTrainer:
         shuffle_rng: np.random.Generator | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], Any] | None = None,
     ) -> dict[str, list[float]]:
-        """Train like ``Sequential.fit``; returns the history {"loss", "accuracy", "val_loss", "val_accuracy"}.
+        """Train like ``Sequential.fit``; returns the history
+        {"loss", "accuracy", "val_loss", "val_accuracy"}.
 
         validation_split takes the last floor-complement fraction before shuffling; each epoch
         is shuffled with ``shuffle_rng.permutation(n)`` (default: this trainer's generator).

@@ -2,7 +2,8 @@
 
 ```
 spec.py     the spec file: base model, training settings, axes ("layer.argument" = [values])
-trial.py    one trial (configuration x seed): build, train, predict; never raises; the driver scores it
+trial.py    one trial (configuration x seed): build, train, predict; never raises; the driver
+            scores it
 store.py    the SQLite file: one row per trial, written in a transaction as it finishes
 runners.py  local worker processes or Ray tasks; the driver writes; one progress bar
 report.py   the study report: trials table, effect of each axis, Pareto fronts
