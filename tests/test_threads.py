@@ -111,3 +111,18 @@ def test_fit_runs_with_the_fixed_count_and_restores_the_real_blas_count(monkeypa
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model.fit(np.ones((16, 4), np.float32), np.zeros(16, int), batch_size=4, verbose=0, callbacks=[Watch()])
     assert seen == [1, 1, 1, 1] and blas_threads() == before
+
+
+def test_the_first_look_comes_early_so_that_a_small_run_fits_too(machine):
+    fitter = fitter_on(machine)
+    fitter.start()
+    machine.run(0.05, other_cores=1.0, own_cores=1.0)
+    fitter.tick()
+    assert machine.calls == []  # too soon to tell
+    machine.run(0.1, other_cores=1.0, own_cores=1.0)
+    fitter.tick()  # 0.15 s in: past the first look's 0.1 s
+    assert machine.count == 1
+    machine.run(0.2, other_cores=0.0, own_cores=1.0)
+    fitter.tick()  # afterwards every half second
+    assert machine.count == 1
+    fitter.stop()

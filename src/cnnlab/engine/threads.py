@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable
 
-CHECK_EVERY = 0.5  # seconds between two looks at the machine
+CHECK_FIRST, CHECK_EVERY = 0.1, 0.5  # seconds to the first look at the machine, and between two looks
 FIXED_ENV = "CNNLAB_THREADS"
 
 _control: tuple[Callable[[], int], Callable[[int], None]] | None = None  # (current count, set count)
@@ -97,17 +97,19 @@ class ThreadFitter:
             return
         self.fixed, self.ceiling, self.count = False, self.before, self.before
         self.last_time, self.last = self.clock(), self.readings()
+        self.wait = CHECK_FIRST  # a small run decides early; then every CHECK_EVERY
         self.active = self.last is not None
 
     def tick(self) -> None:
-        """After a batch: every CHECK_EVERY seconds, look at the machine and fit the count."""
-        if not self.active or self.fixed or self.clock() - self.last_time < CHECK_EVERY:
+        """After a batch: every CHECK_EVERY seconds (the first time after CHECK_FIRST), look at the
+        machine and fit the count."""
+        if not self.active or self.fixed or self.clock() - self.last_time < self.wait:
             return
         now, reading = self.clock(), self.readings()
         if reading is None:
             return
         others = ((reading[0] - self.last[0]) - (reading[1] - self.last[1])) / (now - self.last_time)
-        self.last_time, self.last = now, reading
+        self.last_time, self.last, self.wait = now, reading, CHECK_EVERY
         count = threads_for(max(others, 0.0), self.ceiling)
         if count != self.count:
             _control[1](count)
