@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import importlib.util
+import io
 import json
 import shutil
 import statistics
@@ -44,10 +44,16 @@ ENGINE = "src/cnnlab/engine"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("versions", nargs="+", help="git revisions, or 'worktree' for the files as they are")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "versions", nargs="+", help="git revisions, or 'worktree' for the files as they are"
+    )
     parser.add_argument("--rounds", type=int, default=12, help="turns of every version")
-    parser.add_argument("--per-turn", type=int, default=10, help="training steps of one version per turn")
+    parser.add_argument(
+        "--per-turn", type=int, default=10, help="training steps of one version per turn"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ab_engine.json"))
@@ -61,9 +67,13 @@ def export_engine(version: str, folder: Path) -> Path:
     if version == "worktree":
         shutil.copytree(ROOT / ENGINE, target)
         return target
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", version, ENGINE], capture_output=True, check=False)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", version, ENGINE], capture_output=True, check=False
+    )
     if archive.returncode != 0:
-        raise SystemExit(f"ab_engine: cannot read {ENGINE} at {version!r}: {archive.stderr.decode().strip()}")
+        raise SystemExit(
+            f"ab_engine: cannot read {ENGINE} at {version!r}: {archive.stderr.decode().strip()}"
+        )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(folder, filter="data")
     shutil.move(str(folder / ENGINE), target)
@@ -72,7 +82,9 @@ def export_engine(version: str, folder: Path) -> Path:
 
 def load_engine(package_dir: Path, name: str) -> ModuleType:
     """Import a copy of the engine as the top-level package ``name``."""
-    spec = importlib.util.spec_from_file_location(name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)])
+    spec = importlib.util.spec_from_file_location(
+        name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -90,8 +102,13 @@ def seed_cnn(package: str) -> Any:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        engines = [export_engine(version, Path(folder) / str(k)) for k, version in enumerate(args.versions)]
-        models = [seed_cnn(load_engine(engine, f"ab_engine_{k}").__name__) for k, engine in enumerate(engines)]
+        engines = [
+            export_engine(version, Path(folder) / str(k)) for k, version in enumerate(args.versions)
+        ]
+        models = [
+            seed_cnn(load_engine(engine, f"ab_engine_{k}").__name__)
+            for k, engine in enumerate(engines)
+        ]
         (x_train, y_train), _ = mnist.load_data()
         images = min(len(x_train), 50 * args.batch_size)
         x = (x_train[:images].astype(np.float32) / 255).reshape(-1, 28, 28, 1)
@@ -105,18 +122,34 @@ def main(argv: list[str] | None = None) -> None:
                     for _ in range(args.per_turn):
                         begin = (step % batches) * args.batch_size
                         start = time.perf_counter()
-                        net.train_step(x[begin : begin + args.batch_size], y[begin : begin + args.batch_size])
+                        net.train_step(
+                            x[begin : begin + args.batch_size], y[begin : begin + args.batch_size]
+                        )
                         seconds[k].append(time.perf_counter() - start)
                         step += 1
     first_turn = args.per_turn  # the first turn of each version warms it up: not counted
     medians = [1e3 * statistics.median(s[first_turn:]) for s in seconds]
-    result = {"command": " ".join(["python", "benchmarks/ab_engine.py", *(argv if argv is not None else sys.argv[1:])]),
-              "settings": {k: getattr(args, k) for k in ("rounds", "per_turn", "batch_size", "threads")},
-              "versions": [{"version": v, "step_ms_median": m, "step_ms_p10": 1e3 * float(np.percentile(s[first_turn:], 10)),
-                            "ratio_to_first": m / medians[0]} for v, m, s in zip(args.versions, medians, seconds)]}
+    result = {
+        "command": " ".join(
+            ["python", "benchmarks/ab_engine.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "settings": {k: getattr(args, k) for k in ("rounds", "per_turn", "batch_size", "threads")},
+        "versions": [
+            {
+                "version": v,
+                "step_ms_median": m,
+                "step_ms_p10": 1e3 * float(np.percentile(s[first_turn:], 10)),
+                "ratio_to_first": m / medians[0],
+            }
+            for v, m, s in zip(args.versions, medians, seconds)
+        ],
+    }
     for row in result["versions"]:
-        print(f"{row['version']:>20}: {row['step_ms_median']:6.2f} ms per step (p10 {row['step_ms_p10']:.2f}), "
-              f"{row['ratio_to_first']:.3f} x {args.versions[0]}")
+        print(
+            f"{row['version']:>20}: {row['step_ms_median']:6.2f} ms per step (p10 "
+            f"{row['step_ms_p10']:.2f}), "
+            f"{row['ratio_to_first']:.3f} x {args.versions[0]}"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.out}")

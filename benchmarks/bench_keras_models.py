@@ -48,22 +48,54 @@ def engine_model(name: str, seed: int) -> Any:
 
     layers = keras.layers
     if name == "cifar10-cnn":
-        model = keras.Sequential([
-            keras.Input(shape=(32, 32, 3)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Conv2D(64, 3, activation="relu"),
-            layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dense(10)], seed=seed)
-        model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(32, 32, 3)),
+                layers.Conv2D(32, 3, activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Conv2D(64, 3, activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Conv2D(64, 3, activation="relu"),
+                layers.Flatten(),
+                layers.Dense(64, activation="relu"),
+                layers.Dense(10),
+            ],
+            seed=seed,
+        )
+        model.compile(
+            optimizer="adam",
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         return model
     if name == "seed-cnn-bn":
-        blocks = [layers.Conv2D(32, 3, use_bias=False), layers.BatchNormalization(), layers.Activation("relu"),
-                  layers.MaxPooling2D(2), layers.Conv2D(64, 3, use_bias=False), layers.BatchNormalization(),
-                  layers.Activation("relu"), layers.MaxPooling2D(2)]
+        blocks = [
+            layers.Conv2D(32, 3, use_bias=False),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, use_bias=False),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.MaxPooling2D(2),
+        ]
     else:
-        blocks = [layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-                  layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2)]
-    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), *blocks, layers.Flatten(), layers.Dropout(0.5),
-                              layers.Dense(10, activation="softmax")], seed=seed)
+        blocks = [
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+        ]
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            *blocks,
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        seed=seed,
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -73,15 +105,40 @@ def torch_model(name: str) -> Any:
     from torch import nn
 
     if name == "cifar10-cnn":
-        return nn.Sequential(nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                             nn.MaxPool2d(2), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.Linear(1024, 64),
-                             nn.ReLU(), nn.Linear(64, 10))
+        return nn.Sequential(
+            nn.Conv2d(3, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(1024, 64),
+            nn.ReLU(),
+            nn.Linear(64, 10),
+        )
     if name == "seed-cnn-bn":
-        features = [nn.Conv2d(1, 32, 3, bias=False), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01), nn.ReLU(),
-                    nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, bias=False), nn.BatchNorm2d(64, eps=1e-3, momentum=0.01),
-                    nn.ReLU(), nn.MaxPool2d(2)]
+        features = [
+            nn.Conv2d(1, 32, 3, bias=False),
+            nn.BatchNorm2d(32, eps=1e-3, momentum=0.01),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, bias=False),
+            nn.BatchNorm2d(64, eps=1e-3, momentum=0.01),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
     else:
-        features = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2)]
+        features = [
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
     return nn.Sequential(*features, nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
 
 
@@ -95,7 +152,9 @@ def training_data(name: str, count: int, seed: int) -> tuple[np.ndarray, np.ndar
             from cnnlab.datasets import mnist
 
             (x, y), _ = mnist.load_data(download=False)
-            return (x[:count, ..., None] / np.float32(255)).astype(np.float32), y[:count].astype(np.int64)
+            return (x[:count, ..., None] / np.float32(255)).astype(np.float32), y[:count].astype(
+                np.int64
+            )
         except Exception:  # noqa: BLE001 - no local MNIST: noise of the same shape
             pass
     return rng.random((count, *shape), dtype=np.float32), rng.integers(0, 10, count)
@@ -145,23 +204,40 @@ def bench_network(name: str, args: argparse.Namespace) -> dict[str, Any]:
     _, batch_size, epoch_steps = NETWORKS[name]
     x, y = training_data(name, 4096, args.seed)
     rng = np.random.default_rng(args.seed)
-    batches = [rng.choice(len(x), batch_size, replace=False) for _ in range(args.steps + args.warmup)]
-    steppers = {"numpy": engine_stepper(name, x, y, args.seed), "torch": torch_stepper(name, x, y, args.seed)}
+    batches = [
+        rng.choice(len(x), batch_size, replace=False) for _ in range(args.steps + args.warmup)
+    ]
+    steppers = {
+        "numpy": engine_stepper(name, x, y, args.seed),
+        "torch": torch_stepper(name, x, y, args.seed),
+    }
     for step in steppers.values():
         seconds_per_step(step, batches[: args.warmup])
     rounds = []
     for index in range(args.rounds):
         order = ("numpy", "torch") if index % 2 == 0 else ("torch", "numpy")
-        timing = {engine: seconds_per_step(steppers[engine], batches[args.warmup:]) for engine in order}
-        rounds.append({**timing, "ratio": timing["numpy"] / timing["torch"], "load": os.getloadavg()[0]})
+        timing = {
+            engine: seconds_per_step(steppers[engine], batches[args.warmup :]) for engine in order
+        }
+        rounds.append(
+            {**timing, "ratio": timing["numpy"] / timing["torch"], "load": os.getloadavg()[0]}
+        )
     ratios = [r["ratio"] for r in rounds]
     numpy_step = statistics.median(r["numpy"] for r in rounds)
     torch_step = statistics.median(r["torch"] for r in rounds)
-    return {"network": name, "batch_size": batch_size, "steps_per_epoch": epoch_steps, "rounds": rounds,
-            "numpy_epoch_seconds": numpy_step * epoch_steps, "torch_epoch_seconds": torch_step * epoch_steps,
-            "ratio": statistics.median(ratios),
-            "trustworthy": max(ratios) / min(ratios) <= 1.15,
-            "data": "MNIST" if NETWORKS[name][0] == (28, 28, 1) and x.max() > 0.99 and x.min() == 0 else "noise"}
+    return {
+        "network": name,
+        "batch_size": batch_size,
+        "steps_per_epoch": epoch_steps,
+        "rounds": rounds,
+        "numpy_epoch_seconds": numpy_step * epoch_steps,
+        "torch_epoch_seconds": torch_step * epoch_steps,
+        "ratio": statistics.median(ratios),
+        "trustworthy": max(ratios) / min(ratios) <= 1.15,
+        "data": "MNIST"
+        if NETWORKS[name][0] == (28, 28, 1) and x.max() > 0.99 and x.min() == 0
+        else "noise",
+    }
 
 
 def round_ratios(row: dict[str, Any]) -> str:
@@ -169,11 +245,17 @@ def round_ratios(row: dict[str, Any]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both engines")
-    parser.add_argument("--steps", type=int, default=40, help="timed training steps per engine and round")
+    parser.add_argument(
+        "--steps", type=int, default=40, help="timed training steps per engine and round"
+    )
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
-    parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads of both engines")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="BLAS / torch threads of both engines"
+    )
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -188,14 +270,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads, user_api="blas"):
         results = [bench_network(name, args) for name in args.networks]
-    result = {"command": "python benchmarks/bench_keras_models.py " + " ".join(argv or []), "threads": args.threads,
-              "steps": args.steps, "rounds": args.rounds, "load_before": os.getloadavg(), "networks": results,
-              "torch_version": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    result = {
+        "command": "python benchmarks/bench_keras_models.py " + " ".join(argv or []),
+        "threads": args.threads,
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "load_before": os.getloadavg(),
+        "networks": results,
+        "torch_version": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     for row in results:
-        mark = "" if row["trustworthy"] else "  (not trustworthy: the rounds disagree by more than 15%)"
-        print(f"{row['network']:>12}: engine {row['numpy_epoch_seconds']:6.1f} s/epoch, PyTorch "
-              f"{row['torch_epoch_seconds']:6.1f} s/epoch, ratio {row['ratio']:.2f} "
-              f"(rounds {round_ratios(row)}){mark}")
+        mark = (
+            ""
+            if row["trustworthy"]
+            else "  (not trustworthy: the rounds disagree by more than 15%)"
+        )
+        print(
+            f"{row['network']:>12}: engine {row['numpy_epoch_seconds']:6.1f} s/epoch, PyTorch "
+            f"{row['torch_epoch_seconds']:6.1f} s/epoch, ratio {row['ratio']:.2f} "
+            f"(rounds {round_ratios(row)}){mark}"
+        )
     write_json(args.out, result)
     return result
 

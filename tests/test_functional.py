@@ -23,8 +23,8 @@ def same_pads(size: int, k: int, s: int) -> tuple[int, int]:
 def naive_pad(x, k, s, padding, value):
     if padding == "valid":
         return x
-    (t, b), (l, r) = same_pads(x.shape[1], k[0], s[0]), same_pads(x.shape[2], k[1], s[1])
-    return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=value)
+    (t, b), (left, r) = same_pads(x.shape[1], k[0], s[0]), same_pads(x.shape[2], k[1], s[1])
+    return np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=value)
 
 
 def naive_conv(x, kernel, bias, s, padding):
@@ -69,14 +69,20 @@ def test_conv_forward_matches_loops(shape, k, s, padding):
     x = rng.standard_normal(shape)
     kernel, bias = rng.standard_normal((*k, shape[3], 4)), rng.standard_normal(4)
     fast, _ = F.conv2d_forward(x, kernel, bias, s, padding)
-    np.testing.assert_allclose(fast, naive_conv(x, kernel, bias, s, padding), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        fast, naive_conv(x, kernel, bias, s, padding), rtol=1e-10, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("shape, k, s, padding", CASES)
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pool_forward_matches_loops(shape, k, s, padding, kind):
     x = np.random.default_rng(1).standard_normal(shape)
-    out = F.max_pool_forward(x, k, s, padding) if kind == "max" else F.avg_pool_forward(x, k, s, padding)
+    out = (
+        F.max_pool_forward(x, k, s, padding)
+        if kind == "max"
+        else F.avg_pool_forward(x, k, s, padding)
+    )
     np.testing.assert_allclose(out, naive_pool(x, k, s, padding, kind), rtol=1e-12)
 
 
@@ -106,7 +112,9 @@ def test_max_pool_padding_never_wins():
 
 def test_avg_pool_same_excludes_padding_from_the_mean():
     x = np.ones((1, 3, 3, 1))
-    np.testing.assert_array_equal(F.avg_pool_forward(x, (2, 2), (2, 2), "same"), np.ones((1, 2, 2, 1)))
+    np.testing.assert_array_equal(
+        F.avg_pool_forward(x, (2, 2), (2, 2), "same"), np.ones((1, 2, 2, 1))
+    )
 
 
 def test_im2col_rows_are_kernel_major_then_channel():
@@ -120,7 +128,11 @@ def test_im2col_rows_are_kernel_major_then_channel():
 @pytest.mark.parametrize("shape, k, s, padding", CASES)
 def test_conv_without_bias_has_no_ones_column_and_no_bias_gradient(shape, k, s, padding):
     rng = np.random.default_rng(3)
-    x, kernel, bias = rng.standard_normal(shape), rng.standard_normal((*k, shape[3], 4)), rng.standard_normal(4)
+    x, kernel, bias = (
+        rng.standard_normal(shape),
+        rng.standard_normal((*k, shape[3], 4)),
+        rng.standard_normal(4),
+    )
     with_bias, cols = F.conv2d_forward(x, kernel, bias, s, padding)
     without, plain_cols = F.conv2d_forward(x, kernel, None, s, padding)
     np.testing.assert_allclose(with_bias, without + bias, rtol=1e-12, atol=1e-12)
@@ -141,11 +153,16 @@ def test_window_taps_are_the_pixels_of_each_window(shape, k, s, padding):
     xp = naive_pad(x, k, s, padding, -np.inf)
     ho, wo = windows.shape[2:4]
     for n, (i, j) in enumerate((i, j) for i in range(k[0]) for j in range(k[1])):
-        np.testing.assert_array_equal(windows[n], xp[:, i : i + s[0] * ho : s[0], j : j + s[1] * wo : s[1]])
+        np.testing.assert_array_equal(
+            windows[n], xp[:, i : i + s[0] * ho : s[0], j : j + s[1] * wo : s[1]]
+        )
     np.testing.assert_array_equal(windows.max(axis=0), F.max_pool_forward(x, k, s, padding))
 
 
-@pytest.mark.parametrize("pool, strides, padding", [((2, 2), (2, 2), "valid"), ((3, 3), (1, 1), "same"), ((2, 3), (2, 1), "valid")])
+@pytest.mark.parametrize(
+    "pool, strides, padding",
+    [((2, 2), (2, 2), "valid"), ((3, 3), (1, 1), "same"), ((2, 3), (2, 1), "valid")],
+)
 def test_max_pool_layer_backward_after_inference_forward_equals_training(pool, strides, padding):
     """Backward lays the windows out itself when forward ran without training (input gradients)."""
     from cnnlab.engine import layers
@@ -158,7 +175,9 @@ def test_max_pool_layer_backward_after_inference_forward_equals_training(pool, s
         out = layer.forward(x, training=training)
         grads.append(layer.backward(np.ones_like(out)).copy())
     np.testing.assert_array_equal(grads[0], grads[1])
-    assert grads[0].sum() == np.prod(out.shape)  # every window's gradient lands on exactly one pixel
+    assert grads[0].sum() == np.prod(
+        out.shape
+    )  # every window's gradient lands on exactly one pixel
 
 
 @pytest.mark.parametrize("shape", [(4, 256), (3, 5, 7), (1024,), (0, 512)])
@@ -170,6 +189,8 @@ def test_relu_forward_equals_numpy_maximum(shape, dtype):
     expected = np.maximum(z, 0)
     assert maximum_with_zero(z) is z
     np.testing.assert_array_equal(z, expected)
-    strided = np.random.default_rng(7).standard_normal((8, 1024)).astype(dtype)[:, ::2]  # not contiguous
+    strided = (
+        np.random.default_rng(7).standard_normal((8, 1024)).astype(dtype)[:, ::2]
+    )  # not contiguous
     expected = np.maximum(strided, 0)
     np.testing.assert_array_equal(maximum_with_zero(strided), expected)

@@ -112,7 +112,9 @@ def test_dense_gradients(activation):
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softmax"])
 def test_activation_layer_gradients(activation):
-    check_layer(layers.Activation(activation), np.random.default_rng(4).standard_normal((3, 6)) + 0.05)
+    check_layer(
+        layers.Activation(activation), np.random.default_rng(4).standard_normal((3, 6)) + 0.05
+    )
 
 
 def test_flatten_gradients():
@@ -162,7 +164,11 @@ def test_loss_gradients(name, activation, targets):
     y_pred = layers.Activation(activation).forward(rng.standard_normal((5, 4)))
     if activation == "linear":
         y_pred = rng.standard_normal((5, 4))
-    assert_close(name, loss.gradient(y_true, y_pred), numerical_gradient(lambda: loss(y_true, y_pred), y_pred))
+    assert_close(
+        name,
+        loss.gradient(y_true, y_pred),
+        numerical_gradient(lambda: loss(y_true, y_pred), y_pred),
+    )
 
 
 @pytest.mark.parametrize("name, activation, targets", [c for c in LOSS_CASES if c[1] != "linear"])
@@ -175,13 +181,22 @@ def test_fused_gradient_equals_the_chain_rule(name, activation, targets):
     p = act.forward(z)
     fused = loss.gradient_before_activation(y_true, p)
     np.testing.assert_allclose(fused, act.backward(loss.gradient(y_true, p)), rtol=1e-9, atol=1e-12)
-    assert_close(f"{name} fused", fused, numerical_gradient(lambda: loss(y_true, act.forward(z.copy())), z))
+    assert_close(
+        f"{name} fused", fused, numerical_gradient(lambda: loss(y_true, act.forward(z.copy())), z)
+    )
 
 
-@pytest.mark.parametrize("name, activation, targets", [
-    ("categorical_crossentropy", "softmax", lambda rng: one_hot(rng.integers(0, 3, (2, 3, 3)), 3)),
-    ("sparse_categorical_crossentropy", "softmax", lambda rng: rng.integers(0, 3, (2, 3, 3))),
-])
+@pytest.mark.parametrize(
+    "name, activation, targets",
+    [
+        (
+            "categorical_crossentropy",
+            "softmax",
+            lambda rng: one_hot(rng.integers(0, 3, (2, 3, 3)), 3),
+        ),
+        ("sparse_categorical_crossentropy", "softmax", lambda rng: rng.integers(0, 3, (2, 3, 3))),
+    ],
+)
 def test_cross_entropy_over_spatial_outputs(name, activation, targets):
     """A per-pixel classifier (N, H, W, K): the mean runs over N*H*W predictions."""
     rng = np.random.default_rng(9)

@@ -22,27 +22,33 @@ def fresh_names():
 
 def seed_cnn(seed: int | None = 0) -> Sequential:
     """The classic MNIST CNN of seed 003 and design.md."""
-    return Sequential([
-        Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ], seed=seed)
+    return Sequential(
+        [
+            Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        seed=seed,
+    )
 
 
 def seed_dense(seed: int | None = 0) -> Sequential:
     """Seed 000's function approximator, written Keras 2 style with input_shape=."""
-    return Sequential([
-        layers.Dense(64, activation="relu", input_shape=(2,)),
-        layers.Dense(64, activation="relu"),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(2, activation="softmax"),
-    ], seed=seed)
+    return Sequential(
+        [
+            layers.Dense(64, activation="relu", input_shape=(2,)),
+            layers.Dense(64, activation="relu"),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(2, activation="softmax"),
+        ],
+        seed=seed,
+    )
 
 
 def summary_lines(model: Sequential) -> list[str]:
@@ -75,35 +81,54 @@ def test_seed_dense_summary_matches_seed_000():
     assert model.layers[2].output_shape == (64,)
 
 
-@pytest.mark.parametrize("stack, message", [
-    ([Input(shape=(3, 3, 32)), layers.Conv2D(8, (5, 5), name="conv2d_1")],
-     r"Conv2D 'conv2d_1': kernel_size \(5, 5\) is larger than its input \(3, 3, 32\) with padding='valid'"),
-    ([Input(shape=(4, 4, 1)), layers.MaxPooling2D(5, name="pool")],
-     r"MaxPooling2D 'pool': pool_size \(5, 5\) is larger than its input \(4, 4, 1\).*zero pixels"),
-    ([Input(shape=(10,)), layers.Conv2D(2, 3, name="c")],
-     r"Conv2D 'c': expected an image .* rank 3 .* received shape \(10,\)"),
-])
+@pytest.mark.parametrize(
+    "stack, message",
+    [
+        (
+            [Input(shape=(3, 3, 32)), layers.Conv2D(8, (5, 5), name="conv2d_1")],
+            r"Conv2D 'conv2d_1': kernel_size \(5, 5\) is larger than its input \(3, 3, 32\) with "
+            r"padding='valid'",
+        ),
+        (
+            [Input(shape=(4, 4, 1)), layers.MaxPooling2D(5, name="pool")],
+            r"MaxPooling2D 'pool': pool_size \(5, 5\) is larger than its input \(4, 4, 1\).*zero "
+            r"pixels",
+        ),
+        (
+            [Input(shape=(10,)), layers.Conv2D(2, 3, name="c")],
+            r"Conv2D 'c': expected an image .* rank 3 .* received shape \(10,\)",
+        ),
+    ],
+)
 def test_shapes_that_cannot_fit_fail_at_build_time(stack, message):
     with pytest.raises(ValueError, match=message):
         Sequential(stack)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: layers.Conv2D(0, 3), "filters must be a positive int"),
-    (lambda: layers.Conv2D(4, (3, 0)), "kernel_size must be a positive int or a pair"),
-    (lambda: layers.Conv2D(4, 3, padding="full"), "padding must be 'valid' or 'same'"),
-    (lambda: layers.Dense(3, activation="swish9"), "unknown activation 'swish9'"),
-    (lambda: layers.Dropout(1.0), r"rate must be in \[0, 1\)"),
-    (lambda: layers.MaxPooling2D(2, strides=0), "strides must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: layers.Conv2D(0, 3), "filters must be a positive int"),
+        (lambda: layers.Conv2D(4, (3, 0)), "kernel_size must be a positive int or a pair"),
+        (lambda: layers.Conv2D(4, 3, padding="full"), "padding must be 'valid' or 'same'"),
+        (lambda: layers.Dense(3, activation="swish9"), "unknown activation 'swish9'"),
+        (lambda: layers.Dropout(1.0), r"rate must be in \[0, 1\)"),
+        (lambda: layers.MaxPooling2D(2, strides=0), "strides must be a positive int"),
+    ],
+)
 def test_bad_arguments_are_refused_with_the_reason(make, message):
     with pytest.raises(ValueError, match=message):
         make()
 
 
 def test_same_padding_keeps_the_size_and_strides_shrink_it():
-    model = Sequential([Input(shape=(9, 9, 1)), layers.Conv2D(2, 3, strides=2, padding="same"),
-                        layers.AveragePooling2D(2, padding="same")])
+    model = Sequential(
+        [
+            Input(shape=(9, 9, 1)),
+            layers.Conv2D(2, 3, strides=2, padding="same"),
+            layers.AveragePooling2D(2, padding="same"),
+        ]
+    )
     assert [layer.output_shape for layer in model.layers] == [(5, 5, 2), (3, 3, 2)]
 
 
@@ -118,14 +143,24 @@ def small_problem(n: int = 256, seed: int = 0):
 
 
 def tiny_cnn(seed: int = 0) -> Sequential:
-    return Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2),
-                       layers.Flatten(), layers.Dense(2, activation="softmax")], seed=seed)
+    return Sequential(
+        [
+            Input(shape=(6, 6, 1)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ],
+        seed=seed,
+    )
 
 
 def test_fit_learns_and_reports_keras_history():
     x, y = small_problem()
     model = tiny_cnn()
-    model.compile(loss="categorical_crossentropy", optimizer=optimizers.Adam(0.01), metrics=["accuracy"])
+    model.compile(
+        loss="categorical_crossentropy", optimizer=optimizers.Adam(0.01), metrics=["accuracy"]
+    )
     history = model.fit(x, y, batch_size=32, epochs=8, validation_split=0.25, verbose=0)
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(history.history["loss"]) == 8 and len(history.epoch_seconds) == 8
@@ -141,7 +176,9 @@ def test_validation_split_takes_the_last_fraction():
     model = tiny_cnn()
     model.compile(loss="categorical_crossentropy", optimizer="sgd")
     original_step = model.train_step
-    model.train_step = lambda xb, yb: (seen.extend(xb[:, 0, 0, 0].tolist()), original_step(xb, yb))[1]
+    model.train_step = lambda xb, yb: (seen.extend(xb[:, 0, 0, 0].tolist()), original_step(xb, yb))[
+        1
+    ]
     model.fit(x, y, batch_size=10, epochs=1, validation_split=0.25, verbose=0)
     assert sorted(seen) == sorted(x[:75, 0, 0, 0].tolist())
 
@@ -150,8 +187,16 @@ def test_same_seed_gives_byte_identical_weights_and_history():
     x, y = small_problem()
     runs = []
     for _ in range(2):
-        model = Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(4, 3, activation="relu"), layers.Flatten(),
-                            layers.Dropout(0.3), layers.Dense(2, activation="softmax")], seed=42)
+        model = Sequential(
+            [
+                Input(shape=(6, 6, 1)),
+                layers.Conv2D(4, 3, activation="relu"),
+                layers.Flatten(),
+                layers.Dropout(0.3),
+                layers.Dense(2, activation="softmax"),
+            ],
+            seed=42,
+        )
         model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
         history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
         runs.append((model.get_weights(), history.history))
@@ -183,7 +228,10 @@ def test_training_stays_float32():
 def test_sparse_labels_train_like_one_hot():
     x, y = small_problem(64)
     weights = {}
-    for loss, targets in (("categorical_crossentropy", y), ("sparse_categorical_crossentropy", y.argmax(1))):
+    for loss, targets in (
+        ("categorical_crossentropy", y),
+        ("sparse_categorical_crossentropy", y.argmax(1)),
+    ):
         model = tiny_cnn(seed=3)
         model.compile(loss=loss, optimizer="sgd", metrics=["accuracy"])
         model.fit(x, targets, batch_size=16, epochs=1, shuffle=False, verbose=0)
@@ -200,7 +248,7 @@ def test_save_and_load_give_identical_predictions(tmp_path):
     model.save(tmp_path / "model.cnnlab")
     loaded = load_model(tmp_path / "model.cnnlab")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
-    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
     assert [p.name for p in tmp_path.iterdir()] == ["model.cnnlab"]  # no temporary file left
 
@@ -215,10 +263,13 @@ def test_model_file_holds_no_pickle(tmp_path):
             assert name == "meta.json" or name.endswith(".npy")
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(p.read_bytes()[:200]), "not a cnnlab model file|damaged"),
-    (lambda p: p.write_bytes(b"\x80\x04\x95pickle"), "not a zip archive"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:200]), "not a cnnlab model file|damaged"),
+        (lambda p: p.write_bytes(b"\x80\x04\x95pickle"), "not a zip archive"),
+    ],
+)
 def test_damaged_model_files_are_refused(tmp_path, damage, message):
     path = tmp_path / "m.cnnlab"
     tiny_cnn().save(path)
@@ -251,14 +302,21 @@ def test_set_weights_checks_shapes():
     model = tiny_cnn()
     weights = model.get_weights()
     weights[0] = weights[0][..., :2]
-    with pytest.raises(ValueError, match=r"Conv2D 'conv2d': weight 'kernel' has shape \(3, 3, 1, 4\), received \(3, 3, 1, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Conv2D 'conv2d': weight 'kernel' has shape \(3, 3, 1, 4\), received \(3, 3, 1, 2\)",
+    ):
         model.set_weights(weights)
 
 
 def test_input_without_channel_axis_gets_a_hint():
     model = tiny_cnn()
     model.compile(loss="categorical_crossentropy", optimizer="adam")
-    with pytest.raises(ValueError, match=r"expected input of shape \(N, 6, 6, 1\), received \(3, 6, 6\) \(add the channel axis"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected input of shape \(N, 6, 6, 1\), received \(3, 6, 6\) \(add the channel "
+        r"axis",
+    ):
         model.predict(np.zeros((3, 6, 6)))
 
 
@@ -294,8 +352,16 @@ def test_input_gradient_matches_finite_differences():
 
     set_floatx("float64")
     try:
-        model = Sequential([Input(shape=(6, 6, 1)), layers.Conv2D(3, 3, activation="tanh"), layers.MaxPooling2D(2),
-                            layers.Flatten(), layers.Dense(2)], seed=1)
+        model = Sequential(
+            [
+                Input(shape=(6, 6, 1)),
+                layers.Conv2D(3, 3, activation="tanh"),
+                layers.MaxPooling2D(2),
+                layers.Flatten(),
+                layers.Dense(2),
+            ],
+            seed=1,
+        )
         x = np.random.default_rng(0).random((1, 6, 6, 1))
         analytic = model.input_gradient(x, class_index=1)
         numeric = np.zeros_like(x)
@@ -312,18 +378,27 @@ def test_input_gradient_matches_finite_differences():
 def test_feature_maps_name_every_layer():
     maps = tiny_cnn().feature_maps(np.zeros((1, 6, 6, 1), np.float32))
     assert [(name, m.shape) for name, m in maps] == [
-        ("conv2d", (1, 4, 4, 4)), ("max_pooling2d", (1, 2, 2, 4)), ("flatten", (1, 16)), ("dense", (1, 2))]
+        ("conv2d", (1, 4, 4, 4)),
+        ("max_pooling2d", (1, 2, 2, 4)),
+        ("flatten", (1, 16)),
+        ("dense", (1, 2)),
+    ]
 
 
 @pytest.mark.parametrize("loss", ["binary_crossentropy", "mse"])
 def test_one_unit_output_accepts_flat_targets(loss):
     x = np.random.default_rng(0).random((40, 3)).astype("float32")
     y = (x.sum(axis=1) > 1.5).astype("float32")  # shape (N,), as Keras users pass it
-    model = Sequential([Input(shape=(3,)), layers.Dense(1, activation="sigmoid" if loss != "mse" else None)], seed=0)
+    model = Sequential(
+        [Input(shape=(3,)), layers.Dense(1, activation="sigmoid" if loss != "mse" else None)],
+        seed=0,
+    )
     model.compile(loss=loss, optimizer="adam")
     history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
-    with pytest.raises(ValueError, match=r"y has shape \(40, 2\) but the model's output is \(N, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"y has shape \(40, 2\) but the model's output is \(N, 1\)"
+    ):
         model.fit(x, np.zeros((40, 2)), verbose=0)
 
 
@@ -346,13 +421,22 @@ def rewrite_meta(path, change) -> None:
             archive.writestr(name, data)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda meta: meta.update(format_version=99), "format version 99 is not supported"),
-    (lambda meta: meta.update(format="keras-model"), "not a cnnlab-model file"),
-    (lambda meta: meta.update(arrays=[*meta["arrays"], "dense/extra"]), "array 'dense/extra' listed in the metadata is missing"),
-    (lambda meta: meta.pop("model_config"), r"meta\.json: field 'model_config' is missing"),
-    (lambda meta: meta.update(model_config={"layers": [{"class_name": "Dense"}]}), "incomplete or damaged|Dense"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda meta: meta.update(format_version=99), "format version 99 is not supported"),
+        (lambda meta: meta.update(format="keras-model"), "not a cnnlab-model file"),
+        (
+            lambda meta: meta.update(arrays=[*meta["arrays"], "dense/extra"]),
+            "array 'dense/extra' listed in the metadata is missing",
+        ),
+        (lambda meta: meta.pop("model_config"), r"meta\.json: field 'model_config' is missing"),
+        (
+            lambda meta: meta.update(model_config={"layers": [{"class_name": "Dense"}]}),
+            "incomplete or damaged|Dense",
+        ),
+    ],
+)
 def test_model_files_with_wrong_metadata_are_refused(tmp_path, change, message):
     path = tmp_path / "m.cnnlab"
     tiny_cnn().save(path)
@@ -387,7 +471,9 @@ def test_terminate_on_nan_stops_after_the_batch_where_the_guard_would_raise():
         exploding().fit(x, y, batch_size=2, epochs=3, verbose=0)
 
 
-@pytest.mark.parametrize("pool", [layers.MaxPooling2D(2), layers.MaxPooling2D(3, strides=2, padding="same")])
+@pytest.mark.parametrize(
+    "pool", [layers.MaxPooling2D(2), layers.MaxPooling2D(3, strides=2, padding="same")]
+)
 @pytest.mark.parametrize("relu_layer", ["conv", "activation"])
 def test_pooling_before_relu_gives_the_layer_by_layer_results_bit_for_bit(pool, relu_layer):
     """Sequential runs Conv2D(relu) + MaxPooling2D (and Activation("relu") + MaxPooling2D) as linear
@@ -397,8 +483,16 @@ def test_pooling_before_relu_gives_the_layer_by_layer_results_bit_for_bit(pool, 
         front = [layers.Conv2D(4, 3, activation="relu")]
     else:
         front = [layers.Conv2D(4, 3), layers.BatchNormalization(), layers.Activation("relu")]
-    model = Sequential([Input(shape=(9, 9, 2)), *front, pool, layers.Flatten(),
-                        layers.Dense(3, activation="softmax")], seed=0)
+    model = Sequential(
+        [
+            Input(shape=(9, 9, 2)),
+            *front,
+            pool,
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ],
+        seed=0,
+    )
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     assert any(type(step).__name__ == "PoolThenReLU" for step in model.steps)
     rng = np.random.default_rng(0)
@@ -427,5 +521,7 @@ def test_a_layers_own_get_and_set_weights_as_in_keras():
     assert np.abs(model.layers[0].params["kernel"]).sum() > 0
     model.layers[0].set_weights([np.ones((3, 3, 1, 32)), np.zeros(32)])
     assert (model.layers[0].params["kernel"] == 1).all()
-    with pytest.raises(ValueError, match=r"Conv2D 'conv2d': weight 'bias' has shape \(32,\), received \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"Conv2D 'conv2d': weight 'bias' has shape \(32,\), received \(3,\)"
+    ):
         model.layers[0].set_weights([np.ones((3, 3, 1, 32)), np.zeros(3)])

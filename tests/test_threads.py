@@ -37,11 +37,15 @@ def machine(monkeypatch):
 
 
 def fitter_on(machine: FakeMachine) -> threads.ThreadFitter:
-    return threads.ThreadFitter(clock=lambda: machine.now, readings=lambda: (machine.busy, machine.own))
+    return threads.ThreadFitter(
+        clock=lambda: machine.now, readings=lambda: (machine.busy, machine.own)
+    )
 
 
-@pytest.mark.parametrize("others, ceiling, expected", [(0.0, 2, 2), (0.2, 2, 2), (0.7, 2, 1), (1.0, 2, 1),
-                                                       (2.0, 2, 1), (0.0, 1, 1), (1.6, 4, 2)])
+@pytest.mark.parametrize(
+    "others, ceiling, expected",
+    [(0.0, 2, 2), (0.2, 2, 2), (0.7, 2, 1), (1.0, 2, 1), (2.0, 2, 1), (0.0, 1, 1), (1.6, 4, 2)],
+)
 def test_the_count_is_the_free_cores_between_one_and_the_ceiling(others, ceiling, expected):
     cores = 4 if ceiling == 4 else 2
     assert threads.threads_for(others, ceiling, cores=cores) == expected
@@ -88,7 +92,9 @@ def test_a_fixed_count_is_used_as_given(machine, monkeypatch):
     fitter.stop()
     assert machine.calls == [1, 2]
     monkeypatch.setenv(threads.FIXED_ENV, "two")
-    with pytest.raises(ValueError, match="CNNLAB_THREADS must be a positive integer, received 'two'"):
+    with pytest.raises(
+        ValueError, match="CNNLAB_THREADS must be a positive integer, received 'two'"
+    ):
         fitter_on(machine).start()
     with pytest.raises(ValueError, match="expected a positive int or None, received 0"):
         threads.set_threads(0)
@@ -109,7 +115,13 @@ def test_fit_runs_with_the_fixed_count_and_restores_the_real_blas_count(monkeypa
     monkeypatch.setenv(threads.FIXED_ENV, "1")
     model = Sequential([Input(shape=(4,)), Dense(2, activation="softmax")], seed=0)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    model.fit(np.ones((16, 4), np.float32), np.zeros(16, int), batch_size=4, verbose=0, callbacks=[Watch()])
+    model.fit(
+        np.ones((16, 4), np.float32),
+        np.zeros(16, int),
+        batch_size=4,
+        verbose=0,
+        callbacks=[Watch()],
+    )
     assert seen == [1, 1, 1, 1] and blas_threads() == before
 
 

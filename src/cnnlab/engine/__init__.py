@@ -11,7 +11,21 @@ from .model import Model, load_model
 from .sequential import Sequential
 
 __all__ = [
-    "Functional", "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "floatx",
-    "functional", "initializers", "layers", "load_model", "losses", "metrics", "optimizers", "set_floatx",
+    "Functional",
+    "Input",
+    "KerasTensor",
+    "Model",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "floatx",
+    "functional",
+    "initializers",
+    "layers",
+    "load_model",
+    "losses",
+    "metrics",
+    "optimizers",
+    "set_floatx",
     "set_random_seed",
 ]

@@ -1,4 +1,5 @@
-"""Callbacks: hooks into ``fit``, ``evaluate`` and ``predict`` (keras.callbacks), and Keras's progress bar.
+"""Callbacks: hooks into ``fit``, ``evaluate`` and ``predict`` (keras.callbacks), and Keras's
+progress bar.
 
 The hooks, their arguments and their order are Keras 3's. ``fit`` drives a ``CallbackList`` so:
 
@@ -10,9 +11,9 @@ The hooks, their arguments and their order are Keras 3's. ``fit`` drives a ``Cal
         for step in ...:
             hooks.on_train_batch_begin(step); ...; hooks.on_train_batch_end(step, logs)
             if model.stop_training: break
-        hooks.on_test_begin(); (on_test_batch_begin / on_test_batch_end per batch); hooks.on_test_end(val_logs)
-        hooks.on_epoch_end(epoch, logs)          # logs hold the val_ entries too
-        if model.stop_training: break
+        hooks.on_test_begin(); (on_test_batch_begin / on_test_batch_end per batch);
+        hooks.on_test_end(val_logs) hooks.on_epoch_end(epoch, logs)          # logs hold the val_
+        entries too if model.stop_training: break
     hooks.on_train_end(logs)                     # the last epoch's logs
     return hooks.history
 
@@ -41,10 +42,22 @@ from . import saving
 from .errors import UnsupportedKerasFeature
 
 HOOKS = (
-    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-    "on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end",
-    "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_batch_begin",
+    "on_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
 )
 
 
@@ -100,7 +113,8 @@ class Callback:
         self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """End of a training batch; logs are the running means of the epoch so far. Calls on_batch_end."""
+        """End of a training batch; logs are the running means of the epoch so far. Calls
+        on_batch_end."""
         self.on_batch_end(batch, logs=logs)
 
     def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
@@ -135,7 +149,8 @@ class Callback:
 
 
 def python_value(value: Any) -> Any:
-    """A number (NumPy scalar, 0-d array, numeric string) as a float; anything else (arrays) unchanged."""
+    """A number (NumPy scalar, 0-d array, numeric string) as a float; anything else (arrays)
+    unchanged."""
     if isinstance(value, np.ndarray) and value.ndim > 0:
         return value
     try:
@@ -174,11 +189,20 @@ class CallbackList(Callback):
     that adds a key, as ReduceLROnPlateau adds ``learning_rate``, is seen by those after it).
     """
 
-    def __init__(self, callbacks: Any = None, add_history: bool = False, add_progbar: bool = False,
-                 model: Any = None, **params: Any) -> None:
+    def __init__(
+        self,
+        callbacks: Any = None,
+        add_history: bool = False,
+        add_progbar: bool = False,
+        model: Any = None,
+        **params: Any,
+    ) -> None:
         super().__init__()
         if model is None and add_history is not None and not isinstance(add_history, int):
-            add_history, model = False, add_history  # the pre-Keras call CallbackList(callbacks, model)
+            add_history, model = (
+                False,
+                add_history,
+            )  # the pre-Keras call CallbackList(callbacks, model)
         self.callbacks = flatten(callbacks) if callbacks else []
         self._history = next((c for c in self.callbacks if isinstance(c, History)), None)
         self._progbar = next((c for c in self.callbacks if isinstance(c, ProgbarLogger)), None)
@@ -216,7 +240,8 @@ class CallbackList(Callback):
             callback.set_model(model)
 
     def _call(self, hook: str, *args: Any, logs: dict | None = None) -> None:
-        """hook(*args, logs) on every callback; batch hooks get ``logs=`` by keyword, as in Keras."""
+        """hook(*args, logs) on every callback; batch hooks get ``logs=`` by keyword, as in
+        Keras."""
         logs = pythonify_logs(logs)
         for callback in self.callbacks:
             if args and "batch" in hook:
@@ -316,8 +341,10 @@ ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def format_logs(logs: dict[str, float]) -> str:
-    """ - accuracy: 0.9891 - loss: 0.0322, alphabetical with val_ last (used by the command line)."""
-    keys = sorted(k for k in logs if not k.startswith("val_")) + sorted(k for k in logs if k.startswith("val_"))
+    """- accuracy: 0.9891 - loss: 0.0322, alphabetical with val_ last (used by the command line)."""
+    keys = sorted(k for k in logs if not k.startswith("val_")) + sorted(
+        k for k in logs if k.startswith("val_")
+    )
     return "".join(f" - {key}: {logs[key]:.4f}" for key in keys)
 
 
@@ -357,9 +384,17 @@ class Progbar:
     ``stateless_metrics`` is given, unless not named there). Time is read from ``time.time``.
     """
 
-    def __init__(self, target: int | None, width: int = 20, verbose: int = 1, interval: float = 0.05,
-                 stateful_metrics: Iterable[str] | None = None, stateless_metrics: Iterable[str] | None = None,
-                 unit_name: str = "step", stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        target: int | None,
+        width: int = 20,
+        verbose: int = 1,
+        interval: float = 0.05,
+        stateful_metrics: Iterable[str] | None = None,
+        stateless_metrics: Iterable[str] | None = None,
+        unit_name: str = "step",
+        stream: TextIO | None = None,
+    ) -> None:
         if stateful_metrics is not None and stateless_metrics is not None:
             raise ValueError("Progbar: give stateful_metrics or stateless_metrics, not both")
         self.target, self.width, self.verbose, self.interval = target, width, verbose, interval
@@ -379,7 +414,8 @@ class Progbar:
         """True when the line is redrawn in place: Keras's rule (keras/src/utils/progbar.py), a
         terminal, or standard output inside Jupyter ("ipykernel" imported) or PyCharm
         (``PYCHARM_HOSTED``). Keras also redraws whenever "posix" is imported, i.e. always on
-        Linux and macOS; cnnlab leaves that out so that a redirected log holds finished lines only."""
+        Linux and macOS; cnnlab leaves that out so that a redirected log holds finished lines
+        only."""
         stream = self.stream or sys.stdout
         if hasattr(stream, "isatty") and stream.isatty():
             return True
@@ -390,8 +426,14 @@ class Progbar:
     def known_target(self) -> bool:
         return self.target is not None and self.target > 0
 
-    def update(self, current: int, values: list[tuple[str, Any]] | None = None, finalize: bool | None = None) -> None:
-        """Show step ``current`` with ``values``, a list of (name, value); finalize ends the line."""
+    def update(
+        self,
+        current: int,
+        values: list[tuple[str, Any]] | None = None,
+        finalize: bool | None = None,
+    ) -> None:
+        """Show step ``current`` with ``values``, a list of (name, value); finalize ends the
+        line."""
         if finalize is None:
             finalize = self.target is not None and current >= self.target
         self._record(current, values or [], finalize)
@@ -400,7 +442,9 @@ class Progbar:
         if self.verbose == 1:
             if now - self._last_update < self.interval and not finalize:
                 return
-            self._draw(self._bar(current) + self._info(current, now, time_per_unit, finalize), finalize)
+            self._draw(
+                self._bar(current) + self._info(current, now, time_per_unit, finalize), finalize
+            )
         elif self.verbose == 2 and finalize and self.known_target:
             print_msg(self._summary(current, now, time_per_unit), self.stream)
         self._last_update = now
@@ -449,7 +493,9 @@ class Progbar:
         else:
             info = f" \x1b[1m{now - self._start:.0f}s\x1b[0m"
         info += format_time_per_unit(time_per_unit, self.unit_name)
-        return info + "".join(f" - {key}:{format_metric(self._average(key))}" for key in self._values_order)
+        return info + "".join(
+            f" - {key}:{format_metric(self._average(key))}" for key in self._values_order
+        )
 
     def _draw(self, line: str, finalize: bool) -> None:
         width = len(ANSI_CODE.sub("", line))
@@ -457,7 +503,12 @@ class Progbar:
             if finalize:
                 print_msg(ANSI_CODE.sub("", line) + "\n", self.stream)
             return
-        message = "\b" * self._prev_total_width + "\r" + line + " " * max(self._prev_total_width - width, 0)
+        message = (
+            "\b" * self._prev_total_width
+            + "\r"
+            + line
+            + " " * max(self._prev_total_width - width, 0)
+        )
         print_msg(message + ("\n" if finalize else ""), self.stream)
         self._prev_total_width = width
 
@@ -466,7 +517,10 @@ class Progbar:
         digits = int(math.log10(self.target)) + 1
         info = f"{current:{digits}d}/{self.target} - {now - self._start:.0f}s -"
         info += format_time_per_unit(time_per_unit, self.unit_name)
-        values = "".join(f" - {key}:{format_metric(self._average(key), signed=False)}" for key in self._values_order)
+        values = "".join(
+            f" - {key}:{format_metric(self._average(key), signed=False)}"
+            for key in self._values_order
+        )
         return info + values + "\n"
 
     def _estimate_step_duration(self, current: int, now: float) -> float:
@@ -485,7 +539,8 @@ class Progbar:
 class ProgbarLogger(Callback):
     """Prints Keras's progress lines (keras.callbacks.ProgbarLogger): ``Epoch 1/15`` (when
     there is more than one epoch), then per epoch
-    ``422/422 ━━━━━━━━━━━━━━━━━━━━ 7s 16ms/step - accuracy: 0.7684 - loss: 0.7493 - val_accuracy: ...``.
+    ``422/422 ━━━━━━━━━━━━━━━━━━━━ 7s 16ms/step - accuracy: 0.7684 - loss: 0.7493 - val_accuracy:
+    ...``.
 
     params: verbose 1 (or "auto") redraws the bar after each batch on a terminal and writes
     one line per epoch elsewhere; verbose 2 writes one line per epoch,
@@ -495,7 +550,9 @@ class ProgbarLogger(Callback):
     that do not pass params through a CallbackList.
     """
 
-    def __init__(self, steps: int | None = None, epochs: int | None = None, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, steps: int | None = None, epochs: int | None = None, stream: TextIO | None = None
+    ) -> None:
         super().__init__()
         self.stream = stream
         self.progbar: Progbar | None = None
@@ -546,8 +603,13 @@ class ProgbarLogger(Callback):
 
     def _new_progbar(self) -> None:
         self.seen = 0
-        self.progbar = Progbar(self.target, verbose=self.verbose, unit_name="step", stateless_metrics=set(),
-                               stream=self.stream)
+        self.progbar = Progbar(
+            self.target,
+            verbose=self.verbose,
+            unit_name="step",
+            stateless_metrics=set(),
+            stream=self.stream,
+        )
 
     def _update(self, batch: int, logs: dict | None) -> None:
         if self.progbar is None:
@@ -566,24 +628,58 @@ class ProgbarLogger(Callback):
 
 # -------------------------------------------------------------- monitored quantities
 METRICS_UP = {
-    "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision", "recall",
-    "f1_score", "fbeta_score", "iou", "mean_iou", "one_hot_iou", "one_hot_mean_iou", "pearson_correlation",
-    "concordance_correlation", "cosine_similarity", "r2_score",
+    "accuracy",
+    "acc",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "auc",
+    "precision",
+    "recall",
+    "f1_score",
+    "fbeta_score",
+    "iou",
+    "mean_iou",
+    "one_hot_iou",
+    "one_hot_mean_iou",
+    "pearson_correlation",
+    "concordance_correlation",
+    "cosine_similarity",
+    "r2_score",
 }
 METRICS_DOWN = {
-    "loss", "mean_squared_error", "mse", "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape",
-    "mean_squared_logarithmic_error", "msle", "root_mean_squared_error", "hinge", "squared_hinge",
-    "categorical_hinge", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "kl_divergence", "poisson", "logcosh",
+    "loss",
+    "mean_squared_error",
+    "mse",
+    "mean_absolute_error",
+    "mae",
+    "mean_absolute_percentage_error",
+    "mape",
+    "mean_squared_logarithmic_error",
+    "msle",
+    "root_mean_squared_error",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "poisson",
+    "logcosh",
 }
 
 
 def metric_direction(model: Any, name: str) -> str | None:
-    """"up" or "down" for a metric name without its val_ prefix: from a metric object of the
+    """ "up" or "down" for a metric name without its val_ prefix: from a metric object of the
     model that has Keras's ``_direction``, else from Keras's built-in metrics; None if unknown."""
     for metric in getattr(model, "metrics", None) or []:
-        if getattr(metric, "name", None) == name and getattr(metric, "_direction", None) in ("up", "down"):
+        if getattr(metric, "name", None) == name and getattr(metric, "_direction", None) in (
+            "up",
+            "down",
+        ):
             return metric._direction
     if name in METRICS_UP:
         return "up"
@@ -597,11 +693,19 @@ class MonitorCallback(Callback):
     ValueError asks for a mode). An improvement beats the reference by more than min_delta.
     """
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto", baseline: float | None = None,
-                 min_delta: float = 0) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        baseline: float | None = None,
+        min_delta: float = 0,
+    ) -> None:
         super().__init__()
         if mode not in ("auto", "min", "max"):
-            warnings.warn(f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
+            warnings.warn(
+                f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.",
+                stacklevel=2,
+            )
             mode = "auto"
         self.monitor, self.mode, self.best, self.min_delta = monitor, mode, baseline, abs(min_delta)
         self.monitor_op: Callable[[Any, Any], bool] | None = None
@@ -611,10 +715,14 @@ class MonitorCallback(Callback):
         direction = direction or metric_direction(self.model, self.monitor.removeprefix("val_"))
         if direction is None:
             raise ValueError(
-                f"{type(self).__name__} callback received monitor={self.monitor}, but cnnlab isn't able to "
-                "automatically determine whether that metric should be maximized or minimized. Pass `mode='max'` "
-                "in order to monitor based on the highest metric value, or pass `mode='min'` in order to use the "
-                "lowest value.")
+                f"{type(self).__name__} callback received monitor={self.monitor}, but cnnlab "
+                "isn't able to "
+                "automatically determine whether that metric should be maximized or minimized. "
+                "Pass `mode='max'` "
+                "in order to monitor based on the highest metric value, or pass `mode='min'` in "
+                "order to use the "
+                "lowest value."
+            )
         self.monitor_op = operator.gt if direction == "up" else operator.lt
         if direction == "down":
             self.min_delta *= -1
@@ -635,9 +743,17 @@ class EarlyStopping(MonitorCallback):
     not), the weights of the best epoch.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0, verbose: int = 0,
-                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
-                 start_from_epoch: int = 0) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         self.patience, self.verbose, self.baseline = patience, verbose, baseline
         self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
@@ -673,15 +789,21 @@ class EarlyStopping(MonitorCallback):
             print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping\n")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.\n")
+                print_msg(
+                    "Restoring model weights from the end of the best epoch: "
+                    f"{self.best_epoch + 1}.\n"
+                )
             self.model.set_weights(self.best_weights)
 
     def get_monitor_value(self, logs: dict | None) -> float | None:
         logs = logs or {}
         value = logs.get(self.monitor)
         if value is None:
-            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
-                          f"Available metrics are: {','.join(logs)}", stacklevel=2)
+            warnings.warn(
+                f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
+                f"Available metrics are: {','.join(logs)}",
+                stacklevel=2,
+            )
         return value
 
     def _weights(self) -> list[np.ndarray]:
@@ -696,12 +818,23 @@ class ReduceLROnPlateau(MonitorCallback):
     ``learning_rate`` to each epoch's logs.
     """
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
-                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+            raise ValueError(
+                f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}"
+            )
         self.factor, self.min_lr, self.patience = factor, min_lr, patience
         self.verbose, self.cooldown = verbose, cooldown
         self.cooldown_counter = self.wait = 0
@@ -719,8 +852,11 @@ class ReduceLROnPlateau(MonitorCallback):
         logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
-                          f"available. Available metrics are: {','.join(logs)}.", stacklevel=2)
+            warnings.warn(
+                f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                f"available. Available metrics are: {','.join(logs)}.",
+                stacklevel=2,
+            )
             return
         if self.in_cooldown():
             self.cooldown_counter -= 1
@@ -740,7 +876,9 @@ class ReduceLROnPlateau(MonitorCallback):
         new_lr = max(old_lr * self.factor, self.min_lr)
         self.model.optimizer.learning_rate = new_lr
         if self.verbose > 0:
-            print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.\n")
+            print_msg(
+                f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.\n"
+            )
         return True
 
 
@@ -763,10 +901,15 @@ class LearningRateScheduler(Callback):
         except TypeError:  # the older one-argument schedule, as Keras allows
             learning_rate = self.schedule(epoch)
         if not isinstance(learning_rate, (float, np.float32, np.float64)):
-            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+            raise ValueError(
+                f"The output of the `schedule` function should be a float. Got: {learning_rate}"
+            )
         optimizer.learning_rate = learning_rate
         if self.verbose > 0:
-            print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.\n")
+            print_msg(
+                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                f"{learning_rate}.\n"
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -785,15 +928,28 @@ class ModelCheckpoint(MonitorCallback):
     is the value to beat first. Only ``save_freq="epoch"`` is supported.
     """
 
-    def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
-                 save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
-                 save_freq: str | int = "epoch", initial_value_threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
+    ) -> None:
         super().__init__(monitor, mode, initial_value_threshold)
         if isinstance(save_freq, int) and not isinstance(save_freq, bool):
-            raise UnsupportedKerasFeature(f"ModelCheckpoint: save_freq={save_freq} (every N batches) is not "
-                                          "supported; cnnlab saves with save_freq='epoch'")
+            raise UnsupportedKerasFeature(
+                f"ModelCheckpoint: save_freq={save_freq} (every N batches) is not "
+                "supported; cnnlab saves with save_freq='epoch'"
+            )
         if save_freq != "epoch":
-            raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or integer values")
+            raise ValueError(
+                f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or integer "
+                "values"
+            )
         self.filepath, self.verbose, self.save_freq = os.fspath(filepath), verbose, save_freq
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
 
@@ -816,7 +972,9 @@ class ModelCheckpoint(MonitorCallback):
         try:
             return self.filepath.format(epoch=epoch + 1, **logs)
         except KeyError as err:
-            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {err}') from None
+            raise KeyError(
+                f'Failed to format this callback filepath: "{self.filepath}". Reason: {err}'
+            ) from None
 
     def _should_save(self, epoch: int, logs: dict, filepath: str) -> bool:
         if not self.save_best_only:
@@ -833,8 +991,10 @@ class ModelCheckpoint(MonitorCallback):
                 print_msg(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}\n")
             return False
         if self.verbose > 0:
-            print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
-                      f"saving model to {filepath}\n")
+            print_msg(
+                f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                f"saving model to {filepath}\n"
+            )
         self.best = current
         return True
 
@@ -863,7 +1023,9 @@ class CSVLogger(Callback):
     epoch rewrites the whole file atomically (``saving.atomic_write``): never a partial row.
     """
 
-    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
+    def __init__(
+        self, filename: str | os.PathLike, separator: str = ",", append: bool = False
+    ) -> None:
         super().__init__()
         self.sep, self.filename, self.append = separator, os.fspath(filename), append
         self.keys: list[str] | None = None
@@ -893,10 +1055,14 @@ class CSVLogger(Callback):
             if self.keys and not any(key.startswith("val_") for key in self.keys):
                 self.keys += [f"val_{key}" for key in self.keys]
         if self.writer is None:
-            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys], delimiter=self.sep)
+            self.writer = csv.DictWriter(
+                self.csv_file, fieldnames=["epoch", *self.keys], delimiter=self.sep
+            )
             if self.append_header:
                 self.writer.writeheader()
-        self.writer.writerow({"epoch": epoch, **{key: csv_value(logs.get(key, "NA")) for key in self.keys}})
+        self.writer.writerow(
+            {"epoch": epoch, **{key: csv_value(logs.get(key, "NA")) for key in self.keys}}
+        )
         self.write_file()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -916,21 +1082,26 @@ class TerminateOnNaN(Callback):
         if loss is None or not (np.isnan(loss) or np.isinf(loss)):
             return
         if self.raise_error:
-            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
-                               "Terminating training immediately.")
+            raise RuntimeError(
+                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                "Terminating training immediately."
+            )
         print_msg(f"Batch {batch}: Invalid loss, terminating training\n")
         self.model.stop_training = True
 
 
 class LambdaCallback(Callback):
     """Callbacks from plain functions (keras.callbacks.LambdaCallback), any hook:
-    ``LambdaCallback(on_epoch_end=lambda epoch, logs: ..., on_batch_end=lambda batch, logs: ...)``."""
+    ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...,
+    on_batch_end=lambda batch, logs: ...)``."""
 
     def __init__(self, **hooks: Callable[..., Any]) -> None:
         super().__init__()
         for name, function in hooks.items():
             if name not in HOOKS:
-                raise ValueError(f"LambdaCallback: unknown hook {name!r}; hooks are {', '.join(HOOKS)}")
+                raise ValueError(
+                    f"LambdaCallback: unknown hook {name!r}; hooks are {', '.join(HOOKS)}"
+                )
             if function is not None:
                 setattr(self, name, function)
 
@@ -962,7 +1133,9 @@ class BackupAndRestore(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         history = self.model.history
-        if not history.epoch or history.epoch[-1] != epoch:  # the History comes after this callback (Keras's order)
+        if (
+            not history.epoch or history.epoch[-1] != epoch
+        ):  # the History comes after this callback (Keras's order)
             history = history.copy()
             history.record(epoch, logs)
         self.model.save_checkpoint(self.path, epoch + 1, history)
@@ -974,13 +1147,16 @@ class BackupAndRestore(Callback):
 
 # ------------------------------------------------------------------- not supported
 class UnsupportedCallback(Callback):
-    """A Keras callback that cnnlab does not implement: creating one raises UnsupportedKerasFeature."""
+    """A Keras callback that cnnlab does not implement: creating one raises
+    UnsupportedKerasFeature."""
 
     REASON = ""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise UnsupportedKerasFeature(f"keras.callbacks.{type(self).__name__} is not supported by cnnlab "
-                                      f"({self.REASON}); supported callbacks: {', '.join(SUPPORTED)}")
+        raise UnsupportedKerasFeature(
+            f"keras.callbacks.{type(self).__name__} is not supported by cnnlab "
+            f"({self.REASON}); supported callbacks: {', '.join(SUPPORTED)}"
+        )
 
 
 class TensorBoard(UnsupportedCallback):
@@ -999,5 +1175,17 @@ class OrbaxCheckpoint(UnsupportedCallback):
     REASON = "it needs Orbax and JAX; use ModelCheckpoint or BackupAndRestore"
 
 
-SUPPORTED = ("BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
-             "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN")
+SUPPORTED = (
+    "BackupAndRestore",
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+)

@@ -26,7 +26,9 @@ from collections.abc import Iterator
 import numpy as np
 
 Pair = tuple[int, int]
-FEW_CHANNELS = 1  # im2col copies tap by tap up to this many input channels (measured: 3x faster at C=1; from C=2 the one 6-D copy is 3-4x faster)
+# im2col copies tap by tap up to this many input channels (measured: 3x faster at C=1; from
+# C=2 the one 6-D copy is 3-4x faster)
+FEW_CHANNELS = 1
 Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
 
@@ -119,7 +121,13 @@ class Workspace:
         return array
 
 
-def scratch(workspace: Workspace | None, name: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False) -> np.ndarray:
+def scratch(
+    workspace: Workspace | None,
+    name: str,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    zero: bool = False,
+) -> np.ndarray:
     """A scratch array from the workspace, or a new one without a workspace."""
     if workspace is None:
         return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
@@ -133,7 +141,9 @@ def column_sums(a: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- im2col
-def im2col(xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair, out: np.ndarray | None = None) -> np.ndarray:
+def im2col(
+    xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair, out: np.ndarray | None = None
+) -> np.ndarray:
     """xp: padded (N, Hp, Wp, C) -> cols: (N*Ho*Wo, kh*kw*C), rows in (kh, kw, C) order.
 
     out may be a column slice of a wider array (its rows need not be contiguous)."""
@@ -153,7 +163,11 @@ def im2col(xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair, out: np.nd
 
 # ------------------------------------------------------------------ convolution
 def conv2d_forward(
-    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides: Pair, padding: str,
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides: Pair,
+    padding: str,
     workspace: Workspace | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """x: (N, H, W, C), kernel: (kh, kw, C, F), bias: (F,) -> y: (N, Ho, Wo, F), and cols
@@ -201,11 +215,21 @@ def conv2d_backward(
     if not input_grad:
         return None, dkernel, dbias
     pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
-    dxp = scratch(workspace, "dxp", (n, x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]), c), dy.dtype, zero=True)
+    dxp = scratch(
+        workspace,
+        "dxp",
+        (n, x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]), c),
+        dy.dtype,
+        zero=True,
+    )
     sent_back = scratch(workspace, "sent_back", (n * ho * wo, c), dy.dtype)
     for i, j in taps((kh, kw)):
-        np.matmul(dy2, kernel[i, j].T, out=sent_back)  # (N*Ho*Wo, F) @ (F, C): what tap (i, j) sends back
-        tap(dxp, i, j, strides, (ho, wo))[...] += sent_back.reshape(n, ho, wo, c)  # to the pixels it read
+        np.matmul(
+            dy2, kernel[i, j].T, out=sent_back
+        )  # (N*Ho*Wo, F) @ (F, C): what tap (i, j) sends back
+        tap(dxp, i, j, strides, (ho, wo))[...] += sent_back.reshape(
+            n, ho, wo, c
+        )  # to the pixels it read
     return crop(dxp, pads), dkernel, dbias
 
 
@@ -223,7 +247,9 @@ def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> 
     return out
 
 
-def window_taps(x: np.ndarray, pool: Pair, strides: Pair, padding: str, workspace: Workspace | None = None) -> np.ndarray:
+def window_taps(
+    x: np.ndarray, pool: Pair, strides: Pair, padding: str, workspace: Workspace | None = None
+) -> np.ndarray:
     """x: (N, H, W, C) -> windows: (kh*kw, N, Ho, Wo, C), pixel k (row-major) of every window.
 
     One strided copy; afterwards each tap is one contiguous block, which NumPy compares
@@ -239,8 +265,16 @@ def window_taps(x: np.ndarray, pool: Pair, strides: Pair, padding: str, workspac
     return windows
 
 
-def max_pool_backward(dy: np.ndarray, windows: np.ndarray, out: np.ndarray, x_shape: tuple[int, ...], pool: Pair,
-                      strides: Pair, padding: str, workspace: Workspace | None = None) -> np.ndarray:
+def max_pool_backward(
+    dy: np.ndarray,
+    windows: np.ndarray,
+    out: np.ndarray,
+    x_shape: tuple[int, ...],
+    pool: Pair,
+    strides: Pair,
+    padding: str,
+    workspace: Workspace | None = None,
+) -> np.ndarray:
     """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window's gradient goes to its maximum.
 
     windows: (kh*kw, N, Ho, Wo, C) from window_taps; out: (N, Ho, Wo, C), the forward result.
@@ -252,18 +286,25 @@ def max_pool_backward(dy: np.ndarray, windows: np.ndarray, out: np.ndarray, x_sh
     pads = pads_hw((h, w), pool, strides, padding)
     out_hw = out.shape[1:3]
     tiled = tuple(strides) == tuple(pool)  # windows tile the image: each pixel is in at most one
-    dxp = scratch(workspace, "dxp", (n, h + sum(pads[0]), w + sum(pads[1]), c), dy.dtype, zero=not tiled)
+    dxp = scratch(
+        workspace, "dxp", (n, h + sum(pads[0]), w + sum(pads[1]), c), dy.dtype, zero=not tiled
+    )
     if tiled:  # pixels past the last window get no gradient
         dxp[:, out_hw[0] * pool[0] :] = 0
         dxp[:, :, out_hw[1] * pool[1] :] = 0
-    taken = scratch(workspace, "taken", dy.shape, np.dtype(bool), zero=True)  # windows whose maximum is found
+    taken = scratch(
+        workspace, "taken", dy.shape, np.dtype(bool), zero=True
+    )  # windows whose maximum is found
     is_max = scratch(workspace, "is_max", dy.shape, np.dtype(bool))
     first = scratch(workspace, "first", dy.shape, np.dtype(bool))
-    # what each tap gets: kept for all taps (kh*kw, N, Ho, Wo, C) when the windows tile, else one at a time
+    # what each tap gets: kept for all taps (kh*kw, N, Ho, Wo, C) when the windows tile, else one at
+    # a time
     shares = scratch(workspace, "shares", windows.shape if tiled else (1, *dy.shape), dy.dtype)
     for k, (i, j) in enumerate(taps(pool)):
         np.equal(windows[k], out, out=is_max)
-        np.greater(is_max, taken, out=first)  # a maximum, and no earlier tap was: this pixel takes dy
+        np.greater(
+            is_max, taken, out=first
+        )  # a maximum, and no earlier tap was: this pixel takes dy
         taken |= is_max
         share = np.multiply(dy, first, out=shares[k if tiled else 0])
         if not tiled:  # windows overlap: a pixel's shares from several windows add up
@@ -278,7 +319,12 @@ def max_pool_backward(dy: np.ndarray, windows: np.ndarray, out: np.ndarray, x_sh
 def window_counts(hw: Pair, pool: Pair, strides: Pair, padding: str, dtype: np.dtype) -> np.ndarray:
     """(1, Ho, Wo, 1): how many real (unpadded) pixels each window holds."""
     ones = np.ones((1, *hw, 1), dtype=dtype)
-    return sum_pool(pad(ones, pads_hw(hw, pool, strides, padding)), pool, strides, output_hw(hw, pool, strides, padding))
+    return sum_pool(
+        pad(ones, pads_hw(hw, pool, strides, padding)),
+        pool,
+        strides,
+        output_hw(hw, pool, strides, padding),
+    )
 
 
 def sum_pool(xp: np.ndarray, pool: Pair, strides: Pair, out_hw: Pair) -> np.ndarray:
@@ -296,10 +342,14 @@ def avg_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> 
     """
     out_hw = output_hw(x.shape[1:3], pool, strides, padding)
     xp = pad(x, pads_hw(x.shape[1:3], pool, strides, padding))
-    return sum_pool(xp, pool, strides, out_hw) / window_counts(x.shape[1:3], pool, strides, padding, x.dtype)
+    return sum_pool(xp, pool, strides, out_hw) / window_counts(
+        x.shape[1:3], pool, strides, padding, x.dtype
+    )
 
 
-def avg_pool_backward(dy: np.ndarray, x_shape: tuple[int, ...], pool: Pair, strides: Pair, padding: str) -> np.ndarray:
+def avg_pool_backward(
+    dy: np.ndarray, x_shape: tuple[int, ...], pool: Pair, strides: Pair, padding: str
+) -> np.ndarray:
     """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window shares its gradient equally."""
     pads = pads_hw(x_shape[1:3], pool, strides, padding)
     share = dy / window_counts(x_shape[1:3], pool, strides, padding, dy.dtype)

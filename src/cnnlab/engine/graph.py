@@ -58,20 +58,34 @@ class KerasTensor:
         return len(self.shape)
 
     def numpy(self) -> np.ndarray:
-        raise ValueError("a symbolic tensor (from keras.Input) has no value; call the model on arrays instead")
+        raise ValueError(
+            "a symbolic tensor (from keras.Input) has no value; call the model on arrays instead"
+        )
 
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape}, name={self.keras_history_layer.name}>"
 
 
-def Input(shape: tuple[int, ...] | None = None, batch_size: int | None = None, dtype: Any = None,
-          name: str | None = None, batch_shape: tuple[int | None, ...] | None = None, **kwargs: Any) -> KerasTensor:
+def Input(
+    shape: tuple[int, ...] | None = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    name: str | None = None,
+    batch_shape: tuple[int | None, ...] | None = None,
+    **kwargs: Any,
+) -> KerasTensor:
     """The input of a model, without the batch axis: ``Input(shape=(28, 28, 1))`` (keras.Input).
     Use it as the first element of a Sequential, or as the start of a functional model."""
     if kwargs:
-        raise UnsupportedKerasFeature(f"Input: arguments {sorted(kwargs)} are not supported by cnnlab")
-    layer = InputLayer(shape=shape, batch_shape=batch_shape, name=name,
-                       dtype=dtype if dtype in (None, "float32", "float64") else None)
+        raise UnsupportedKerasFeature(
+            f"Input: arguments {sorted(kwargs)} are not supported by cnnlab"
+        )
+    layer = InputLayer(
+        shape=shape,
+        batch_shape=batch_shape,
+        name=name,
+        dtype=dtype if dtype in (None, "float32", "float64") else None,
+    )
     tensor = KerasTensor(layer.shape, layer)
     layer.output = tensor
     return tensor
@@ -84,7 +98,9 @@ def symbolic_inputs(inputs: Any) -> list[KerasTensor] | None:
     if not any(symbolic):
         return None
     if not all(symbolic):
-        raise ValueError("a layer cannot mix symbolic tensors (from keras.Input) and arrays in one call")
+        raise ValueError(
+            "a layer cannot mix symbolic tensors (from keras.Input) and arrays in one call"
+        )
     return items
 
 
@@ -92,8 +108,10 @@ def call_symbolic(layer: Layer, tensors: list[KerasTensor], as_list: bool) -> Ke
     """Record the call of a layer on symbolic tensors; the output tensor knows its shape."""
     if getattr(layer, "inbound", None) is not None and layer.inbound != tensors:
         raise UnsupportedKerasFeature(
-            f"{layer.describe()}: calling one layer on two different inputs (shared layers) is not supported by "
-            "cnnlab; create a second layer")
+            f"{layer.describe()}: calling one layer on two different inputs (shared layers) is "
+            "not supported by "
+            "cnnlab; create a second layer"
+        )
     if layer.multi_input != as_list:
         what = "a list of tensors" if layer.multi_input else "one tensor"
         raise ValueError(f"{layer.describe()}: expects {what}, received {len(tensors)}")
@@ -127,7 +145,9 @@ def call_model(model: Model, inputs: Any, training: bool = False) -> Any:
     tensors = symbolic_inputs(inputs)
     if tensors is not None:
         return call_symbolic(model, tensors, model.multi_input)
-    x = model.standardize_x(list(inputs) if isinstance(inputs, (list, tuple)) else inputs, "__call__")
+    x = model.standardize_x(
+        list(inputs) if isinstance(inputs, (list, tuple)) else inputs, "__call__"
+    )
     out = model.forward(x, training=bool(training))
     return eager([part.copy() for part in out] if isinstance(out, list) else out.copy())
 
@@ -158,9 +178,14 @@ def topological_order(outputs: list[KerasTensor]) -> list[Layer]:
 def as_tensor_list(value: Any, what: str) -> list[KerasTensor]:
     items = list(value) if isinstance(value, (list, tuple)) else [value]
     if isinstance(value, dict):
-        raise UnsupportedKerasFeature(f"Model: {what} given as a dict is not supported by cnnlab; pass a list")
+        raise UnsupportedKerasFeature(
+            f"Model: {what} given as a dict is not supported by cnnlab; pass a list"
+        )
     if not items or not all(isinstance(item, KerasTensor) for item in items):
-        raise ValueError(f"Model: {what} must be symbolic tensors from keras.Input and layer calls, received {value!r}")
+        raise ValueError(
+            f"Model: {what} must be symbolic tensors from keras.Input and layer calls, received "
+            f"{value!r}"
+        )
     return items
 
 
@@ -172,10 +197,19 @@ class Functional(Model):
 
     default_name = "functional"
 
-    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None, seed: int | None = None,
-                 trainable: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        name: str | None = None,
+        seed: int | None = None,
+        trainable: bool = True,
+        **kwargs: Any,
+    ) -> None:
         if kwargs:
-            raise UnsupportedKerasFeature(f"Model: arguments {sorted(kwargs)} are not supported by cnnlab")
+            raise UnsupportedKerasFeature(
+                f"Model: arguments {sorted(kwargs)} are not supported by cnnlab"
+            )
         super().__init__(name=name, seed=seed, trainable=trainable)
         self.inputs = as_tensor_list(inputs, "inputs")
         self.outputs = as_tensor_list(outputs, "outputs")
@@ -191,16 +225,25 @@ class Functional(Model):
     def check_inputs(self, order: list[Layer]) -> None:
         if not all(isinstance(layer, InputLayer) for layer in self.input_layers):
             raise ValueError("Model: every input must come from keras.Input(...)")
-        missing = [layer.name for layer in order if isinstance(layer, InputLayer) and layer not in self.input_layers]
+        missing = [
+            layer.name
+            for layer in order
+            if isinstance(layer, InputLayer) and layer not in self.input_layers
+        ]
         if missing:
-            raise ValueError(f"Model: the outputs depend on the inputs {missing}, which are not among the model's "
-                             f"inputs {[layer.name for layer in self.input_layers]} (the graph is disconnected)")
+            raise ValueError(
+                f"Model: the outputs depend on the inputs {missing}, which are not among the "
+                "model's "
+                f"inputs {[layer.name for layer in self.input_layers]} (the graph is disconnected)"
+            )
 
     def check_unique_names(self) -> None:
         names = [layer.name for layer in self.input_layers + self._layers]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
-            raise ValueError(f"{self.name}: all layer names must be unique; {twice} appear more than once")
+            raise ValueError(
+                f"{self.name}: all layer names must be unique; {twice} appear more than once"
+            )
 
     def build_layers(self) -> None:
         """Create every layer's weights with the model's generator, in graph order."""
@@ -259,8 +302,10 @@ class Functional(Model):
 
     def compile(self, *args: Any, **kwargs: Any) -> None:
         if not self.single_output:
-            raise UnsupportedKerasFeature(f"{self.name}: training a model with several outputs is not supported by "
-                                          "cnnlab (predict works); make a model with one output to train")
+            raise UnsupportedKerasFeature(
+                f"{self.name}: training a model with several outputs is not supported by "
+                "cnnlab (predict works); make a model with one output to train"
+            )
         super().compile(*args, **kwargs)
 
     def update_gradient_flags(self) -> None:
@@ -278,7 +323,9 @@ class Functional(Model):
         values = dict(zip(map(id, self.input_layers), x if self.multi_input else [x]))
         for layer in self._layers:
             inputs = [values[id(tensor.keras_history_layer)] for tensor in layer.inbound]
-            values[id(layer)] = layer.forward(inputs if layer.multi_input else inputs[0], training=training)
+            values[id(layer)] = layer.forward(
+                inputs if layer.multi_input else inputs[0], training=training
+            )
             if trace is not None:
                 trace.append((layer.name, values[id(layer)]))
         outputs = [values[id(tensor.keras_history_layer)] for tensor in self.outputs]
@@ -289,10 +336,16 @@ class Functional(Model):
         d(loss)/d(input) when this model needs it, else None. Fills every layer's grads."""
         grads = {id(self.output_layer): grad}
         for layer in reversed(self._layers):
-            if id(layer) not in grads or not (layer.needs_input_grad or self.has_trainable_weights(layer)):
+            if id(layer) not in grads or not (
+                layer.needs_input_grad or self.has_trainable_weights(layer)
+            ):
                 continue
             dy = grads.pop(id(layer))
-            dx = layer.backward_linear(dy) if fused and layer is self.output_layer else layer.backward(dy)
+            dx = (
+                layer.backward_linear(dy)
+                if fused and layer is self.output_layer
+                else layer.backward(dy)
+            )
             if layer.needs_input_grad:
                 self.send_gradients(layer, dx if layer.multi_input else [dx], grads)
         if not self.needs_input_grad:
@@ -311,31 +364,55 @@ class Functional(Model):
     # ----------------------------------------------------------------- description
     def summary_rows_connected(self) -> list[tuple[str, ...]]:
         """Summary rows; with a fourth column "Connected to" when the graph branches."""
-        line = all(len(getattr(layer, "inbound", [])) == 1 for layer in self._layers) and len(self.inputs) == 1
-        consumers = [tensor.keras_history_layer for layer in self._layers for tensor in layer.inbound]
+        line = (
+            all(len(getattr(layer, "inbound", [])) == 1 for layer in self._layers)
+            and len(self.inputs) == 1
+        )
+        consumers = [
+            tensor.keras_history_layer for layer in self._layers for tensor in layer.inbound
+        ]
         line = line and len(consumers) == len({id(layer) for layer in consumers})
         rows = []
         for layer in self.layers:
-            shape = str((None, *layer.shape)) if isinstance(layer, InputLayer) else str((None, *layer.output_shape))
+            shape = (
+                str((None, *layer.shape))
+                if isinstance(layer, InputLayer)
+                else str((None, *layer.output_shape))
+            )
             row = (f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}")
             if not line:
-                sources = [f"{t.keras_history_layer.name}[0][0]" for t in getattr(layer, "inbound", None) or []]
+                sources = [
+                    f"{t.keras_history_layer.name}[0][0]"
+                    for t in getattr(layer, "inbound", None) or []
+                ]
                 row = (*row, ", ".join(sources) or "-")
             rows.append(row)
         return rows
 
     def get_config(self) -> dict[str, Any]:
-        """{"name", "layers": [{"class_name", "config", "name", "inbound_nodes": [[layer, 0, 0], ...]}],
-        "input_layers": [[name, 0, 0], ...], "output_layers": [[name, 0, 0], ...]} (JSON-able)."""
+        """{"name", "layers": [{"class_name", "config", "name",
+        "inbound_nodes": [[layer, 0, 0], ...]}], "input_layers": [[name, 0, 0], ...],
+        "output_layers": [[name, 0, 0], ...]} (JSON-able)."""
         specs = []
         for layer in self.layers:
-            inbound = [[t.keras_history_layer.name, 0, 0] for t in getattr(layer, "inbound", None) or []]
-            specs.append({"class_name": type(layer).__name__, "config": layer.get_config(), "name": layer.name,
-                          "inbound_nodes": inbound})
-        return {"name": self.name, "layers": specs,
-                "input_layers": [[layer.name, 0, 0] for layer in self.input_layers],
-                "output_layers": [[t.keras_history_layer.name, 0, 0] for t in self.outputs],
-                "single_output": self.single_output}
+            inbound = [
+                [t.keras_history_layer.name, 0, 0] for t in getattr(layer, "inbound", None) or []
+            ]
+            specs.append(
+                {
+                    "class_name": type(layer).__name__,
+                    "config": layer.get_config(),
+                    "name": layer.name,
+                    "inbound_nodes": inbound,
+                }
+            )
+        return {
+            "name": self.name,
+            "layers": specs,
+            "input_layers": [[layer.name, 0, 0] for layer in self.input_layers],
+            "output_layers": [[t.keras_history_layer.name, 0, 0] for t in self.outputs],
+            "single_output": self.single_output,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any], seed: int | None = None) -> Functional:
@@ -351,5 +428,9 @@ class Functional(Model):
         inputs = [tensors[name] for name, *_ in config["input_layers"]]
         outputs = [tensors[name] for name, *_ in config["output_layers"]]
         single = config.get("single_output", len(outputs) == 1)
-        return cls(inputs if len(inputs) > 1 else inputs[0], outputs[0] if single else outputs,
-                   name=config.get("name"), seed=seed)
+        return cls(
+            inputs if len(inputs) > 1 else inputs[0],
+            outputs[0] if single else outputs,
+            name=config.get("name"),
+            seed=seed,
+        )

@@ -61,13 +61,17 @@ def get(name: str):
     Every weight the engine creates passes here: one over ``CNNLAB_MAX_PARAMS`` is refused
     before it is allocated, and inside ``shapes_only()`` no memory is allocated at all."""
     if name not in INITIALIZERS:
-        raise ValueError(f"unknown initializer {name!r}; choose one of {', '.join(sorted(INITIALIZERS))}")
+        raise ValueError(
+            f"unknown initializer {name!r}; choose one of {', '.join(sorted(INITIALIZERS))}"
+        )
     initializer = INITIALIZERS[name]
 
     def create(shape: tuple[int, ...], rng: np.random.Generator, dtype: str) -> np.ndarray:
         if _shapes_only:
             return np.broadcast_to(np.zeros((), dtype=dtype), shape)  # zero strides: no memory
-        limits.check("CNNLAB_MAX_PARAMS", math.prod(shape), f"a weight of shape {tuple(shape)}", "parameters")
+        limits.check(
+            "CNNLAB_MAX_PARAMS", math.prod(shape), f"a weight of shape {tuple(shape)}", "parameters"
+        )
         return initializer(shape, rng, dtype)
 
     create.__name__ = create.__qualname__ = initializer.__name__

@@ -27,12 +27,15 @@ from typing import Any
 DEFAULTS = {
     "CNNLAB_MAX_FILE_BYTES": 1 << 30,
     "CNNLAB_MAX_IMAGE_PIXELS": 4096 * 4096,
-    "CNNLAB_MAX_CLASSES": 1_000,  # the metrics hold a K x K confusion matrix, the figures a row per class
+    # the metrics hold a K x K confusion matrix, the figures a row per class
+    "CNNLAB_MAX_CLASSES": 1_000,
     "CNNLAB_MAX_PARAMS": 100_000_000,
     "CNNLAB_MAX_TRIALS": 100_000,
 }
 MAX_NESTING = 64
-MAX_METADATA_BYTES = 32 << 20  # a JSON, TOML or CSV file read whole: KBs, a 1,000-class metrics.json 9 MB
+MAX_METADATA_BYTES = (
+    32 << 20
+)  # a JSON, TOML or CSV file read whole: KBs, a 1,000-class metrics.json 9 MB
 MAX_FIGURE_BYTES = 64 << 20  # one PNG inlined into a report
 
 
@@ -46,7 +49,9 @@ def limit(variable: str) -> int:
     if not text:
         return DEFAULTS[variable]
     if not text.isdigit() or int(text) < 1:
-        raise LimitExceeded(f"{variable} must be a positive integer, received {os.environ[variable]!r}")
+        raise LimitExceeded(
+            f"{variable} must be a positive integer, received {os.environ[variable]!r}"
+        )
     return int(text)
 
 
@@ -54,8 +59,10 @@ def check(variable: str, amount: int, what: str, unit: str) -> None:
     """Refuse ``amount`` (e.g. the bytes an array needs) when it is over the limit ``variable``."""
     allowed = limit(variable)
     if amount > allowed:
-        raise LimitExceeded(f"{what} needs {amount:,} {unit}, over the limit of {allowed:,} "
-                            f"(set {variable} to raise it)")
+        raise LimitExceeded(
+            f"{what} needs {amount:,} {unit}, over the limit of {allowed:,} "
+            f"(set {variable} to raise it)"
+        )
 
 
 def check_bytes(amount: int, what: str) -> None:
@@ -63,12 +70,18 @@ def check_bytes(amount: int, what: str) -> None:
 
 
 def check_pixels(height: int, width: int, what: str) -> None:
-    check("CNNLAB_MAX_IMAGE_PIXELS", int(height) * int(width), f"{what} ({height} x {width} pixels)", "pixels")
+    check(
+        "CNNLAB_MAX_IMAGE_PIXELS",
+        int(height) * int(width),
+        f"{what} ({height} x {width} pixels)",
+        "pixels",
+    )
 
 
 def read_file(path: str | os.PathLike[str], max_bytes: int = MAX_METADATA_BYTES) -> bytes:
-    """A regular file's bytes, at most ``max_bytes``: a device, a FIFO (or a link to one) is refused,
-    and the size is checked before reading and the read capped (a file may grow meanwhile)."""
+    """A regular file's bytes, at most ``max_bytes``: a device, a FIFO (or a link to one) is
+    refused, and the size is checked before reading and the read capped
+    (a file may grow meanwhile)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise LimitExceeded(f"{path}: not a regular file")
@@ -76,7 +89,9 @@ def read_file(path: str | os.PathLike[str], max_bytes: int = MAX_METADATA_BYTES)
     with open(path, "rb") as file:
         data = file.read(max_bytes + 1) if size <= max_bytes else b""
     if size > max_bytes or len(data) > max_bytes:
-        raise LimitExceeded(f"{path}: {max(size, len(data)):,} bytes, over the limit of {max_bytes:,} for this file")
+        raise LimitExceeded(
+            f"{path}: {max(size, len(data)):,} bytes, over the limit of {max_bytes:,} for this file"
+        )
     return data
 
 
@@ -87,7 +102,9 @@ def nesting_depth(value: Any) -> int:
         item, depth = stack.pop()
         if isinstance(item, (dict, list)):
             deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+            stack.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
     return deepest
 
 
@@ -101,7 +118,9 @@ def check_nesting(value: Any, source: str) -> Any:
 def loads_json(text: str | bytes, source: str) -> Any:
     """json.loads with bounded nesting: a document nested 100,000 deep is one clear error."""
     if len(text) > MAX_METADATA_BYTES:
-        raise LimitExceeded(f"{source}: {len(text):,} bytes of JSON, over the limit of {MAX_METADATA_BYTES:,}")
+        raise LimitExceeded(
+            f"{source}: {len(text):,} bytes of JSON, over the limit of {MAX_METADATA_BYTES:,}"
+        )
     try:
         return check_nesting(json.loads(text), source)
     except RecursionError:
@@ -135,5 +154,7 @@ def check_model_params(build: Callable[[], Any], what: str) -> None:
     total, allowed = sum(count for _, count in counts), limit("CNNLAB_MAX_PARAMS")
     if total > allowed:
         layer, largest = max(counts, key=lambda item: item[1])
-        raise LimitExceeded(f"{what} has {total:,} parameters, over the limit of {allowed:,} ({layer} alone has "
-                            f"{largest:,}); set CNNLAB_MAX_PARAMS to raise it")
+        raise LimitExceeded(
+            f"{what} has {total:,} parameters, over the limit of {allowed:,} ({layer} alone has "
+            f"{largest:,}); set CNNLAB_MAX_PARAMS to raise it"
+        )

@@ -27,19 +27,27 @@ from .errors import UnsupportedKerasFeature
 EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before the log
 
 
-def refuse_unless_default(owner: str, kwargs: dict[str, Any], defaults: dict[str, tuple[Any, ...]]) -> None:
+def refuse_unless_default(
+    owner: str, kwargs: dict[str, Any], defaults: dict[str, tuple[Any, ...]]
+) -> None:
     """Refuse, naming it, a Keras argument cnnlab accepts only at its default value(s)."""
     for key, value in kwargs.items():
         if key not in defaults:
             raise UnsupportedKerasFeature(f"{owner}: argument {key!r} is not supported by cnnlab")
         if not any(value is default or value == default for default in defaults[key]):
             raise UnsupportedKerasFeature(
-                f"{owner}: {key}={value!r} is not supported by cnnlab (only the default, {defaults[key][0]!r})")
+                f"{owner}: {key}={value!r} is not supported by cnnlab (only the default, "
+                f"{defaults[key][0]!r})"
+            )
 
 
 # Arguments every keras.losses.Loss takes; cnnlab's losses always average over the batch.
-LOSS_DEFAULTS: dict[str, tuple[Any, ...]] = {"reduction": ("sum_over_batch_size", "auto"), "dtype": (None,),
-                                             "axis": (-1,), "ignore_class": (None,)}
+LOSS_DEFAULTS: dict[str, tuple[Any, ...]] = {
+    "reduction": ("sum_over_batch_size", "auto"),
+    "dtype": (None,),
+    "axis": (-1,),
+    "ignore_class": (None,),
+}
 
 
 # ------------------------------------------------------------------ stable pieces
@@ -73,9 +81,15 @@ def one_hot_like(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------- Keras's loss functions
-def categorical_crossentropy(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool = False,
-                             label_smoothing: float = 0.0, axis: int = -1) -> np.ndarray:
-    """keras.losses.categorical_crossentropy: -sum_k y_k log p_k per prediction, (N, ..., K) -> (N, ...)."""
+def categorical_crossentropy(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> np.ndarray:
+    """keras.losses.categorical_crossentropy: -sum_k y_k log p_k per prediction, (N, ..., K) ->
+    (N, ...)."""
     refuse_unless_default("categorical_crossentropy", {"axis": axis}, LOSS_DEFAULTS)
     y_true = smooth_categorical(np.asarray(y_true, dtype=np.asarray(y_pred).dtype), label_smoothing)
     if from_logits:
@@ -83,25 +97,45 @@ def categorical_crossentropy(y_true: np.ndarray, y_pred: np.ndarray, from_logits
     return -(y_true * np.log(np.clip(y_pred, EPSILON, 1 - EPSILON))).sum(axis=-1)
 
 
-def sparse_categorical_crossentropy(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool = False,
-                                    ignore_class: int | None = None, axis: int = -1) -> np.ndarray:
+def sparse_categorical_crossentropy(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> np.ndarray:
     """keras.losses.sparse_categorical_crossentropy: -log p[label], labels (N, ...) -> (N, ...)."""
-    refuse_unless_default("sparse_categorical_crossentropy", {"axis": axis, "ignore_class": ignore_class},
-                          LOSS_DEFAULTS)
+    refuse_unless_default(
+        "sparse_categorical_crossentropy",
+        {"axis": axis, "ignore_class": ignore_class},
+        LOSS_DEFAULTS,
+    )
     index = labels(y_true, y_pred)
     if from_logits:
         return -np.take_along_axis(log_softmax(y_pred), index, axis=-1)[..., 0]
-    return -np.log(np.clip(np.take_along_axis(y_pred, index, axis=-1)[..., 0], EPSILON, 1 - EPSILON))
+    return -np.log(
+        np.clip(np.take_along_axis(y_pred, index, axis=-1)[..., 0], EPSILON, 1 - EPSILON)
+    )
 
 
-def binary_crossentropy(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool = False,
-                        label_smoothing: float = 0.0, axis: int = -1) -> np.ndarray:
-    """keras.losses.binary_crossentropy: -(y log p + (1 - y) log(1 - p)), mean over the last axis."""
+def binary_crossentropy(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> np.ndarray:
+    """keras.losses.binary_crossentropy: -(y log p + (1 - y) log(1 - p)), mean over the last
+    axis."""
     refuse_unless_default("binary_crossentropy", {"axis": axis}, LOSS_DEFAULTS)
     y = np.asarray(y_true, dtype=np.asarray(y_pred).dtype)
     y = y * (1 - label_smoothing) + 0.5 * label_smoothing if label_smoothing else y
-    if from_logits:  # max(z, 0) - z y + log(1 + exp(-|z|)), as torch's binary_cross_entropy_with_logits
-        return (np.maximum(y_pred, 0) - y_pred * y + np.log1p(np.exp(-np.abs(y_pred)))).mean(axis=-1)
+    if (
+        from_logits
+    ):  # max(z, 0) - z y + log(1 + exp(-|z|)), as torch's binary_cross_entropy_with_logits
+        return (np.maximum(y_pred, 0) - y_pred * y + np.log1p(np.exp(-np.abs(y_pred)))).mean(
+            axis=-1
+        )
     p = np.clip(y_pred, EPSILON, 1 - EPSILON)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=-1)
 
@@ -117,14 +151,16 @@ def mean_absolute_error(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def huber(y_true: np.ndarray, y_pred: np.ndarray, delta: float = 1.0) -> np.ndarray:
-    """keras.losses.huber: e^2 / 2 where |e| <= delta, else delta |e| - delta^2 / 2; mean over the last axis."""
+    """keras.losses.huber: e^2 / 2 where |e| <= delta, else delta |e| - delta^2 / 2; mean over the
+    last axis."""
     error = y_pred - same_rank(y_true, y_pred)
     small = np.abs(error) <= delta
     return np.where(small, 0.5 * error**2, delta * np.abs(error) - 0.5 * delta**2).mean(axis=-1)
 
 
 def same_rank(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Targets (N,) against outputs (N, 1), or the reverse, line up as Keras's squeeze_or_expand does."""
+    """Targets (N,) against outputs (N, 1), or the reverse, line up as Keras's squeeze_or_expand
+    does."""
     y_true = np.asarray(y_true, dtype=np.asarray(y_pred).dtype)
     if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
         return y_true[..., None]
@@ -135,7 +171,11 @@ def same_rank(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 def smooth_categorical(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
     """Keras's label smoothing: y (1 - s) + s / K."""
-    return y_true * (1 - label_smoothing) + label_smoothing / y_true.shape[-1] if label_smoothing else y_true
+    return (
+        y_true * (1 - label_smoothing) + label_smoothing / y_true.shape[-1]
+        if label_smoothing
+        else y_true
+    )
 
 
 # -------------------------------------------------------------------- classes
@@ -178,15 +218,24 @@ class Loss:
 
 
 class CrossEntropy(Loss):
-    """What the three cross-entropies share: ``from_logits`` and, for two of them, label smoothing."""
+    """What the three cross-entropies share: ``from_logits`` and, for two of them, label
+    smoothing."""
 
     probability_activation = "softmax"
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, name: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, **kwargs)
         if not 0 <= label_smoothing <= 1:
-            raise ValueError(f"{type(self).__name__}: label_smoothing must be in [0, 1], received {label_smoothing!r}")
+            raise ValueError(
+                f"{type(self).__name__}: label_smoothing must be in [0, 1], received "
+                f"{label_smoothing!r}"
+            )
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
         self.fused_activation = None if self.from_logits else self.probability_activation
 
@@ -203,11 +252,14 @@ class CrossEntropy(Loss):
 
     def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), "from_logits": self.from_logits}
-        return {**config, "label_smoothing": self.label_smoothing} if self.label_smoothing else config
+        return (
+            {**config, "label_smoothing": self.label_smoothing} if self.label_smoothing else config
+        )
 
 
 class CategoricalCrossentropy(CrossEntropy):
-    """L = -mean_n sum_k y_nk log p_nk, with one-hot (or soft) targets y (keras.losses.CategoricalCrossentropy).
+    """L = -mean_n sum_k y_nk log p_nk, with one-hot (or soft) targets y
+    (keras.losses.CategoricalCrossentropy).
 
     The mean runs over every position but the class axis, so an output (N, ..., K) counts
     N * ... predictions (``count``).
@@ -222,10 +274,13 @@ class CategoricalCrossentropy(CrossEntropy):
         # d/dp of -y log(clip(p)): zero where the clip holds p fixed
         y_true = smooth_categorical(np.asarray(y_true, dtype=y_pred.dtype), self.label_smoothing)
         inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
-        return np.where(inside, -y_true / np.where(inside, y_pred, 1), 0).astype(y_pred.dtype) / count(y_pred)
+        return np.where(inside, -y_true / np.where(inside, y_pred, 1), 0).astype(
+            y_pred.dtype
+        ) / count(y_pred)
 
     def gradient_before_activation(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        # softmax + cross-entropy: dL/dz = (p sum_k y_k - y) / count, = (p - y) / count for one-hot y
+        # softmax + cross-entropy: dL/dz = (p sum_k y_k - y) / count, = (p - y) / count for one-hot
+        # y
         y_true = smooth_categorical(np.asarray(y_true, dtype=y_pred.dtype), self.label_smoothing)
         return (y_pred * y_true.sum(axis=-1, keepdims=True) - y_true) / count(y_pred)
 
@@ -236,9 +291,16 @@ class SparseCategoricalCrossentropy(CrossEntropy):
 
     name = "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False, ignore_class: int | None = None, name: str | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(from_logits, label_smoothing=0.0, name=name, ignore_class=ignore_class, **kwargs)
+    def __init__(
+        self,
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            from_logits, label_smoothing=0.0, name=name, ignore_class=ignore_class, **kwargs
+        )
 
     def per_sample(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits)
@@ -248,7 +310,9 @@ class SparseCategoricalCrossentropy(CrossEntropy):
         p = np.take_along_axis(y_pred, index, axis=-1)
         inside = (p > EPSILON) & (p < 1 - EPSILON)
         grad = np.zeros_like(y_pred)
-        np.put_along_axis(grad, index, np.where(inside, -1 / np.where(inside, p, 1), 0) / count(y_pred), axis=-1)
+        np.put_along_axis(
+            grad, index, np.where(inside, -1 / np.where(inside, p, 1), 0) / count(y_pred), axis=-1
+        )
         return grad
 
     def gradient_before_activation(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -273,7 +337,11 @@ class BinaryCrossentropy(CrossEntropy):
 
     def smoothed(self, y_true: np.ndarray, dtype: np.dtype) -> np.ndarray:
         y = np.asarray(y_true, dtype=dtype)
-        return y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing if self.label_smoothing else y
+        return (
+            y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+            if self.label_smoothing
+            else y
+        )
 
     def gradient_of_probabilities(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y = self.smoothed(y_true, y_pred.dtype)
@@ -287,7 +355,8 @@ class BinaryCrossentropy(CrossEntropy):
 
 
 class MeanSquaredError(Loss):
-    """L = mean((y_pred - y)^2) over the last axis, then the batch (keras.losses.MeanSquaredError)."""
+    """L = mean((y_pred - y)^2) over the last axis, then the batch
+    (keras.losses.MeanSquaredError)."""
 
     name = "mean_squared_error"
 
@@ -299,7 +368,8 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
-    """L = mean(|y_pred - y|) (keras.losses.MeanAbsoluteError); dL/dy_pred = sign(y_pred - y) / size."""
+    """L = mean(|y_pred - y|) (keras.losses.MeanAbsoluteError); dL/dy_pred = sign(y_pred - y) /
+    size."""
 
     name = "mean_absolute_error"
 
@@ -333,16 +403,31 @@ class Huber(Loss):
 
 
 # ------------------------------------------------------------------- registry
-LOSS_CLASSES: tuple[type[Loss], ...] = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-                                        MeanSquaredError, MeanAbsoluteError, Huber)
+LOSS_CLASSES: tuple[type[Loss], ...] = (
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    BinaryCrossentropy,
+    MeanSquaredError,
+    MeanAbsoluteError,
+    Huber,
+)
 LOSS_FUNCTIONS: dict[Callable[..., np.ndarray], type[Loss]] = {
-    categorical_crossentropy: CategoricalCrossentropy, sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
-    binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
-    mean_absolute_error: MeanAbsoluteError, huber: Huber}
-# Keras's names: the functions' names, the aliases of keras.losses.ALL_OBJECTS_DICT, the class names.
+    categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    binary_crossentropy: BinaryCrossentropy,
+    mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
+    huber: Huber,
+}
+# Keras's names: the functions' names, the aliases of keras.losses.ALL_OBJECTS_DICT, the class
+# names.
 LOSSES: dict[str, type[Loss]] = {
-    **{cls.name: cls for cls in LOSS_CLASSES}, "mse": MeanSquaredError, "mae": MeanAbsoluteError,
-    "bce": BinaryCrossentropy, "huber_loss": Huber}
+    **{cls.name: cls for cls in LOSS_CLASSES},
+    "mse": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "bce": BinaryCrossentropy,
+    "huber_loss": Huber,
+}
 LOSS_NAMES = {**LOSSES, **{cls.__name__.lower(): cls for cls in LOSS_CLASSES}}
 
 LossIdentifier = str | Loss | type[Loss] | Callable[..., Any] | dict[str, Any]
@@ -352,7 +437,8 @@ def get(identifier: LossIdentifier) -> Loss:
     """A loss as Keras's ``compile(loss=...)`` takes it: a name ("categorical_crossentropy", "mse",
     "CategoricalCrossentropy"), a class, an instance, one of Keras's loss functions
     (``categorical_crossentropy``, also through functools.partial), or a saved config
-    (``{"name": ..., "from_logits": ...}`` from ``get_config``, or Keras's ``{"class_name", "config"}``).
+    (``{"name": ..., "from_logits": ...}`` from ``get_config``, or Keras's
+    ``{"class_name", "config"}``).
     """
     if isinstance(identifier, Loss):
         return identifier
@@ -368,8 +454,10 @@ def get(identifier: LossIdentifier) -> Loss:
         return LOSS_FUNCTIONS[identifier]()
     what = getattr(identifier, "__name__", type(identifier).__name__)
     raise UnsupportedKerasFeature(
-        f"loss {what!r} is not supported: cnnlab differentiates only its own losses, not Python code; "
-        f"use one of {supported()}")
+        f"loss {what!r} is not supported: cnnlab differentiates only its own losses, not Python "
+        "code; "
+        f"use one of {supported()}"
+    )
 
 
 def by_name(name: str) -> type[Loss]:
@@ -381,7 +469,8 @@ def by_name(name: str) -> type[Loss]:
 
 
 def from_config(config: dict[str, Any]) -> Loss:
-    """A loss from ``get_config()`` or from Keras's serialized form {"class_name": ..., "config": {...}}."""
+    """A loss from ``get_config()`` or from Keras's serialized form
+    {"class_name": ..., "config": {...}}."""
     if "class_name" in config:
         return get({**config.get("config", {}), "name": config["class_name"]})
     arguments = dict(config)

@@ -34,12 +34,14 @@ def binary_accuracy(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0
 
 
 def categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """keras.metrics.categorical_accuracy: argmax(y_true) == argmax(y_pred), (N, ..., K) -> (N, ...)."""
+    """keras.metrics.categorical_accuracy: argmax(y_true) == argmax(y_pred), (N, ..., K) ->
+    (N, ...)."""
     return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
 def sparse_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """keras.metrics.sparse_categorical_accuracy: label == argmax(y_pred); labels (N, ...) or (N, ..., 1)."""
+    """keras.metrics.sparse_categorical_accuracy: label == argmax(y_pred); labels (N, ...) or
+    (N, ..., 1)."""
     return (losses.labels(y_true, y_pred)[..., 0] == np.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
@@ -48,7 +50,9 @@ def top_k_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray, k: int = 
     return sparse_top_k_categorical_accuracy(np.argmax(y_true, axis=-1), y_pred, k)
 
 
-def sparse_top_k_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray, k: int = 5) -> np.ndarray:
+def sparse_top_k_categorical_accuracy(
+    y_true: np.ndarray, y_pred: np.ndarray, k: int = 5
+) -> np.ndarray:
     """keras.metrics.sparse_top_k_categorical_accuracy: the label's output is among the k largest
     (ties count in its favour, as in_top_k does)."""
     index = losses.labels(y_true, y_pred)
@@ -62,7 +66,8 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def accuracy_for(y_true: np.ndarray, y_pred: np.ndarray) -> MetricFunction:
-    """Which accuracy "accuracy" means for these shapes (Keras 3's is_binary_or_sparse_categorical)."""
+    """Which accuracy "accuracy" means for these shapes
+    (Keras 3's is_binary_or_sparse_categorical)."""
     y_true = np.asarray(y_true)
     if y_pred.shape[-1] == 1:
         return binary_accuracy
@@ -105,17 +110,22 @@ class Metric:
         return {"name": self.name, **self.arguments}
 
 
-def metric_class(class_name: str, function: MetricFunction, default_name: str, base: type[Metric] = Metric
-                 ) -> type[Metric]:
-    """A keras.metrics class: the function under its default name (the wrappers differ in nothing else)."""
+def metric_class(
+    class_name: str, function: MetricFunction, default_name: str, base: type[Metric] = Metric
+) -> type[Metric]:
+    """A keras.metrics class: the function under its default name
+    (the wrappers differ in nothing else)."""
     doc = f"keras.metrics.{class_name}: {(function.__doc__ or '').split(':', 1)[-1].strip()}"
-    return type(class_name, (base,), {"function": staticmethod(function), "default_name": default_name,
-                                      "__doc__": doc})
+    return type(
+        class_name,
+        (base,),
+        {"function": staticmethod(function), "default_name": default_name, "__doc__": doc},
+    )
 
 
 class AccuracyByShape(Metric):
-    """What compile(metrics=["accuracy"]) makes: binary, sparse or categorical accuracy chosen from the
-    shapes of each batch, as Keras 3 does (see the module notes)."""
+    """What compile(metrics=["accuracy"]) makes: binary, sparse or categorical accuracy chosen from
+    the shapes of each batch, as Keras 3 does (see the module notes)."""
 
     default_name = "accuracy"
     function = staticmethod(resolved_accuracy)
@@ -142,16 +152,20 @@ class TopKCategoricalAccuracy(Metric):
 
 
 class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
-    """keras.metrics.SparseTopKCategoricalAccuracy(k=5): integer labels among the k largest outputs."""
+    """keras.metrics.SparseTopKCategoricalAccuracy(k=5): integer labels among the k largest
+    outputs."""
 
     default_name = "sparse_top_k_categorical_accuracy"
     function = staticmethod(sparse_top_k_categorical_accuracy)
 
 
 Accuracy = metric_class("Accuracy", accuracy, "accuracy")
-CategoricalAccuracy = metric_class("CategoricalAccuracy", categorical_accuracy, "categorical_accuracy")
-SparseCategoricalAccuracy = metric_class("SparseCategoricalAccuracy", sparse_categorical_accuracy,
-                                         "sparse_categorical_accuracy")
+CategoricalAccuracy = metric_class(
+    "CategoricalAccuracy", categorical_accuracy, "categorical_accuracy"
+)
+SparseCategoricalAccuracy = metric_class(
+    "SparseCategoricalAccuracy", sparse_categorical_accuracy, "sparse_categorical_accuracy"
+)
 MeanSquaredError = metric_class("MeanSquaredError", mean_squared_error, "mean_squared_error")
 MeanAbsoluteError = metric_class("MeanAbsoluteError", mean_absolute_error, "mean_absolute_error")
 
@@ -159,37 +173,72 @@ MeanAbsoluteError = metric_class("MeanAbsoluteError", mean_absolute_error, "mean
 class CrossentropyMetric(Metric):
     """The mean of a cross-entropy loss as a metric (keras.metrics.CategoricalCrossentropy, ...)."""
 
-    def __init__(self, name: str | None = None, dtype: Any = None, from_logits: bool = False, **arguments: Any) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        dtype: Any = None,
+        from_logits: bool = False,
+        **arguments: Any,
+    ) -> None:
         super().__init__(name, dtype, from_logits=bool(from_logits), **arguments)
 
 
-CategoricalCrossentropy = metric_class("CategoricalCrossentropy", losses.categorical_crossentropy,
-                                       "categorical_crossentropy", CrossentropyMetric)
-SparseCategoricalCrossentropy = metric_class("SparseCategoricalCrossentropy", losses.sparse_categorical_crossentropy,
-                                             "sparse_categorical_crossentropy", CrossentropyMetric)
-BinaryCrossentropy = metric_class("BinaryCrossentropy", losses.binary_crossentropy, "binary_crossentropy",
-                                  CrossentropyMetric)
+CategoricalCrossentropy = metric_class(
+    "CategoricalCrossentropy",
+    losses.categorical_crossentropy,
+    "categorical_crossentropy",
+    CrossentropyMetric,
+)
+SparseCategoricalCrossentropy = metric_class(
+    "SparseCategoricalCrossentropy",
+    losses.sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy",
+    CrossentropyMetric,
+)
+BinaryCrossentropy = metric_class(
+    "BinaryCrossentropy", losses.binary_crossentropy, "binary_crossentropy", CrossentropyMetric
+)
 
 
 # ------------------------------------------------------------------- registry
 METRIC_CLASSES: tuple[type[Metric], ...] = (
-    Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, CategoricalCrossentropy,
-    SparseCategoricalCrossentropy, BinaryCrossentropy)
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    MeanSquaredError,
+    MeanAbsoluteError,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    BinaryCrossentropy,
+)
 # Keras 3's string names: each class's snake_case name, its class name, and the aliases of
 # keras.metrics.ALL_OBJECTS_DICT; "accuracy"/"acc" are resolved from the shapes instead.
 METRICS: dict[str, type[Metric]] = {
     **{cls.default_name: cls for cls in METRIC_CLASSES if cls is not Accuracy},
-    "mse": MeanSquaredError, "mae": MeanAbsoluteError, "bce": BinaryCrossentropy}
-METRIC_NAMES = {**METRICS, **{cls.__name__.lower(): cls for cls in METRIC_CLASSES if cls is not Accuracy}}
+    "mse": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "bce": BinaryCrossentropy,
+}
+METRIC_NAMES = {
+    **METRICS,
+    **{cls.__name__.lower(): cls for cls in METRIC_CLASSES if cls is not Accuracy},
+}
 METRIC_FUNCTIONS: dict[MetricFunction, type[Metric]] = {
-    binary_accuracy: BinaryAccuracy, categorical_accuracy: CategoricalAccuracy,
-    sparse_categorical_accuracy: SparseCategoricalAccuracy, top_k_categorical_accuracy: TopKCategoricalAccuracy,
-    sparse_top_k_categorical_accuracy: SparseTopKCategoricalAccuracy, accuracy: Accuracy,
-    mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
+    binary_accuracy: BinaryAccuracy,
+    categorical_accuracy: CategoricalAccuracy,
+    sparse_categorical_accuracy: SparseCategoricalAccuracy,
+    top_k_categorical_accuracy: TopKCategoricalAccuracy,
+    sparse_top_k_categorical_accuracy: SparseTopKCategoricalAccuracy,
+    accuracy: Accuracy,
+    mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
     losses.categorical_crossentropy: CategoricalCrossentropy,
     losses.sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
-    losses.binary_crossentropy: BinaryCrossentropy}
+    losses.binary_crossentropy: BinaryCrossentropy,
+}
 
 MetricIdentifier = str | Metric | type[Metric] | MetricFunction
 
@@ -212,8 +261,10 @@ def get(identifier: MetricIdentifier, loss: losses.Loss | None = None) -> Metric
     if callable(identifier) and identifier in METRIC_FUNCTIONS:
         return METRIC_FUNCTIONS[identifier](name=identifier.__name__)
     what = getattr(identifier, "__name__", type(identifier).__name__)
-    raise UnsupportedKerasFeature(f"metric {what!r} is not supported: cnnlab computes only its own metrics, "
-                                  f"not Python code; use one of {supported()}")
+    raise UnsupportedKerasFeature(
+        f"metric {what!r} is not supported: cnnlab computes only its own metrics, "
+        f"not Python code; use one of {supported()}"
+    )
 
 
 def by_name(name: str) -> Metric:

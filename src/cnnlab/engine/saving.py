@@ -66,7 +66,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     path = Path(path)
     refuse_link(path)
     try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
     except OSError as err:
         raise write_error(path, err) from None
     try:
@@ -93,8 +95,10 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 def refuse_link(path: Path) -> None:
     """A symbolic link where cnnlab is about to write is someone else's file: refuse it."""
     if path.is_symlink():
-        raise ValueError(f"{path} is a symbolic link; cnnlab neither writes through nor replaces links: "
-                         "remove it or choose another path")
+        raise ValueError(
+            f"{path} is a symbolic link; cnnlab neither writes through nor replaces links: "
+            "remove it or choose another path"
+        )
 
 
 def write_error(path: Path, err: OSError) -> OSError:
@@ -103,10 +107,17 @@ def write_error(path: Path, err: OSError) -> OSError:
     return OSError(err.errno, message) if err.errno else OSError(message)
 
 
-def write_archive(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], kind: str = FORMAT) -> None:
+def write_archive(
+    path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], kind: str = FORMAT
+) -> None:
     """Write meta (JSON-able) and arrays into one archive at path, atomically."""
-    meta = {"format": kind, "format_version": FORMAT_VERSION, **meta,
-            "arrays": sorted(arrays), "checksum": array_checksum(arrays)}
+    meta = {
+        "format": kind,
+        "format_version": FORMAT_VERSION,
+        **meta,
+        "arrays": sorted(arrays),
+        "checksum": array_checksum(arrays),
+    }
 
     def write(file: BinaryIO) -> None:
         with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -119,19 +130,32 @@ def write_archive(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.n
     atomic_write(path, write)
 
 
-def read_archive(path: str | Path, kind: str = FORMAT) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_archive(
+    path: str | Path, kind: str = FORMAT
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and verify an archive written by ``write_archive``; ValueError names what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a cnnlab model file (not a zip archive; pickles and other formats are refused)")
+        raise ValueError(
+            f"{path}: not a cnnlab model file (not a zip archive; pickles and other formats are "
+            "refused)"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             meta = read_meta(path, archive, kind)
             arrays = {key: read_array(path, archive, key) for key in meta["arrays"]}
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as err:
-        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression or zip version
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+    ) as err:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression or zip
+        # version
         raise ValueError(f"{path}: damaged file ({err})") from None
     if array_checksum(arrays) != meta.get("checksum"):
         raise ValueError(f"{path}: checksum mismatch: the weights were altered or damaged")
@@ -148,23 +172,34 @@ def read_meta(path: Path, archive: zipfile.ZipFile, kind: str) -> dict[str, Any]
         raise ValueError(f"{path}: not a cnnlab file (no meta.json inside)") from None
     check_member(archive, info, f"{path}: meta.json")
     if info.file_size > limits.MAX_METADATA_BYTES:
-        raise ValueError(f"{path}: meta.json declares {info.file_size:,} bytes, over the limit of "
-                         f"{limits.MAX_METADATA_BYTES:,}")
+        raise ValueError(
+            f"{path}: meta.json declares {info.file_size:,} bytes, over the limit of "
+            f"{limits.MAX_METADATA_BYTES:,}"
+        )
     try:
         meta = limits.loads_json(archive.read(info), f"{path}: meta.json")
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: damaged metadata ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") != kind:
-        raise ValueError(f"{path}: not a {kind} file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise ValueError(
+            f"{path}: not a {kind} file (format "
+            f"{meta.get('format') if isinstance(meta, dict) else None!r})"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{path}: format version {meta.get('format_version')!r} is not supported "
-            f"(this cnnlab reads version {FORMAT_VERSION})")
+            f"(this cnnlab reads version {FORMAT_VERSION})"
+        )
     arrays = meta.get("arrays")
     if not isinstance(arrays, list) or not all(isinstance(key, str) for key in arrays):
-        raise ValueError(f"{path}: meta.json field 'arrays' must be a list of names, received {arrays!r:.80}")
-    declared = sum(archive.getinfo(f"arrays/{key}.npy").file_size for key in arrays
-                   if f"arrays/{key}.npy" in archive.NameToInfo)
+        raise ValueError(
+            f"{path}: meta.json field 'arrays' must be a list of names, received {arrays!r:.80}"
+        )
+    declared = sum(
+        archive.getinfo(f"arrays/{key}.npy").file_size
+        for key in arrays
+        if f"arrays/{key}.npy" in archive.NameToInfo
+    )
     limits.check_bytes(declared, f"{path}: the arrays")
     return meta
 
@@ -195,22 +230,36 @@ def check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> 
     directory would otherwise make zipfile ask for (and allocate) that many bytes."""
     archive.fp.seek(0, os.SEEK_END)
     if info.compress_size > archive.fp.tell():
-        raise ValueError(f"{what}: the directory declares {info.compress_size:,} compressed bytes, more than the "
-                         f"whole file ({archive.fp.tell():,}): a damaged or forged archive")
+        raise ValueError(
+            f"{what}: the directory declares {info.compress_size:,} compressed bytes, more than "
+            "the "
+            f"whole file ({archive.fp.tell():,}): a damaged or forged archive"
+        )
 
 
-def read_npy(stream: BinaryIO, declared: int, what: str, kinds: str = "biufc",
-             check_shape: Callable[[tuple[int, ...]], None] | None = None) -> np.ndarray:
+def read_npy(
+    stream: BinaryIO,
+    declared: int,
+    what: str,
+    kinds: str = "biufc",
+    check_shape: Callable[[tuple[int, ...]], None] | None = None,
+) -> np.ndarray:
     """A .npy array from a stream: the header's shape and dtype checked against ``declared``
     bytes and the limit before any allocation, then exactly that many bytes read.
     ``kinds``: the dtype kinds accepted; ``check_shape(shape)`` may refuse a shape first."""
     version = np.lib.format.read_magic(stream)
     if version not in ((1, 0), (2, 0)):
         raise ValueError(f".npy format version {version} is not supported")
-    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
     shape, fortran_order, dtype = read_header(stream)
     if dtype.hasobject:
-        raise ObjectArrayRefused(f"{what} holds Python objects (dtype=object), which cnnlab never unpickles")
+        raise ObjectArrayRefused(
+            f"{what} holds Python objects (dtype=object), which cnnlab never unpickles"
+        )
     if dtype.kind not in kinds or dtype.fields is not None:
         raise ValueError(f"dtype {dtype} is not accepted here")
     if check_shape is not None:
@@ -218,7 +267,10 @@ def read_npy(stream: BinaryIO, declared: int, what: str, kinds: str = "biufc",
     count = math.prod(shape)
     limits.check_bytes(count * dtype.itemsize, what)
     if count * dtype.itemsize > declared:
-        raise ValueError(f"its header declares {count * dtype.itemsize:,} bytes, the member holds at most {declared:,}")
+        raise ValueError(
+            f"its header declares {count * dtype.itemsize:,} bytes, the member holds at most "
+            f"{declared:,}"
+        )
     raw = np.empty(count * dtype.itemsize, dtype=np.uint8)
     if read_exactly(stream, memoryview(raw)) != raw.size or stream.read(1):
         raise ValueError(f"the data does not match the header's shape {shape}")

@@ -16,8 +16,13 @@ class Sequential(Model):
 
     default_name = "sequential"
 
-    def __init__(self, layers: list[Layer] | None = None, name: str | None = None, seed: int | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(
+        self,
+        layers: list[Layer] | None = None,
+        name: str | None = None,
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
         super().__init__(name=name, seed=seed, trainable=trainable)
         self.input_layer: InputLayer | None = None
         self._layers: list[Layer] = []
@@ -47,16 +52,22 @@ class Sequential(Model):
 
     def add(self, layer: Layer) -> None:
         """Append a layer; with a known input shape it is built (and checked) at once."""
-        layer = getattr(layer, "keras_history_layer", layer)  # keras.Input(...) gives a symbolic tensor
+        layer = getattr(
+            layer, "keras_history_layer", layer
+        )  # keras.Input(...) gives a symbolic tensor
         if isinstance(layer, InputLayer):
             if self.input_layer is not None or self._layers:
-                raise ValueError(f"{self.name}: an Input can only be the first element of a Sequential model")
+                raise ValueError(
+                    f"{self.name}: an Input can only be the first element of a Sequential model"
+                )
             self.input_layer = layer
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"{self.name}: expected a layer, received {layer!r}")
         if any(existing.name == layer.name for existing in self._layers):
-            raise ValueError(f"{self.name}: all layer names must be unique; {layer.name!r} appears twice")
+            raise ValueError(
+                f"{self.name}: all layer names must be unique; {layer.name!r} appears twice"
+            )
         if not self._layers and self.input_layer is None and layer.declared_input_shape:
             self.input_layer = InputLayer(shape=layer.declared_input_shape)
         self._layers.append(layer)
@@ -79,8 +90,10 @@ class Sequential(Model):
             if not layer.built:
                 layer.build(shape, self.init_rng)
             elif tuple(layer.input_shape) != tuple(shape):
-                raise ValueError(f"{self.name}: {layer.describe()} was built for input {layer.input_shape}, "
-                                 f"here it receives {shape}")
+                raise ValueError(
+                    f"{self.name}: {layer.describe()} was built for input {layer.input_shape}, "
+                    f"here it receives {shape}"
+                )
             shape = layer.output_shape
         self.update_gradient_flags()
         self.link_symbolic_tensors()
@@ -90,7 +103,9 @@ class Sequential(Model):
         ``Model(inputs=model.input, outputs=[layer.output ...])`` builds a feature-map model."""
         from .graph import KerasTensor
 
-        tensor = getattr(self.input_layer, "output", None) or KerasTensor(self.input_layer.shape, self.input_layer)
+        tensor = getattr(self.input_layer, "output", None) or KerasTensor(
+            self.input_layer.shape, self.input_layer
+        )
         self.input_layer.output = tensor
         for layer in self._layers:
             layer.inbound = [tensor]
@@ -102,7 +117,9 @@ class Sequential(Model):
     @property
     def input(self) -> Any:
         if not self.built:
-            raise ValueError(f"{self.name}: the model has no input yet; start it with keras.Input(shape=...)")
+            raise ValueError(
+                f"{self.name}: the model has no input yet; start it with keras.Input(shape=...)"
+            )
         return self.input_layer.output
 
     @property
@@ -112,7 +129,9 @@ class Sequential(Model):
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if self.built:
             if tuple(input_shape) != tuple(self.input_shape):
-                raise ValueError(f"{self.name}: expects input {self.input_shape}, received {tuple(input_shape)}")
+                raise ValueError(
+                    f"{self.name}: expects input {self.input_shape}, received {tuple(input_shape)}"
+                )
             return self.output_shape
         shape = tuple(input_shape)
         for layer in self._layers:
@@ -131,13 +150,19 @@ class Sequential(Model):
                 self.backward_start = i
             needed = needed or trains
         self.steps = execution_steps(self._layers)
-        first = self._layers[self.backward_start] if self.backward_start < len(self._layers) else None
-        self.backward_step = next((i for i, step in enumerate(self.steps) if first in step_layers(step)),
-                                  len(self.steps))
+        first = (
+            self._layers[self.backward_start] if self.backward_start < len(self._layers) else None
+        )
+        self.backward_step = next(
+            (i for i, step in enumerate(self.steps) if first in step_layers(step)), len(self.steps)
+        )
 
-    def forward(self, x: np.ndarray, training: bool = False, trace: list | None = None) -> np.ndarray:
+    def forward(
+        self, x: np.ndarray, training: bool = False, trace: list | None = None
+    ) -> np.ndarray:
         """x: (N, *input_shape) -> (N, *output_shape); trace collects (layer name, output) of
-        every layer, which the fused steps (PoolThenReLU) do not compute, so it runs layer by layer."""
+        every layer, which the fused steps (PoolThenReLU) do not compute, so it runs layer by
+        layer."""
         if trace is not None:
             for layer in self._layers:
                 x = layer.forward(x, training=training)
@@ -161,33 +186,54 @@ class Sequential(Model):
 
     def summary_rows(self) -> list[tuple[str, str, str, int]]:
         """(name, class, output shape, parameter count) per layer, as summary() shows them."""
-        return [(layer.name, type(layer).__name__, str((None, *layer.output_shape)) if layer.built else "?",
-                 layer.count_params()) for layer in self._layers]
+        return [
+            (
+                layer.name,
+                type(layer).__name__,
+                str((None, *layer.output_shape)) if layer.built else "?",
+                layer.count_params(),
+            )
+            for layer in self._layers
+        ]
 
     def get_config(self) -> dict[str, Any]:
         """{"name": ..., "layers": [{"class_name": ..., "config": {...}}, ...]} (JSON-able)."""
-        specs = [{"class_name": "InputLayer", "config": self.input_layer.get_config()}] if self.input_layer else []
-        specs += [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers]
+        specs = (
+            [{"class_name": "InputLayer", "config": self.input_layer.get_config()}]
+            if self.input_layer
+            else []
+        )
+        specs += [
+            {"class_name": type(layer).__name__, "config": layer.get_config()}
+            for layer in self._layers
+        ]
         return {"name": self.name, "layers": specs}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any] | list[dict[str, Any]], seed: int | None = None) -> Sequential:
+    def from_config(
+        cls, config: dict[str, Any] | list[dict[str, Any]], seed: int | None = None
+    ) -> Sequential:
         """The model ``get_config`` describes (a dict with "layers", or the bare list)."""
         specs = config if isinstance(config, list) else config.get("layers")
         if not isinstance(specs, list):
-            raise ValueError("a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': ...}]}")
+            raise ValueError(
+                "a model config needs a list of layers: {'layers': [{'class_name': ..., 'config': "
+                "...}]}"
+            )
         name = None if isinstance(config, list) else config.get("name")
         return cls([deserialize(spec) for spec in specs], name=name, seed=seed)
 
 
 class PoolThenReLU:
-    """A layer that ends in a ReLU (``Conv2D(activation="relu")``, ``Activation("relu")``) followed by
-    MaxPooling2D, computed as: the layer's linear part, the pooling, then the ReLU on what was pooled.
+    """A layer that ends in a ReLU (``Conv2D(activation="relu")``, ``Activation("relu")``) followed
+    by MaxPooling2D, computed as: the layer's linear part, the pooling, then the ReLU on what was
+    pooled.
 
-    The maximum of a window commutes with ReLU, max_k relu(z_k) = relu(max_k z_k), so the outputs are
-    the same; and so are the gradients: where a window's largest z is positive the same pixel takes
-    its gradient (ReLU keeps ties as ties), and where it is not, every gradient of the window is 0
-    either way. The ReLU then touches a quarter of the values (2x2 pooling). docs/backprop.md, section 5.
+    The maximum of a window commutes with ReLU, max_k relu(z_k) = relu(max_k z_k), so the outputs
+    are the same; and so are the gradients: where a window's largest z is positive the same pixel
+    takes its gradient (ReLU keeps ties as ties), and where it is not, every gradient of the window
+    is 0 either way. The ReLU then touches a quarter of the values (2x2 pooling). docs/backprop.md,
+    section 5.
     """
 
     def __init__(self, layer: Layer, pool: Layer) -> None:
@@ -196,18 +242,25 @@ class PoolThenReLU:
     @staticmethod
     def fits(layer: Layer, following: Layer) -> bool:
         activation = getattr(layer, "activation", None)
-        return (type(following).__name__ == "MaxPooling2D" and hasattr(layer, "forward_linear")
-                and getattr(activation, "name", None) == "relu")
+        return (
+            type(following).__name__ == "MaxPooling2D"
+            and hasattr(layer, "forward_linear")
+            and getattr(activation, "name", None) == "relu"
+        )
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x -> z (the layer's linear part) -> pooled z (N, Ho, Wo, C) -> relu
         pooled = self.pool.forward(self.layer.forward_linear(x, training), training)
-        return self.layer.activation.forward(pooled.copy())  # the pool keeps its output for backward
+        return self.layer.activation.forward(
+            pooled.copy()
+        )  # the pool keeps its output for backward
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         # the pool's output is max z here, relu(max z) after a forward layer by layer: positive at
         # the same places, so the ReLU's mask, and this backward, are right after either forward
-        return self.layer.backward_linear(self.pool.backward(self.layer.activation.backward(dy, self.pool.out)))
+        return self.layer.backward_linear(
+            self.pool.backward(self.layer.activation.backward(dy, self.pool.out))
+        )
 
 
 def execution_steps(layers: list[Layer]) -> list[Any]:

@@ -31,20 +31,32 @@ def print_summary(model: Any, print_fn: Callable[[str], Any] = print) -> None:
     itemsize = np.dtype(floatx()).itemsize
     print_fn(f" Total params: {total:,} ({format_bytes(total * itemsize)})")
     print_fn(f" Trainable params: {trainable:,} ({format_bytes(trainable * itemsize)})")
-    print_fn(f" Non-trainable params: {total - trainable:,} ({format_bytes((total - trainable) * itemsize)})")
+    print_fn(
+        f" Non-trainable params: {total - trainable:,} "
+        f"({format_bytes((total - trainable) * itemsize)})"
+    )
 
 
 def summary_rows(model: Any) -> list[tuple[str, ...]]:
     """("name (Class)", output shape, count[, connected to]) per row of the table."""
     if hasattr(model, "summary_rows_connected"):
         return model.summary_rows_connected()
-    return [(f"{name} ({kind})", shape, f"{count:,}") for name, kind, shape, count in model.summary_rows()]
+    return [
+        (f"{name} ({kind})", shape, f"{count:,}")
+        for name, kind, shape, count in model.summary_rows()
+    ]
 
 
-def summary_table(header: tuple[str, ...], rows: list[tuple[str, ...]], widths: list[int]) -> list[str]:
+def summary_table(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], widths: list[int]
+) -> list[str]:
     """Keras 3's box-drawn table, the parameter count right-aligned."""
+
     def row(cells: tuple[str, ...], bar: str) -> str:
-        texts = [f" {c:>{w - 2}} " if i == 2 else f" {c:<{w - 2}} " for i, (c, w) in enumerate(zip(cells, widths))]
+        texts = [
+            f" {c:>{w - 2}} " if i == 2 else f" {c:<{w - 2}} "
+            for i, (c, w) in enumerate(zip(cells, widths))
+        ]
         return bar + bar.join(texts) + bar
 
     def rule(left: str, mid: str, right: str, fill: str) -> str:

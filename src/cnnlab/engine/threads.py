@@ -20,10 +20,15 @@ import os
 import time
 from collections.abc import Callable
 
-CHECK_FIRST, CHECK_EVERY = 0.1, 0.5  # seconds to the first look at the machine, and between two looks
+CHECK_FIRST, CHECK_EVERY = (
+    0.1,
+    0.5,
+)  # seconds to the first look at the machine, and between two looks
 FIXED_ENV = "CNNLAB_THREADS"
 
-_control: tuple[Callable[[], int], Callable[[int], None]] | None = None  # (current count, set count)
+_control: tuple[Callable[[], int], Callable[[int], None]] | None = (
+    None  # (current count, set count)
+)
 _fixed: int | None = None
 
 
@@ -68,7 +73,9 @@ def cpu_seconds() -> tuple[float, float] | None:
 
 def usable_cores() -> int:
     """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 def threads_for(other_cores: float, ceiling: int, cores: int | None = None) -> int:
@@ -78,10 +85,14 @@ def threads_for(other_cores: float, ceiling: int, cores: int | None = None) -> i
 
 
 class ThreadFitter:
-    """Fits the BLAS thread count to the free cores during one ``fit``: start, tick per batch, stop."""
+    """Fits the BLAS thread count to the free cores during one ``fit``: start, tick per batch,
+    stop."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 readings: Callable[[], tuple[float, float] | None] = cpu_seconds) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        readings: Callable[[], tuple[float, float] | None] = cpu_seconds,
+    ) -> None:
         self.clock, self.readings = clock, readings
         self.active = False
 
@@ -108,7 +119,9 @@ class ThreadFitter:
         now, reading = self.clock(), self.readings()
         if reading is None:
             return
-        others = ((reading[0] - self.last[0]) - (reading[1] - self.last[1])) / (now - self.last_time)
+        others = ((reading[0] - self.last[0]) - (reading[1] - self.last[1])) / (
+            now - self.last_time
+        )
         self.last_time, self.last, self.wait = now, reading, CHECK_EVERY
         count = threads_for(max(others, 0.0), self.ceiling)
         if count != self.count:

@@ -553,16 +553,18 @@ def serve(
                 playground.stop()
             await super().shutdown(sockets)
 
+    check_port_free(host, port)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
+        # uvicorn's own logging setup would bind handlers to the sys.stderr of the moment
+        log_config=None,
         timeout_graceful_shutdown=2,
         lifespan="off",
         access_log=False,
     )
-    check_port_free(host, port)
     LabServer(config).run()
 
 

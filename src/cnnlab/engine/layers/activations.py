@@ -23,7 +23,9 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         axes = list(axis) if isinstance(axis, (tuple, list)) else [axis]
         if not axes or not all(isinstance(a, (int, np.integer)) for a in axes):
-            raise ValueError(f"{self.describe()}: axis must be an int or a tuple of ints, received {axis!r}")
+            raise ValueError(
+                f"{self.describe()}: axis must be an int or a tuple of ints, received {axis!r}"
+            )
         self.axis = [int(a) for a in axes] if isinstance(axis, (tuple, list)) else int(axis)
         self.activation = activations.get(None)
 
@@ -31,14 +33,18 @@ class Softmax(Layer):
         rank = len(input_shape) + 1
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
         if not all(-rank < a < rank and a % rank for a in axes):
-            raise ValueError(f"{self.describe()}: axis {self.axis} is out of bounds for an input of shape "
-                             f"(None, {', '.join(map(str, input_shape))}) (the batch axis 0 cannot be one)")
+            raise ValueError(
+                f"{self.describe()}: axis {self.axis} is out of bounds for an input of shape "
+                f"(None, {', '.join(map(str, input_shape))}) (the batch axis 0 cannot be one)"
+            )
         return tuple(input_shape)
 
     def build(self, input_shape: Shape, rng: np.random.Generator | None = None) -> None:
         super().build(input_shape)
         rank = len(input_shape) + 1
-        self.axes = tuple(sorted({a % rank for a in (self.axis if isinstance(self.axis, list) else [self.axis])}))
+        self.axes = tuple(
+            sorted({a % rank for a in (self.axis if isinstance(self.axis, list) else [self.axis])})
+        )
         if self.axes == (rank - 1,):
             self.activation = activations.get("softmax")
 
@@ -62,14 +68,22 @@ class Softmax(Layer):
         return {"name": self.name, "axis": self.axis}
 
 
-def relu(x: np.ndarray, negative_slope: float, max_value: float | None, threshold: float) -> np.ndarray:
-    """Keras's relu: min(x, max_value) where x > threshold, else negative_slope * (x - threshold)."""
+def relu(
+    x: np.ndarray, negative_slope: float, max_value: float | None, threshold: float
+) -> np.ndarray:
+    """Keras's relu: min(x, max_value) where x > threshold, else negative_slope *
+    (x - threshold)."""
     above = x if max_value is None else np.minimum(x, max_value)
-    return np.where(x > threshold, above, negative_slope * (x - threshold)).astype(x.dtype, copy=False)
+    return np.where(x > threshold, above, negative_slope * (x - threshold)).astype(
+        x.dtype, copy=False
+    )
 
 
-def relu_slope(x: np.ndarray, negative_slope: float, max_value: float | None, threshold: float) -> np.ndarray:
-    """d relu / dx: 1 between threshold and max_value, 0 above max_value, negative_slope below threshold."""
+def relu_slope(
+    x: np.ndarray, negative_slope: float, max_value: float | None, threshold: float
+) -> np.ndarray:
+    """d relu / dx: 1 between threshold and max_value, 0 above max_value, negative_slope below
+    threshold."""
     inside = x > threshold
     if max_value is not None:
         inside &= x < max_value
@@ -82,12 +96,25 @@ class ReLU(Layer):
     """Rectified linear unit with Keras's options (keras.layers.ReLU):
     f(x) = min(x, max_value) for x > threshold, negative_slope * (x - threshold) otherwise."""
 
-    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        max_value: float | None = None,
+        negative_slope: float = 0.0,
+        threshold: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        for argument, value in (("max_value", max_value), ("negative_slope", negative_slope), ("threshold", threshold)):
-            if (value is None and argument != "max_value") or (value is not None and not value >= 0):
-                raise ValueError(f"{self.describe()}: {argument} cannot be None or negative, received {value!r}")
+        for argument, value in (
+            ("max_value", max_value),
+            ("negative_slope", negative_slope),
+            ("threshold", threshold),
+        ):
+            if (value is None and argument != "max_value") or (
+                value is not None and not value >= 0
+            ):
+                raise ValueError(
+                    f"{self.describe()}: {argument} cannot be None or negative, received {value!r}"
+                )
         self.max_value = None if max_value is None else float(max_value)
         self.negative_slope, self.threshold = float(negative_slope), float(threshold)
 
@@ -108,8 +135,12 @@ class ReLU(Layer):
         return dy * relu_slope(self.x, *self.options())
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "max_value": self.max_value, "negative_slope": self.negative_slope,
-                "threshold": self.threshold}
+        return {
+            "name": self.name,
+            "max_value": self.max_value,
+            "negative_slope": self.negative_slope,
+            "threshold": self.threshold,
+        }
 
 
 @register
@@ -120,7 +151,9 @@ class LeakyReLU(ReLU):
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
-            warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2)
+            warnings.warn(
+                "Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2
+            )
         super().__init__(None, negative_slope, 0.0, **kwargs)
 
     def get_config(self) -> dict[str, Any]:

@@ -55,12 +55,14 @@ def as_pair(value: int | tuple[int, int] | list[int], argument: str, layer: str)
     """An int or a pair of positive ints, as Keras accepts for kernel_size, strides, pool_size."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
-        raise ValueError(f"{layer}: {argument} must be a positive int or a pair of them, received {value!r}")
+        raise ValueError(
+            f"{layer}: {argument} must be a positive int or a pair of them, received {value!r}"
+        )
     return (int(pair[0]), int(pair[1]))
 
 
 def check_padding(padding: str, layer: str) -> str:
-    """"valid" or "same", case-insensitive."""
+    """ "valid" or "same", case-insensitive."""
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
         raise ValueError(f"{layer}: padding must be 'valid' or 'same', received {padding!r}")
     return padding.lower()
@@ -97,29 +99,45 @@ def check_keras_defaults(class_name: str, kwargs: dict[str, Any]) -> None:
     """Refuse, naming it, any argument cnnlab does not implement (unless at Keras's default)."""
     for key, value in kwargs.items():
         if key not in KERAS_DEFAULTS:
-            raise UnsupportedKerasFeature(f"{class_name}: argument {key!r} is not supported by cnnlab")
+            raise UnsupportedKerasFeature(
+                f"{class_name}: argument {key!r} is not supported by cnnlab"
+            )
         if not any(value == default for default in KERAS_DEFAULTS[key]):
             if key == "data_format" and value == "channels_first":
                 raise UnsupportedKerasFeature(
-                    f"{class_name}: data_format='channels_first' is not supported; cnnlab computes channels_last "
-                    "(N, H, W, C): move the channel axis with np.moveaxis(x, 1, -1)")
+                    f"{class_name}: data_format='channels_first' is not supported; cnnlab "
+                    "computes channels_last "
+                    "(N, H, W, C): move the channel axis with np.moveaxis(x, 1, -1)"
+                )
             raise UnsupportedKerasFeature(
-                f"{class_name}: {key}={value!r} is not supported by cnnlab (only the default, {KERAS_DEFAULTS[key][0]!r})")
+                f"{class_name}: {key}={value!r} is not supported by cnnlab (only the default, "
+                f"{KERAS_DEFAULTS[key][0]!r})"
+            )
 
 
 def check_layer_name(class_name: str, name: Any) -> str:
     """A layer name becomes part of the paths inside saved files and of one-line messages: at most
     255 printable characters (no NUL, no newline), no '/' or '\\' (Keras refuses '/' too)."""
-    if not isinstance(name, str) or len(name) > 255 or not name.isprintable() or any(c in name for c in "/\\"):
-        raise ValueError(f"{class_name}: layer name {name!r:.80} is not allowed; a name is a string of at most 255 "
-                         "printable characters without '/' or '\\' (it becomes a path inside saved files)")
+    if (
+        not isinstance(name, str)
+        or len(name) > 255
+        or not name.isprintable()
+        or any(c in name for c in "/\\")
+    ):
+        raise ValueError(
+            f"{class_name}: layer name {name!r:.80} is not allowed; a name is a string of at most "
+            "255 "
+            "printable characters without '/' or '\\' (it becomes a path inside saved files)"
+        )
     return name
 
 
 LAYER_CLASSES: dict[str, type[Layer]] = {}
 
 
-MODEL_CLASSES: dict[str, type[Layer]] = {}  # Sequential, Functional: models that configs nest like layers
+MODEL_CLASSES: dict[
+    str, type[Layer]
+] = {}  # Sequential, Functional: models that configs nest like layers
 
 
 def register(cls: type[Layer]) -> type[Layer]:
@@ -139,13 +157,26 @@ class Layer:
 
     multi_input = False  # True for layers that take a list of tensors (Add, Concatenate)
 
-    def __init__(self, name: str | None = None, input_shape: Shape | None = None, trainable: bool = True,
-                 dtype: Any = None, input_dim: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        input_shape: Shape | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        input_dim: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         check_keras_defaults(type(self).__name__, kwargs)
         if dtype not in (None, "float32", "float64") and getattr(dtype, "name", None) != "float32":
             raise UnsupportedKerasFeature(
-                f"{type(self).__name__}: dtype={dtype!r} is not supported; cnnlab computes in float32 (or float64)")
-        self.name = check_layer_name(type(self).__name__, name) if name else unique_name(snake_case(type(self).__name__))
+                f"{type(self).__name__}: dtype={dtype!r} is not supported; cnnlab computes in "
+                "float32 (or float64)"
+            )
+        self.name = (
+            check_layer_name(type(self).__name__, name)
+            if name
+            else unique_name(snake_case(type(self).__name__))
+        )
         self.params: dict[str, np.ndarray] = {}  # trainable weights, updated by the optimizer
         self.grads: dict[str, np.ndarray] = {}  # d(loss)/d(param), same keys as params
         self.state: dict[str, np.ndarray] = {}  # non-trainable weights (moving statistics)
@@ -201,11 +232,16 @@ class Layer:
         """Load arrays in get_weights() order; shapes must match."""
         targets = self.weights_dict()
         if len(weights) != len(targets):
-            raise ValueError(f"{self.describe()}: expected {len(targets)} weight arrays, received {len(weights)}")
+            raise ValueError(
+                f"{self.describe()}: expected {len(targets)} weight arrays, received {len(weights)}"
+            )
         for (key, target), value in zip(targets.items(), weights):
             value = np.asarray(value)
             if value.shape != target.shape:
-                raise ValueError(f"{self.describe()}: weight {key!r} has shape {target.shape}, received {value.shape}")
+                raise ValueError(
+                    f"{self.describe()}: weight {key!r} has shape {target.shape}, received "
+                    f"{value.shape}"
+                )
             target[...] = value
 
     def count_params(self) -> int:
@@ -225,7 +261,8 @@ class Layer:
     def require_rank(self, input_shape: Shape, rank: int, what: str) -> None:
         if len(input_shape) != rank:
             raise ValueError(
-                f"{self.describe()}: expected {what} input of rank {rank} (without the batch axis), "
+                f"{self.describe()}: expected {what} input of rank {rank} (without the batch "
+                "axis), "
                 f"received shape {tuple(input_shape)}"
             )
 
@@ -234,7 +271,13 @@ class Layer:
 class InputLayer(Layer):
     """The model's input, as made by ``Input(shape=...)``; it computes nothing."""
 
-    def __init__(self, shape: Shape | None = None, batch_shape: Shape | None = None, name: str | None = None, dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        shape: Shape | None = None,
+        batch_shape: Shape | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name or unique_name("input_layer"))
         if shape is None and batch_shape is not None:
             shape = tuple(batch_shape)[1:]
@@ -259,14 +302,21 @@ def Input(shape: Shape | None = None, **kwargs: Any) -> Any:
 def deserialize(spec: dict[str, Any]) -> Layer:
     """A layer from ``{"class_name": ..., "config": {...}}``, as ``get_config`` writes it."""
     if not isinstance(spec, dict) or "class_name" not in spec:
-        raise ValueError(f"a layer must be {{'class_name': ..., 'config': {{...}}}}, received {spec!r}")
+        raise ValueError(
+            f"a layer must be {{'class_name': ..., 'config': {{...}}}}, received {spec!r}"
+        )
     name = spec["class_name"]
     classes = {**LAYER_CLASSES, **MODEL_CLASSES}
     if name not in classes:
         raise ValueError(f"unknown layer class {name!r}; known: {', '.join(sorted(classes))}")
     config = dict(spec.get("config", {}))
     if name == "InputLayer":
-        return InputLayer(shape=config.get("shape"), batch_shape=config.get("batch_shape"), name=config.get("name"), dtype=config.get("dtype"))
+        return InputLayer(
+            shape=config.get("shape"),
+            batch_shape=config.get("batch_shape"),
+            name=config.get("name"),
+            dtype=config.get("dtype"),
+        )
     try:
         return classes[name].from_config(config)
     except TypeError as err:

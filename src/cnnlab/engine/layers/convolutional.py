@@ -15,12 +15,23 @@ from .base import Layer, Shape, as_pair, check_padding, register
 class Conv2D(Layer):
     """2-D convolution over NHWC images; kernel (kh, kw, C_in, filters) (keras.layers.Conv2D)."""
 
-    def __init__(self, filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = (1, 1),
-                 padding: str = "valid", activation: str | None = None, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        strides: int | tuple[int, int] = (1, 1),
+        padding: str = "valid",
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ValueError(f"{self.describe()}: filters must be a positive int, received {filters!r}")
+            raise ValueError(
+                f"{self.describe()}: filters must be a positive int, received {filters!r}"
+            )
         self.filters, self.use_bias = int(filters), bool(use_bias)
         self.kernel_size = as_pair(kernel_size, "kernel_size", self.describe())
         self.strides = as_pair(strides, "strides", self.describe())
@@ -35,7 +46,8 @@ class Conv2D(Layer):
         if ho <= 0 or wo <= 0:
             raise ValueError(
                 f"{self.describe()}: kernel_size {self.kernel_size} is larger than its input "
-                f"{tuple(input_shape)} with padding='{self.padding}'. Use padding='same' or a smaller kernel."
+                f"{tuple(input_shape)} with padding='{self.padding}'. Use padding='same' or a "
+                "smaller kernel."
             )
         return (ho, wo, self.filters)
 
@@ -45,7 +57,9 @@ class Conv2D(Layer):
         shape = (*self.kernel_size, input_shape[2], self.filters)
         self.params["kernel"] = initializers.get(self.kernel_initializer)(shape, rng, floatx())
         if self.use_bias:
-            self.params["bias"] = initializers.get(self.bias_initializer)((self.filters,), rng, floatx())
+            self.params["bias"] = initializers.get(self.bias_initializer)(
+                (self.filters,), rng, floatx()
+            )
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, H, W, C_in) -> cols: (N*Ho*Wo, kh*kw*C_in) -> a: (N, Ho, Wo, filters)
@@ -55,8 +69,14 @@ class Conv2D(Layer):
     def forward_linear(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """x -> z, the output before the activation (backward_linear takes its gradient)."""
         self.x_shape = x.shape
-        z, self.cols = functional.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides,
-                                                 self.padding, self.workspace)
+        z, self.cols = functional.conv2d_forward(
+            x,
+            self.params["kernel"],
+            self.params.get("bias"),
+            self.strides,
+            self.padding,
+            self.workspace,
+        )
         return z
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
@@ -65,16 +85,29 @@ class Conv2D(Layer):
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
         """dz: (N, Ho, Wo, filters) -> dx: (N, H, W, C_in); fills grads kernel and bias."""
         dx, dkernel, dbias = functional.conv2d_backward(
-            dz, self.cols, self.params["kernel"], self.x_shape, self.strides, self.padding, self.needs_input_grad, self.workspace)
+            dz,
+            self.cols,
+            self.params["kernel"],
+            self.x_shape,
+            self.strides,
+            self.padding,
+            self.needs_input_grad,
+            self.workspace,
+        )
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
         return dx
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding, "activation": self.activation.name,
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
-
-
+        return {
+            "name": self.name,
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": self.activation.name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }

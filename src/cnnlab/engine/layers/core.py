@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
-
-import math
 
 from .. import activations, functional, initializers
 from ..config import floatx
@@ -17,11 +16,19 @@ from .base import Layer, Shape, register
 class Dense(Layer):
     """y = activation(x @ kernel + bias); kernel (in, units), bias (units,) (keras.layers.Dense).
 
-    As in Keras, an input of any rank is transformed along its last axis: (N, ..., in) -> (N, ..., units).
+    As in Keras, an input of any rank is transformed along its last axis: (N, ..., in) ->
+    (N, ..., units).
     """
 
-    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"{self.describe()}: units must be a positive int, received {units!r}")
@@ -32,15 +39,22 @@ class Dense(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) < 1:
-            raise ValueError(f"{self.describe()}: expects an input with a feature axis, received {tuple(input_shape)}")
+            raise ValueError(
+                f"{self.describe()}: expects an input with a feature axis, received "
+                f"{tuple(input_shape)}"
+            )
         return (*input_shape[:-1], self.units)
 
     def build(self, input_shape: Shape, rng: np.random.Generator | None = None) -> None:
         super().build(input_shape)
         rng = rng or np.random.default_rng()
-        self.params["kernel"] = initializers.get(self.kernel_initializer)((input_shape[-1], self.units), rng, floatx())
+        self.params["kernel"] = initializers.get(self.kernel_initializer)(
+            (input_shape[-1], self.units), rng, floatx()
+        )
         if self.use_bias:
-            self.params["bias"] = initializers.get(self.bias_initializer)((self.units,), rng, floatx())
+            self.params["bias"] = initializers.get(self.bias_initializer)(
+                (self.units,), rng, floatx()
+            )
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, ..., in) -> z: (N, ..., units) -> a: (N, ..., units)
@@ -56,16 +70,24 @@ class Dense(Layer):
 
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
         """dz: (N, ..., units), the gradient before the activation -> dx: (N, ..., in)."""
-        x_rows, dz_rows = self.x.reshape(-1, self.x.shape[-1]), dz.reshape(-1, dz.shape[-1])  # (M, in), (M, units)
+        x_rows, dz_rows = (
+            self.x.reshape(-1, self.x.shape[-1]),
+            dz.reshape(-1, dz.shape[-1]),
+        )  # (M, in), (M, units)
         self.grads["kernel"] = x_rows.T @ dz_rows  # (in, units)
         if self.use_bias:
             self.grads["bias"] = functional.column_sums(dz_rows)
         return dz @ self.params["kernel"].T if self.needs_input_grad else None
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "units": self.units, "activation": self.activation.name,
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+        return {
+            "name": self.name,
+            "units": self.units,
+            "activation": self.activation.name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
 
 
 @register
@@ -98,7 +120,9 @@ class Dropout(Layer):
     def build(self, input_shape: Shape, rng: np.random.Generator | None = None) -> None:
         super().build(input_shape)
         if self.seed is None and rng is not None:
-            self.rng = np.random.default_rng(rng.integers(2**63))  # the model's seed decides the masks
+            self.rng = np.random.default_rng(
+                rng.integers(2**63)
+            )  # the model's seed decides the masks
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, ...) -> (N, ...), mask: (N, ...) of 0 and 1 / (1 - rate)
@@ -139,5 +163,3 @@ class Activation(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "activation": self.activation.name}
-
-

@@ -51,7 +51,8 @@ class GlobalMaxPooling2D(GlobalPooling2D):
         return self.top.copy() if self.keepdims else self.top.reshape(len(x), -1).copy()
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        # dy: (N, C) or (N, 1, 1, C) -> dx: (N, H, W, C); a tie shares dy equally (as TensorFlow and torch.amax)
+        # dy: (N, C) or (N, 1, 1, C) -> dx: (N, H, W, C); a tie shares dy equally
+        # (as TensorFlow and torch.amax)
         winners = self.x == self.top
         counts = winners.sum(axis=(1, 2), keepdims=True)
         return winners * (dy.reshape(self.top.shape) / counts)

@@ -21,7 +21,9 @@ class Merge(Layer):
 
     def check_inputs(self, input_shapes: list[Shape]) -> list[Shape]:
         if not isinstance(input_shapes, (list, tuple)) or len(input_shapes) < 2:
-            raise ValueError(f"{self.describe()}: expects a list of at least 2 inputs, received {input_shapes!r}")
+            raise ValueError(
+                f"{self.describe()}: expects a list of at least 2 inputs, received {input_shapes!r}"
+            )
         return [tuple(shape) for shape in input_shapes]
 
     def build(self, input_shape: list[Shape], rng: np.random.Generator | None = None) -> None:
@@ -37,7 +39,9 @@ class Add(Merge):
     def compute_output_shape(self, input_shape: list[Shape]) -> Shape:
         shapes = self.check_inputs(input_shape)
         if any(shape != shapes[0] for shape in shapes):
-            raise ValueError(f"{self.describe()}: inputs must have the same shape, received {shapes}")
+            raise ValueError(
+                f"{self.describe()}: inputs must have the same shape, received {shapes}"
+            )
         return shapes[0]
 
     def forward(self, xs: list[np.ndarray], training: bool = False) -> np.ndarray:
@@ -67,11 +71,15 @@ class Concatenate(Merge):
         shapes = self.check_inputs(input_shape)
         rank = len(shapes[0])
         axis = self.axis - 1 if self.axis > 0 else rank + self.axis  # without the batch axis
-        if not 0 <= axis < rank or any(len(s) != rank or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]
-                                       for s in shapes):
-            raise ValueError(f"{self.describe()}: inputs must match on every axis but axis={self.axis}, "
-                             f"received {shapes}")
-        return (*shapes[0][:axis], sum(s[axis] for s in shapes), *shapes[0][axis + 1:])
+        if not 0 <= axis < rank or any(
+            len(s) != rank or s[:axis] + s[axis + 1 :] != shapes[0][:axis] + shapes[0][axis + 1 :]
+            for s in shapes
+        ):
+            raise ValueError(
+                f"{self.describe()}: inputs must match on every axis but axis={self.axis}, "
+                f"received {shapes}"
+            )
+        return (*shapes[0][:axis], sum(s[axis] for s in shapes), *shapes[0][axis + 1 :])
 
     def forward(self, xs: list[np.ndarray], training: bool = False) -> np.ndarray:
         # xs: k arrays (N, ..., C_i, ...) -> (N, ..., sum C_i, ...)
@@ -80,7 +88,10 @@ class Concatenate(Merge):
     def backward(self, dy: np.ndarray) -> list[np.ndarray]:
         # dy: (N, ..., sum C_i, ...) -> k arrays (N, ..., C_i, ...)
         sizes = [shape[self.axis - 1 if self.axis > 0 else self.axis] for shape in self.input_shape]
-        return [np.ascontiguousarray(part) for part in np.split(dy, np.cumsum(sizes)[:-1], axis=self.axis)]
+        return [
+            np.ascontiguousarray(part)
+            for part in np.split(dy, np.cumsum(sizes)[:-1], axis=self.axis)
+        ]
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "axis": self.axis}

@@ -24,28 +24,49 @@ class BatchNormalization(Layer):
     forward's output and backward's dx live in the layer's workspace: valid until its next call.
     """
 
-    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True, beta_initializer: str = "zeros", gamma_initializer: str = "ones",
-                 moving_mean_initializer: str = "zeros", moving_variance_initializer: str = "ones",
-                 renorm_clipping: Any = None, renorm_momentum: float = 0.99, **kwargs: Any) -> None:
-        super().__init__(**kwargs)  # renorm_clipping and renorm_momentum matter only with renorm=True (refused)
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: str = "zeros",
+        gamma_initializer: str = "ones",
+        moving_mean_initializer: str = "zeros",
+        moving_variance_initializer: str = "ones",
+        renorm_clipping: Any = None,
+        renorm_momentum: float = 0.99,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            **kwargs
+        )  # renorm_clipping and renorm_momentum matter only with renorm=True (refused)
         if not isinstance(axis, (int, np.integer)):
             raise ValueError(f"{self.describe()}: axis must be an int, received {axis!r}")
         if not 0 <= momentum <= 1 or epsilon <= 0:
-            raise ValueError(f"{self.describe()}: momentum must be in [0, 1] and epsilon positive, "
-                             f"received momentum={momentum!r}, epsilon={epsilon!r}")
+            raise ValueError(
+                f"{self.describe()}: momentum must be in [0, 1] and epsilon positive, "
+                f"received momentum={momentum!r}, epsilon={epsilon!r}"
+            )
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
-        self.initializers = {"gamma": gamma_initializer, "beta": beta_initializer,
-                             "moving_mean": moving_mean_initializer, "moving_variance": moving_variance_initializer}
+        self.initializers = {
+            "gamma": gamma_initializer,
+            "beta": beta_initializer,
+            "moving_mean": moving_mean_initializer,
+            "moving_variance": moving_variance_initializer,
+        }
         for name in self.initializers.values():
             initializers.get(name)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rank = len(input_shape) + 1  # with the batch axis
         if not -rank < self.axis < rank or self.axis % rank == 0:
-            raise ValueError(f"{self.describe()}: axis {self.axis} is out of bounds for an input of shape "
-                             f"(None, {', '.join(map(str, input_shape))})")
+            raise ValueError(
+                f"{self.describe()}: axis {self.axis} is out of bounds for an input of shape "
+                f"(None, {', '.join(map(str, input_shape))})"
+            )
         return tuple(input_shape)
 
     def build(self, input_shape: Shape, rng: np.random.Generator | None = None) -> None:
@@ -76,12 +97,19 @@ class BatchNormalization(Layer):
         return v.reshape(shape)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x: (N, ..., C) -> y: same shape; statistics (C,) over the M = x.size / C values of a channel.
-        # y = x_hat * gamma + beta with x_hat = (x - mean) * inv_std, computed as one product of the
-        # centred x with gamma * inv_std: x_hat itself is never stored (backward uses centred)
+        # x: (N, ..., C) -> y: same shape; statistics (C,) over the M = x.size / C values of a
+        # channel. y = x_hat * gamma + beta with x_hat = (x - mean) * inv_std, computed as one
+        # product of the centred x with gamma * inv_std: x_hat itself is never stored
+        # (backward uses centred)
         self.batch_statistics = bool(training) and self.trainable
-        mean = self.channel_sums(x) / self.count(x) if self.batch_statistics else self.state["moving_mean"]
-        self.centred = np.subtract(x, self.per_channel(mean, x.ndim), out=self.scratch("centred", x))
+        mean = (
+            self.channel_sums(x) / self.count(x)
+            if self.batch_statistics
+            else self.state["moving_mean"]
+        )
+        self.centred = np.subtract(
+            x, self.per_channel(mean, x.ndim), out=self.scratch("centred", x)
+        )
         if self.batch_statistics:
             squares = np.multiply(self.centred, self.centred, out=self.scratch("product", x))
             variance = self.channel_sums(squares) / self.count(x)  # biased, as Keras
@@ -89,7 +117,9 @@ class BatchNormalization(Layer):
         else:
             variance = self.state["moving_variance"]
         self.inv_std = (1 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
-        y = np.multiply(self.centred, self.per_channel(self.gain(), x.ndim), out=self.scratch("y", x))
+        y = np.multiply(
+            self.centred, self.per_channel(self.gain(), x.ndim), out=self.scratch("y", x)
+        )
         if self.center:
             y += self.per_channel(self.params["beta"], x.ndim)
         return y
@@ -100,10 +130,13 @@ class BatchNormalization(Layer):
             moving[...] = moving * self.momentum + batch.astype(moving.dtype) * (1 - self.momentum)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        # dy: (N, ..., C) -> dx: same shape; grads gamma, beta: (C,). With x_hat = centred * inv_std:
-        # dbeta = sum(dy), dgamma = sum(dy * x_hat) = inv_std * sum(dy * centred)
+        # dy: (N, ..., C) -> dx: same shape; grads gamma, beta: (C,). With x_hat = centred *
+        # inv_std: dbeta = sum(dy), dgamma = sum(dy * x_hat) = inv_std * sum(dy * centred)
         dbeta = self.channel_sums(dy)
-        dgamma = self.channel_sums(np.multiply(dy, self.centred, out=self.scratch("product", dy))) * self.inv_std
+        dgamma = (
+            self.channel_sums(np.multiply(dy, self.centred, out=self.scratch("product", dy)))
+            * self.inv_std
+        )
         if self.center:
             self.grads["beta"] = dbeta
         if self.scale:
@@ -119,8 +152,11 @@ class BatchNormalization(Layer):
         count = self.count(dy)
         np.subtract(dy, self.per_channel(dbeta / count, ndim), out=dx)
         dx *= self.per_channel(gain, ndim)
-        dx -= np.multiply(self.centred, self.per_channel(gain * self.inv_std * dgamma / count, ndim),
-                          out=self.scratch("product", dy))
+        dx -= np.multiply(
+            self.centred,
+            self.per_channel(gain * self.inv_std * dgamma / count, ndim),
+            out=self.scratch("product", dy),
+        )
         return dx
 
     def gain(self) -> np.ndarray:
@@ -136,8 +172,15 @@ class BatchNormalization(Layer):
         return self.workspace.empty(name, like.shape, like.dtype)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale, "beta_initializer": self.initializers["beta"],
-                "gamma_initializer": self.initializers["gamma"],
-                "moving_mean_initializer": self.initializers["moving_mean"],
-                "moving_variance_initializer": self.initializers["moving_variance"]}
+        return {
+            "name": self.name,
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": self.initializers["beta"],
+            "gamma_initializer": self.initializers["gamma"],
+            "moving_mean_initializer": self.initializers["moving_mean"],
+            "moving_variance_initializer": self.initializers["moving_variance"],
+        }

@@ -13,11 +13,18 @@ from .base import Layer, Shape, as_pair, check_padding, register
 class Pooling2D(Layer):
     """Shared arguments and shape rules of MaxPooling2D and AveragePooling2D."""
 
-    def __init__(self, pool_size: int | tuple[int, int] = (2, 2), strides: int | tuple[int, int] | None = None,
-                 padding: str = "valid", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pool_size: int | tuple[int, int] = (2, 2),
+        strides: int | tuple[int, int] | None = None,
+        padding: str = "valid",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.pool_size = as_pair(pool_size, "pool_size", self.describe())
-        self.strides = self.pool_size if strides is None else as_pair(strides, "strides", self.describe())
+        self.strides = (
+            self.pool_size if strides is None else as_pair(strides, "strides", self.describe())
+        )
         self.padding = check_padding(padding, self.describe())
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -32,7 +39,12 @@ class Pooling2D(Layer):
         return (ho, wo, input_shape[2])
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "pool_size": list(self.pool_size), "strides": list(self.strides), "padding": self.padding}
+        return {
+            "name": self.name,
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
 
 
 @register
@@ -44,7 +56,9 @@ class MaxPooling2D(Pooling2D):
         # tap, (kh*kw, N, Ho, Wo, C), and kept: backward finds each window's maximum in them.
         self.x = x
         if training:
-            self.windows = functional.window_taps(x, self.pool_size, self.strides, self.padding, self.workspace)
+            self.windows = functional.window_taps(
+                x, self.pool_size, self.strides, self.padding, self.workspace
+            )
             self.out = self.windows.max(axis=0)
         else:
             self.windows = None
@@ -55,9 +69,19 @@ class MaxPooling2D(Pooling2D):
         # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), routed to each window's maximum
         windows = self.windows
         if windows is None:  # after an inference forward (an input gradient): lay them out now
-            windows = functional.window_taps(self.x, self.pool_size, self.strides, self.padding, self.workspace)
-        return functional.max_pool_backward(dy, windows, self.out, self.x.shape, self.pool_size, self.strides, self.padding,
-                                            self.workspace)
+            windows = functional.window_taps(
+                self.x, self.pool_size, self.strides, self.padding, self.workspace
+            )
+        return functional.max_pool_backward(
+            dy,
+            windows,
+            self.out,
+            self.x.shape,
+            self.pool_size,
+            self.strides,
+            self.padding,
+            self.workspace,
+        )
 
 
 @register
@@ -71,6 +95,6 @@ class AveragePooling2D(Pooling2D):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), shared equally over each window
-        return functional.avg_pool_backward(dy, self.x_shape, self.pool_size, self.strides, self.padding)
-
-
+        return functional.avg_pool_backward(
+            dy, self.x_shape, self.pool_size, self.strides, self.padding
+        )
