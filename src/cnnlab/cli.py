@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,55 @@ def data_dir_option(function: Any) -> Any:
     )(function)
 
 
+def training_options(seed_help: str) -> Callable[[Any], Any]:
+    """--epochs, --batch-size, --optimizer, --learning-rate, --validation-split and --seed, as
+    train and compare share them (the optimizers from the engine's registry)."""
+    options = [
+        click.option(
+            "--epochs",
+            type=int,
+            default=15,
+            show_default=True,
+            help="Passes over the training data.",
+        ),
+        click.option(
+            "--batch-size",
+            type=int,
+            default=128,
+            show_default=True,
+            help="Images per gradient step.",
+        ),
+        click.option(
+            "--optimizer",
+            default="adam",
+            show_default=True,
+            type=click.Choice(OPTIMIZER_CHOICES),
+            help="Optimizer, with Keras defaults.",
+        ),
+        click.option(
+            "--learning-rate",
+            type=float,
+            default=None,
+            help="Learning rate (default: the optimizer's Keras default).",
+        ),
+        click.option(
+            "--validation-split",
+            type=float,
+            default=0.1,
+            show_default=True,
+            help="Last fraction of the training data held out for validation.",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True, help=seed_help),
+    ]
+
+    def apply(function: Any) -> Any:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
 # --------------------------------------------------------------------------- train
 @cli.command(
     help="""Train a model and write a run directory (model, history, metrics, figures, report).
@@ -93,39 +143,7 @@ Examples:
     help=f"Built-in ({', '.join(models.BUILTIN_MODELS)}) or a JSON/TOML model file in the "
     "get_config format. Default: seed-cnn (seed-cnn-same for images under 10 pixels).",
 )
-@click.option(
-    "--epochs", type=int, default=15, show_default=True, help="Passes over the training data."
-)
-@click.option(
-    "--batch-size", type=int, default=128, show_default=True, help="Images per gradient step."
-)
-@click.option(
-    "--optimizer",
-    default="adam",
-    show_default=True,
-    type=click.Choice(OPTIMIZER_CHOICES),
-    help="Optimizer, with Keras defaults.",
-)
-@click.option(
-    "--learning-rate",
-    type=float,
-    default=None,
-    help="Learning rate (default: the optimizer's Keras default).",
-)
-@click.option(
-    "--validation-split",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Last fraction of the training data held out for validation.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of initialisation, shuffling and dropout (same seed, same result).",
-)
+@training_options("Seed of initialisation, shuffling and dropout (same seed, same result).")
 @click.option(
     "--engine",
     default="numpy",
@@ -851,39 +869,7 @@ Examples:
     default=None,
     help="Built-in model or a JSON/TOML model file (default as for train).",
 )
-@click.option(
-    "--epochs", type=int, default=15, show_default=True, help="Passes over the training data."
-)
-@click.option(
-    "--batch-size", type=int, default=128, show_default=True, help="Images per gradient step."
-)
-@click.option(
-    "--optimizer",
-    default="adam",
-    show_default=True,
-    type=click.Choice(OPTIMIZER_CHOICES),
-    help="Optimizer, with Keras defaults.",
-)
-@click.option(
-    "--learning-rate",
-    type=float,
-    default=None,
-    help="Learning rate (default: the optimizer's Keras default).",
-)
-@click.option(
-    "--validation-split",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Last fraction held out for validation.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the shared initial weights and batch order.",
-)
+@training_options("Seed of the shared initial weights and batch order.")
 @click.option("--train-size", type=int, default=None, help="Use only the first N training images.")
 @click.option("--test-size", type=int, default=None, help="Use only the first N test images.")
 @click.option(
