@@ -264,11 +264,7 @@ def render_comparison_report(out_dir: Path) -> Path:
             "Parity of the NumPy engine and PyTorch", [section], out_dir / "report.html"
         )
     summary = runs.read_json(out_dir, "comparison.json")
-    agree, ref, name = (
-        summary["agreement"],
-        summary.get("reference", "torch"),
-        summary.get("reference_name", "PyTorch"),
-    )
+    name = summary.get("reference_name", "PyTorch")
     sections = [
         Section(
             "Side by side",
@@ -277,49 +273,46 @@ def render_comparison_report(out_dir: Path) -> Path:
                 html_table(metric_rows(summary), ["metric", "NumPy engine", name]),
             ],
         ),
-        Section(
-            "Agreement",
-            [
-                html_table(
-                    [
-                        ["test images predicted the same", agree["same_prediction_share"]],
-                        ["largest difference of an output probability", agree["max_abs_prob_diff"]],
-                    ],
-                    ["measure", "value"],
-                )
-            ],
-        ),
-        Section(
-            "Per class",
-            [
-                html_table(
-                    per_class_rows(summary),
-                    [
-                        "class",
-                        "precision numpy",
-                        f"precision {ref}",
-                        "recall numpy",
-                        f"recall {ref}",
-                        "F1 numpy",
-                        f"F1 {ref}",
-                    ],
-                )
-            ],
-        ),
-        Section(
-            "Figures",
-            figures=[
-                ReportFigure(out_dir / "figures" / n, c)
-                for n, c in COMPARE_FIGURES.items()
-                if (out_dir / "figures" / n).exists()
-            ],
-        ),
+        agreement_section(summary, "test images"),
+        per_class_section(summary),
+        figures_section(out_dir),
     ]
     parity = out_dir / "parity.json"
     if parity.exists():
         sections.append(parity_section(runs.read_json(out_dir, "parity.json")))
     return build_report(
         f"NumPy engine vs {name} on {summary['dataset']}", sections, out_dir / "report.html"
+    )
+
+
+def agreement_section(summary: dict[str, Any], what: str) -> Section:
+    """How often the two engines predict the same class, and their largest probability gap."""
+    agree = summary["agreement"]
+    rows = [
+        [f"{what} predicted the same", agree["same_prediction_share"]],
+        ["largest difference of an output probability", agree["max_abs_prob_diff"]],
+    ]
+    return Section("Agreement", [html_table(rows, ["measure", "value"])])
+
+
+def per_class_section(summary: dict[str, Any]) -> Section:
+    """Precision, recall and F1 of each class, the engine beside the reference."""
+    ref = summary.get("reference", "torch")
+    columns = ["class", "precision numpy", f"precision {ref}", "recall numpy", f"recall {ref}"]
+    columns += ["F1 numpy", f"F1 {ref}"]
+    return Section("Per class", [html_table(per_class_rows(summary), columns)])
+
+
+def figures_section(out_dir: Path) -> Section:
+    """The comparison figures that exist in out_dir/figures."""
+    figures = out_dir / "figures"
+    return Section(
+        "Figures",
+        figures=[
+            ReportFigure(figures / n, c)
+            for n, c in COMPARE_FIGURES.items()
+            if (figures / n).exists()
+        ],
     )
 
 

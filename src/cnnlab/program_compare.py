@@ -740,59 +740,15 @@ def program_sections(summary: dict[str, Any]) -> list[Any]:
 
 def render_program_report(out_dir: Path) -> Path:
     """report.html of a program comparison, from its files alone (``cnnlab report DIR``)."""
-    from .compare import COMPARE_FIGURES, metric_rows, per_class_rows
-    from .report import ReportFigure, Section, build_report, html_table
+    from .compare import agreement_section, figures_section, metric_rows, per_class_section
+    from .report import Section, build_report, html_table
 
     summary = runs.read_json(out_dir, "comparison.json")
     name = summary["reference_name"]
-    agree = summary["agreement"]
     sections = program_sections(summary)
     if "engines" in summary:
-        sections.append(
-            Section(
-                "Side by side", [html_table(metric_rows(summary), ["metric", "NumPy engine", name])]
-            )
-        )
-        ref = summary["reference"]
-        sections.append(
-            Section(
-                "Per class",
-                [
-                    html_table(
-                        per_class_rows(summary),
-                        [
-                            "class",
-                            "precision numpy",
-                            f"precision {ref}",
-                            "recall numpy",
-                            f"recall {ref}",
-                            "F1 numpy",
-                            f"F1 {ref}",
-                        ],
-                    )
-                ],
-            )
-        )
-    sections.append(
-        Section(
-            "Agreement",
-            [
-                html_table(
-                    [
-                        ["evaluation samples predicted the same", agree["same_prediction_share"]],
-                        ["largest difference of an output probability", agree["max_abs_prob_diff"]],
-                    ],
-                    ["measure", "value"],
-                )
-            ],
-        )
-    )
-    figures = [
-        ReportFigure(out_dir / "figures" / n, c)
-        for n, c in COMPARE_FIGURES.items()
-        if (out_dir / "figures" / n).exists()
-    ]
-    sections.append(Section("Figures", figures=figures))
-    return build_report(
-        f"{summary['program']}: NumPy engine vs {name}", sections, out_dir / "report.html"
-    )
+        table = html_table(metric_rows(summary), ["metric", "NumPy engine", name])
+        sections += [Section("Side by side", [table]), per_class_section(summary)]
+    sections += [agreement_section(summary, "evaluation samples"), figures_section(out_dir)]
+    title = f"{summary['program']}: NumPy engine vs {name}"
+    return build_report(title, sections, out_dir / "report.html")
