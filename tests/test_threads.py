@@ -138,3 +138,30 @@ def test_the_first_look_comes_early_so_that_a_small_run_fits_too(machine):
     fitter.tick()  # afterwards every half second
     assert machine.count == 1
     fitter.stop()
+
+
+def test_a_predict_inside_fit_leaves_fits_own_fitting_in_place(monkeypatch):
+    """A callback that predicts during fit nests a second fitter; when fit ends the count in
+    force before fit is back, and fit's fitter kept ticking after the nested one stopped."""
+    from cnnlab.connect import blas_threads, connect_engine
+
+    connect_engine()
+    before = blas_threads()
+    ticks = []
+    model = Sequential([Input(shape=(4,)), Dense(2, activation="softmax")], seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+
+    class PredictEachBatch(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            model.predict(np.ones((2, 4), np.float32), verbose=0)
+            ticks.append(model.thread_fitter)
+
+    model.fit(
+        np.ones((16, 4), np.float32),
+        np.zeros(16, int),
+        batch_size=4,
+        verbose=0,
+        callbacks=[PredictEachBatch()],
+    )
+    assert len({id(fitter) for fitter in ticks}) == 1  # fit's own fitter, every time
+    assert not ticks[0].active and blas_threads() == before

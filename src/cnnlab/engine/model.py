@@ -292,13 +292,16 @@ class Model(Layer):
 
     @contextlib.contextmanager
     def fitted_threads(self) -> Iterator[None]:
-        """While the block runs, the BLAS thread count follows the free cores (engine.threads)."""
-        self.thread_fitter = ThreadFitter()
-        self.thread_fitter.start()
+        """While the block runs, the BLAS thread count follows the free cores (engine.threads).
+        Nested blocks (a callback that predicts during fit) put back the fitter around them."""
+        fitter, outer = ThreadFitter(), self.thread_fitter
+        self.thread_fitter = fitter
+        fitter.start()
         try:
             yield
         finally:
-            self.thread_fitter.stop()
+            fitter.stop()
+            self.thread_fitter = outer
 
     def epochs_loop(
         self,
