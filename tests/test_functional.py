@@ -139,8 +139,10 @@ def test_conv_without_bias_has_no_ones_column_and_no_bias_gradient(shape, k, s, 
     assert cols.shape[1] == plain_cols.shape[1] + 1 == math.prod(k) * shape[3] + 1
     np.testing.assert_array_equal(cols[:, -1], 1.0)
     dy = rng.standard_normal(with_bias.shape)
-    _, dkernel, dbias = F.conv2d_backward(dy, cols, kernel, x.shape, s, padding)
-    _, plain_dkernel, no_dbias = F.conv2d_backward(dy, plain_cols, kernel, x.shape, s, padding)
+    _, dkernel, dbias = F.conv2d_backward(dy, cols, kernel, x.shape, s, padding, has_bias=True)
+    _, plain_dkernel, no_dbias = F.conv2d_backward(
+        dy, plain_cols, kernel, x.shape, s, padding, has_bias=False
+    )
     np.testing.assert_allclose(dbias, dy.sum(axis=(0, 1, 2)), rtol=1e-12)
     np.testing.assert_allclose(dkernel, plain_dkernel, rtol=1e-12)
     assert no_dbias is None

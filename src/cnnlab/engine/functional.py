@@ -196,9 +196,11 @@ def conv2d_backward(
     padding: str,
     input_grad: bool = True,
     workspace: Workspace | None = None,
+    *,
+    has_bias: bool,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """dy: (N, Ho, Wo, F) -> (dx: (N, H, W, C) or None, dkernel: (kh, kw, C, F), dbias: (F,)
-    or None when cols has no column of ones).
+    or None without a bias). With has_bias, cols ends in the column of ones conv2d_forward adds.
 
     dweights = cols^T dy (each weight meets the inputs it multiplied; the bias's input is 1,
     so its row is the sum of dy). dx is dy correlated with the flipped kernel: for each
@@ -211,7 +213,7 @@ def conv2d_backward(
     dy2 = dy.reshape(-1, f)  # (N*Ho*Wo, F)
     dweights = cols.T @ dy2  # (K, F), or (K + 1, F) with the bias's gradient last
     dkernel = dweights[:k].reshape(kernel.shape)
-    dbias = dweights[k] if len(dweights) > k else None
+    dbias = dweights[k] if has_bias else None
     if not input_grad:
         return None, dkernel, dbias
     pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
@@ -280,40 +282,75 @@ def max_pool_backward(
     windows: (kh*kw, N, Ho, Wo, C) from window_taps; out: (N, Ho, Wo, C), the forward result.
     Taps are visited in row-major order and the first pixel equal to the maximum takes the
     window's gradient, so on a tie the later pixels get zero (as PyTorch and TensorFlow
-    route it).
+    route it). Windows that tile the image (stride = pool) and windows that overlap are two
+    algorithms: max_pool_backward_tiled and max_pool_backward_overlapping.
     """
     n, h, w, c = x_shape
     pads = pads_hw((h, w), pool, strides, padding)
-    out_hw = out.shape[1:3]
-    tiled = tuple(strides) == tuple(pool)  # windows tile the image: each pixel is in at most one
-    dxp = scratch(
-        workspace, "dxp", (n, h + sum(pads[0]), w + sum(pads[1]), c), dy.dtype, zero=not tiled
-    )
-    if tiled:  # pixels past the last window get no gradient
-        dxp[:, out_hw[0] * pool[0] :] = 0
-        dxp[:, :, out_hw[1] * pool[1] :] = 0
-    taken = scratch(
-        workspace, "taken", dy.shape, np.dtype(bool), zero=True
-    )  # windows whose maximum is found
+    dxp_shape = (n, h + sum(pads[0]), w + sum(pads[1]), c)
+    if tuple(strides) == tuple(pool):
+        dxp = max_pool_backward_tiled(dy, windows, out, dxp_shape, pool, workspace)
+    else:
+        dxp = max_pool_backward_overlapping(dy, windows, out, dxp_shape, pool, strides, workspace)
+    return crop(dxp, pads)
+
+
+def first_maximum_shares(
+    dy: np.ndarray, windows: np.ndarray, out: np.ndarray, workspace: Workspace | None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(k, what tap k of every window receives): dy where tap k holds the window's first
+    maximum, else 0. Each share is valid until the next one is made."""
+    taken = scratch(workspace, "taken", dy.shape, np.dtype(bool), zero=True)  # maximum found
     is_max = scratch(workspace, "is_max", dy.shape, np.dtype(bool))
     first = scratch(workspace, "first", dy.shape, np.dtype(bool))
-    # what each tap gets: kept for all taps (kh*kw, N, Ho, Wo, C) when the windows tile, else one at
-    # a time
-    shares = scratch(workspace, "shares", windows.shape if tiled else (1, *dy.shape), dy.dtype)
-    for k, (i, j) in enumerate(taps(pool)):
+    for k in range(len(windows)):
         np.equal(windows[k], out, out=is_max)
-        np.greater(
-            is_max, taken, out=first
-        )  # a maximum, and no earlier tap was: this pixel takes dy
+        np.greater(is_max, taken, out=first)  # a maximum, and no earlier tap was: it takes dy
         taken |= is_max
-        share = np.multiply(dy, first, out=shares[k if tiled else 0])
-        if not tiled:  # windows overlap: a pixel's shares from several windows add up
-            tap(dxp, i, j, strides, out_hw)[...] += share
-    if tiled:  # each pixel is in one window: one copy puts every share in place
-        (ho, wo), (ph, pw) = out_hw, pool
-        in_windows = dxp[:, : ho * ph, : wo * pw].reshape(n, ho, ph, wo, pw, c, copy=False)
-        in_windows[...] = shares.reshape(ph, pw, n, ho, wo, c).transpose(2, 3, 0, 4, 1, 5)
-    return crop(dxp, pads)
+        yield k, first
+
+
+def max_pool_backward_tiled(
+    dy: np.ndarray,
+    windows: np.ndarray,
+    out: np.ndarray,
+    dxp_shape: tuple[int, ...],
+    pool: Pair,
+    workspace: Workspace | None = None,
+) -> np.ndarray:
+    """Stride = pool: each pixel is in one window at most. Every tap's share goes into one block
+    of (kh*kw, N, Ho, Wo, C), then one strided copy puts them all in place: padded dx."""
+    n, ho, wo, c = dy.shape
+    (ph, pw) = pool
+    dxp = scratch(workspace, "dxp", dxp_shape, dy.dtype)
+    dxp[:, ho * ph :] = 0  # pixels past the last window get no gradient
+    dxp[:, :, wo * pw :] = 0
+    shares = scratch(workspace, "shares", windows.shape, dy.dtype)
+    for k, first in first_maximum_shares(dy, windows, out, workspace):
+        np.multiply(dy, first, out=shares[k])
+    in_windows = dxp[:, : ho * ph, : wo * pw].reshape(n, ho, ph, wo, pw, c, copy=False)
+    in_windows[...] = shares.reshape(ph, pw, n, ho, wo, c).transpose(2, 3, 0, 4, 1, 5)
+    return dxp
+
+
+def max_pool_backward_overlapping(
+    dy: np.ndarray,
+    windows: np.ndarray,
+    out: np.ndarray,
+    dxp_shape: tuple[int, ...],
+    pool: Pair,
+    strides: Pair,
+    workspace: Workspace | None = None,
+) -> np.ndarray:
+    """Stride < pool: a pixel can be the maximum of several windows, so each tap's share is
+    added onto the tap's strided slice of the padded dx as soon as it is made."""
+    dxp = scratch(workspace, "dxp", dxp_shape, dy.dtype, zero=True)
+    share = scratch(workspace, "share", dy.shape, dy.dtype)
+    positions = list(taps(pool))
+    for k, first in first_maximum_shares(dy, windows, out, workspace):
+        i, j = positions[k]
+        tap(dxp, i, j, strides, dy.shape[1:3])[...] += np.multiply(dy, first, out=share)
+    return dxp
 
 
 def window_counts(hw: Pair, pool: Pair, strides: Pair, padding: str, dtype: np.dtype) -> np.ndarray:

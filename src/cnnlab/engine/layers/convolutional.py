@@ -93,6 +93,7 @@ class Conv2D(Layer):
             self.padding,
             self.needs_input_grad,
             self.workspace,
+            has_bias=self.use_bias,
         )
         self.grads["kernel"] = dkernel
         if self.use_bias:
