@@ -525,3 +525,49 @@ def test_a_layers_own_get_and_set_weights_as_in_keras():
         ValueError, match=r"Conv2D 'conv2d': weight 'bias' has shape \(32,\), received \(3,\)"
     ):
         model.layers[0].set_weights([np.ones((3, 3, 1, 32)), np.zeros(3)])
+
+
+def registered_layer_examples():
+    """One example of every single-input layer in the registry, with an input that fits it."""
+    image = (2, 6, 6, 3)
+    return [
+        (layers.Conv2D(4, 3, activation="relu"), image),
+        (layers.Dense(3, activation="relu"), (2, 5)),
+        (layers.MaxPooling2D(2), image),
+        (layers.AveragePooling2D(2), image),
+        (layers.GlobalAveragePooling2D(), image),
+        (layers.GlobalMaxPooling2D(), image),
+        (layers.Flatten(), image),
+        (layers.Dropout(0.5, seed=0), (2, 5)),
+        (layers.Activation("relu"), (2, 5)),
+        (layers.BatchNormalization(), image),
+        (layers.ZeroPadding2D(1), image),
+        (layers.Reshape((-1,)), image),
+        (layers.Rescaling(0.5, offset=1.0), image),
+        (layers.Softmax(), (2, 5)),
+        (layers.ReLU(max_value=0.5), (2, 5)),
+        (layers.LeakyReLU(), (2, 5)),
+    ]
+
+
+def test_forward_never_writes_into_its_input_for_any_layer():
+    """The ownership rule on engine.layers.base: forward(x) leaves x as it was (training and
+    inference), for one example of every registered layer."""
+    from cnnlab.engine.layers import LAYER_CLASSES
+
+    examples = registered_layer_examples()
+    covered = {type(layer).__name__ for layer, _ in examples}
+    single_input = {
+        name for name, cls in LAYER_CLASSES.items() if name != "InputLayer" and not cls.multi_input
+    }
+    assert covered == single_input  # a new layer needs an example here
+    rng = np.random.default_rng(0)
+    for layer, shape in examples:
+        x = rng.standard_normal(shape).astype(np.float32)
+        layer.build(x.shape[1:], rng)
+        for training in (True, False):
+            before = x.copy()
+            layer.forward(x, training=training)
+            np.testing.assert_array_equal(
+                x, before, err_msg=f"{layer.describe()} training={training}"
+            )

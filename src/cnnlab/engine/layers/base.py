@@ -10,10 +10,14 @@ Each layer keeps ``params`` (trainable) and ``grads`` as dicts with the same key
 names: ``kernel``, ``bias``), and ``state`` for non-trainable weights that training updates
 without gradients (BatchNormalization's ``moving_mean``, ``moving_variance``).
 
-Ownership: ``forward`` and ``backward`` may return views into the layer's scratch memory
-(``workspace``); such an array is valid until this layer's next ``forward``/``backward``.
-A caller that keeps one longer copies it. ``backward`` never writes into the ``dy`` it is
-given unless the layer says so in its docstring.
+Ownership, the one rule (tests/test_model.py checks it for every registered layer):
+- ``forward(x)`` never writes into ``x``;
+- ``forward`` and ``backward`` may return views into the layer's scratch memory
+  (``workspace``), valid until this layer's next ``forward``/``backward``: a caller that keeps
+  one longer copies it (``Model.predict`` and ``feature_maps`` do);
+- ``backward(dy)`` owns ``dy``: it may overwrite it (a ReLU applies its mask in place), so a
+  caller that needs ``dy`` afterwards passes a copy. Each gradient array goes to one layer
+  (the functional graph sums a fork's gradients into a new array; Add hands out copies).
 """
 
 from __future__ import annotations
