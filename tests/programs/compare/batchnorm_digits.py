@@ -4,6 +4,8 @@ import keras
 from keras import layers
 from sklearn.datasets import load_digits
 
+keras.utils.set_random_seed(0)  # the same start on every run
+
 digits = load_digits()
 x = (digits.images / 16.0).astype("float32")[..., None]
 x_train, y_train, x_test, y_test = x[:1400], digits.target[:1400], x[1400:], digits.target[1400:]

@@ -3,6 +3,8 @@
 import keras
 from sklearn.datasets import load_digits
 
+keras.utils.set_random_seed(0)  # the same start on every run
+
 digits = load_digits()
 x = (digits.images / 16.0).astype("float32")[..., None]
 y = keras.utils.to_categorical(digits.target, 10)
