@@ -5,6 +5,7 @@ them."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -28,125 +29,27 @@ test_size = 100
 """
 
 
-def make_run(folder: Path) -> Path:
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--epochs",
-                "1",
-                "--train-size",
-                "400",
-                "--test-size",
-                "100",
-                "--out",
-                str(folder / "run"),
-            ]
-        )
-        == 0
-    )
-    return folder / "run"
+DIGITS = "--dataset digits --train-size 400 --test-size 100"
+COMMANDS = {  # kind -> the command that writes a directory of that kind (its --out is added)
+    "run": f"train {DIGITS} --epochs 1",
+    "approximation": "approx --function circle --samples 400 --epochs 1",
+    "comparison": f"compare {DIGITS} --epochs 1",
+    "parity": "compare --parity --steps 2 --dataset digits --train-size 300 --test-size 50",
+    "program-comparison": f"compare {shlex.quote(str(PROGRAMS / 'logits_digits.py'))} --epochs 1",
+    "study": "study {spec} --jobs 1",
+}
 
 
-def make_approximation(folder: Path) -> Path:
-    assert (
-        main(
-            [
-                "approx",
-                "--function",
-                "circle",
-                "--samples",
-                "400",
-                "--epochs",
-                "1",
-                "--out",
-                str(folder / "approx"),
-            ]
-        )
-        == 0
-    )
-    return folder / "approx"
-
-
-def make_comparison(folder: Path) -> Path:
-    assert (
-        main(
-            [
-                "compare",
-                "--dataset",
-                "digits",
-                "--epochs",
-                "1",
-                "--train-size",
-                "400",
-                "--test-size",
-                "100",
-                "--out",
-                str(folder / "compare"),
-            ]
-        )
-        == 0
-    )
-    return folder / "compare"
-
-
-def make_parity(folder: Path) -> Path:
-    assert (
-        main(
-            [
-                "compare",
-                "--parity",
-                "--steps",
-                "2",
-                "--dataset",
-                "digits",
-                "--train-size",
-                "300",
-                "--test-size",
-                "50",
-                "--out",
-                str(folder / "parity"),
-            ]
-        )
-        == 0
-    )
-    return folder / "parity"
-
-
-def make_program_comparison(folder: Path) -> Path:
-    assert (
-        main(
-            [
-                "compare",
-                str(PROGRAMS / "logits_digits.py"),
-                "--epochs",
-                "1",
-                "--out",
-                str(folder / "program"),
-            ]
-        )
-        == 0
-    )
-    return folder / "program"
-
-
-def make_study(folder: Path) -> Path:
+def make(kind: str, folder: Path) -> Path:
+    """Run the command of that kind into folder/kind; returns the directory."""
     spec = folder / "tiny.toml"
     spec.write_text(TINY_STUDY)
-    assert main(["study", str(spec), "--jobs", "1", "--out", str(folder / "study")]) == 0
-    return folder / "study"
+    out = folder / kind
+    command = COMMANDS[kind].format(spec=shlex.quote(str(spec)))
+    assert main([*shlex.split(command), "--out", str(out)]) == 0
+    return out
 
 
-MAKERS = {
-    "run": make_run,
-    "approximation": make_approximation,
-    "comparison": make_comparison,
-    "parity": make_parity,
-    "program-comparison": make_program_comparison,
-    "study": make_study,
-}
 TITLES = {
     "run": "digits",
     "approximation": "circle",
@@ -157,14 +60,14 @@ TITLES = {
 }
 
 
-def test_every_kind_has_a_maker_here():
-    assert set(MAKERS) == set(REPORT_KINDS)
+def test_every_kind_has_a_command_here():
+    assert set(COMMANDS) == set(REPORT_KINDS)
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("kind", sorted(MAKERS))
+@pytest.mark.parametrize("kind", sorted(COMMANDS))
 def test_cnnlab_report_rebuilds_each_kind_from_its_files(kind, tmp_path, capsys):
-    directory = MAKERS[kind](tmp_path)
+    directory = make(kind, tmp_path)
     assert directory_kind(directory) == kind
     if kind != "study":  # a study's database says what it is
         main_file = next(
@@ -184,7 +87,7 @@ def test_cnnlab_report_rebuilds_each_kind_from_its_files(kind, tmp_path, capsys)
 
 
 def test_a_run_written_before_kinds_is_still_recognised(tmp_path):
-    run = make_run(tmp_path)
+    run = make("run", tmp_path)
     config = json.loads((run / "config.json").read_text())
     del config["kind"]
     (run / "config.json").write_text(json.dumps(config))
