@@ -697,24 +697,11 @@ class KerasAdamW(KerasAdam):
         super().__init__(params, learning_rate, weight_decay=weight_decay, **arguments)
 
 
-class KerasNadam(KerasOptimizer):
-    """keras.optimizers.Nadam: momentum schedule u_t = b1 (1 - 0.5 * 0.96^t), U_t = u_1 ... u_t;
+class KerasNadam(KerasAdam):
+    """keras.optimizers.Nadam (Adam's arguments and defaults, its own rule): momentum schedule
+    u_t = b1 (1 - 0.5 * 0.96^t), U_t = u_1 ... u_t;
     m_hat = u_{t+1} m / (1 - U_{t+1}) + (1 - u_t) g / (1 - U_t);
     p -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)."""
-
-    def __init__(
-        self,
-        params: Iterable[torch.Tensor],
-        learning_rate: float = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        **common: float,
-    ) -> None:
-        super().__init__(
-            params,
-            {"lr": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, **common},
-        )
 
     def update(
         self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
