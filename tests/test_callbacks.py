@@ -290,7 +290,7 @@ class Clock:
 def clock(monkeypatch) -> Clock:
     """One fake clock for cnnlab's progress bar (and Keras's, once imported)."""
     fake = Clock()
-    monkeypatch.setattr(cb, "time", types.SimpleNamespace(time=fake.time))
+    monkeypatch.setattr(cb.progbar, "time", types.SimpleNamespace(time=fake.time))
     return fake
 
 
