@@ -203,36 +203,50 @@ def conv2d_backward(
     or None without a bias). With has_bias, cols ends in the column of ones conv2d_forward adds.
 
     dweights = cols^T dy (each weight meets the inputs it multiplied; the bias's input is 1,
-    so its row is the sum of dy). dx is dy correlated with the flipped kernel: for each
-    kernel tap (i, j), dy @ kernel[i, j]^T is what that tap sends back, and it is added to
-    the pixels the tap read (a strided slice): the transpose of im2col, one product per tap.
+    so its row is the sum of dy). dx: see ``conv2d_input_gradient``.
     """
-    n, ho, wo, f = dy.shape
     kh, kw, c, _ = kernel.shape
     k = kh * kw * c
-    dy2 = dy.reshape(-1, f)  # (N*Ho*Wo, F)
+    dy2 = dy.reshape(-1, dy.shape[-1])  # (N*Ho*Wo, F)
     dweights = cols.T @ dy2  # (K, F), or (K + 1, F) with the bias's gradient last
     dkernel = dweights[:k].reshape(kernel.shape)
     dbias = dweights[k] if has_bias else None
     if not input_grad:
         return None, dkernel, dbias
+    dx = conv2d_input_gradient(dy2, dy.shape[:3], kernel, x_shape, strides, padding, workspace)
+    return dx, dkernel, dbias
+
+
+def conv2d_input_gradient(
+    dy2: np.ndarray,
+    out_shape: tuple[int, ...],
+    kernel: np.ndarray,
+    x_shape: tuple[int, ...],
+    strides: Pair,
+    padding: str,
+    workspace: Workspace | None = None,
+) -> np.ndarray:
+    """dy2: (N*Ho*Wo, F), the output gradient as rows; out_shape: (N, Ho, Wo) -> dx: (N, H, W, C).
+
+    dx is dy correlated with the flipped kernel: for each kernel tap (i, j), dy @ kernel[i, j]^T
+    is what that tap sends back, and it is added to the pixels the tap read (a strided slice):
+    the transpose of im2col, one product per tap.
+    """
+    kh, kw, c, _ = kernel.shape
+    n, ho, wo = out_shape
     pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
     dxp = scratch(
         workspace,
         "dxp",
         (n, x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]), c),
-        dy.dtype,
+        dy2.dtype,
         zero=True,
     )
-    sent_back = scratch(workspace, "sent_back", (n * ho * wo, c), dy.dtype)
+    sent_back = scratch(workspace, "sent_back", (n * ho * wo, c), dy2.dtype)
     for i, j in taps((kh, kw)):
-        np.matmul(
-            dy2, kernel[i, j].T, out=sent_back
-        )  # (N*Ho*Wo, F) @ (F, C): what tap (i, j) sends back
-        tap(dxp, i, j, strides, (ho, wo))[...] += sent_back.reshape(
-            n, ho, wo, c
-        )  # to the pixels it read
-    return crop(dxp, pads), dkernel, dbias
+        np.matmul(dy2, kernel[i, j].T, out=sent_back)  # (N*Ho*Wo, F) @ (F, C): tap (i, j)
+        tap(dxp, i, j, strides, (ho, wo))[...] += sent_back.reshape(n, ho, wo, c)  # to its pixels
+    return crop(dxp, pads)
 
 
 # ---------------------------------------------------------------------- pooling
