@@ -570,7 +570,7 @@ def test_data_with_one_class_is_refused_before_training(tmp_path: Path, capsys) 
 
 @pytest.mark.parametrize("label", [-1, 3])
 def test_the_pipeline_refuses_labels_outside_the_classes(tmp_path: Path, label: int) -> None:
-    from cnnlab.training import PreparedData, TrainSettings, train
+    from cnnlab.training import PreparedData, TrainSettings, prepare, train
 
     rng = np.random.default_rng(0)
     y_train = np.arange(40) % 3
@@ -587,7 +587,9 @@ def test_the_pipeline_refuses_labels_outside_the_classes(tmp_path: Path, label: 
         CnnlabError,
         match=rf"training label {label} is not one of the 3 classes \(expected 0 to 2\)",
     ):
-        train(TrainSettings(dataset="mine", epochs=1, batch_size=8), tmp_path / "run", data=data)
+        train(
+            prepare(TrainSettings(dataset="mine", epochs=1, batch_size=8), data), tmp_path / "run"
+        )
 
 
 @pytest.mark.parametrize(("label", "method"), [(-1, "fit"), (3, "fit"), (7, "evaluate")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import pytest
 
 from cnnlab import report
 from cnnlab.errors import CnnlabError
-from cnnlab.metrics import classification_metrics
+from cnnlab.evaluation import Evaluation
 from cnnlab.plots import plot_class_distribution
 from cnnlab.report import ReportFigure, Section, build_report, html_table, render_run_report
 
@@ -35,36 +36,18 @@ def make_run_dir(run_dir: Path) -> dict:
     labels = np.arange(30) % 3
     logits = 2.5 * np.eye(3)[labels] + rng.normal(size=(30, 3))
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    evaluation = Evaluation.of_classifier(labels, probs, NAMES)
     report.write_figures_for_run(
         run_dir,
+        evaluation,
         history=HISTORY,
-        y_true=labels,
-        y_prob=probs,
         x_test=rng.random((30, 8, 8)),
-        class_names=NAMES,
         first_kernel=rng.normal(size=(3, 3, 1, 8)),
     )
     plot_class_distribution(labels, None, NAMES, run_dir / "figures" / "zz_extra.png")
-    scores = classification_metrics(labels, probs, NAMES)
-    metrics = {
-        "test_loss": 0.4321,
-        "test_accuracy": scores["accuracy"],
-        "params": 34826,
-        "epoch_seconds": [1.5, 1.25],
-        "engine": "numpy",
-        "dataset": "digits",
-        **{
-            key: scores[key]
-            for key in (
-                "precision_macro",
-                "recall_macro",
-                "f1_macro",
-                "roc_auc_ovr",
-                "confusion_matrix",
-                "per_class",
-            )
-        },
-    }
+    metrics = evaluation.metrics(
+        params=34826, epoch_seconds=[1.5, 1.25], engine="numpy", dataset="digits"
+    )
     config = {
         "model": [{"class_name": "Conv2D", "config": {"filters": 8}}],
         "training": {"batch_size": 16, "epochs": 2, "optimizer": "adam"},
@@ -179,7 +162,7 @@ def test_run_report_shows_metrics_settings_history_and_summary(run_report: tuple
     _, metrics, text = run_report
     assert f"<td>{metrics['test_accuracy']:.4f}</td>" in text
     assert f"<td>{metrics['roc_auc_ovr']:.4f}</td>" in text
-    assert "<td>0.4321</td>" in text and "<td>34,826</td>" in text
+    assert f"<td>{metrics['test_loss']:.4f}</td>" in text and "<td>34,826</td>" in text
     assert "<td>2.7500</td>" in text  # total training seconds
     assert '>optimizer</td><td class="text">adam</td>' in text
     assert "<th>val_accuracy</th>" in text and "<td>0.7500</td>" in text
@@ -268,3 +251,32 @@ def test_report_loads_every_image_in_chromium(run_report: tuple, tmp_path: Path)
     n_figures = len(list((run_dir / "figures").glob("*.png")))
     assert f'data-images-loaded="{n_figures}/{n_figures}"' in dom
     assert f"{metrics['test_accuracy']:.4f}" in dom
+
+
+def table_after(text: str, heading: str) -> list[list[str]]:
+    """The cells of the first table after ``heading`` in a report, row by row (header too)."""
+    table = text[text.index(heading) :].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    return [[html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r)] for r in rows]
+
+
+def test_a_real_runs_report_shows_exactly_the_numbers_of_its_metrics_json(tmp_path: Path) -> None:
+    from cnnlab.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(run_dir)]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    overview = dict(row for row in table_after(text, "<h2") if len(row) == 2)
+    for key, label in report.METRIC_LABELS.items():
+        if key in metrics:
+            assert overview[label] == report.format_value(metrics[key]), key
+    per_class = table_after(text, "Per-class scores")[1:]
+    assert per_class == [
+        [report.format_value(v) for v in row.values()] for row in metrics["per_class"]
+    ]
+    confusion = table_after(text, "<h3>Confusion matrix")[1:]
+    assert [[int(c.replace(",", "")) for c in row[1:]] for row in confusion] == metrics[
+        "confusion_matrix"
+    ]
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["n_samples"] == 450

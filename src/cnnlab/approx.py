@@ -39,11 +39,12 @@ import numpy as np
 from . import models, plots, runs
 from .datasets import function2d
 from .datasets.function2d import Domain, Function2D
-from .engine import Sequential, callbacks, limits, losses, optimizers
+from .engine import Sequential, callbacks, limits, optimizers
+from .engine.batches import training_count
 from .engine.saving import atomic_write
 from .errors import CnnlabError
-from .metrics import classification_metrics, regression_metrics
-from .report import ReportFigure, Section, build_report, format_value, html_table, read_history_csv
+from .evaluation import Evaluation, run_facts
+from .report import ReportFigure, Section, build_report, format_value, html_table
 from .utils import to_categorical
 
 __all__ = [
@@ -303,11 +304,6 @@ class ApproxProblem:
     def class_names(self) -> list[str]:
         return [f"{value:g}" for value in self.function.classes]
 
-    @property
-    def steps_per_epoch(self) -> int:
-        fitted = math.floor(len(self.x_train) * (1 - self.settings.validation_split))
-        return math.ceil(fitted / self.settings.batch_size)
-
     def targets(self, y: np.ndarray) -> np.ndarray:
         """What the loss compares with: one-hot rows, or (n, 1) values."""
         return y.reshape(-1, 1) if self.regression else to_categorical(y, self.function.num_classes)
@@ -354,7 +350,7 @@ def check_split(settings: ApproxSettings, n_train: int, n_test: int) -> None:
             f"test fraction {settings.test_fraction} of {settings.samples} samples leaves no test "
             "point"
         )
-    fitted = math.floor(n_train * (1 - settings.validation_split))
+    fitted = training_count(n_train, settings.validation_split)
     if settings.validation_split and fitted in (0, n_train):
         raise CnnlabError(
             f"{n_train} training points are too few for validation split "
@@ -458,32 +454,20 @@ def run_approx(
 def test_metrics(
     problem: ApproxProblem, output: np.ndarray, epoch_seconds: list[float]
 ) -> dict[str, Any]:
-    """metrics.json: test_loss and test_accuracy (or r2), the classification (or regression) scores,
-    and the run facts."""
+    """metrics.json: the test set's Evaluation (classification or regression scores) and the
+    run facts."""
     function = problem.function
     if problem.regression:
-        scores = regression_metrics(problem.y_test, output)
-        metrics = {"test_loss": scores["mse"], "r2": scores["r2"], **scores}
+        evaluation = Evaluation.of_regressor(problem.y_test, output)
     else:
-        scores = classification_metrics(problem.y_test, output, problem.class_names)
-        test_loss = losses.get("sparse_categorical_crossentropy")(problem.y_test, output)
-        metrics = {
-            "test_loss": test_loss,
-            "test_accuracy": scores["accuracy"],
-            **scores,
-            "class_names": problem.class_names,
-        }
-    return {
-        **metrics,
-        "params": problem.model.count_params(),
-        "epoch_seconds": [float(s) for s in epoch_seconds],
-        "engine": "numpy",
-        "dataset": function.name,
-        "function": function.formula or function.name,
-        "kind": function.kind,
-        "n_train": len(problem.x_train),
-        "n_test": len(problem.x_test),
-    }
+        evaluation = Evaluation.of_classifier(problem.y_test, output, problem.class_names)
+    return evaluation.metrics(
+        **run_facts(problem.model, epoch_seconds, "numpy", function.name),
+        function=function.formula or function.name,
+        kind=function.kind,
+        n_train=len(problem.x_train),
+        n_test=len(problem.x_test),
+    )
 
 
 def field_arrays(
@@ -583,9 +567,7 @@ def write_figures(run_dir: str | Path) -> list[Path]:
     ]
     written += write_test_point_figures(arrays, names, out)
     written += write_field_figures(arrays, names, out)
-    history = (
-        runs.read_history(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else {}
-    )
+    history = runs.read_history(run_dir / "history.csv")
     if history and plots.history_metric_names(history):
         written.append(plots.plot_history(history, out / "history.png"))
     return written
@@ -724,7 +706,7 @@ def render_report(run_dir: str | Path) -> Path:
             if (run_dir / "figures" / n).is_file()
         ]
 
-    history_rows = read_history_csv(run_dir / "history.csv")
+    history_rows = runs.history_rows(runs.read_history(run_dir / "history.csv"))
     summary_path = run_dir / "summary.txt"
     summary = (
         limits.read_file(summary_path).decode(errors="replace") if summary_path.is_file() else ""

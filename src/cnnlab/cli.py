@@ -173,39 +173,20 @@ Examples:
 def train(
     model_spec: str | None, out: str | None, resume: str | None, overwrite: bool, **options: Any
 ) -> None:
-    from .training import (
-        TrainSettings,
-        build_compiled_model,
-        check_batch_fits,
-        check_labels,
-        check_run_dir,
-        load_data,
-        resume_settings,
-    )
+    from .progress import EpochProgress
+    from .training import TrainSettings, check_run_dir, prepare, resume_settings
     from .training import train as run_training
 
     settings = (
         resume_settings(Path(resume)) if resume else TrainSettings(model=model_spec, **options)
     )
+    run = prepare(settings)
     out = resume or out
-    settings.validate()
-    data = load_data(settings)
-    check_labels(data)
-    model, _ = build_compiled_model(settings, data)
-    check_batch_fits(settings, data)
-    run_dir = runs.prepare_run_dir(Path(out) if out else runs.default_run_dir(data.name))
-    check_run_dir(run_dir, bool(resume), overwrite)
-    model.summary(print_fn=lambda line: console.print(line, highlight=False))
-    steps = -(-int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size)
-    from .progress import EpochProgress
-
+    run_dir = runs.prepare_run_dir(Path(out) if out else runs.default_run_dir(run.data.name))
+    check_run_dir(run_dir, bool(resume), overwrite)  # refused before the summary, not after
+    run.model.summary(print_fn=lambda line: console.print(line, highlight=False))
     result = run_training(
-        settings,
-        run_dir,
-        [EpochProgress(steps, settings.epochs, err_console)],
-        data=data,
-        resume=bool(resume),
-        overwrite=overwrite,
+        run, run_dir, [EpochProgress(err_console)], resume=bool(resume), overwrite=overwrite
     )
     print_metrics(result.metrics)
     console.print(
@@ -271,8 +252,8 @@ def evaluate(
     data_dir: str | None,
     json_path: str | None,
 ) -> None:
+    from .evaluation import evaluate_model, run_facts
     from .training import TrainSettings, load_data
-    from .training import evaluate as evaluate_model
 
     model = runs.load_run_model(run)
     if dataset is None:
@@ -281,7 +262,8 @@ def evaluate(
     settings.validate()
     data = load_data(settings)
     check_input_shape(model, data)
-    metrics, _ = evaluate_model(model, data, settings, [])
+    evaluation = evaluate_model(model, data.x_test, data.y_test, data.class_names)
+    metrics = evaluation.metrics(**run_facts(model, [], "numpy", data.name))
     print_metrics(metrics)
     if json_path:
         runs.write_json(Path(json_path), metrics)
@@ -666,11 +648,7 @@ def approx(out: str | None, **options: Any) -> None:
     problem.model.summary(print_fn=lambda line: console.print(line, highlight=False))
     name = "expression" if function.name == function.formula else function.name
     run_dir = Path(out) if out else runs.default_run_dir(f"approx-{name}")
-    result = run_approx(
-        problem,
-        run_dir,
-        [EpochProgress(problem.steps_per_epoch, problem.settings.epochs, err_console)],
-    )
+    result = run_approx(problem, run_dir, [EpochProgress(err_console)])
     console.print(f"Test: {headline(result.metrics)}", highlight=False)
     console.print(
         f"Run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})",
@@ -941,10 +919,6 @@ def compare(
     else:
         from .progress import EpochProgress
 
-        steps_per_epoch = -(
-            -int(len(data.x_train) * (1 - settings.validation_split)) // settings.batch_size
-        )
-
         def reference_epoch_line(epoch: int, logs: dict[str, float]) -> None:
             err_console.print(
                 f"{reference} epoch {epoch + 1}/{settings.epochs}{format_logs(logs)}",
@@ -955,7 +929,7 @@ def compare(
             settings,
             out_dir,
             {
-                "numpy": [EpochProgress(steps_per_epoch, settings.epochs, err_console)],
+                "numpy": [EpochProgress(err_console)],
                 "reference": [reference_epoch_line],
             },
             data=data,

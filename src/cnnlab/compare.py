@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from . import plots, runs
-from .metrics import agreement, classification_metrics
+from .connect import blas_threads
+from .evaluation import PREDICT_BATCH, Evaluation, run_facts
+from .metrics import agreement
 from .report import ReportFigure, Section, build_report, html_table
 from .training import (
     PreparedData,
@@ -139,7 +141,7 @@ def train_both(
             "history": history.history,
             "epoch_seconds": history.epoch_seconds,
             "memory": numpy_memory.growth,
-            "y_prob": model.predict(data.x_test, verbose=0),
+            "y_prob": model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0),
         },
         reference: {
             "model": trainer.to_engine(),
@@ -152,14 +154,6 @@ def train_both(
     }
 
 
-def blas_threads() -> int:
-    """How many threads NumPy's BLAS uses in this process."""
-    from threadpoolctl import threadpool_info
-
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return max(counts, default=1)
-
-
 def epoch_printer(hooks: list) -> Any:
     def on_epoch_end(epoch: int, logs: dict[str, float]) -> None:
         for hook in hooks:
@@ -169,21 +163,14 @@ def epoch_printer(hooks: list) -> Any:
 
 
 def engine_metrics(result: dict[str, Any], data: PreparedData, engine: str) -> dict[str, Any]:
-    """metrics.json-style figures of one engine, from scikit-learn."""
-    from .engine import losses
-
-    scores = classification_metrics(data.y_test, result["y_prob"], data.class_names)
-    return {
-        "test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result["y_prob"]),
-        "test_accuracy": scores["accuracy"],
-        **scores,
-        "params": result["model"].count_params(),
-        "epoch_seconds": list(result["epoch_seconds"]),
-        "seconds_per_epoch": float(np.median(result["epoch_seconds"])),
-        "memory_growth_mb": result["memory"] / 2**20,
-        "engine": engine,
-        "dataset": data.name,
-    }
+    """metrics.json-style figures of one engine: its test Evaluation and the run facts."""
+    evaluation = Evaluation.of_classifier(data.y_test, result["y_prob"], data.class_names)
+    seconds = list(result["epoch_seconds"])
+    return evaluation.metrics(
+        **run_facts(result["model"], seconds, engine, data.name),
+        seconds_per_epoch=float(np.median(seconds)),
+        memory_growth_mb=result["memory"] / 2**20,
+    )
 
 
 def compare(

@@ -16,12 +16,23 @@ from .engine.callbacks import Callback, format_logs
 
 
 class EpochProgress(Callback):
-    """``Epoch 3/15 ━━━━━━━━━━ 422/422 0:00:14 - accuracy: 0.9863 - loss: 0.0451``."""
+    """``Epoch 3/15 ━━━━━━━━━━ 422/422 0:00:14 - accuracy: 0.9863 - loss: 0.0451``.
 
-    def __init__(self, steps: int, epochs: int, console: Console | None = None) -> None:
-        self.steps, self.epochs = steps, epochs
+    The number of epochs and of steps per epoch come from Keras's ``params``, which the
+    trainer (the engine's or the PyTorch twin's) hands every callback before training."""
+
+    def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.progress: Progress | None = None
+        self.params: dict = {}
+
+    @property
+    def epochs(self) -> int:
+        return self.params["epochs"]
+
+    @property
+    def steps(self) -> int:
+        return self.params["steps"]
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.start = time.perf_counter()

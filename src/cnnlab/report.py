@@ -10,9 +10,7 @@ evaluation figures into ``figures/``.
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +23,8 @@ import numpy as np
 from cnnlab import __version__, plots
 from cnnlab.engine import limits
 from cnnlab.errors import CnnlabError
-from cnnlab.metrics import classification_metrics
-from cnnlab.runs import check_run_json, write_text
+from cnnlab.evaluation import Evaluation
+from cnnlab.runs import check_run_json, history_rows, read_history, write_text
 
 FIGURE_CAPTIONS: dict[str, str] = {
     "history.png": "Loss and accuracy per epoch (training and validation)",
@@ -235,33 +233,6 @@ def _read_json(run_dir: Path, name: str) -> dict[str, Any]:
         raise CnnlabError(str(error)) from None
 
 
-def _number_or_text(text: str) -> Any:
-    """A CSV cell as int, float or (when it is neither) the text itself."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
-
-
-def read_history_csv(path: Path) -> list[dict[str, Any]]:
-    """The rows of ``history.csv`` with numbers parsed; empty when the file is absent."""
-    if not path.is_file():
-        return []
-    try:
-        stream = io.StringIO(limits.read_file(path).decode("utf-8"), newline="")
-        return [
-            {key: _number_or_text(value) for key, value in row.items() if value not in ("", None)}
-            for row in csv.DictReader(stream)
-        ]
-    except (
-        csv.Error,
-        ValueError,
-    ) as error:  # a NUL byte, an overlong field, not UTF-8, over the limit
-        raise CnnlabError(f"{path}: not a readable history ({error})") from None
-
-
 def _overview_rows(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[list[Any]]:
     """Key facts of a run: dataset, engine, scores, parameters and training time."""
     merged = {"dataset": config.get("dataset"), "engine": config.get("engine"), **metrics}
@@ -375,7 +346,7 @@ def _run_sections(
         _overview_section(config, metrics),
         _model_section(run_dir, config),
         _history_section(
-            read_history_csv(run_dir / "history.csv"), _pick(figures, ["history.png"])
+            history_rows(read_history(run_dir / "history.csv")), _pick(figures, ["history.png"])
         ),
         Section(
             "Evaluation on the test set",
@@ -414,37 +385,35 @@ def render_run_report(run_dir: str | Path) -> Path:
 
 def write_figures_for_run(
     run_dir: str | Path,
+    evaluation: Evaluation,
     *,
     history: Mapping[str, Sequence[float]] | None,
-    y_true: np.ndarray,
-    y_prob: np.ndarray,
     x_test: np.ndarray,
-    class_names: Sequence[str],
     first_kernel: np.ndarray | None = None,
 ) -> list[Path]:
-    """Write the standard evaluation figures into ``run_dir/figures/`` and return their paths.
+    """Write the standard figures of a classifier's run into ``run_dir/figures/`` and return
+    their paths, every number taken from its test ``evaluation`` (the one metrics.json holds).
 
     History (when given), confusion matrix (counts and row-normalised), ROC, per-class
     scores, most confident mistakes, and the first-layer filters when ``first_kernel``
     (``(kh, kw, C_in, F)``) is given. ROC is skipped when no class has both outcomes.
     """
-    out = Path(run_dir) / "figures"
-    scores = classification_metrics(y_true, y_prob, list(class_names))
+    out, names = Path(run_dir) / "figures", list(evaluation.class_names)
+    y_true, y_prob, cm = evaluation.y_true, evaluation.y_prob, evaluation.confusion_matrix
     written = []
     if history and plots.history_metric_names(history):
         written.append(plots.plot_history(history, out / "history.png"))
-    cm = scores["confusion_matrix"]
-    written.append(plots.plot_confusion_matrix(cm, class_names, out / "confusion_matrix.png"))
+    written.append(plots.plot_confusion_matrix(cm, names, out / "confusion_matrix.png"))
     written.append(
         plots.plot_confusion_matrix(
-            cm, class_names, out / "confusion_matrix_normalized.png", normalize=True
+            cm, names, out / "confusion_matrix_normalized.png", normalize=True
         )
     )
     if plots.one_vs_rest_curves(y_true, y_prob):
-        written.append(plots.plot_roc(y_true, y_prob, class_names, out / "roc.png"))
-    written.append(plots.plot_per_class(scores["per_class"], out / "per_class.png"))
+        written.append(plots.plot_roc(y_true, y_prob, names, out / "roc.png"))
+    written.append(plots.plot_per_class(evaluation.scores["per_class"], out / "per_class.png"))
     written.append(
-        plots.plot_confident_mistakes(x_test, y_true, y_prob, class_names, out / "mistakes.png")
+        plots.plot_confident_mistakes(x_test, y_true, y_prob, names, out / "mistakes.png")
     )
     if first_kernel is not None:
         written.append(plots.plot_filters(first_kernel, out / "filters.png"))

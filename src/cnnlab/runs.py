@@ -145,15 +145,27 @@ def write_results(
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    """history.csv back as {"loss": [...], ...} (epoch and seconds included)."""
+    """history.csv back as {"epoch": [...], "loss": [...], ..., "seconds": [...]}; empty when the
+    file is absent. The one reader of a history: reports, the lab and approx all use it."""
+    if not path.is_file():
+        return {}
     try:
         rows = list(csv.DictReader(io.StringIO(limits.read_file(path).decode(), newline="")))
         return {
             key: [float(row[key]) for row in rows if row[key] != ""]
             for key in (rows[0] if rows else {})
         }
-    except (csv.Error, ValueError, TypeError) as err:
+    except (csv.Error, ValueError, TypeError) as err:  # a NUL byte, text, not UTF-8, too long
         raise CnnlabError(f"{path}: not a readable history ({err})") from None
+
+
+def history_rows(history: dict[str, list[float]]) -> list[dict[str, float | int]]:
+    """A history as table rows, one per epoch (the epoch number as an int)."""
+    rows = [dict(zip(history, values)) for values in zip(*history.values())]
+    for row in rows:
+        if "epoch" in row:
+            row["epoch"] = int(row["epoch"])
+    return rows
 
 
 def read_json(run_dir: Path, name: str) -> dict[str, Any]:

@@ -17,9 +17,11 @@ import numpy as np
 
 from . import models, runs
 from .datasets import Dataset, load_dataset, prepare_images
-from .engine import Sequential, callbacks, losses, metadata, optimizers, saving
+from .engine import Sequential, callbacks, metadata, optimizers, saving
+from .engine.batches import training_count
 from .engine.model import CHECKPOINT_FORMAT
 from .errors import CnnlabError
+from .evaluation import Evaluation, evaluate_model, run_facts
 from .utils import to_categorical
 
 ENGINES = ("numpy", "torch")
@@ -125,16 +127,45 @@ def load_data(settings: TrainSettings) -> PreparedData:
 
 
 @dataclass
+class PreparedRun:
+    """A run checked and ready to train: the settings, the data and the compiled model.
+
+    ``prepare`` makes it: everything that can be refused (settings, labels, a batch larger
+    than the training set, a model that does not fit the images) is refused there, once,
+    before the run directory is touched."""
+
+    settings: TrainSettings
+    data: PreparedData
+    model: Sequential
+    config: dict[str, Any]
+
+
+@dataclass
 class TrainResult:
     """What a run produced, in memory (the run directory holds the same on disk)."""
 
     model: Sequential
     history: dict[str, list[float]]
     epoch_seconds: list[float]
+    evaluation: Evaluation
     metrics: dict[str, Any]
-    y_prob: np.ndarray
     run_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def y_prob(self) -> np.ndarray:
+        return self.evaluation.y_prob
+
+
+def prepare(settings: TrainSettings, data: PreparedData | None = None) -> PreparedRun:
+    """Validate the settings, load the data (unless given), build and compile the model."""
+    settings.validate()
+    data = data or load_data(settings)
+    check_labels(data)
+    settings.model = settings.model or models.default_model(data.input_shape)  # named in config
+    model, config = build_compiled_model(settings, data)
+    check_batch_fits(settings, data)
+    return PreparedRun(settings, data, model, config)
 
 
 def build_compiled_model(settings: TrainSettings, data: PreparedData) -> tuple[Sequential, dict]:
@@ -142,12 +173,17 @@ def build_compiled_model(settings: TrainSettings, data: PreparedData) -> tuple[S
     spec = settings.model or models.default_model(data.input_shape)
     config = models.model_config(spec, data.input_shape, data.num_classes)
     model = models.build_model(config, data.num_classes, settings.seed)
+    compile_as_seed(model, settings)
+    return model, config
+
+
+def compile_as_seed(model: Sequential, settings: TrainSettings) -> None:
+    """Compile as the seed program: the chosen optimizer, categorical cross-entropy, accuracy."""
     model.compile(
         optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
-    return model, config
 
 
 def check_labels(data: PreparedData) -> None:
@@ -170,7 +206,8 @@ def check_labels(data: PreparedData) -> None:
 
 
 def check_batch_fits(settings: TrainSettings, data: PreparedData) -> None:
-    train_count = math.floor(len(data.x_train) * (1 - settings.validation_split))
+    """Refuse a batch larger than the images left for training after the validation split."""
+    train_count = training_count(len(data.x_train), settings.validation_split)
     if settings.batch_size > train_count:
         raise CnnlabError(
             f"batch size {settings.batch_size} is larger than the {train_count} training images"
@@ -234,14 +271,6 @@ def fit_torch(
         model.get_config(), model.optimizer.get_config(), model.loss.get_config(), settings.seed
     )
     trainer.set_weights_from(model)  # the same initial weights as the engine would start from
-    hooks = callbacks.CallbackList(progress, model)
-
-    def epoch_done(epoch: int, logs: dict[str, float]) -> None:
-        hooks.on_epoch_end(epoch, logs)
-        if epoch + 1 < settings.epochs:
-            hooks.on_epoch_begin(epoch + 1)
-
-    hooks.on_epoch_begin(0)
     history = trainer.fit(
         x,
         y,
@@ -249,41 +278,25 @@ def fit_torch(
         epochs=settings.epochs,
         validation_split=settings.validation_split,
         shuffle_rng=model.shuffle_rng,
-        on_epoch_end=epoch_done,
+        callbacks=progress,
+        engine_model=model,  # the callbacks' model, as in the engine's fit
     )
-    hooks.on_train_end()
     trainer.to_engine(model)
     return history, list(trainer.epoch_seconds)
 
 
 def evaluate(
     model: Sequential, data: PreparedData, settings: TrainSettings, epoch_seconds: list[float]
-) -> tuple[dict, np.ndarray]:
-    """Test metrics (design.md's metrics.json keys) and the test probabilities (N, K)."""
-    from .metrics import classification_metrics
-
-    y_prob = model.predict(
-        data.x_test, verbose=0
-    )  # batches of 32, as Keras: 2.5x the images per second of batches of 1000
-    scores = classification_metrics(data.y_test, y_prob, data.class_names)
-    test_loss = losses.get("sparse_categorical_crossentropy")(data.y_test, y_prob)
-    metrics = {
-        "test_loss": test_loss,
-        "test_accuracy": scores["accuracy"],
-        **scores,
-        "params": model.count_params(),
-        "epoch_seconds": list(epoch_seconds),
-        "engine": settings.engine,
-        "dataset": data.name,
-        "class_names": data.class_names,
-    }
-    return metrics, y_prob
+) -> tuple[Evaluation, dict[str, Any]]:
+    """The test set's Evaluation and the run's ``metrics.json`` (its scores and the run facts)."""
+    evaluation = evaluate_model(model, data.x_test, data.y_test, data.class_names)
+    facts = run_facts(model, epoch_seconds, settings.engine, data.name)
+    return evaluation, evaluation.metrics(**facts)
 
 
-def write_run(
-    run_dir: Path, settings: TrainSettings, config: dict, result: TrainResult, data: PreparedData
-) -> None:
-    """config.json, model, history.csv, metrics.json, summary.txt, figures and report.html.
+def write_run(run_dir: Path, result: TrainResult, data: PreparedData) -> None:
+    """model, history.csv, metrics.json, summary.txt, figures and report.html (config.json is
+    written when the run starts).
 
     ``result.extra["write_seconds"]``: this step's wall seconds, mostly the figures
     (matplotlib's import included)."""
@@ -291,25 +304,21 @@ def write_run(
     from .report import render_run_report, write_figures_for_run
 
     runs.write_results(run_dir, result.model, result.history, result.epoch_seconds, result.metrics)
-    first_conv = next(
-        (
-            layer.params["kernel"]
-            for layer in result.model.layers
-            if layer.params and layer.params["kernel"].ndim == 4
-        ),
-        None,
-    )
     write_figures_for_run(
         run_dir,
+        result.evaluation,
         history=result.history,
-        y_true=data.y_test,
-        y_prob=result.y_prob,
         x_test=data.x_test,
-        class_names=data.class_names,
-        first_kernel=first_conv,
+        first_kernel=first_conv_kernel(result.model),
     )
     render_run_report(run_dir)
     result.extra["write_seconds"] = time.perf_counter() - started
+
+
+def first_conv_kernel(model: Sequential) -> np.ndarray | None:
+    """The kernel (kh, kw, C_in, F) of the model's first convolution, if it has one."""
+    kernels = (layer.params.get("kernel") for layer in model.layers if layer.params)
+    return next((kernel for kernel in kernels if kernel is not None and kernel.ndim == 4), None)
 
 
 def write_config(run_dir: Path, settings: TrainSettings, config: dict, data: PreparedData) -> None:
@@ -328,29 +337,21 @@ def write_config(run_dir: Path, settings: TrainSettings, config: dict, data: Pre
 
 
 def train(
-    settings: TrainSettings,
+    run: TrainSettings | PreparedRun,
     run_dir: Path,
     progress: list[callbacks.Callback] | None = None,
-    data: PreparedData | None = None,
     resume: bool = False,
     overwrite: bool = False,
 ) -> TrainResult:
-    """The whole run: check, load, build, train (checkpointing every epoch), evaluate, write
-    ``run_dir``.
+    """The whole run: prepare (unless prepared), train (checkpointing every epoch), evaluate,
+    write ``run_dir``.
 
     The run directory is locked for the whole run (a second ``train`` into it refuses), a finished
     run in it is replaced only with ``overwrite``, and the checkpoint goes only once it is whole."""
-    settings.validate()
-    data = data or load_data(settings)
-    check_labels(data)
-    settings.model = settings.model or models.default_model(
-        data.input_shape
-    )  # config.json names the model used
-    model, config = build_compiled_model(settings, data)
-    check_batch_fits(settings, data)
+    prepared = run if isinstance(run, PreparedRun) else prepare(run)
     run_dir = runs.prepare_run_dir(run_dir)
     with runs.run_lock(run_dir):
-        return train_locked(settings, run_dir, progress, data, model, config, resume, overwrite)
+        return train_locked(prepared, run_dir, progress or [], resume, overwrite)
 
 
 def check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
@@ -368,25 +369,32 @@ def check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
 
 
 def train_locked(
-    settings: TrainSettings,
+    run: PreparedRun,
     run_dir: Path,
-    progress: list[callbacks.Callback] | None,
-    data: PreparedData,
-    model: Sequential,
-    config: dict,
+    progress: list[callbacks.Callback],
     resume: bool,
     overwrite: bool,
 ) -> TrainResult:
     """train() once the run directory is this process's alone."""
     check_run_dir(run_dir, resume, overwrite)
-    checkpoint = run_dir / callbacks.BackupAndRestore.FILE
     if not resume:
-        runs.clear_results(
-            run_dir
-        )  # with --overwrite: no file of the old run is left to mix with the new one
-        write_config(run_dir, settings, config, data)
+        runs.clear_results(run_dir)  # with --overwrite: no file of the old run is left to mix in
+        write_config(run_dir, run.settings, run.config, run.data)
+    history, seconds = fit_interruptibly(run, progress, run_dir)
+    evaluation, metrics = evaluate(run.model, run.data, run.settings, seconds)
+    result = TrainResult(run.model, history, seconds, evaluation, metrics, run_dir)
+    write_run(run_dir, result, run.data)
+    (run_dir / callbacks.BackupAndRestore.FILE).unlink(missing_ok=True)  # only now: all written
+    return result
+
+
+def fit_interruptibly(
+    run: PreparedRun, progress: list[callbacks.Callback], run_dir: Path
+) -> tuple[dict, list[float]]:
+    """fit() with its checkpoints in run_dir; Ctrl-C says what was kept and how to go on."""
+    checkpoint = run_dir / callbacks.BackupAndRestore.FILE
     try:
-        history, seconds = fit(settings, model, data, progress or [], checkpoint_dir=run_dir)
+        return fit(run.settings, run.model, run.data, progress, checkpoint_dir=run_dir)
     except KeyboardInterrupt:
         kept = (
             f"the finished epochs are saved in {checkpoint}"
@@ -396,11 +404,6 @@ def train_locked(
         raise Interrupted(
             f"interrupted: {kept}; continue with: cnnlab train --resume {run_dir}"
         ) from None
-    metrics, y_prob = evaluate(model, data, settings, seconds)
-    result = TrainResult(model, history, seconds, metrics, y_prob, run_dir)
-    write_run(run_dir, settings, config, result, data)
-    checkpoint.unlink(missing_ok=True)  # only now: every file of the run is written
-    return result
 
 
 def resume_settings(run_dir: Path) -> TrainSettings:

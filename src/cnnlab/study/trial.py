@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from .. import models, runs
-from ..engine import losses, optimizers
+from ..connect import blas_threads
 from ..errors import CnnlabError
-from ..training import PreparedData, TrainSettings, fit
+from ..evaluation import PREDICT_BATCH, Evaluation
+from ..training import PreparedData, TrainSettings, compile_as_seed, fit
 from .spec import StudySpec, apply_configuration, configurations
 
 STORED_METRICS = (
@@ -136,13 +137,9 @@ def train_and_evaluate(
 ) -> None:
     """Compile as the seed program, fit, predict the test images; fills result's y_prob,
     history and params (``score`` makes the metrics)."""
-    model.compile(
-        optimizer=optimizers.get(settings.optimizer, settings.learning_rate),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    compile_as_seed(model, settings)
     history, epoch_seconds = fit(settings, model, data, [])
-    result.y_prob = model.predict(data.x_test, verbose=0)
+    result.y_prob = model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0)
     result.history = {
         **{k: [float(v) for v in values] for k, values in history.items()},
         "seconds": [float(s) for s in epoch_seconds],
@@ -156,32 +153,11 @@ def score(result: TrialResult, data: PreparedData) -> TrialResult:
     if result.status != "done" or result.y_prob is None:
         result.y_prob = None
         return result
-    from ..metrics import classification_metrics  # scikit-learn: imported by the driver only
-
     try:
-        scores = classification_metrics(data.y_test, result.y_prob, data.class_names)
-        metrics = {
-            "test_accuracy": scores["accuracy"],
-            "test_loss": losses.get("sparse_categorical_crossentropy")(data.y_test, result.y_prob),
-            **scores,
-        }
-        result.metrics = {key: metrics[key] for key in STORED_METRICS if key in metrics}
-    except (
-        Exception
-    ) as err:  # e.g. NaN probabilities from a model that diverged without the guard noticing
-        result.status, result.error = (
-            "failed",
-            f"scoring the test predictions failed: {type(err).__name__}: {err}",
-        )
+        scores = Evaluation.of_classifier(data.y_test, result.y_prob, data.class_names).scores
+        result.metrics = {key: scores[key] for key in STORED_METRICS if key in scores}
+    except Exception as err:  # e.g. NaN probabilities from a model that diverged unnoticed
+        result.status = "failed"
+        result.error = f"scoring the test predictions failed: {type(err).__name__}: {err}"
     result.y_prob = None
     return result
-
-
-def blas_threads() -> int | None:
-    """The BLAS thread count of this process (threadpoolctl), to check for oversubscription."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return max(counts) if counts else None
