@@ -6,36 +6,71 @@ reverse (each stores its weight gradients), then one optimizer step on every tra
 weight. ``Sequential`` orders its layers in a line; a functional model (``graph.Functional``,
 made by ``Model(inputs, outputs)`` as in Keras) orders them as a directed acyclic graph.
 A model is itself a layer, so a model can be used inside another.
+
+``Model`` keeps Keras's methods; the checks of x and y are in ``model_inputs``, the pieces of
+fit/evaluate/predict around the training step in ``training_loop``, the files in
+``model_files``. Their public names stay importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import limits, saving
 from . import losses as losses_module
 from . import metrics as metrics_module
+from . import model_files, model_inputs, training_loop
 from . import optimizers as optimizers_module
-from .callbacks import Callback, CallbackList, History, TerminateOnNaN
-from .config import default_seed, floatx
+from .callbacks import Callback, CallbackList, History
+from .config import default_seed
 from .errors import UnsupportedKerasFeature
-from .layers import Layer, deserialize, unique_name
+from .layers import Layer, unique_name
+from .model_files import CHECKPOINT_FORMAT, load_model, load_weight_arrays, model_from_config
+from .model_inputs import Data, check_sparse_labels, refuse_unsupported, sample_count, take
 from .summary import print_summary
 from .threads import ThreadFitter
+from .training_loop import (
+    EpochPlan,
+    Totals,
+    TrainingDiverged,
+    check_batch_size,
+    check_compile_arguments,
+    check_finite,
+    copy_outputs,
+    fit_hooks,
+    fit_validation,
+    join_outputs,
+    loss_and_metrics,
+    predict_batches,
+    progress_hooks,
+    split_validation,
+)
 
-CHECKPOINT_FORMAT = "cnnlab-checkpoint"
-Data = np.ndarray | list[np.ndarray]  # one array per model input
-
-
-class TrainingDiverged(ValueError):
-    """The loss or a gradient became NaN or infinite; the message names where and when."""
+# Model, and the names callers imported from this module before it was split
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Data",
+    "Model",
+    "Totals",
+    "TrainingDiverged",
+    "check_batch_size",
+    "check_sparse_labels",
+    "copy_outputs",
+    "layer_rngs",
+    "leaf_weights",
+    "load_model",
+    "load_weight_arrays",
+    "model_from_config",
+    "refuse_unsupported",
+    "sample_count",
+    "split_validation",
+    "take",
+]
 
 
 class Model(Layer):
@@ -193,29 +228,9 @@ class Model(Layer):
     ) -> None:
         """Choose the optimizer, loss and metrics (keras.Model.compile); run_eagerly and
         jit_compile are accepted and change nothing here (the engine is always eager)."""
-        if loss is None:
-            raise ValueError(
-                f"{self.name}: compile() needs a loss, e.g. loss='categorical_crossentropy'"
-            )
-        for argument, value, default in (
-            ("loss_weights", loss_weights, None),
-            ("weighted_metrics", weighted_metrics, None),
-            ("steps_per_execution", steps_per_execution, 1),
-        ):
-            if value != default:
-                raise UnsupportedKerasFeature(
-                    f"{self.name}.compile: {argument}={value!r} is not supported by cnnlab"
-                )
-        if (
-            isinstance(loss, (list, tuple))
-            or isinstance(loss, dict)
-            and "name" not in loss
-            or isinstance(metrics, dict)
-        ):
-            raise UnsupportedKerasFeature(
-                f"{self.name}.compile: one loss per output (a list or dict of losses) is not "
-                "supported by cnnlab: models have one output"
-            )
+        check_compile_arguments(
+            self.name, loss, metrics, loss_weights, weighted_metrics, steps_per_execution
+        )
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
         metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])
@@ -241,52 +256,22 @@ class Model(Layer):
         validation_freq: int = 1,
     ) -> History:
         """Train for ``epochs`` passes over (x, y); returns a History (keras.Model.fit).
-
-        validation_split takes the *last* fraction of the data, before any shuffling.
-        """
+        validation_split takes the *last* fraction of the data, before any shuffling."""
         self.require_compiled("fit")
+        refuse_unsupported("fit", class_weight=class_weight, sample_weight=sample_weight)
         refuse_unsupported(
-            "fit",
-            class_weight=class_weight,
-            sample_weight=sample_weight,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps,
+            "fit", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps
         )
         x, y = self.standardize(x, y, "fit")
         batch_size = check_batch_size(batch_size or 32)
-        if validation_data is None and validation_split:
-            x, y, validation_data = split_validation(x, y, validation_split)
-        elif validation_data is not None:
-            validation_data = self.standardize(*validation_data[:2], "fit validation_data")
-        steps = math.ceil(sample_count(x) / batch_size)
-        hooks = CallbackList(
-            callbacks,
-            add_history=True,
-            add_progbar=verbose not in (0, False),
-            model=self,
-            verbose=verbose,
-            epochs=epochs,
-            steps=steps,
+        x, y, validation_data = fit_validation(self, x, y, validation_split, validation_data)
+        plan = EpochPlan(
+            batch_size, epochs, shuffle, validation_data, validation_batch_size, validation_freq
         )
-        self.history = hooks.history
-        self.stop_training, self.resume_epoch = False, 0
-        # a TerminateOnNaN in the list takes over from the guard: Keras stops after the batch
-        # instead
-        self.divergence_guard = not any(isinstance(c, TerminateOnNaN) for c in hooks.callbacks)
+        hooks = fit_hooks(self, callbacks, verbose, epochs, math.ceil(sample_count(x) / batch_size))
         hooks.on_train_begin()  # BackupAndRestore may restore a checkpoint and set resume_epoch
         with self.fitted_threads():  # BLAS threads: the cores other work leaves free
-            logs = self.epochs_loop(
-                x,
-                y,
-                batch_size,
-                epochs,
-                max(initial_epoch, self.resume_epoch),
-                shuffle,
-                validation_data,
-                validation_batch_size,
-                validation_freq,
-                hooks,
-            )
+            logs = self.epochs_loop(x, y, plan, max(initial_epoch, self.resume_epoch), hooks)
         hooks.on_train_end(logs)
         return self.history
 
@@ -304,58 +289,16 @@ class Model(Layer):
             self.thread_fitter = outer
 
     def epochs_loop(
-        self,
-        x: Data,
-        y: np.ndarray,
-        batch_size: int,
-        epochs: int,
-        first: int,
-        shuffle: bool,
-        validation_data: tuple[Data, np.ndarray] | None,
-        validation_batch_size: int | None,
-        validation_freq: int,
-        hooks: Callback,
+        self, x: Data, y: np.ndarray, plan: EpochPlan, first: int, hooks: Callback
     ) -> dict[str, float]:
-        """Epochs first..epochs-1, each with its validation; stops early when a callback asks."""
-        logs: dict[str, float] = {}
-        for epoch in range(first, epochs):
-            self.epoch = epoch
-            hooks.on_epoch_begin(epoch)
-            logs = self.train_epoch(x, y, batch_size, shuffle, hooks)
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self.test_loop(
-                    *validation_data, validation_batch_size or batch_size, hooks
-                )
-                logs.update({f"val_{key}": value for key, value in val_logs.items()})
-            hooks.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        return logs
+        """Epochs first..plan.epochs-1, each with its validation (training_loop.epochs_loop)."""
+        return training_loop.epochs_loop(self, x, y, plan, first, hooks)
 
     def train_epoch(
         self, x: Data, y: np.ndarray, batch_size: int, shuffle: bool, hooks: Callback
     ) -> dict[str, float]:
-        """One pass over the data in mini-batches; the logs are sample-weighted means."""
-        order = (
-            self.shuffle_rng.permutation(sample_count(x)) if shuffle else np.arange(sample_count(x))
-        )
-        totals = Totals(self.metrics)
-        start = time.perf_counter()
-        for step, begin in enumerate(range(0, len(order), batch_size)):
-            batch = order[begin : begin + batch_size]
-            self.step = step
-            hooks.on_train_batch_begin(step)
-            with np.errstate(over="ignore", invalid="ignore"):  # the divergence guard reports these
-                y_batch = y[batch]
-                totals.add(
-                    self.train_step(take(x, batch), y_batch), y_batch, self.last_output, len(batch)
-                )
-            hooks.on_train_batch_end(step, totals.logs())
-            self.thread_fitter.tick()
-            if self.stop_training:
-                break
-        self.last_epoch_seconds = time.perf_counter() - start
-        return totals.logs()
+        """One pass over the data in mini-batches (training_loop.train_epoch)."""
+        return training_loop.train_epoch(self, x, y, batch_size, shuffle, hooks)
 
     def train_step(self, x: Data, y: np.ndarray) -> float:
         """Forward, loss, backward, optimizer step on one batch; returns the loss."""
@@ -385,24 +328,9 @@ class Model(Layer):
         return fused is not None and activation is not None and activation.name == fused
 
     def check_finite(self, loss: float, arrays: str) -> None:
-        """The divergence guard: NaN or infinity in the loss, the gradients (checked before the
-        update, so a bad gradient never reaches the weights) or the weights (after it)."""
-        values = self.grads if arrays == "grads" else self.weights_dict()
-        broken = next((key for key, value in values.items() if not np.isfinite(value).all()), None)
-        if math.isfinite(loss) and broken is None:
-            return
-        layer = broken.rsplit("/", 1)[0] if broken else None
-        where = (
-            f"first in the {'gradient' if arrays == 'grads' else 'weights'} of layer '{layer}'"
-            if broken
-            else "in the loss"
-        )
-        raise TrainingDiverged(
-            f"training diverged at epoch {getattr(self, 'epoch', 0) + 1}, batch "
-            f"{getattr(self, 'step', 0) + 1}: "
-            f"the loss is {loss:.4g} and NaN or infinity appeared {where}. "
-            f"Lower the learning rate (now {self.optimizer.learning_rate:g})."
-        )
+        """The divergence guard (training_loop.check_finite): TrainingDiverged on NaN or
+        infinity in the loss, the gradients ("grads") or the weights ("weights")."""
+        check_finite(self, loss, arrays)
 
     def train_on_batch(self, x: Data, y: np.ndarray) -> float | list[float]:
         """One optimizer step on (x, y); the loss, and the metrics if any
@@ -431,37 +359,16 @@ class Model(Layer):
         refuse_unsupported("evaluate", sample_weight=sample_weight, steps=steps)
         x, y = self.standardize(x, y, "evaluate")
         batch_size = check_batch_size(batch_size or 32)
-        hooks = CallbackList(
-            callbacks,
-            add_progbar=verbose not in (0, False),
-            model=self,
-            verbose=verbose,
-            epochs=1,
-            steps=math.ceil(len(y) / batch_size),
-        )
+        hooks = progress_hooks(self, callbacks, verbose, math.ceil(len(y) / batch_size))
         with self.fitted_threads():
             logs = self.test_loop(x, y, batch_size, hooks)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values if len(values) > 1 else values[0]
+        return logs if return_dict else loss_and_metrics(logs)
 
     def test_loop(
         self, x: Data, y: np.ndarray, batch_size: int, hooks: Callback
     ) -> dict[str, float]:
-        """The loss and metrics over (x, y) in batches, at inference; calls the on_test_* hooks."""
-        totals = Totals(self.metrics)
-        hooks.on_test_begin()
-        for step, begin in enumerate(range(0, len(y), batch_size)):
-            hooks.on_test_batch_begin(step)
-            y_pred = self.forward(take(x, slice(begin, begin + batch_size)))
-            y_batch = y[begin : begin + batch_size]
-            totals.add(self.loss(y_batch, y_pred), y_batch, y_pred, len(y_batch))
-            hooks.on_test_batch_end(step, totals.logs())
-            self.thread_fitter.tick()
-        logs = totals.logs()
-        hooks.on_test_end(logs)
-        return logs
+        """The loss and metrics over (x, y) in batches, at inference (training_loop.test_loop)."""
+        return training_loop.test_loop(self, x, y, batch_size, hooks)
 
     def evaluate_logs(self, x: Data, y: np.ndarray, batch_size: int) -> dict[str, float]:
         """The loss and metrics over (x, y), without callbacks."""
@@ -489,28 +396,12 @@ class Model(Layer):
         x = self.standardize_x(x, "predict")
         batch_size = check_batch_size(batch_size or 32)
         count = sample_count(x)
-        hooks = CallbackList(
-            callbacks,
-            add_progbar=verbose not in (0, False),
-            model=self,
-            verbose=verbose,
-            epochs=1,
-            steps=math.ceil(count / batch_size),
-        )
+        hooks = progress_hooks(self, callbacks, verbose, math.ceil(count / batch_size))
         hooks.on_predict_begin()
-        outputs = []
         with self.fitted_threads():
-            for step, begin in enumerate(range(0, count, batch_size)):
-                hooks.on_predict_batch_begin(step)
-                outputs.append(
-                    copy_outputs(self.forward(take(x, slice(begin, begin + batch_size))))
-                )
-                hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
-                self.thread_fitter.tick()
+            outputs = predict_batches(self, x, count, batch_size, hooks)
         hooks.on_predict_end()
-        if outputs and isinstance(outputs[0], list):
-            return [np.concatenate(parts) for parts in zip(*outputs)]
-        return np.concatenate(outputs) if outputs else np.zeros((0, *self.output_shape), floatx())
+        return join_outputs(self, outputs)
 
     def predict_on_batch(self, x: Data) -> np.ndarray | list[np.ndarray]:
         return copy_outputs(self.forward(self.standardize_x(x, "predict_on_batch")))
@@ -556,81 +447,19 @@ class Model(Layer):
 
     def standardize_x(self, x: Data, method: str) -> Data:
         """x as an array of floatx (a list of them for several inputs); builds the model
-        from x's shape if it has no Input."""
-        if (
-            x is None
-            or not isinstance(x, (np.ndarray, list, tuple))
-            and not hasattr(x, "__array__")
-        ):
-            raise UnsupportedKerasFeature(
-                f"{self.name}.{method}: x must be NumPy arrays; {type(x).__name__} (a generator, "
-                "tf.data or "
-                "PyDataset input) is not supported by cnnlab"
-            )
-        if self.n_inputs > 1:
-            if not isinstance(x, (list, tuple)) or len(x) != self.n_inputs:
-                raise ValueError(
-                    f"{self.name}.{method}: the model has {self.n_inputs} inputs; pass a list of "
-                    f"{self.n_inputs} arrays"
-                )
-            return [
-                self.check_input(np.asarray(part), shape, method)
-                for part, shape in zip(x, self.input_shapes)
-            ]
-        x = np.asarray(x)
-        if not self.built:
-            self.build(x.shape[1:])
-        return self.check_input(x, self.input_shape, method)
+        from x's shape if it has no Input (model_inputs.standardize_x)."""
+        return model_inputs.standardize_x(self, x, method)
 
     def check_input(self, x: np.ndarray, shape: tuple[int, ...], method: str) -> np.ndarray:
-        if x.ndim < 1 or tuple(x.shape[1:]) != tuple(shape):
-            hint = (
-                " (add the channel axis: x[..., None])"
-                if tuple(x.shape[1:]) + (1,) == tuple(shape)
-                else ""
-            )
-            raise ValueError(
-                f"{self.name}.{method}: expected input of shape (N, {', '.join(map(str, shape))}), "
-                f"received {x.shape}{hint}"
-            )
-        if x.dtype.kind not in "fiub":
-            raise ValueError(f"{self.name}.{method}: x must hold numbers, received dtype {x.dtype}")
-        return x.astype(floatx(), copy=False)
+        return model_inputs.check_input(self, x, shape, method)
 
     def standardize(self, x: Data, y: np.ndarray, method: str) -> tuple[Data, np.ndarray]:
         """x and y as arrays with matching counts; NaN or infinity refused before training."""
-        if y is None:
-            raise ValueError(f"{self.name}.{method}: y (the targets) is missing")
-        x, y = self.standardize_x(x, method), np.asarray(y)
-        if sample_count(x) != len(y):
-            raise ValueError(
-                f"{self.name}.{method}: x has {sample_count(x)} samples but y has {len(y)}"
-            )
-        if len(y) == 0:
-            raise ValueError(f"{self.name}.{method}: no samples")
-        for name, array in [
-            *(("x", part) for part in (x if isinstance(x, list) else [x])),
-            ("y", y),
-        ]:
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
-                raise ValueError(f"{self.name}.{method}: {name} contains NaN or infinity")
-        if not isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
-            y = self.match_output_shape(y.astype(floatx(), copy=False), method)
-        elif isinstance(self.output_shape, tuple):
-            check_sparse_labels(y, self.output_shape[-1], f"{self.name}.{method}")
-        return x, y
+        return model_inputs.standardize(self, x, y, method)
 
     def match_output_shape(self, y: np.ndarray, method: str) -> np.ndarray:
         """Targets shaped like the output; (N,) is accepted for a one-unit output, as Keras does."""
-        if tuple(y.shape[1:]) == tuple(self.output_shape):
-            return y
-        if y.size == len(y) * math.prod(self.output_shape):
-            return y.reshape(len(y), *self.output_shape)
-        raise ValueError(
-            f"{self.name}.{method}: y has shape {y.shape} but the model's output is (N, "
-            f"{', '.join(map(str, self.output_shape))}); one-hot encode labels with to_categorical "
-            "or use loss='sparse_categorical_crossentropy'"
-        )
+        return model_inputs.match_output_shape(self, y, method)
 
     # ------------------------------------------------------------ weights, files
     def get_weights(self) -> list[np.ndarray]:
@@ -691,127 +520,24 @@ class Model(Layer):
     def save(self, path: str | Path, overwrite: bool = True, **kwargs: Any) -> None:
         """Write config, compile settings and weights into one file (no pickle), atomically.
         A suffix registered as another format (".keras") is written in that format."""
-        other = saving.other_format(path)
-        if other is not None:
-            other[0](self, path)
-            return
-        meta = {
-            "model_class": type(self).__name__,
-            "model_config": self.get_config(),
-            "compile_config": self.compile_config(),
-        }
-        saving.write_archive(path, meta, self.weights_dict())
+        model_files.save_model(self, path)
 
     def save_weights(self, path: str | Path, overwrite: bool = True) -> None:
         """Only the weights, in cnnlab's archive format (keras.Model.save_weights)."""
-        saving.write_archive(
-            path, {"model_class": type(self).__name__, "weights_only": True}, self.weights_dict()
-        )
+        model_files.save_weights(self, path)
 
     def load_weights(self, path: str | Path, **kwargs: Any) -> None:
         """Weights written by save_weights (or save) of a model of the same architecture."""
-        _, arrays = saving.read_archive(path)
-        load_weight_arrays(self, arrays, path)
+        model_files.load_weights(self, path)
 
     def save_checkpoint(self, path: str | Path, epoch: int, history: History) -> None:
         """Everything needed to continue training exactly: weights, optimizer state, random
         states, history so far and the number of finished epochs. Written atomically."""
-        meta = {
-            "model_config": self.get_config(),
-            "compile_config": self.compile_config(),
-            "epoch": epoch,
-            "history": history.history,
-            "epoch_seconds": history.epoch_seconds,
-            "rng_states": {name: rng.bit_generator.state for name, rng in self.rngs().items()},
-        }
-        arrays = {f"weights/{k}": v for k, v in self.weights_dict().items()}
-        arrays.update({f"optimizer/{k}": v for k, v in self.optimizer.get_state().items()})
-        saving.write_archive(path, meta, arrays, kind=CHECKPOINT_FORMAT)
+        model_files.save_checkpoint(self, path, epoch, history)
 
     def load_checkpoint(self, path: str | Path) -> tuple[int, dict[str, list[float]], list[float]]:
         """Restore a checkpoint of this model; returns (finished epochs, history, epoch seconds)."""
-        meta, arrays = saving.read_archive(path, kind=CHECKPOINT_FORMAT)
-        weights = {
-            k.removeprefix("weights/"): v for k, v in arrays.items() if k.startswith("weights/")
-        }
-        if (
-            sorted(weights) != sorted(self.weights_dict())
-            or meta["model_config"].get("layers") != self.get_config()["layers"]
-        ):
-            raise ValueError(f"{path}: the checkpoint belongs to a different model")
-        load_weight_arrays(self, weights, path)
-        self.optimizer.set_state(
-            {
-                k.removeprefix("optimizer/"): v
-                for k, v in arrays.items()
-                if k.startswith("optimizer/")
-            }
-        )
-        try:
-            for name, rng in self.rngs().items():
-                rng.bit_generator.state = meta["rng_states"][name]
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
-                f"{path}: meta.json: field 'rng_states' does not fit this model ({err!r:.80})"
-            ) from None
-        return meta["epoch"], meta["history"], meta["epoch_seconds"]
-
-
-def load_model(path: str | Path, compile: bool = True, **kwargs: Any) -> Model:
-    """A model saved by ``Model.save`` (keras.models.load_model); verifies the checksum.
-    A suffix registered as another format (".keras") is read in that format."""
-    other = saving.other_format(path)
-    if other is not None:
-        return other[1](path, compile=compile)
-    meta, arrays = saving.read_archive(path)
-    if meta.get("weights_only"):
-        raise ValueError(
-            f"{path}: holds only weights (save_weights); build the model, then "
-            "model.load_weights(path)"
-        )
-    try:
-        model = model_from_config(meta["model_config"], meta.get("model_class", "Sequential"))
-    except (KeyError, TypeError, AttributeError) as err:
-        raise ValueError(
-            f"{path}: the model config in the file is incomplete or damaged ({err!r})"
-        ) from None
-    load_weight_arrays(model, arrays, path)
-    settings = meta.get("compile_config")
-    if compile and settings:
-        try:
-            model.compile_from_config(settings)
-        except (KeyError, TypeError, AttributeError, ValueError) as err:
-            raise ValueError(
-                f"{path}: meta.json: field 'compile_config' is incomplete or damaged ({err})"
-            ) from None
-    return model
-
-
-def model_from_config(
-    config: dict[str, Any] | list[dict[str, Any]], class_name: str = "Sequential"
-) -> Model:
-    """A Sequential or functional model from its get_config()."""
-    if class_name not in ("Sequential", "Functional"):
-        raise ValueError(f"unknown model class {class_name!r}")
-    spec = {"class_name": class_name, "config": config}
-    limits.check_model_params(
-        lambda: deserialize(spec), "the model"
-    )  # counted before any weight is allocated
-    return deserialize(spec)
-
-
-def load_weight_arrays(model: Model, arrays: dict[str, np.ndarray], path: str | Path) -> None:
-    """Copy arrays keyed "layer/param" into the model; names and shapes must match."""
-    expected = model.weights_dict()
-    if sorted(expected) != sorted(arrays):
-        raise ValueError(f"{path}: the weights in the file do not match the model")
-    for key, value in arrays.items():
-        if value.shape != expected[key].shape:
-            raise ValueError(
-                f"{path}: weight {key!r} has shape {value.shape}, the model needs "
-                f"{expected[key].shape}"
-            )
-        expected[key][...] = value
+        return model_files.load_checkpoint(self, path)
 
 
 def leaf_weights(model: Model) -> Iterator[tuple[Layer, str, np.ndarray]]:
@@ -831,91 +557,3 @@ def layer_rngs(model: Model, prefix: str = "") -> Iterator[tuple[str, np.random.
             yield from layer_rngs(layer, f"{prefix}{layer.name}/")
         elif hasattr(layer, "rng"):
             yield f"{prefix}{layer.name}", layer.rng
-
-
-# ----------------------------------------------------------------------- helpers
-def refuse_unsupported(method: str, **arguments: Any) -> None:
-    """Keras arguments cnnlab does not implement, refused by name unless left at None."""
-    for argument, value in arguments.items():
-        if value is not None:
-            raise UnsupportedKerasFeature(f"{method}: {argument}= is not supported by cnnlab")
-
-
-def check_sparse_labels(y: np.ndarray, classes: int, where: str) -> None:
-    """Sparse labels are class indices 0..classes-1: another would index past the output, and a
-    negative one would silently train the class counted from the end."""
-    if y.dtype.kind not in "iub" and (y.dtype.kind != "f" or (y != np.round(y)).any()):
-        raise ValueError(
-            f"{where}: sparse labels must be whole class indices, received dtype {y.dtype}"
-        )
-    bad = (y < 0) | (y >= classes)
-    if bad.any():
-        raise ValueError(
-            f"{where}: label {y[bad].flat[0].item()!r} is not a class index of the model's "
-            f"{classes} outputs (expected 0 to {classes - 1})"
-        )
-
-
-def sample_count(x: Data) -> int:
-    return len(x[0]) if isinstance(x, list) else len(x)
-
-
-def take(x: Data, index: np.ndarray | slice) -> Data:
-    """The samples at index of one array, or of each array of a multi-input x."""
-    return [part[index] for part in x] if isinstance(x, list) else x[index]
-
-
-def copy_outputs(y: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-    """Outputs the caller owns (a layer's output may be its reused scratch memory)."""
-    return [part.copy() for part in y] if isinstance(y, list) else y.copy()
-
-
-def check_batch_size(batch_size: int) -> int:
-    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, received {batch_size!r}")
-    return int(batch_size)
-
-
-def split_validation(
-    x: Data, y: np.ndarray, fraction: float
-) -> tuple[Data, np.ndarray, tuple[Data, np.ndarray]]:
-    """Keras's rule: the last floor-complement fraction is validation, in the given order."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation_split must be between 0 and 1, received {fraction!r}")
-    split_at = int(math.floor(len(y) * (1.0 - fraction)))
-    if split_at in (0, len(y)):
-        raise ValueError(f"{len(y)} samples are too few to split with validation_split={fraction}")
-    return (
-        take(x, slice(None, split_at)),
-        y[:split_at],
-        (take(x, slice(split_at, None)), y[split_at:]),
-    )
-
-
-class Totals:
-    """Running sample-weighted sums of the loss and of each metric over batches."""
-
-    def __init__(self, metrics: list[metrics_module.Metric] | None = None) -> None:
-        self.metrics = list(metrics or [])
-        self.loss = 0.0
-        self.count = 0
-        self.metric_totals = [0.0] * len(self.metrics)
-        self.metric_counts = [0] * len(self.metrics)
-
-    def add(self, loss: float, y_true: np.ndarray, y_pred: np.ndarray, count: int) -> None:
-        self.loss += loss * count
-        self.count += count
-        for i, metric in enumerate(self.metrics):
-            total, n = metric.batch_totals(y_true, y_pred)
-            self.metric_totals[i] += total
-            self.metric_counts[i] += n
-
-    def logs(self) -> dict[str, float]:
-        logs = {"loss": self.loss / max(self.count, 1)}
-        for metric, total, n in zip(self.metrics, self.metric_totals, self.metric_counts):
-            logs[metric.name] = total / max(n, 1)
-        return logs
-
-    def values(self) -> float | list[float]:
-        values = list(self.logs().values())
-        return values if len(values) > 1 else values[0]
