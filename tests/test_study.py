@@ -18,7 +18,17 @@ from rich.console import Console
 
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
-from cnnlab.study import StudyStore, TrialResult, load_spec, parse_spec, plan_trials, runners, trial
+from cnnlab.study import (
+    StudyStore,
+    TrialResult,
+    load_spec,
+    parse_spec,
+    plan_trials,
+    pool,
+    runners,
+    shared_data,
+    trial,
+)
 from cnnlab.study import report as study_report
 from cnnlab.study.spec import apply_configuration, value_label
 
@@ -246,7 +256,7 @@ def test_resume_skips_finished_trials_and_reruns_unfinished_ones(tmp_path, capsy
         ran.append(task.key)
         return trial.run_trial(task, data)
 
-    monkeypatch.setattr(runners, "run_trial", counting)
+    monkeypatch.setattr(pool, "run_trial", counting)  # the jobs=1 path runs trials in pool.py
     assert run_cli(capsys, "study", spec, "--jobs", "1", "--out", out)[0] == 0
     assert ran == [] and trials_of(out / "study.sqlite") == list(before.values())
     interrupted = next(k for k, t in before.items() if t["status"] == "done")
@@ -492,7 +502,7 @@ def test_without_room_in_dev_shm_each_worker_gets_a_copy_and_the_same_results(
     results = []
     for room in ("enough", "none"):
         if room == "none":  # as in a Docker container with its 64 MB /dev/shm and a large dataset
-            monkeypatch.setattr(runners, "shared_memory_room", lambda: 0)
+            monkeypatch.setattr(shared_data, "shared_memory_room", lambda: 0)
             with runners.SharedData(data) as shared:
                 assert shared.memory is None and shared.handle["data"] is data
         with runners.open_store(spec, tmp_path / f"{room}.sqlite") as store:

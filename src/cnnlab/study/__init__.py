@@ -5,7 +5,11 @@ spec.py     the spec file: base model, training settings, axes ("layer.argument"
 trial.py    one trial (configuration x seed): build, train, predict; never raises; the driver
             scores it
 store.py    the SQLite file: one row per trial, written in a transaction as it finishes
-runners.py  local worker processes or Ray tasks; the driver writes; one progress bar
+runners.py  running a study: the driver scores and writes; re-exports the runners' names
+pool.py     LocalRunner: spawned worker processes (worker.py runs inside each one)
+shared_data.py  the prepared arrays in shared memory, mapped read-only by the workers
+ray_runner.py   RayRunner: trials as Ray tasks
+dispatch.py progress.py  what the runners hand back to the driver; the progress bar
 report.py   the study report: trials table, effect of each axis, Pareto fronts
 ```
 """
