@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -436,3 +439,32 @@ def test_saliency_shows_image_absolute_gradient_and_overlay() -> None:
     assert titles == ["Input", "|gradient|", "Overlay"]
     np.testing.assert_allclose(image_axes(fig)[1].images[0].get_array(), np.abs(gradient))
     assert len(image_axes(fig)[2].images) == 2
+
+
+# --------------------------------------------------------------------------- no import side effects
+
+BACKEND_SCRIPT = """
+import sys
+import matplotlib
+backend = matplotlib.get_backend()
+import cnnlab.plots, cnnlab.study.report
+assert matplotlib.get_backend() == backend, (backend, matplotlib.get_backend())
+assert "matplotlib.pyplot" not in sys.modules
+path = cnnlab.plots.plot_history({"loss": [1.0, 0.5]}, sys.argv[1])
+print(backend, path.read_bytes()[:8] == b"\\x89PNG\\r\\n\\x1a\\n")
+"""
+
+
+def test_importing_the_figures_leaves_the_backend_alone_and_pngs_still_save(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["MPLBACKEND"] = "svg"  # not Agg: cnnlab must neither switch it nor need it (no display)
+    target = tmp_path / "figures" / "history.png"
+    done = subprocess.run(
+        [sys.executable, "-c", BACKEND_SCRIPT, str(target)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["svg", "True"]

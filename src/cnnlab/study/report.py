@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from ..errors import CnnlabError
-from ..plots import display_text, fixed_figure, save_figure
+from ..plots import save_figure
+from ..plots.study import accuracy_of, figure_axis, figure_pareto, pareto_front
 from ..report import ReportFigure, Section, build_report, html_table
 from .spec import value_label
 from .store import DB_NAME, StudyStore
@@ -86,10 +84,6 @@ class Point:
         return float(np.std(self.accuracies))
 
 
-def accuracy_of(trial: dict[str, Any]) -> float:
-    return float(trial["metrics"]["test_accuracy"])
-
-
 def configuration_points(trials: list[dict[str, Any]]) -> list[Point]:
     """Finished trials grouped by configuration (mean over seeds)."""
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -104,17 +98,6 @@ def configuration_points(trials: list[dict[str, Any]]) -> list[Point]:
         )
         for group in groups.values()
     ]
-
-
-def pareto_front(cost: list[float], gain: list[float]) -> list[int]:
-    """Indices of the points no other point beats: lower or equal cost and higher gain."""
-    order = sorted(range(len(cost)), key=lambda i: (cost[i], -gain[i]))
-    front, best = [], -math.inf
-    for i in order:
-        if gain[i] > best:
-            front.append(i)
-            best = gain[i]
-    return front
 
 
 def axis_table(
@@ -220,88 +203,6 @@ def _direction(points: float) -> str:
 
 def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, list[Axes]]:
-    """``columns`` panels in a fixed layout
-    (no layout engine pass; the saved PNG takes in longer labels)."""
-    fig = fixed_figure(width, height, (0.9, 0.2, 0.8, 0.4), columns=columns, gap=1.0)
-    return fig, list(np.atleast_1d(fig.subplots(1, columns)))
-
-
-def figure_axis(address: str, labels: list[str], done: list[dict[str, Any]]) -> Figure:
-    """Accuracy (each trial, mean and spread) and parameters against the values of one axis."""
-    fig, (acc_ax, params_ax) = _figure(10, 3.6, 2)
-    rng = np.random.default_rng(0)  # jitter only, so overlapping dots stay visible
-    for i, label in enumerate(labels):
-        mine = [t for t in done if value_label(t["configuration"][address]) == label]
-        if not mine:
-            continue
-        accuracies = np.array([accuracy_of(t) for t in mine])
-        jitter = i + rng.uniform(-0.12, 0.12, len(mine))
-        acc_ax.scatter(jitter, accuracies, s=14, color="#9bbcd8", zorder=2)
-        acc_ax.errorbar(
-            i,
-            accuracies.mean(),
-            yerr=accuracies.std(),
-            fmt="o",
-            color="#1f4e79",
-            capsize=5,
-            zorder=3,
-        )
-        params_ax.scatter(jitter, [t["params"] for t in mine], s=14, color="#e3a36f")
-    for ax, ylabel in ((acc_ax, "test accuracy"), (params_ax, "parameters")):
-        shown = [display_text(label) for label in labels]  # literal text, no mathtext, shortened
-        ax.set_xticks(range(len(labels)), shown, rotation=20 if max(map(len, shown)) > 6 else 0)
-        ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.set_xlabel(display_text(address, 80))
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    acc_ax.set_title("accuracy: trials (dots), mean ± std")
-    params_ax.set_title("parameters")
-    return fig
-
-
-def figure_pareto(points: list[Point], cost: str) -> Figure:
-    """Accuracy of each configuration against its parameters or seconds, the Pareto front marked."""
-    fig, (ax,) = _figure(7, 4.4)
-    xs = [p.params if cost == "params" else p.seconds for p in points]
-    ys = [p.accuracy for p in points]
-    ax.errorbar(
-        xs,
-        ys,
-        yerr=[p.spread for p in points],
-        fmt="o",
-        color="#4682b4",
-        ecolor="#9bbcd8",
-        markersize=5,
-        capsize=2,
-        label="configuration (mean over seeds)",
-    )
-    front = pareto_front(xs, ys)
-    ax.step(
-        [xs[i] for i in front], [ys[i] for i in front], where="post", color="#c0392b", linewidth=1.2
-    )
-    ax.scatter(
-        [xs[i] for i in front],
-        [ys[i] for i in front],
-        s=90,
-        facecolors="none",
-        edgecolors="#c0392b",
-        linewidths=1.6,
-        label="Pareto front",
-        zorder=3,
-    )
-    if cost == "params" and min(xs) > 0 and max(xs) / min(xs) > 10:
-        ax.set_xscale("log")
-    ax.set_xlabel("parameters" if cost == "params" else "seconds per trial (build, train, predict)")
-    ax.set_ylabel("test accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    return fig
 
 
 # --------------------------------------------------------------------------- sections
