@@ -23,12 +23,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cnnlab import models
-from cnnlab.engine import Input, Sequential, layers, set_floatx
+from cnnlab.engine import Input, Sequential, callbacks, layers, set_floatx
+from cnnlab.engine.callbacks import Callback
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
@@ -549,6 +551,112 @@ def test_trainer_refuses_inputs_of_the_wrong_shape():
     )
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 2\)"):
         trainer.fit(np.zeros((4, 3)), np.zeros((4, 2)))
+
+
+# ---------------------------------------------------------------- callbacks
+RECORDED_HOOKS = (
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+)
+
+
+class HookRecorder(Callback):
+    """Records every fit hook as (hook, epoch or batch, sorted log keys), and the params it
+    was handed; ``stop_at`` (epoch, batch) sets ``model.stop_training`` after that batch."""
+
+    def __init__(self, stop_at: tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+        self.stop_at, self.epoch = stop_at, -1
+
+
+def recording(hook: str) -> Callable[..., None]:
+    """A hook that records its call; logs come by keyword (batch hooks) or by position."""
+
+    def record(self: HookRecorder, *args: Any, logs: dict | None = None) -> None:
+        numbers = tuple(a for a in args if isinstance(a, int))
+        given = next((a for a in args if isinstance(a, dict)), logs)
+        self.calls.append((hook, *numbers, tuple(sorted(given or {}))))
+        if hook == "on_epoch_begin":
+            self.epoch = numbers[0]
+        if hook == "on_train_batch_end" and self.stop_at == (self.epoch, numbers[0]):
+            self.model.stop_training = True
+
+    return record
+
+
+for _hook in RECORDED_HOOKS:
+    setattr(HookRecorder, _hook, recording(_hook))
+
+
+def engine_and_twin(seed: int = 3) -> tuple[Sequential, reference.TorchTrainer]:
+    """The seed dense model without dropout (SGD) and its torch trainer, same weights."""
+    model = seed_dense(seed=seed, optimizer={"name": "sgd", "learning_rate": 0.1}, dropout=0.0)
+    trainer = reference.TorchTrainer(
+        model.get_config(), model.optimizer.get_config(), "categorical_crossentropy", seed=seed
+    )
+    trainer.set_weights_from(model)
+    return model, trainer
+
+
+def test_trainer_calls_the_hooks_of_the_engine_fit_in_its_order_with_its_params():
+    x, y = blobs(40, seed=2)
+    model, trainer = engine_and_twin()
+    generator = copy.deepcopy(model.shuffle_rng)
+    fit = dict(batch_size=8, epochs=2, validation_split=0.25)
+    ours, theirs = HookRecorder(), HookRecorder()
+    model.fit(x, y, verbose=0, callbacks=[ours], **fit)
+    history = trainer.fit(x, y, shuffle_rng=generator, callbacks=[theirs], **fit)
+    assert theirs.calls == ours.calls
+    assert theirs.params == ours.params == {"verbose": 0, "epochs": 2, "steps": 4}
+    assert ("on_test_batch_end", 1, ("accuracy", "loss")) in theirs.calls  # 10 to validate
+    assert theirs.model is trainer.engine_model and trainer.engine_model.history.history == history
+    np.testing.assert_allclose(
+        history["val_loss"], model.history.history["val_loss"], atol=FLOAT32_TOLERANCE, rtol=0
+    )
+
+
+def test_stop_training_from_a_batch_hook_ends_the_epoch_after_that_batch():
+    x, y = blobs(40, seed=2)
+    model, trainer = engine_and_twin()
+    generator = copy.deepcopy(model.shuffle_rng)
+    ours, theirs = HookRecorder(stop_at=(1, 2)), HookRecorder(stop_at=(1, 2))
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[ours])
+    history = trainer.fit(x, y, batch_size=8, epochs=3, shuffle_rng=generator, callbacks=[theirs])
+    batches = [call[1] for call in theirs.calls if call[0] == "on_train_batch_end"]
+    assert batches == [0, 1, 2, 3, 4, 0, 1, 2] and len(history["loss"]) == 2  # 5 steps an epoch
+    assert theirs.calls == ours.calls and theirs.calls[-1][0] == "on_train_end"
+    assert_same_weights(model, trainer, FLOAT32_TOLERANCE)  # stopped after the same batch
+
+
+def test_early_stopping_stops_at_the_engine_epoch_and_restores_the_best_weights(float64):
+    x, y = blobs(40, seed=2)
+    model, trainer = engine_and_twin()
+    generator = copy.deepcopy(model.shuffle_rng)
+    fit = dict(batch_size=8, epochs=30, validation_split=0.25)
+
+    def early_stopping() -> callbacks.EarlyStopping:
+        return callbacks.EarlyStopping(min_delta=1e-3, patience=2, restore_best_weights=True)
+
+    engine_stop, torch_stop = early_stopping(), early_stopping()
+    history = model.fit(x, y, verbose=0, callbacks=[engine_stop], **fit).history
+    torch_history = trainer.fit(x, y, shuffle_rng=generator, callbacks=[torch_stop], **fit)
+    assert 0 < torch_stop.stopped_epoch == engine_stop.stopped_epoch < 29
+    assert torch_stop.best_epoch == engine_stop.best_epoch < torch_stop.stopped_epoch
+    np.testing.assert_allclose(
+        torch_history["val_loss"], history["val_loss"], atol=FLOAT64_TOLERANCE, rtol=0
+    )
+    assert_same_weights(model, trainer, FLOAT64_TOLERANCE)  # the best epoch's, in torch too
+    probabilities = trainer.predict(x[:8])
+    np.testing.assert_allclose(probabilities, model.predict(x[:8], verbose=0), atol=1e-6)
 
 
 def test_the_reference_package_does_not_import_torch():
