@@ -92,6 +92,12 @@ def download_file(
         size=size,
     )
     make_folder(dest.parent)
+    return try_mirrors(urls, dest, settings)
+
+
+def try_mirrors(urls: Sequence[str], dest: Path, settings: DownloadSettings) -> Path:
+    """``dest`` from the first mirror that delivers it intact; DatasetError listing every mirror
+    and why it failed."""
     failures = []
     for url in urls:
         reason = try_mirror(url, dest, settings)

@@ -290,26 +290,34 @@ class KerasTrainer:
         self.history, self.epoch_seconds = {}, []
         for epoch in range(epochs):
             order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
-            xb, yb = x[order], y[order]
-            start = time.perf_counter()
-            with quiet_keras():
-                epoch_history = self.keras_model.fit(
-                    xb, yb, batch_size=batch_size, epochs=1, shuffle=False, verbose=0
-                )
-            self.epoch_seconds.append(time.perf_counter() - start)
-            logs = keras_logs(epoch_history.history)
-            if validation_data is not None:
-                logs.update(
-                    {
-                        f"val_{k}": v
-                        for k, v in self.evaluate_logs(*validation_data, batch_size).items()
-                    }
-                )
+            logs = self.train_epoch(x[order], y[order], batch_size, validation_data)
             for key, value in logs.items():
                 self.history.setdefault(key, []).append(value)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, logs)
         return self.history
+
+    def train_epoch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        validation_data: tuple[np.ndarray, np.ndarray] | None,
+    ) -> dict[str, float]:
+        """One ``keras_model.fit(..., epochs=1, shuffle=False)`` on the samples in the order
+        given, its seconds appended to ``epoch_seconds`` (training only), then the validation
+        data evaluated; returns that epoch's logs ("loss" first, "val_*" after)."""
+        start = time.perf_counter()
+        with quiet_keras():
+            epoch_history = self.keras_model.fit(
+                x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+            )
+        self.epoch_seconds.append(time.perf_counter() - start)
+        logs = keras_logs(epoch_history.history)
+        if validation_data is not None:
+            validation = self.evaluate_logs(*validation_data, batch_size)
+            logs.update({f"val_{k}": v for k, v in validation.items()})
+        return logs
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> tuple[float, float]:
         """(loss, accuracy) with dropout off (keras.Model.evaluate); accuracy is NaN without the
