@@ -17,6 +17,7 @@ import copy
 import html
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import numpy as np
 
 from . import plots, runs
 from .connect import blas_threads
+from .engine.batches import steps_per_epoch, training_count
+from .engine.callbacks import CallbackList
 from .evaluation import PREDICT_BATCH, Evaluation, run_facts
 from .metrics import agreement
 from .report import ReportFigure, Section, build_report, html_table
@@ -132,7 +135,7 @@ def train_both(
             data.x_train,
             y,
             shuffle_rng=shuffle_copy,
-            on_epoch_end=epoch_printer(progress["reference"]),
+            on_epoch_end=epoch_hooks(progress["reference"], settings, len(data.x_train)),
             **fit,
         )
     return {
@@ -154,10 +157,19 @@ def train_both(
     }
 
 
-def epoch_printer(hooks: list) -> Any:
+def epoch_hooks(
+    callbacks: list, settings: TrainSettings, samples: int
+) -> Callable[[int, dict[str, float]], None]:
+    """For a trainer that reports only finished epochs (the Keras 3 twin): the callbacks get
+    Keras's ``params`` and their epoch hooks, as they would from a fit."""
+    steps = steps_per_epoch(training_count(samples, settings.validation_split), settings.batch_size)
+    hooks = CallbackList(callbacks, epochs=settings.epochs, steps=steps, verbose=0)
+    hooks.on_epoch_begin(0)
+
     def on_epoch_end(epoch: int, logs: dict[str, float]) -> None:
-        for hook in hooks:
-            hook(epoch, logs)
+        hooks.on_epoch_end(epoch, logs)
+        if epoch + 1 < settings.epochs:
+            hooks.on_epoch_begin(epoch + 1)
 
     return on_epoch_end
 

@@ -21,8 +21,9 @@ class EpochProgress(Callback):
     The number of epochs and of steps per epoch come from Keras's ``params``, which the
     trainer (the engine's or the PyTorch twin's) hands every callback before training."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, label: str = "Epoch") -> None:
         self.console = console or Console(stderr=True)
+        self.label = label  # e.g. "torch epoch" for the twin beside the engine
         self.progress: Progress | None = None
         self.params: dict = {}
 
@@ -39,7 +40,7 @@ class EpochProgress(Callback):
         if not self.console.is_terminal:
             return  # no live bar in a log file: one line per epoch only
         self.progress = Progress(
-            TextColumn("Epoch {task.fields[epoch]}"),
+            TextColumn(f"{self.label} {{task.fields[epoch]}}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -61,7 +62,7 @@ class EpochProgress(Callback):
             self.progress.stop()
         seconds = time.perf_counter() - self.start
         self.console.print(
-            f"Epoch {epoch + 1}/{self.epochs}: {seconds:.1f}s{format_logs(logs or {})}",
+            f"{self.label} {epoch + 1}/{self.epochs}: {seconds:.1f}s{format_logs(logs or {})}",
             highlight=False,
         )
 
