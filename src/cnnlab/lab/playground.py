@@ -10,6 +10,9 @@ computes over the plane) as a JSON string the server pushes to the page.
 The network sees the points scaled to the unit square, as ``cnnlab approx`` does
 (:class:`cnnlab.approx.InputEncoder`), so that "Save as run" writes a normal approx run
 directory that ``cnnlab report`` redraws.
+
+Its settings live in ``playground_settings.py`` and the equivalent Keras program in
+``playground_code.py``; both names are importable from here.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,19 @@ import numpy as np
 from .. import approx, models, runs
 from ..datasets import function2d
 from ..engine import optimizers
-from ..engine.activations import ACTIVATIONS
 from ..errors import CnnlabError
 from ..utils import to_categorical
+from .playground_code import export_code
+from .playground_settings import HIDDEN_ACTIVATIONS, PlaygroundSettings
+
+__all__ = [
+    "HIDDEN_ACTIVATIONS",
+    "Playground",
+    "PlaygroundSettings",
+    "b64",
+    "export_code",
+    "to_bytes",
+]
 
 GRID = 64  # the predicted region is GRID x GRID
 NEURON_GRID = 32  # each neuron's heatmap is NEURON_GRID x NEURON_GRID (every other grid point)
@@ -39,100 +52,6 @@ CHUNK_SECONDS = 0.06  # training time between two updates
 MAX_NEURON_LAYERS = 2  # heatmaps of the first hidden layers only
 MAX_CURVE_POINTS = 400  # points of each curve sent to the page
 EVAL_POINTS = 2000  # the training loss is measured on at most this many points
-HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax")
-
-
-@dataclass
-class PlaygroundSettings:
-    """Everything that decides a playground run; the page keeps it in its URL query."""
-
-    function: str = "ring-band"
-    samples: int = 2000
-    noise: float = 0.0
-    test_fraction: float = 0.2
-    layers: str = "16,16"  # units of each hidden Dense layer, comma-separated ("" for none)
-    activation: str = "tanh"
-    dropout: float = 0.0
-    optimizer: str = "adam"
-    learning_rate: float = 0.03
-    batch_size: int = 32
-    seed: int = 0
-
-    @classmethod
-    def from_query(cls, query: dict[str, str]) -> PlaygroundSettings:
-        """Settings from URL query values (strings); unknown keys are ignored; CnnlabError names a
-        bad value."""
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            if item.name in query:
-                values[item.name] = _convert(
-                    item.name, str(query[item.name]), type(getattr(cls(), item.name))
-                )
-        settings = cls(**values)
-        settings.validate()
-        return settings
-
-    def units(self) -> list[int]:
-        return [int(part) for part in self.layers.split(",") if part.strip()]
-
-    def validate(self) -> None:
-        try:
-            units = self.units()
-        except ValueError:
-            raise CnnlabError(
-                "layers must be numbers of units separated by commas, e.g. 8,8; received "
-                f"{self.layers!r}"
-            ) from None
-        checks = [
-            (
-                100 <= self.samples <= 20_000,
-                f"samples must be between 100 and 20,000, received {self.samples}",
-            ),
-            (
-                0 <= self.noise <= 0.5 or False,
-                f"noise must be between 0 and 0.5, received {self.noise}",
-            ),
-            (
-                0.05 <= self.test_fraction <= 0.9,
-                f"test fraction must be between 0.05 and 0.9, received {self.test_fraction}",
-            ),
-            (
-                len(units) <= 6 and all(1 <= u <= 64 for u in units),
-                f"use at most 6 hidden layers of 1 to 64 units, received {self.layers!r}",
-            ),
-            (
-                self.activation in HIDDEN_ACTIVATIONS,
-                f"activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, received "
-                f"{self.activation!r}",
-            ),
-            (0 <= self.dropout < 1, f"dropout must be in [0, 1), received {self.dropout}"),
-            (
-                self.optimizer in optimizers.OPTIMIZERS,
-                f"optimizer must be one of {', '.join(optimizers.OPTIMIZERS)}, received "
-                f"{self.optimizer!r}",
-            ),
-            (
-                0 < self.learning_rate <= 10 and math.isfinite(self.learning_rate),
-                f"learning rate must be in (0, 10], received {self.learning_rate}",
-            ),
-            (
-                1 <= self.batch_size <= 1024,
-                f"batch size must be between 1 and 1024, received {self.batch_size}",
-            ),
-            (0 <= self.seed < 2**32, f"seed must be between 0 and 2**32 - 1, received {self.seed}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise CnnlabError(message)
-
-
-def _convert(name: str, text: str, kind: type) -> Any:
-    try:
-        return kind(text) if kind is not int else int(text, 10)
-    except ValueError:
-        raise CnnlabError(
-            f"{name} must be a{'n integer' if kind is int else ' number'}, received {text!r}"
-        ) from None
 
 
 def b64(values: np.ndarray) -> str:
@@ -431,7 +350,7 @@ class Playground:
             "test_points": np.round(test, 4).tolist(),
             "test_labels": np.asarray(labels).astype(int).tolist(),
             "params": self.model.count_params(),
-            "batches_per_epoch": math.ceil(len(self.x_train) / self.settings.batch_size),
+            "batches_per_epoch": steps_per_epoch(len(self.x_train), self.settings.batch_size),
         }
 
     # ------------------------------------------------------------------ save and export
@@ -439,48 +358,12 @@ class Playground:
         """Write the current model as an approx run directory
         (config, model, history, metrics, figures, report)."""
         with self.lock:
-            s = self.settings
-            problem = approx.ApproxProblem(
-                approx.ApproxSettings(
-                    function=s.function,
-                    samples=s.samples,
-                    noise=s.noise,
-                    test_fraction=s.test_fraction,
-                    validation_split=0.0,
-                    model="playground",
-                    epochs=max(self.epoch, 1),
-                    batch_size=s.batch_size,
-                    optimizer=s.optimizer,
-                    learning_rate=s.learning_rate,
-                    seed=s.seed,
-                ),
-                self.function,
-                self.encoder,
-                self.x_train,
-                self.y_train,
-                self.x_test,
-                self.y_test,
-                self.model,
-                self.model_config(),
-            )
+            problem = self.approx_problem()
             test_output = self.model.predict(self.inputs_test, batch_size=4096, verbose=0)
-            snapshots = [
-                *self.snapshots,
-                *(
-                    []
-                    if self.snapshots[-1][0] == self.epoch
-                    else [(self.epoch, self.predict_snapshot())]
-                ),
-            ]
+            snapshots = self.snapshots_until_now()
             metrics = approx.test_metrics(problem, test_output, self.epoch_seconds)
             arrays = approx.field_arrays(problem, test_output, snapshots)
-            from .. import plots
-
-            metrics["grid_error"] = float(
-                plots.approx_errors(
-                    arrays["grid_predicted"], arrays["grid_truth"], self.function.num_classes
-                ).mean()
-            )
+            metrics["grid_error"] = self.grid_error(arrays)
             history = {k: v for k, v in self.epoch_history.items() if v}
             result = approx.ApproxResult(
                 metrics, history, list(self.epoch_seconds), arrays, runs.prepare_run_dir(run_dir)
@@ -488,47 +371,51 @@ class Playground:
             approx.write_run(problem, result)
             return result.run_dir
 
+    def approx_problem(self) -> approx.ApproxProblem:
+        """The playground as the problem ``cnnlab approx`` would have set up: its settings, data,
+        input encoder and model."""
+        s = self.settings
+        return approx.ApproxProblem(
+            approx.ApproxSettings(
+                function=s.function,
+                samples=s.samples,
+                noise=s.noise,
+                test_fraction=s.test_fraction,
+                validation_split=0.0,
+                model="playground",
+                epochs=max(self.epoch, 1),
+                batch_size=s.batch_size,
+                optimizer=s.optimizer,
+                learning_rate=s.learning_rate,
+                seed=s.seed,
+            ),
+            self.function,
+            self.encoder,
+            self.x_train,
+            self.y_train,
+            self.x_test,
+            self.y_test,
+            self.model,
+            self.model_config(),
+        )
+
+    def snapshots_until_now(self) -> list[tuple[int, np.ndarray]]:
+        """The boundary snapshots taken so far, and one of the current epoch when it has none."""
+        if self.snapshots[-1][0] == self.epoch:
+            return list(self.snapshots)
+        return [*self.snapshots, (self.epoch, self.predict_snapshot())]
+
+    def grid_error(self, arrays: dict[str, np.ndarray]) -> float:
+        """The mean error of the predicted field over the grid (as ``cnnlab approx`` reports it)."""
+        from .. import plots
+
+        return float(
+            plots.approx_errors(
+                arrays["grid_predicted"], arrays["grid_truth"], self.function.num_classes
+            ).mean()
+        )
+
     def export_code(self) -> str:
         """An equivalent Keras program
         (runs on Keras 3 or, with ``from cnnlab import keras``, on cnnlab's engine)."""
         return export_code(self.settings, self.regression, self.outputs, max(self.epoch, 1))
-
-
-def export_code(s: PlaygroundSettings, regression: bool, outputs: int, epochs: int) -> str:
-    """The playground's settings as a standalone Keras program."""
-    hidden = "".join(
-        f'    keras.layers.Dense({u}, activation="{s.activation}"),\n' for u in s.units()
-    )
-    dropout = f"    keras.layers.Dropout({s.dropout}),\n" if s.dropout else ""
-    last = (
-        "keras.layers.Dense(1)"
-        if regression
-        else f'keras.layers.Dense({outputs}, activation="softmax")'
-    )
-    loss = '"mse"' if regression else '"sparse_categorical_crossentropy"'
-    metrics = "[]" if regression else '["accuracy"]'
-    optimizer = type(optimizers.get(s.optimizer)).__name__
-    return f'''"""The cnnlab lab playground as a Keras program: {s.function!r}, seed {s.seed}."""
-import keras  # or, on cnnlab's own engine: from cnnlab import keras
-import numpy as np
-
-from cnnlab.approx import InputEncoder
-from cnnlab.datasets import function2d
-
-function = function2d.get_function({s.function!r})
-(x_train, y_train), (x_test, y_test) = function2d.make_dataset(
-    function, {s.samples}, noise={s.noise}, test_fraction={s.test_fraction}, seed={s.seed})
-encoder = InputEncoder(function.domain)  # the network sees the points scaled to [0, 1] x [0, 1]
-x_train, x_test = encoder.encode(x_train), encoder.encode(x_test)
-
-keras.utils.set_random_seed({s.seed})
-model = keras.Sequential([
-    keras.Input(shape=(2,)),
-{hidden}{dropout}    {last},
-])
-model.compile(optimizer=keras.optimizers.{optimizer}(learning_rate={s.learning_rate}), \
-loss={loss}, metrics={metrics})
-model.fit(x_train, y_train, batch_size={s.batch_size}, epochs={epochs}, \
-validation_data=(x_test, y_test))
-print(model.evaluate(x_test, y_test, verbose=0))
-'''
