@@ -118,9 +118,7 @@ def train_both(
 ) -> dict[str, dict[str, Any]]:
     """Train the engine and its framework twin from identical weights and batch order."""
     model, config = build_compiled_model(settings, data)
-    shuffle_copy = copy.deepcopy(
-        model.shuffle_rng
-    )  # taken before the engine draws its first permutation
+    shuffle_copy = copy.deepcopy(model.shuffle_rng)  # before the engine draws its first batches
     trainer = reference_trainer(reference, model, settings.seed)
     y = to_categorical(data.y_train, data.num_classes)
     fit = dict(
@@ -130,31 +128,28 @@ def train_both(
     )
     with PeakMemory() as numpy_memory:
         history = model.fit(data.x_train, y, verbose=0, callbacks=progress["numpy"], **fit)
+    hooks = (  # the PyTorch trainer takes the engine's callbacks; Keras 3's reports epochs
+        {"callbacks": progress["reference"]}
+        if reference == "torch"
+        else {"on_epoch_end": epoch_hooks(progress["reference"], settings, len(data.x_train))}
+    )
     with PeakMemory() as reference_memory:
-        reference_history = trainer.fit(
-            data.x_train,
-            y,
-            shuffle_rng=shuffle_copy,
-            on_epoch_end=epoch_hooks(progress["reference"], settings, len(data.x_train)),
-            **fit,
-        )
-    return {
-        "numpy": {
-            "model": model,
-            "history": history.history,
-            "epoch_seconds": history.epoch_seconds,
-            "memory": numpy_memory.growth,
-            "y_prob": model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0),
-        },
-        reference: {
-            "model": trainer.to_engine(),
-            "history": reference_history,
-            "epoch_seconds": list(trainer.epoch_seconds),
-            "memory": reference_memory.growth,
-            "y_prob": trainer.predict(data.x_test, batch_size=1000),
-        },
-        "config": config,
+        reference_history = trainer.fit(data.x_train, y, shuffle_rng=shuffle_copy, **hooks, **fit)
+    numpy_result = {
+        "model": model,
+        "history": history.history,
+        "epoch_seconds": history.epoch_seconds,
+        "memory": numpy_memory.growth,
+        "y_prob": model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0),
     }
+    reference_result = {
+        "model": trainer.to_engine(),
+        "history": reference_history,
+        "epoch_seconds": list(trainer.epoch_seconds),
+        "memory": reference_memory.growth,
+        "y_prob": trainer.predict(data.x_test, batch_size=1000),
+    }
+    return {"numpy": numpy_result, reference: reference_result, "config": config}
 
 
 def epoch_hooks(

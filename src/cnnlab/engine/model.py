@@ -15,16 +15,15 @@ fit/evaluate/predict around the training step in ``training_loop``, the files in
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import batches, model_files, model_inputs, training_loop
 from . import losses as losses_module
 from . import metrics as metrics_module
-from . import model_files, model_inputs, training_loop
 from . import optimizers as optimizers_module
 from .callbacks import Callback, CallbackList, History
 from .config import default_seed
@@ -268,7 +267,9 @@ class Model(Layer):
         plan = EpochPlan(
             batch_size, epochs, shuffle, validation_data, validation_batch_size, validation_freq
         )
-        hooks = fit_hooks(self, callbacks, verbose, epochs, math.ceil(sample_count(x) / batch_size))
+        hooks = fit_hooks(
+            self, callbacks, verbose, epochs, batches.steps_per_epoch(sample_count(x), batch_size)
+        )
         hooks.on_train_begin()  # BackupAndRestore may restore a checkpoint and set resume_epoch
         with self.fitted_threads():  # BLAS threads: the cores other work leaves free
             logs = self.epochs_loop(x, y, plan, max(initial_epoch, self.resume_epoch), hooks)
@@ -359,7 +360,9 @@ class Model(Layer):
         refuse_unsupported("evaluate", sample_weight=sample_weight, steps=steps)
         x, y = self.standardize(x, y, "evaluate")
         batch_size = check_batch_size(batch_size or 32)
-        hooks = progress_hooks(self, callbacks, verbose, math.ceil(len(y) / batch_size))
+        hooks = progress_hooks(
+            self, callbacks, verbose, batches.steps_per_epoch(len(y), batch_size)
+        )
         with self.fitted_threads():
             logs = self.test_loop(x, y, batch_size, hooks)
         return logs if return_dict else loss_and_metrics(logs)
@@ -396,7 +399,7 @@ class Model(Layer):
         x = self.standardize_x(x, "predict")
         batch_size = check_batch_size(batch_size or 32)
         count = sample_count(x)
-        hooks = progress_hooks(self, callbacks, verbose, math.ceil(count / batch_size))
+        hooks = progress_hooks(self, callbacks, verbose, batches.steps_per_epoch(count, batch_size))
         hooks.on_predict_begin()
         with self.fitted_threads():
             outputs = predict_batches(self, x, count, batch_size, hooks)

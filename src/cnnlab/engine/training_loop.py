@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import metrics as metrics_module
+from .batches import training_count
 from .callbacks import Callback, CallbackList, TerminateOnNaN
 from .config import floatx
 from .errors import UnsupportedKerasFeature
@@ -89,7 +90,7 @@ def split_validation(
     """Keras's rule: the last floor-complement fraction is validation, in the given order."""
     if not 0 < fraction < 1:
         raise ValueError(f"validation_split must be between 0 and 1, received {fraction!r}")
-    split_at = int(math.floor(len(y) * (1.0 - fraction)))
+    split_at = training_count(len(y), fraction)
     if split_at in (0, len(y)):
         raise ValueError(f"{len(y)} samples are too few to split with validation_split={fraction}")
     return (

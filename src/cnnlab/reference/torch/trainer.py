@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cnnlab.engine.batches import steps_per_epoch
 from cnnlab.engine.callbacks import Callback, CallbackList, LambdaCallback
 from cnnlab.engine.config import floatx
 from cnnlab.engine.model import Totals
@@ -143,7 +144,7 @@ class TorchTrainer:
             self.engine_model, x, y, batch_size, validation_split, validation_data, rng
         )
         model = self.engine_model if engine_model is None else engine_model
-        steps = math.ceil(len(x) / batch_size)
+        steps = steps_per_epoch(len(x), batch_size)
         hooks = fit_callbacks(
             callbacks, on_epoch_end, model, verbose=verbose, epochs=epochs, steps=steps
         )
