@@ -693,33 +693,28 @@ def render_report(run_dir: str | Path) -> Path:
     """(Re)build the run's report.html from its files: overview, figures with captions, history,
     model."""
     run_dir = Path(run_dir)
-    config, metrics = (
-        runs.read_json(run_dir, "config.json"),
-        runs.read_json(run_dir, "metrics.json"),
+    config = runs.read_json(run_dir, "config.json")
+    metrics = runs.read_json(run_dir, "metrics.json")
+    sections = report_sections(run_dir, config, metrics)
+    title = f"cnnlab approx run {run_dir.name} (function {short(config['function']['name'])})"
+    return build_report(
+        title, [s for s in sections if s.html or s.figures], run_dir / "report.html"
     )
+
+
+def report_sections(
+    run_dir: Path, config: dict[str, Any], metrics: dict[str, Any]
+) -> list[Section]:
+    """Overview, original and predicted, the learned field, test metrics, training, model."""
     captions = figure_captions(config, metrics)
 
     def figures(*names: str) -> list[ReportFigure]:
-        return [
-            ReportFigure(run_dir / "figures" / n, captions[n])
-            for n in names
-            if (run_dir / "figures" / n).is_file()
-        ]
+        paths = [run_dir / "figures" / name for name in names]
+        return [ReportFigure(path, captions[path.name]) for path in paths if path.is_file()]
 
     history_rows = runs.history_rows(runs.read_history(run_dir / "history.csv"))
-    summary_path = run_dir / "summary.txt"
-    summary = (
-        limits.read_file(summary_path).decode(errors="replace") if summary_path.is_file() else ""
-    )
     sections = [
-        Section(
-            "Overview",
-            [
-                html_table(overview_rows(config, metrics), ["Quantity", "Value"]),
-                "<h3>Settings</h3>",
-                html_table(list(config.get("training", {}).items()), ["Setting", "Value"]),
-            ],
-        ),
+        Section("Overview", overview_fragments(config, metrics)),
         Section(
             "Original and predicted",
             [],
@@ -731,16 +726,29 @@ def render_report(run_dir: str | Path) -> Path:
             [html_table(history_rows)] if history_rows else [],
             figures("snapshots.png", "history.png"),
         ),
-        Section("Model", [f"<pre>{html.escape(summary)}</pre>"] if summary else []),
+        Section("Model", summary_fragments(run_dir)),
     ]
     if metrics.get("confusion_matrix"):
         header = ["", *[f"pred {name}" for name in metrics["class_names"]]]
         tables = [html_table(metrics["per_class"]), html_table(confusion_rows(metrics), header)]
         sections.insert(3, Section("Test metrics", tables))
-    title = f"cnnlab approx run {run_dir.name} (function {short(config['function']['name'])})"
-    return build_report(
-        title, [s for s in sections if s.html or s.figures], run_dir / "report.html"
-    )
+    return sections
+
+
+def overview_fragments(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    return [
+        html_table(overview_rows(config, metrics), ["Quantity", "Value"]),
+        "<h3>Settings</h3>",
+        html_table(list(config.get("training", {}).items()), ["Setting", "Value"]),
+    ]
+
+
+def summary_fragments(run_dir: Path) -> list[str]:
+    """The model summary as preformatted text, when the run holds one."""
+    path = run_dir / "summary.txt"
+    if not path.is_file():
+        return []
+    return [f"<pre>{html.escape(limits.read_file(path).decode(errors='replace'))}</pre>"]
 
 
 def confusion_rows(metrics: dict[str, Any]) -> list[list[Any]]:

@@ -257,27 +257,25 @@ def overview_section(
     rows += [
         ["Training settings", json.dumps(spec["training"])],
         ["Fixed changes", json.dumps(spec.get("fixed", {}))],
-    ]
-    rows += [
         ["Trial seconds (sum)", float(sum(t["seconds"] or 0 for t in trials))],
         ["Hosts", ", ".join(sorted({t["host"] for t in trials if t["host"]}))],
         ["Created", study["created"]],
     ]
     if points:
-        best = max(points, key=lambda p: p.accuracy)
-        label = ", ".join(f"{a} = {value_label(v)}" for a, v in best.configuration.items())
-        rows.append(
-            [
-                "Best configuration",
-                f"{label}: accuracy {best.accuracy:.4f} ({best.params:,} parameters)",
-            ]
-        )
+        rows.append(["Best configuration", best_configuration(points)])
     fragments = [
         html_table(rows, ["Quantity", "Value"]),
         "<h3>Spec file</h3>",
         f"<pre>{html.escape(study['spec_text'])}</pre>",
     ]
     return Section("Overview", fragments)
+
+
+def best_configuration(points: list[Point]) -> str:
+    """ "pool_size = 2, ...: accuracy 0.9812 (34,826 parameters)" of the most accurate point."""
+    best = max(points, key=lambda p: p.accuracy)
+    label = ", ".join(f"{a} = {value_label(v)}" for a, v in best.configuration.items())
+    return f"{label}: accuracy {best.accuracy:.4f} ({best.params:,} parameters)"
 
 
 def axes_section(
