@@ -45,10 +45,11 @@ class Evaluation:
     ) -> Evaluation:
         """Every classification metric of probabilities ``y_prob`` (N, K) against ``y_true``."""
         from .engine import losses
-        from .metrics import classification_metrics  # scikit-learn: imported when first scored
+        from .metrics import as_probability_matrix, classification_metrics  # scikit-learn
 
         scores = classification_metrics(y_true, y_prob, class_names)
-        loss = losses.get("sparse_categorical_crossentropy")(np.asarray(y_true), y_prob)
+        probs = as_probability_matrix(y_prob)  # a sigmoid's (N, 1) as two columns
+        loss = losses.get("sparse_categorical_crossentropy")(np.asarray(y_true), probs)
         names = tuple(row["class"] for row in scores["per_class"])
         return cls(
             "classification",

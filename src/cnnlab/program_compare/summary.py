@@ -73,21 +73,19 @@ def is_classifier(model: Model) -> bool:
 def engine_figures(
     model: Model, y_prob: np.ndarray, labels: np.ndarray, fits: list[dict[str, Any]], dataset: str
 ) -> dict[str, Any]:
-    """metrics.json-style figures of one engine on the evaluation data."""
-    from ..metrics import classification_metrics
+    """metrics.json-style figures of one engine on the evaluation data (its Evaluation)."""
+    from ..evaluation import Evaluation
 
     outputs = y_prob.shape[-1] if y_prob.ndim > 1 else 1
-    scores = classification_metrics(labels, y_prob, [str(k) for k in range(max(outputs, 2))])
+    names = [str(k) for k in range(max(outputs, 2))]
     seconds = [s for fit in fits for s in fit["epoch_seconds"]]
-    return {
-        "test_accuracy": scores["accuracy"],
-        **scores,
-        "params": model.count_params() if hasattr(model, "count_params") else None,
-        "epoch_seconds": seconds,
-        "seconds_per_epoch": float(np.median(seconds)) if seconds else math.nan,
-        "memory_growth_mb": max(fit["memory"] for fit in fits) / 2**20,
-        "dataset": dataset,
-    }
+    return Evaluation.of_classifier(labels, y_prob, names).metrics(
+        params=model.count_params() if hasattr(model, "count_params") else None,
+        epoch_seconds=seconds,
+        seconds_per_epoch=float(np.median(seconds)) if seconds else math.nan,
+        memory_growth_mb=max(fit["memory"] for fit in fits) / 2**20,
+        dataset=dataset,
+    )
 
 
 def summarize(recorder: Recorder, replay: Replay, program: str) -> dict[str, Any]:
