@@ -31,6 +31,7 @@ import numpy as np
 from .. import approx, models, runs
 from ..datasets import function2d
 from ..engine import optimizers
+from ..engine.batches import steps_per_epoch
 from ..errors import CnnlabError
 from ..utils import to_categorical
 from .playground_code import export_code
