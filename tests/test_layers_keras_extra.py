@@ -680,3 +680,63 @@ def test_bad_arguments_are_refused_with_the_layer_named(make, error, message):
 def test_shapes_that_cannot_fit_fail_at_build_time(stack, message):
     with pytest.raises(ValueError, match=message):
         Sequential(stack)
+
+
+def textbook_batch_norm(x, dy, gamma, beta, axis, epsilon):
+    """The batch-statistics forward and backward written straight from the equations (float64)."""
+    reduce = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    mean, var = x.mean(axis=reduce, keepdims=True), x.var(axis=reduce, keepdims=True)
+    x_hat = (x - mean) / np.sqrt(var + epsilon)
+    y = x_hat * gamma.reshape(shape) + beta.reshape(shape)
+    m = x.size / x.shape[axis]
+    dx_hat = dy * gamma.reshape(shape)
+    dx = (
+        m * dx_hat
+        - dx_hat.sum(reduce, keepdims=True)
+        - x_hat * (dx_hat * x_hat).sum(reduce, keepdims=True)
+    ) / (m * np.sqrt(var + epsilon))
+    return y, dx, (dy * x_hat).sum(reduce), dy.sum(reduce), mean.reshape(-1), var.reshape(-1)
+
+
+@pytest.mark.parametrize("axis, shape", [(-1, (7, 3, 3, 4)), (1, (7, 4, 3, 3)), (-1, (7, 5))])
+@pytest.mark.parametrize("samples_per_block", [1, 2, 7])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_batch_normalization_in_blocks_is_the_textbook_formula(
+    monkeypatch, float64, axis, shape, samples_per_block, transposed
+):
+    """BatchNormalization runs its passes over blocks of samples (normalization.BLOCK_BYTES):
+    with blocks of one, two and all seven samples, ragged last blocks and an input that is not
+    contiguous, outputs, gradients and moving statistics are the equations' own."""
+    from cnnlab.engine.layers import normalization
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape) * 3 + 1.5
+    if transposed:  # the same values, as a view with other strides
+        x = np.ascontiguousarray(np.swapaxes(x, 0, -1)).swapaxes(0, -1)
+    dy = rng.standard_normal(shape)
+    monkeypatch.setattr(normalization, "BLOCK_BYTES", samples_per_block * x[0].nbytes)
+    layer = layers.BatchNormalization(axis=axis, momentum=0.5)
+    layer.build(shape[1:], rng)
+    gamma, beta = rng.standard_normal(shape[axis]), rng.standard_normal(shape[axis])
+    layer.params["gamma"][...], layer.params["beta"][...] = gamma, beta
+    y = layer.forward(x, training=True).copy()
+    dx = layer.backward(dy.copy())
+    want_y, want_dx, dgamma, dbeta, mean, var = textbook_batch_norm(x, dy, gamma, beta, axis, 1e-3)
+    np.testing.assert_allclose(y, want_y, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(layer.grads["gamma"], dgamma, rtol=1e-10)
+    np.testing.assert_allclose(layer.grads["beta"], dbeta, rtol=1e-10)
+    np.testing.assert_allclose(layer.state["moving_mean"], 0.5 * mean, rtol=1e-10)
+    np.testing.assert_allclose(layer.state["moving_variance"], 0.5 + 0.5 * var, rtol=1e-10)
+    inference = layer.forward(x, training=False)  # the moving statistics; backward: gain * dy
+    np.testing.assert_allclose(
+        layer.backward(dy.copy()),
+        dy
+        * (gamma / np.sqrt(layer.state["moving_variance"] + 1e-3)).reshape(
+            [-1 if a == axis % len(shape) else 1 for a in range(len(shape))]
+        ),
+        rtol=1e-10,
+    )
+    assert inference.shape == shape
