@@ -706,17 +706,17 @@ def textbook_batch_norm(x, dy, gamma, beta, axis, epsilon):
 def test_batch_normalization_in_blocks_is_the_textbook_formula(
     monkeypatch, float64, axis, shape, samples_per_block, transposed
 ):
-    """BatchNormalization runs its passes over blocks of samples (normalization.BLOCK_BYTES):
+    """BatchNormalization runs its passes over blocks of samples (functional.BLOCK_BYTES):
     with blocks of one, two and all seven samples, ragged last blocks and an input that is not
     contiguous, outputs, gradients and moving statistics are the equations' own."""
-    from cnnlab.engine.layers import normalization
+    from cnnlab.engine import functional
 
     rng = np.random.default_rng(4)
     x = rng.standard_normal(shape) * 3 + 1.5
     if transposed:  # the same values, as a view with other strides
         x = np.ascontiguousarray(np.swapaxes(x, 0, -1)).swapaxes(0, -1)
     dy = rng.standard_normal(shape)
-    monkeypatch.setattr(normalization, "BLOCK_BYTES", samples_per_block * x[0].nbytes)
+    monkeypatch.setattr(functional, "BLOCK_BYTES", samples_per_block * x[0].nbytes)
     layer = layers.BatchNormalization(axis=axis, momentum=0.5)
     layer.build(shape[1:], rng)
     gamma, beta = rng.standard_normal(shape[axis]), rng.standard_normal(shape[axis])

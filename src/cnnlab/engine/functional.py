@@ -121,6 +121,22 @@ class Workspace:
         return array
 
 
+BLOCK_BYTES = 512 * 1024  # a block of samples and what is made from it stay in the 1 MB L2
+
+
+def block_rows(a: np.ndarray) -> int:
+    """Samples of a per block: about BLOCK_BYTES, at least one, at most all."""
+    return max(1, min(len(a), BLOCK_BYTES // max(a[:1].nbytes, 1)))
+
+
+def batch_blocks(a: np.ndarray) -> list[slice]:
+    """Slices of the batch axis of a, about BLOCK_BYTES each: a pass that makes several arrays
+    from a block works while the block is in the cache, instead of streaming the whole batch
+    through memory once per operation."""
+    step = block_rows(a)
+    return [slice(start, start + step) for start in range(0, len(a), step)]
+
+
 def scratch(
     workspace: Workspace | None,
     name: str,

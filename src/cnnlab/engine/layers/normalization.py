@@ -10,8 +10,6 @@ from .. import functional, initializers
 from ..config import floatx
 from .base import Layer, Shape, register
 
-BLOCK_BYTES = 512 * 1024  # a block, its centred values and their squares stay in the 1 MB L2
-
 
 @register
 class BatchNormalization(Layer):
@@ -88,13 +86,14 @@ class BatchNormalization(Layer):
             self.state[key] = initializers.get(self.initializers[key])(channels, rng, floatx())
 
     # ---------------------------------------------------------------- maths
-    # Speed (stated once here): the passes over the activations run block by block (BLOCK_BYTES
-    # of samples), so what a block makes (centred values, their squares, y; or dx) is made while
-    # the block is in the cache. A training forward then reads x twice and writes centred and y
-    # once, a backward reads dy and centred twice and writes dx once: 5 passes through memory
-    # each, instead of 10 and 13 with whole-array NumPy operations. Channel-last arrays are
-    # handled as rows of whole samples with the per-channel vectors tiled to match
-    # (``rows``/``spread``): NumPy's inner loop then runs over a sample, not over C values.
+    # Speed (stated once here): the passes over the activations run block by block of samples
+    # (functional.batch_blocks), so what a block makes (centred values, their squares, y; or
+    # dx) is made while the block is in the cache. A training forward then reads x twice and
+    # writes centred and y once, a backward reads dy and centred twice and writes dx once: 5
+    # passes through memory each, instead of 10 and 13 with whole-array NumPy operations.
+    # Channel-last arrays are handled as rows of whole samples with the per-channel vectors
+    # tiled to match (``rows``/``spread``): NumPy's inner loop then runs over a sample, not
+    # over C values.
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, ..., C) -> y: same shape. Statistics (C,) over the M = x.size / C values of a
@@ -192,14 +191,12 @@ class BatchNormalization(Layer):
         return a.sum(axis=self.reduce_axes)
 
     def blocks(self, a: np.ndarray) -> list[slice]:
-        """Slices of the batch axis holding about BLOCK_BYTES each."""
-        step = block_rows(a)
-        return [slice(start, start + step) for start in range(0, len(a), step)]
+        return functional.batch_blocks(a)
 
     def block(self, like: np.ndarray, b: slice) -> np.ndarray:
         """Scratch for one block of like (one array the size of a full block, reused)."""
-        full = self.workspace.empty("block", (block_rows(like), *like.shape[1:]), like.dtype)
-        return full[: len(like[b])]
+        shape = (functional.block_rows(like), *like.shape[1:])
+        return self.workspace.empty("block", shape, like.dtype)[: len(like[b])]
 
     def update_moving_statistics(self, mean: np.ndarray, variance: np.ndarray) -> None:
         for key, batch in (("moving_mean", mean), ("moving_variance", variance)):
@@ -231,8 +228,3 @@ class BatchNormalization(Layer):
             "moving_mean_initializer": self.initializers["moving_mean"],
             "moving_variance_initializer": self.initializers["moving_variance"],
         }
-
-
-def block_rows(a: np.ndarray) -> int:
-    """Samples per block: about BLOCK_BYTES of a, at least one."""
-    return max(1, BLOCK_BYTES // max(a[:1].nbytes, 1))
