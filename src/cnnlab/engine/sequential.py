@@ -249,15 +249,16 @@ class PoolThenReLU:
         )
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x -> z (the layer's linear part) -> pooled z (N, Ho, Wo, C) -> relu
+        # x -> z (the layer's linear part) -> pooled z (N, Ho, Wo, C) -> relu, in place: the pool's
+        # kept output becomes relu(max z), which backward can use as well as max z (see there)
         pooled = self.pool.forward(self.layer.forward_linear(x, training), training)
-        return self.layer.activation.forward(
-            pooled.copy()
-        )  # the pool keeps its output for backward
+        return self.layer.activation.forward(pooled)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        # the pool's output is max z here, relu(max z) after a forward layer by layer: positive at
-        # the same places, so the ReLU's mask, and this backward, are right after either forward
+        # The pool's output is relu(max z), as after a forward layer by layer. It is positive where
+        # max z is: the ReLU's mask. Where it is positive it is the window's maximum, so the pool
+        # routes dy to the same pixel as from max z; where it is 0 the ReLU passed no gradient, so
+        # the pool routes zeros whichever pixel it picks.
         return self.layer.backward_linear(
             self.pool.backward(self.layer.activation.backward(dy, self.pool.out))
         )
