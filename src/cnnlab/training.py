@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import models, runs
+from .connect import connect_engine
 from .datasets import Dataset, load_dataset, prepare_images
 from .engine import Sequential, callbacks, metadata, optimizers, saving
 from .engine.batches import training_count
@@ -233,8 +234,10 @@ def fit(
     """Train with the chosen engine; returns (history, seconds per epoch).
 
     With checkpoint_dir, the NumPy engine checkpoints every finished epoch there and resumes
-    from a checkpoint it finds (``BackupAndRestore``).
+    from a checkpoint it finds (``BackupAndRestore``). The engine's BLAS threads follow the free
+    cores (``connect_engine``: a study trial in this process gets that too, not only the CLI).
     """
+    connect_engine()
     y_train = to_categorical(data.y_train, data.num_classes)
     if settings.engine == "torch":
         return fit_torch(settings, model, data.x_train, y_train, progress)
