@@ -47,40 +47,60 @@ class TrainSettings:
 
     def validate(self) -> None:
         """Refuse settings that cannot work, before any data is read."""
-        checks = [
-            (self.epochs >= 1, f"epochs must be at least 1, received {self.epochs}"),
-            (self.batch_size >= 1, f"batch size must be at least 1, received {self.batch_size}"),
-            (
-                0 <= self.validation_split < 1,
-                f"validation split must be in [0, 1), received {self.validation_split}",
-            ),
-            (
-                self.engine in ENGINES,
-                f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}",
-            ),
-            (
-                self.optimizer in optimizers.OPTIMIZERS,
-                f"unknown optimizer {self.optimizer!r}: choose one of "
-                f"{', '.join(optimizers.OPTIMIZERS)}",
-            ),
-            (
-                self.learning_rate is None
-                or (self.learning_rate > 0 and math.isfinite(self.learning_rate)),
-                f"learning rate must be a positive number, received {self.learning_rate}",
-            ),
-            (
-                self.train_size is None or self.train_size >= 2,
-                f"train size must be at least 2, received {self.train_size}",
-            ),
-            (
-                self.test_size is None or self.test_size >= 1,
-                f"test size must be at least 1, received {self.test_size}",
-            ),
-            (self.seed >= 0, f"seed must be a non-negative integer, received {self.seed}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise CnnlabError(message)
+        refuse_failed(
+            [
+                *fitting_checks(self),
+                (
+                    self.engine in ENGINES,
+                    f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}",
+                ),
+                (
+                    self.train_size is None or self.train_size >= 2,
+                    f"train size must be at least 2, received {self.train_size}",
+                ),
+                (
+                    self.test_size is None or self.test_size >= 1,
+                    f"test size must be at least 1, received {self.test_size}",
+                ),
+                (self.seed >= 0, f"seed must be a non-negative integer, received {self.seed}"),
+            ]
+        )
+
+
+Check = tuple[bool, str]  # (the setting is fine, the message if it is not)
+
+
+def fitting_checks(settings: Any) -> list[Check]:
+    """The checks of what every training run has (cnnlab train and approx): epochs, batch size,
+    validation split, optimizer and learning rate."""
+    rate = settings.learning_rate
+    return [
+        (settings.epochs >= 1, f"epochs must be at least 1, received {settings.epochs}"),
+        (
+            settings.batch_size >= 1,
+            f"batch size must be at least 1, received {settings.batch_size}",
+        ),
+        (
+            0 <= settings.validation_split < 1,
+            f"validation split must be in [0, 1), received {settings.validation_split}",
+        ),
+        (
+            settings.optimizer in optimizers.OPTIMIZERS,
+            f"unknown optimizer {settings.optimizer!r}: choose one of "
+            f"{', '.join(optimizers.OPTIMIZERS)}",
+        ),
+        (
+            rate is None or (rate > 0 and math.isfinite(rate)),
+            f"learning rate must be a positive number, received {rate}",
+        ),
+    ]
+
+
+def refuse_failed(checks: list[Check]) -> None:
+    """Raise the message of the first check that failed (a CnnlabError: one line for the user)."""
+    for ok, message in checks:
+        if not ok:
+            raise CnnlabError(message)
 
 
 @dataclass

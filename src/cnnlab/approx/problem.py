@@ -16,6 +16,7 @@ from ..datasets.function2d import Domain, Function2D
 from ..engine import Sequential, optimizers
 from ..engine.batches import training_count
 from ..errors import CnnlabError
+from ..training import fitting_checks, refuse_failed
 from ..utils import to_categorical
 
 BUILTIN_APPROX_MODELS = ("seed-dense", "patch-cnn")
@@ -52,44 +53,28 @@ class ApproxSettings:
 
     def validate(self) -> None:
         """Refuse settings that cannot work, before any point is sampled."""
-        checks = [
-            (
-                2 <= self.samples <= MAX_SAMPLES,
-                f"samples must be between 2 and {MAX_SAMPLES:,}, received {self.samples}",
-            ),
-            (self.epochs >= 1, f"epochs must be at least 1, received {self.epochs}"),
-            (self.batch_size >= 1, f"batch size must be at least 1, received {self.batch_size}"),
-            (
-                0 < self.test_fraction < 1,
-                f"test fraction must be in (0, 1), received {self.test_fraction}",
-            ),
-            (
-                0 <= self.validation_split < 1,
-                f"validation split must be in [0, 1), received {self.validation_split}",
-            ),
-            (
-                self.sampling in function2d.SAMPLINGS,
-                f"unknown sampling {self.sampling!r}: choose one of "
-                f"{', '.join(function2d.SAMPLINGS)}",
-            ),
-            (
-                self.optimizer in optimizers.OPTIMIZERS,
-                f"unknown optimizer {self.optimizer!r}: choose one of "
-                f"{', '.join(optimizers.OPTIMIZERS)}",
-            ),
-            (
-                self.learning_rate is None
-                or (self.learning_rate > 0 and math.isfinite(self.learning_rate)),
-                f"learning rate must be a positive number, received {self.learning_rate}",
-            ),
-            (
-                self.patch_size >= 3 and self.patch_size % 2 == 1,
-                f"patch size must be odd and at least 3, received {self.patch_size}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise CnnlabError(message)
+        refuse_failed(
+            [
+                (
+                    2 <= self.samples <= MAX_SAMPLES,
+                    f"samples must be between 2 and {MAX_SAMPLES:,}, received {self.samples}",
+                ),
+                *fitting_checks(self),
+                (
+                    0 < self.test_fraction < 1,
+                    f"test fraction must be in (0, 1), received {self.test_fraction}",
+                ),
+                (
+                    self.sampling in function2d.SAMPLINGS,
+                    f"unknown sampling {self.sampling!r}: choose one of "
+                    f"{', '.join(function2d.SAMPLINGS)}",
+                ),
+                (
+                    self.patch_size >= 3 and self.patch_size % 2 == 1,
+                    f"patch size must be odd and at least 3, received {self.patch_size}",
+                ),
+            ]
+        )
 
 
 def parse_domain(text: str) -> Domain:

@@ -105,15 +105,9 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     table = Table(title="Test metrics")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in (
-        "test_accuracy",
-        "test_loss",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "roc_auc_ovr",
-        "params",
-    ):
+    from ..evaluation import HEADLINE
+
+    for key in (*HEADLINE, "params"):
         value = metrics.get(key)
         table.add_row(
             key,

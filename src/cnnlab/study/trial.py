@@ -26,19 +26,11 @@ import numpy as np
 from .. import models, runs
 from ..connect import blas_threads
 from ..errors import CnnlabError
-from ..evaluation import PREDICT_BATCH, Evaluation
+from ..evaluation import HEADLINE, PREDICT_BATCH, Evaluation
 from ..training import PreparedData, TrainSettings, compile_as_seed, fit
 from .spec import StudySpec, apply_configuration, configurations
 
-STORED_METRICS = (
-    "test_accuracy",
-    "test_loss",
-    "precision_macro",
-    "recall_macro",
-    "f1_macro",
-    "roc_auc_ovr",
-    "confusion_matrix",
-)
+STORED_METRICS = (*HEADLINE, "confusion_matrix")
 
 
 def trial_key(configuration: dict[str, Any], seed: int) -> str:
