@@ -343,8 +343,10 @@ OPTIMIZER_CONFIGS = [
 
 @pytest.mark.parametrize("config", OPTIMIZER_CONFIGS, ids=lambda c: "-".join(map(str, c.values())))
 def test_torch_optimizers_repeat_the_engine_update_bit_for_bit(config):
-    """Large epsilons make the place of epsilon (Keras vs torch.optim) visible; ours matches
-    Keras."""
+    """The twin's optimizers (what cnnlab compare trains PyTorch with) repeat the engine's update
+    bit for bit; large epsilons make the place of epsilon (Keras vs torch.optim) visible. The
+    engine's own updates are checked against real Keras 3 in test_losses_metrics_optimizers.py
+    (test_optimizer_steps_equal_keras), so this is not a copy checked against itself."""
     from cnnlab.engine import optimizers
 
     rng = np.random.default_rng(6)
