@@ -142,129 +142,133 @@ def main() -> None:
         measure(args)
 
 
+RUNNERS = ("sequential", "two_workers", "sequential_one_blas_thread")
+
+
 def measure(args: argparse.Namespace) -> None:
     """The rounds, the figures, the printout and the JSON file."""
-    spec_text = SPEC.format(train_size=args.train_size)
-    cores = available_cores()
-    runs: dict[str, list[dict]] = {
-        "sequential": [],
-        "two_workers": [],
-        "sequential_one_blas_thread": [],
-    }
+    importlib.import_module("cnnlab.metrics")  # scikit-learn, which the driver scores with
+    runs, machine = run_rounds(args)
+    result = summarize(args, runs, machine)
+    print_summary(args, result)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {args.out}")
+
+
+def run_rounds(args: argparse.Namespace) -> tuple[dict[str, list[dict]], dict]:
+    """Every round's three studies (the first two in alternating order); the machine's load and
+    capacity before and after; the oversubscribed run when asked for."""
+    spec_text, cores = SPEC.format(train_size=args.train_size), available_cores()
     runners = {
         "sequential": LocalRunner(1),
         "two_workers": LocalRunner(2),
         "sequential_one_blas_thread": LocalRunner(1, threads=1),
     }
-    importlib.import_module(
-        "cnnlab.metrics"
-    )  # scikit-learn, which the driver scores with: imported before any timed run
+    runs: dict[str, list[dict]] = {name: [] for name in RUNNERS}
     with tempfile.TemporaryDirectory() as folder:
-        load_before = os.getloadavg()
-        capacity = capacity_ratio()
+        machine = {"load_average_before": os.getloadavg(), "capacity": capacity_ratio()}
         for index in range(args.rounds):
-            order = (
-                ["sequential", "two_workers"] if index % 2 == 0 else ["two_workers", "sequential"]
-            )
-            for name in [*order, "sequential_one_blas_thread"]:
+            first = ["sequential", "two_workers"][:: 1 if index % 2 == 0 else -1]
+            for name in [*first, "sequential_one_blas_thread"]:
                 runs[name].append(timed_study(runners[name], spec_text, Path(folder)))
-                print(
-                    f"round {index + 1}/{args.rounds}: {name} {runs[name][-1]['seconds']:.1f} s",
-                    flush=True,
-                )
-        oversubscribed = (
+                seconds = runs[name][-1]["seconds"]
+                print(f"round {index + 1}/{args.rounds}: {name} {seconds:.1f} s", flush=True)
+        machine["two_workers_all_blas_threads"] = (
             timed_study(LocalRunner(2, threads=cores), spec_text, Path(folder))
             if args.oversubscribed
             else None
         )
-        capacity_after = capacity_ratio()
-        load_after = os.getloadavg()
-    ratios = [
-        p["seconds"] / s["seconds"]
-        for p, s in zip(runs["two_workers"], runs["sequential"], strict=True)
+        machine["capacity_after"] = capacity_ratio()
+        machine["load_average_after"] = os.getloadavg()
+    return runs, machine
+
+
+def ratios_to(runs: dict[str, list[dict]], baseline: str) -> list[float]:
+    """Per round: the 2 workers' study time over the baseline's."""
+    pairs = zip(runs["two_workers"], runs[baseline], strict=True)
+    return [workers["seconds"] / other["seconds"] for workers, other in pairs]
+
+
+def untrustworthy_because(args: argparse.Namespace, machine: dict, ratios: list[float]) -> list:
+    """Why the figures may speak of other work on the machine rather than of cnnlab."""
+    reasons = [
+        f"capacity ratio {c['capacity_ratio']:.2f} {when}: other work held a core"
+        for c, when in ((machine["capacity"], "before"), (machine["capacity_after"], "after"))
+        if c["capacity_ratio"] > 0.6 and not args.busy
     ]
-    ratios_one = [
-        p["seconds"] / s["seconds"]
-        for p, s in zip(runs["two_workers"], runs["sequential_one_blas_thread"], strict=True)
-    ]
+    if max(ratios) > 1.15 * min(ratios):
+        spread = f"{min(ratios):.2f} to {max(ratios):.2f}"
+        reasons.append(f"the rounds' ratios differ by more than 15% ({spread})")
+    return reasons
+
+
+def summarize(args: argparse.Namespace, runs: dict[str, list[dict]], machine: dict) -> dict:
+    """bench_study.json: the runs, the ratios, the trial medians, the bound, the verdict."""
+    ratios = ratios_to(runs, "sequential")
     trial = {
         name: statistics.median(t for run in done for t in run["trial_seconds"])
         for name, done in runs.items()
     }
-    bound = trial["sequential_one_blas_thread"] / (2 * trial["sequential"])
     accuracies = {name: [run["accuracies"] for run in done] for name, done in runs.items()}
-    reasons = [
-        f"capacity ratio {c['capacity_ratio']:.2f} {when}: other work held a core"
-        for c, when in ((capacity, "before"), (capacity_after, "after"))
-        if c["capacity_ratio"] > 0.6 and not args.busy
-    ]
-    if max(ratios) > 1.15 * min(ratios):
-        reasons.append(
-            f"the rounds' ratios differ by more than 15% ({min(ratios):.2f} to {max(ratios):.2f})"
-        )
-    trustworthy = not reasons
-    result = {
+    reasons = untrustworthy_because(args, machine, ratios)
+    return {
         **runs,
-        "two_workers_all_blas_threads": oversubscribed,
+        **machine,
         "ratio_two_workers_to_sequential": statistics.median(ratios),
         "ratios_by_round": ratios,
-        "ratio_two_workers_to_sequential_one_thread": statistics.median(ratios_one),
+        "ratio_two_workers_to_sequential_one_thread": statistics.median(
+            ratios_to(runs, "sequential_one_blas_thread")
+        ),
         "target_ratio": 1.0 if args.busy else 0.65,
         "one_core_busy": args.busy,
         "median_trial_seconds": trial,
-        "amdahl_bound": bound,
-        "capacity": capacity,
-        "capacity_after": capacity_after,
-        "trustworthy": trustworthy,
+        "median_study_seconds": {
+            name: statistics.median(run["seconds"] for run in done) for name, done in runs.items()
+        },
+        "amdahl_bound": trial["sequential_one_blas_thread"] / (2 * trial["sequential"]),
+        "trustworthy": not reasons,
         "untrustworthy_because": reasons,
         "same_accuracies_at_same_threads": all(
             a == accuracies["sequential_one_blas_thread"][0]
             for a in accuracies["two_workers"] + accuracies["sequential_one_blas_thread"]
         ),
-        "cores": cores,
+        "cores": available_cores(),
         "rounds": args.rounds,
-        "load_average_before": load_before,
-        "load_average_after": load_after,
         "machine": platform.processor() or platform.machine(),
         "train_size": args.train_size,
         "command": "CNNLAB_DATA_DIR=../shared/data python benchmarks/bench_study.py --train-size "
-        f"{args.train_size} "
-        f"--rounds {args.rounds}" + (" --busy" if args.busy else ""),
+        f"{args.train_size} --rounds {args.rounds}" + (" --busy" if args.busy else ""),
     }
-    seconds = {
-        name: statistics.median(run["seconds"] for run in done) for name, done in runs.items()
-    }
+
+
+def print_summary(args: argparse.Namespace, result: dict) -> None:
+    seconds, trial = result["median_study_seconds"], result["median_trial_seconds"]
     print(
-        f"8 equal trials ({cores} cores), medians of {args.rounds} rounds: one after another "
-        f"{seconds['sequential']:.1f} s ({seconds['sequential_one_blas_thread']:.1f} s with 1 "
-        "BLAS thread); "
-        f"2 workers {seconds['two_workers']:.1f} s"
+        f"8 equal trials ({result['cores']} cores), medians of {args.rounds} rounds: one after "
+        f"another {seconds['sequential']:.1f} s ({seconds['sequential_one_blas_thread']:.1f} s "
+        f"with 1 BLAS thread); 2 workers {seconds['two_workers']:.1f} s"
     )
+    busy = ", one core busy" if args.busy else ""
     print(
         f"ratio {result['ratio_two_workers_to_sequential']:.2f} (target <= "
-        f"{result['target_ratio']:.2f}{', one core busy' if args.busy else ''}; rounds "
-        f"{', '.join(f'{r:.2f}' for r in ratios)}), "
-        f"{result['ratio_two_workers_to_sequential_one_thread']:.2f} "
-        f"against 1 BLAS thread"
+        f"{result['target_ratio']:.2f}{busy}; rounds "
+        f"{', '.join(f'{r:.2f}' for r in result['ratios_by_round'])}), "
+        f"{result['ratio_two_workers_to_sequential_one_thread']:.2f} against 1 BLAS thread"
     )
     print(
         f"median trial: {trial['sequential']:.2f} s sequential, "
-        f"{trial['sequential_one_blas_thread']:.2f} s with 1 "
-        f"BLAS thread, {trial['two_workers']:.2f} s in a worker; Amdahl bound {bound:.2f}; "
-        "capacity ratio "
-        f"{capacity['capacity_ratio']:.2f} (0.5 = two free cores); same accuracies at the same "
-        "thread count: "
-        f"{result['same_accuracies_at_same_threads']}"
+        f"{trial['sequential_one_blas_thread']:.2f} s with 1 BLAS thread, "
+        f"{trial['two_workers']:.2f} s in a worker; Amdahl bound {result['amdahl_bound']:.2f}; "
+        f"capacity ratio {result['capacity']['capacity_ratio']:.2f} (0.5 = two free cores); "
+        f"same accuracies at the same thread count: {result['same_accuracies_at_same_threads']}"
     )
-    print("trustworthy run" if trustworthy else "NOT trustworthy: " + "; ".join(reasons))
-    if oversubscribed:
-        print(
-            f"2 workers oversubscribed ({cores} BLAS threads each): "
-            f"{oversubscribed['seconds']:.1f} s"
-        )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {args.out}")
+    reasons = result["untrustworthy_because"]
+    print("trustworthy run" if not reasons else "NOT trustworthy: " + "; ".join(reasons))
+    if result["two_workers_all_blas_threads"]:
+        oversubscribed = result["two_workers_all_blas_threads"]["seconds"]
+        threads = result["cores"]
+        print(f"2 workers oversubscribed ({threads} BLAS threads each): {oversubscribed:.1f} s")
 
 
 if __name__ == "__main__":
