@@ -62,10 +62,15 @@ class EpochProgress(Callback):
             self.progress.stop()
         seconds = time.perf_counter() - self.start
         self.console.print(
-            f"{self.label} {epoch + 1}/{self.epochs}: {seconds:.1f}s{format_logs(logs or {})}",
+            f"{self.label} {epoch + 1}/{self.epochs}: {duration(seconds)}{format_logs(logs or {})}",
             highlight=False,
         )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def duration(seconds: float) -> str:
+    """ "12.3s", or "45ms" under a second (a small run's epoch is not "0.0s")."""
+    return f"{seconds:.1f}s" if seconds >= 1 else f"{seconds * 1000:.0f}ms"

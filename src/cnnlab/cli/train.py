@@ -115,7 +115,7 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         )
     if metrics.get("epoch_seconds"):
         table.add_row(
-            "seconds per epoch (median)", f"{float(np.median(metrics['epoch_seconds'])):.1f}"
+            "seconds per epoch (median)", f"{float(np.median(metrics['epoch_seconds'])):.3g}"
         )
     console.print(table)
 
