@@ -30,14 +30,7 @@ from .engine.callbacks import CallbackList
 from .evaluation import PREDICT_BATCH, Evaluation, run_facts
 from .metrics import agreement
 from .report import ReportFigure, Section, build_report, html_table
-from .training import (
-    PreparedData,
-    TrainSettings,
-    build_compiled_model,
-    check_batch_fits,
-    load_data,
-    write_config,
-)
+from .training import PreparedData, PreparedRun, TrainSettings, prepare, write_config
 from .utils import to_categorical
 
 REFERENCES = {
@@ -114,10 +107,10 @@ def reference_trainer(reference: str, model: Any, seed: int) -> Any:
 
 
 def train_both(
-    settings: TrainSettings, data: PreparedData, progress: dict[str, list], reference: str = "torch"
+    run: PreparedRun, progress: dict[str, list], reference: str = "torch"
 ) -> dict[str, dict[str, Any]]:
     """Train the engine and its framework twin from identical weights and batch order."""
-    model, config = build_compiled_model(settings, data)
+    settings, data, model = run.settings, run.data, run.model
     shuffle_copy = copy.deepcopy(model.shuffle_rng)  # before the engine draws its first batches
     trainer = reference_trainer(reference, model, settings.seed)
     y = to_categorical(data.y_train, data.num_classes)
@@ -149,7 +142,7 @@ def train_both(
         "memory": reference_memory.growth,
         "y_prob": trainer.predict(data.x_test, batch_size=1000),
     }
-    return {"numpy": numpy_result, reference: reference_result, "config": config}
+    return {"numpy": numpy_result, reference: reference_result, "config": run.config}
 
 
 def epoch_hooks(
@@ -188,11 +181,10 @@ def compare(
     reference: str = "torch",
 ) -> dict[str, Any]:
     """Train both engines, measure both, write the comparison directory; returns comparison.json."""
-    settings.validate()
-    data = data or load_data(settings)
-    check_batch_fits(settings, data)
+    run = prepare(settings, data)  # checked and built as for cnnlab train
+    data = run.data
     out_dir = runs.prepare_run_dir(out_dir)
-    results = train_both(settings, data, progress or {"numpy": [], "reference": []}, reference)
+    results = train_both(run, progress or {"numpy": [], "reference": []}, reference)
     write_config(out_dir, settings, results["config"], data)
     engines = ("numpy", reference)
     summary = {
@@ -342,11 +334,10 @@ def parity(
     """Forward, loss, gradients and weights after ``steps`` steps of both engines, per layer."""
     from .reference.torch import parity_report
 
-    settings.validate()
-    data = data or load_data(settings)
-    model, _ = build_compiled_model(settings, data)
+    run = prepare(settings, data)
+    data = run.data
     rows = parity_report(
-        model,
+        run.model,
         data.x_train[:images],
         to_categorical(data.y_train[:images], data.num_classes),
         steps=steps,

@@ -1,8 +1,12 @@
-"""The training pipeline behind ``cnnlab train``: data -> model -> fit -> metrics -> run directory.
+"""The pipeline of a run: settings -> prepare (data, checks, compiled model) -> fit -> Evaluation
+-> run directory.
 
-The NumPy engine trains by default; ``engine="torch"`` trains the same architecture from
-the same initial weights in PyTorch (``cnnlab.reference.torch``) and copies the result back,
-so every run directory holds a model file the engine can load.
+``prepare`` refuses what cannot work before anything is written and returns a ``PreparedRun``;
+``train`` locks the run directory, fits with either engine (the NumPy engine by default;
+``engine="torch"`` trains the same architecture from the same initial weights in PyTorch with
+the same callbacks and copies the result back, so every run directory holds a model file the
+engine can load), makes the test set's ``Evaluation`` and writes the directory from it.
+``cnnlab compare`` prepares its runs here too, and study trials fit through ``fit``.
 """
 
 from __future__ import annotations
