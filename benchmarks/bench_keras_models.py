@@ -46,30 +46,58 @@ def engine_model(name: str, seed: int) -> Any:
     """The network as a Keras program builds it, on cnnlab's engine (cnnlab.keras)."""
     from cnnlab import keras
 
-    layers = keras.layers
     if name == "cifar10-cnn":
-        model = keras.Sequential(
-            [
-                keras.Input(shape=(32, 32, 3)),
-                layers.Conv2D(32, 3, activation="relu"),
-                layers.MaxPooling2D(2),
-                layers.Conv2D(64, 3, activation="relu"),
-                layers.MaxPooling2D(2),
-                layers.Conv2D(64, 3, activation="relu"),
-                layers.Flatten(),
-                layers.Dense(64, activation="relu"),
-                layers.Dense(10),
-            ],
-            seed=seed,
-        )
-        model.compile(
-            optimizer="adam",
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        return model
-    if name == "seed-cnn-bn":
-        blocks = [
+        return cifar10_engine_model(keras, seed)
+    return mnist_engine_model(keras, name, seed)
+
+
+def cifar10_engine_model(keras: Any, seed: int) -> Any:
+    """TensorFlow's CIFAR-10 tutorial CNN (Dense 10 logits), compiled with from_logits=True."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10),
+        ],
+        seed=seed,
+    )
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def mnist_engine_model(keras: Any, name: str, seed: int) -> Any:
+    """The seed MNIST CNN (seed-cnn), or its batch-normalized variant (seed-cnn-bn)."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            *mnist_conv_blocks(layers, batch_norm=name == "seed-cnn-bn"),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        seed=seed,
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def mnist_conv_blocks(layers: Any, batch_norm: bool) -> list[Any]:
+    """The two conv-pool blocks of the seed CNN; with batch_norm, Conv2D (no bias) ->
+    BatchNormalization -> relu."""
+    if batch_norm:
+        return [
             layers.Conv2D(32, 3, use_bias=False),
             layers.BatchNormalization(),
             layers.Activation("relu"),
@@ -79,25 +107,12 @@ def engine_model(name: str, seed: int) -> Any:
             layers.Activation("relu"),
             layers.MaxPooling2D(2),
         ]
-    else:
-        blocks = [
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-        ]
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            *blocks,
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ],
-        seed=seed,
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+    return [
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+    ]
 
 
 def torch_model(name: str) -> Any:
