@@ -32,11 +32,14 @@ import time
 from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnlab import Sequential, layers, models
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "bench_train.json"
@@ -53,10 +56,33 @@ SPREAD_LIMIT = 1.5  # p90 / p10 of the batch times above this: other work interf
 
 
 # ----------------------------------------------------------------------- arguments
+POSITIVE_OPTIONS = (
+    "batches",
+    "rounds",
+    "batch_size",
+    "threads",
+    "inference_images",
+    "inference_repeats",
+    "profile_batches",
+    "matmul_size",
+    "matmul_repeats",
+)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_training_options(parser)
+    add_measurement_options(parser)
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    check_counts(parser, args)
+    return args
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """How much training is timed, and on how many threads."""
     parser.add_argument(
         "--batches", type=int, default=100, help="timed training batches per engine and round"
     )
@@ -71,6 +97,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=2, help="BLAS / torch threads of both engines"
     )
+
+
+def add_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """The inference timing, the per-layer profile and the BLAS floor."""
     parser.add_argument(
         "--inference-images", type=int, default=10_000, help="test images to predict"
     )
@@ -85,6 +115,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--matmul-repeats", type=int, default=7)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The data, the processes' malloc, the seed, the output file and the child's part."""
     parser.add_argument(
         "--data",
         choices=("mnist", "random"),
@@ -101,25 +135,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", choices=("numpy", "torch", "matmul", "profile"), help=argparse.SUPPRESS
     )
-    args = parser.parse_args(argv)
-    for name in (
-        "batches",
-        "rounds",
-        "batch_size",
-        "threads",
-        "inference_images",
-        "inference_repeats",
-        "profile_batches",
-        "matmul_size",
-        "matmul_repeats",
-    ):
+
+
+def check_counts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop with argparse's usage error where a count that must be positive (or >= 0) is not."""
+    for name in POSITIVE_OPTIONS:
         if getattr(args, name) <= 0:
             parser.error(
                 f"--{name.replace('_', '-')} must be positive, received {getattr(args, name)}"
             )
     if args.warmup < 0 or args.epochs < 0:
         parser.error("--warmup and --epochs must be >= 0")
-    return args
 
 
 CHILD_OPTIONS = (
@@ -374,13 +400,35 @@ def run_numpy(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------- child: PyTorch
 def run_torch(args: argparse.Namespace) -> dict[str, Any]:
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x_train, labels, x_test = load_images(args.data, args.seed)
     after_data = usage()
     model = torch_seed_model()
+    model.train()
+    training = train_figures(args, torch_train_step(model, x_train, labels))
+    model.eval()
+    inference = inference_figures(args, torch_predict(model), x_test)
+    return {
+        "engine": "torch",
+        "after_data": after_data,
+        "train": training,
+        "inference": inference,
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "torch_parallel_info": torch.__config__.parallel_info().splitlines()[:12],
+    }
+
+
+def torch_train_step(
+    model: Any, x_train: np.ndarray, labels: np.ndarray
+) -> Callable[[np.ndarray], tuple[float, float]]:
+    """One Adam step of model on a batch of indices, as a fit loop writes it; returns the loss
+    and the correct count (the logs a fit loop keeps)."""
+    import torch
+    import torch.nn.functional as F
+
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
 
     def step(batch: np.ndarray) -> tuple[float, float]:
@@ -396,6 +444,13 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
         optimizer.step()
         return loss.item(), (out.argmax(1) == yb).sum().item()  # the logs a fit loop keeps
 
+    return step
+
+
+def torch_predict(model: Any) -> Callable[[np.ndarray, int], np.ndarray]:
+    """predict(x, batch_size): model's softmax over x in batches, under inference mode."""
+    import torch
+
     @torch.inference_mode()
     def predict(x: np.ndarray, batch_size: int) -> np.ndarray:
         chunks = [
@@ -404,19 +459,7 @@ def run_torch(args: argparse.Namespace) -> dict[str, Any]:
         ]
         return torch.cat(chunks).numpy()
 
-    model.train()
-    training = train_figures(args, step)
-    model.eval()
-    inference = inference_figures(args, predict, x_test)
-    return {
-        "engine": "torch",
-        "after_data": after_data,
-        "train": training,
-        "inference": inference,
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "torch_parallel_info": torch.__config__.parallel_info().splitlines()[:12],
-    }
+    return predict
 
 
 # ---------------------------------------------------------------- child: BLAS floor
@@ -732,12 +775,6 @@ def assemble(
     """The JSON document: settings, environment, both engines, ratios, floor, profile."""
     numpy_figures, torch_figures = combine(parts["numpy"], args), combine(parts["torch"], args)
     flops = flop_counts(seed_model(args.seed), TRAIN_IMAGES, args.inference_images)
-    gflops = parts["matmul"]["square"]["gflops_best"]
-    floor = flops["train_epoch"] / (gflops * 1e9)
-    inference_ratio = {
-        key: ratio(value, torch_figures["inference_images_per_second"][key])
-        for key, value in numpy_figures["inference_images_per_second"].items()
-    }
     result = {
         "command": shlex.join(["python", "benchmarks/bench_train.py", *argv]),
         "settings": {
@@ -750,6 +787,25 @@ def assemble(
         "noise": noise_report(parts),
         "numpy": numpy_figures,
         "torch": torch_figures,
+        **engine_ratios(numpy_figures, torch_figures),
+        "flops": flops,
+        "blas_floor": blas_floor(args, parts["matmul"], flops, numpy_figures, torch_figures),
+        "profile": parts["profile"],
+        "rounds": {engine: parts[engine] for engine in ("numpy", "torch")},
+    }
+    if "full_epoch_seconds" in numpy_figures and "full_epoch_seconds" in torch_figures:
+        result["full_epoch_ratio_numpy_to_torch"] = ratio(
+            numpy_figures["full_epoch_seconds"], torch_figures["full_epoch_seconds"]
+        )
+    result["targets_met"] = targets_met(result)
+    return result
+
+
+def engine_ratios(numpy_figures: dict[str, Any], torch_figures: dict[str, Any]) -> dict[str, Any]:
+    """numpy / torch of the epoch time (median, 10th percentile, per round, paired), of the
+    inference images/s at each batch size and of the peak RSS, with the epoch targets."""
+    paired = paired_ratios(numpy_figures, torch_figures)
+    return {
         "ratio_numpy_to_torch": ratio(
             numpy_figures["epoch_seconds"], torch_figures["epoch_seconds"]
         ),
@@ -758,130 +814,55 @@ def assemble(
         "ratio_numpy_to_torch_from_p10": ratio(
             numpy_figures["epoch_seconds_from_p10"], torch_figures["epoch_seconds_from_p10"]
         ),
-        "ratio_per_round": paired_ratios(numpy_figures, torch_figures),
-        "ratio_numpy_to_torch_paired": statistics.median(
-            paired_ratios(numpy_figures, torch_figures)
-        ),
-        "inference_ratio_numpy_to_torch": inference_ratio,
+        "ratio_per_round": paired,
+        "ratio_numpy_to_torch_paired": statistics.median(paired),
+        "inference_ratio_numpy_to_torch": {
+            key: ratio(value, torch_figures["inference_images_per_second"][key])
+            for key, value in numpy_figures["inference_images_per_second"].items()
+        },
         "peak_rss_ratio_numpy_to_torch": ratio(
             numpy_figures["peak_rss_mib"], torch_figures["peak_rss_mib"]
         ),
-        "flops": flops,
-        "blas_floor": {
-            "matmul": parts["matmul"]["square"],
-            "epoch_seconds": floor,
-            "share_of_numpy_epoch": floor / numpy_figures["epoch_seconds"],
-            "share_of_torch_epoch": floor / torch_figures["epoch_seconds"],
-            "seed_cnn_gemm_epoch_seconds": parts["matmul"]["seed_cnn_step_seconds"]
-            * steps_per_epoch(args.batch_size),
-            "seed_cnn_gemms": parts["matmul"]["seed_cnn_step"],
-            "inference_seconds": flops["inference"] / (gflops * 1e9),
-        },
-        "profile": parts["profile"],
-        "rounds": {engine: parts[engine] for engine in ("numpy", "torch")},
     }
-    if "full_epoch_seconds" in numpy_figures and "full_epoch_seconds" in torch_figures:
-        result["full_epoch_ratio_numpy_to_torch"] = ratio(
-            numpy_figures["full_epoch_seconds"], torch_figures["full_epoch_seconds"]
-        )
-    result["targets_met"] = {
+
+
+def blas_floor(
+    args: argparse.Namespace,
+    matmul: dict[str, Any],
+    flops: dict[str, Any],
+    numpy_figures: dict[str, Any],
+    torch_figures: dict[str, Any],
+) -> dict[str, Any]:
+    """The seconds an epoch and an inference pass would take at the best square-matmul GFLOP/s,
+    and that floor's share of each engine's epoch."""
+    gflops = matmul["square"]["gflops_best"]
+    floor = flops["train_epoch"] / (gflops * 1e9)
+    return {
+        "matmul": matmul["square"],
+        "epoch_seconds": floor,
+        "share_of_numpy_epoch": floor / numpy_figures["epoch_seconds"],
+        "share_of_torch_epoch": floor / torch_figures["epoch_seconds"],
+        "seed_cnn_gemm_epoch_seconds": matmul["seed_cnn_step_seconds"]
+        * steps_per_epoch(args.batch_size),
+        "seed_cnn_gemms": matmul["seed_cnn_step"],
+        "inference_seconds": flops["inference"] / (gflops * 1e9),
+    }
+
+
+def targets_met(result: dict[str, Any]) -> dict[str, bool]:
+    """Issue 3's targets: epoch ratio (and goal), inference at every batch size, peak RSS."""
+    return {
         "epoch_ratio": result["ratio_numpy_to_torch"] <= TARGET_RATIO,
         "epoch_ratio_goal": result["ratio_numpy_to_torch"] <= GOAL_RATIO,
-        "inference": all(r >= 1.0 for r in inference_ratio.values()),
+        "inference": all(r >= 1.0 for r in result["inference_ratio_numpy_to_torch"].values()),
         "peak_rss": result["peak_rss_ratio_numpy_to_torch"] <= 1.0,
     }
-    return result
 
 
 def print_tables(result: dict[str, Any]) -> None:
     """The figures and the per-layer profile as two readable tables."""
     from rich.console import Console
-    from rich.table import Table
 
-    n, t = result["numpy"], result["torch"]
-    figures = Table(
-        title=f"seed CNN, batch {result['settings']['batch_size']}, "
-        f"{result['settings']['threads']} threads "
-        f"(load average {result['load_average_start'][0]:.2f} -> "
-        f"{result['load_average_end'][0]:.2f})"
-    )
-    for column in ("figure", "numpy", "torch", "numpy / torch"):
-        figures.add_column(column, justify="left" if column == "figure" else "right")
-    figures.add_row(
-        "s per training epoch",
-        f"{n['epoch_seconds']:.2f}",
-        f"{t['epoch_seconds']:.2f}",
-        f"{result['ratio_numpy_to_torch']:.2f}",
-    )
-    figures.add_row(
-        "  from the 10th-percentile batch",
-        f"{n['epoch_seconds_from_p10']:.2f}",
-        f"{t['epoch_seconds_from_p10']:.2f}",
-        f"{result['ratio_numpy_to_torch_from_p10']:.2f}",
-    )
-    figures.add_row(
-        "  median of the rounds' own ratios", "", "", f"{result['ratio_numpy_to_torch_paired']:.2f}"
-    )
-    if "full_epoch_ratio_numpy_to_torch" in result:
-        figures.add_row(
-            "s per full epoch (measured)",
-            f"{n['full_epoch_seconds']:.2f}",
-            f"{t['full_epoch_seconds']:.2f}",
-            f"{result['full_epoch_ratio_numpy_to_torch']:.2f}",
-        )
-    for key, value in n["inference_images_per_second"].items():
-        figures.add_row(
-            f"inference images/s, {key.replace('_', ' ')}",
-            f"{value:,.0f}",
-            f"{t['inference_images_per_second'][key]:,.0f}",
-            f"{result['inference_ratio_numpy_to_torch'][key]:.2f}",
-        )
-    figures.add_row(
-        "peak RSS MiB",
-        f"{n['peak_rss_mib']:.0f}",
-        f"{t['peak_rss_mib']:.0f}",
-        f"{result['peak_rss_ratio_numpy_to_torch']:.2f}",
-    )
-    figures.add_row(
-        "minor page faults per batch",
-        f"{n['minor_faults_per_batch']:,.0f}",
-        f"{t['minor_faults_per_batch']:,.0f}",
-        "",
-    )
-    floor = result["blas_floor"]
-    figures.add_row(
-        f"BLAS floor s per epoch ({floor['matmul']['gflops_best']:.0f} GFLOP/s)",
-        f"{floor['epoch_seconds']:.2f}",
-        "",
-        "",
-    )
-    figures.add_row(
-        "GEMMs at the real shapes, s per epoch",
-        f"{floor['seed_cnn_gemm_epoch_seconds']:.2f}",
-        "",
-        "",
-    )
-    figures.add_row(
-        "floor / epoch time",
-        f"{floor['share_of_numpy_epoch']:.0%}",
-        f"{floor['share_of_torch_epoch']:.0%}",
-        "",
-    )
-    profile = Table(
-        title=f"NumPy engine, ms per batch (median of {result['profile']['batches']}); "
-        f"train_step {result['profile']['train_step_ms']:.1f} ms"
-    )
-    for column in ("layer", "forward", "backward", "total", "share"):
-        profile.add_column(column, justify="left" if column == "layer" else "right")
-    total = sum(row["total_ms"] for row in result["profile"]["rows"])
-    for row in result["profile"]["rows"]:
-        profile.add_row(
-            f"{row['name']} ({row['class']})",
-            f"{row['forward_ms']:.2f}",
-            f"{row['backward_ms']:.2f}",
-            f"{row['total_ms']:.2f}",
-            f"{row['total_ms'] / total:.0%}",
-        )
     console = Console()
     noise = result["noise"]
     if not noise["trustworthy"]:
@@ -892,8 +873,136 @@ def print_tables(result: dict[str, Any]) -> None:
             f"{max(noise['batch_p90_over_p10'].values()):.1f}): "
             "compare per round, or rerun on an idle machine."
         )
-    console.print(figures)
-    console.print(profile)
+    console.print(figures_table(result))
+    console.print(profile_table(result["profile"]))
+
+
+def figures_table(result: dict[str, Any]) -> Table:
+    """numpy, torch and their ratio for each figure, then the BLAS floor."""
+    from rich.table import Table
+
+    figures = Table(
+        title=f"seed CNN, batch {result['settings']['batch_size']}, "
+        f"{result['settings']['threads']} threads "
+        f"(load average {result['load_average_start'][0]:.2f} -> "
+        f"{result['load_average_end'][0]:.2f})"
+    )
+    for column in ("figure", "numpy", "torch", "numpy / torch"):
+        figures.add_column(column, justify="left" if column == "figure" else "right")
+    for row in (*epoch_rows(result), *inference_and_memory_rows(result), *floor_rows(result)):
+        figures.add_row(*row)
+    return figures
+
+
+def epoch_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Seconds per training epoch: from the median batch, the 10th-percentile batch, the rounds'
+    own ratios, and the measured full epochs when there are any."""
+    n, t = result["numpy"], result["torch"]
+    rows = [
+        (
+            "s per training epoch",
+            f"{n['epoch_seconds']:.2f}",
+            f"{t['epoch_seconds']:.2f}",
+            f"{result['ratio_numpy_to_torch']:.2f}",
+        ),
+        (
+            "  from the 10th-percentile batch",
+            f"{n['epoch_seconds_from_p10']:.2f}",
+            f"{t['epoch_seconds_from_p10']:.2f}",
+            f"{result['ratio_numpy_to_torch_from_p10']:.2f}",
+        ),
+        (
+            "  median of the rounds' own ratios",
+            "",
+            "",
+            f"{result['ratio_numpy_to_torch_paired']:.2f}",
+        ),
+    ]
+    if "full_epoch_ratio_numpy_to_torch" in result:
+        rows.append(
+            (
+                "s per full epoch (measured)",
+                f"{n['full_epoch_seconds']:.2f}",
+                f"{t['full_epoch_seconds']:.2f}",
+                f"{result['full_epoch_ratio_numpy_to_torch']:.2f}",
+            )
+        )
+    return rows
+
+
+def inference_and_memory_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Inference images/s at each batch size, the peak RSS and the page faults per batch."""
+    n, t = result["numpy"], result["torch"]
+    rows = [
+        (
+            f"inference images/s, {key.replace('_', ' ')}",
+            f"{value:,.0f}",
+            f"{t['inference_images_per_second'][key]:,.0f}",
+            f"{result['inference_ratio_numpy_to_torch'][key]:.2f}",
+        )
+        for key, value in n["inference_images_per_second"].items()
+    ]
+    return rows + [
+        (
+            "peak RSS MiB",
+            f"{n['peak_rss_mib']:.0f}",
+            f"{t['peak_rss_mib']:.0f}",
+            f"{result['peak_rss_ratio_numpy_to_torch']:.2f}",
+        ),
+        (
+            "minor page faults per batch",
+            f"{n['minor_faults_per_batch']:,.0f}",
+            f"{t['minor_faults_per_batch']:,.0f}",
+            "",
+        ),
+    ]
+
+
+def floor_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The BLAS floor per epoch, the GEMMs at the seed CNN's shapes, and the floor's share."""
+    floor = result["blas_floor"]
+    return [
+        (
+            f"BLAS floor s per epoch ({floor['matmul']['gflops_best']:.0f} GFLOP/s)",
+            f"{floor['epoch_seconds']:.2f}",
+            "",
+            "",
+        ),
+        (
+            "GEMMs at the real shapes, s per epoch",
+            f"{floor['seed_cnn_gemm_epoch_seconds']:.2f}",
+            "",
+            "",
+        ),
+        (
+            "floor / epoch time",
+            f"{floor['share_of_numpy_epoch']:.0%}",
+            f"{floor['share_of_torch_epoch']:.0%}",
+            "",
+        ),
+    ]
+
+
+def profile_table(profile: dict[str, Any]) -> Table:
+    """The NumPy engine's ms per batch of each layer, forward and backward, and its share."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"NumPy engine, ms per batch (median of {profile['batches']}); "
+        f"train_step {profile['train_step_ms']:.1f} ms"
+    )
+    for column in ("layer", "forward", "backward", "total", "share"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    total = sum(row["total_ms"] for row in profile["rows"])
+    for row in profile["rows"]:
+        table.add_row(
+            f"{row['name']} ({row['class']})",
+            f"{row['forward_ms']:.2f}",
+            f"{row['backward_ms']:.2f}",
+            f"{row['total_ms']:.2f}",
+            f"{row['total_ms'] / total:.0%}",
+        )
+    return table
 
 
 def main(argv: list[str] | None = None) -> None:
