@@ -102,37 +102,71 @@ def seed_cnn(package: str) -> Any:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        engines = [
-            export_engine(version, Path(folder) / str(k)) for k, version in enumerate(args.versions)
-        ]
-        models = [
-            seed_cnn(load_engine(engine, f"ab_engine_{k}").__name__)
-            for k, engine in enumerate(engines)
-        ]
-        (x_train, y_train), _ = mnist.load_data()
-        images = min(len(x_train), 50 * args.batch_size)
-        x = (x_train[:images].astype(np.float32) / 255).reshape(-1, 28, 28, 1)
-        y = np.eye(10, dtype=np.float32)[y_train[:images]]
-        batches = images // args.batch_size
-        seconds: list[list[float]] = [[] for _ in models]
-        step = 0
+        nets = load_versions(args.versions, Path(folder))
+        x, y = training_images(args.batch_size)
         with threadpool_limits(limits=args.threads, user_api="blas"):
-            for _ in range(args.rounds):
-                for k, net in enumerate(models):
-                    for _ in range(args.per_turn):
-                        begin = (step % batches) * args.batch_size
-                        start = time.perf_counter()
-                        net.train_step(
-                            x[begin : begin + args.batch_size], y[begin : begin + args.batch_size]
-                        )
-                        seconds[k].append(time.perf_counter() - start)
-                        step += 1
+            seconds = interleaved_step_seconds(nets, x, y, args)
+    argv = argv if argv is not None else sys.argv[1:]
+    result = summarize(args, argv, seconds)
+    for row in result["versions"]:
+        print(
+            f"{row['version']:>20}: {row['step_ms_median']:6.2f} ms per step (p10 "
+            f"{row['step_ms_p10']:.2f}), "
+            f"{row['ratio_to_first']:.3f} x {args.versions[0]}"
+        )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {args.out}")
+
+
+def load_versions(versions: list[str], folder: Path) -> list[Any]:
+    """The seed CNN built by each version's engine, the copies exported under folder."""
+    engines = [export_engine(version, folder / str(k)) for k, version in enumerate(versions)]
+    return [
+        seed_cnn(load_engine(engine, f"ab_engine_{k}").__name__) for k, engine in enumerate(engines)
+    ]
+
+
+def training_images(batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first 50 batches of MNIST training images, (N, 28, 28, 1) in [0, 1], and their
+    one-hot labels (N, 10)."""
+    (x_train, y_train), _ = mnist.load_data()
+    images = min(len(x_train), 50 * batch_size)
+    x = (x_train[:images].astype(np.float32) / 255).reshape(-1, 28, 28, 1)
+    y = np.eye(10, dtype=np.float32)[y_train[:images]]
+    return x, y
+
+
+def interleaved_step_seconds(
+    nets: list[Any], x: np.ndarray, y: np.ndarray, args: argparse.Namespace
+) -> list[list[float]]:
+    """Seconds of every training step of each net: --per-turn steps of one, then of the next,
+    for --rounds rounds, walking through the batches of x in order."""
+    batches = len(x) // args.batch_size
+    seconds: list[list[float]] = [[] for _ in nets]
+    step = 0
+    for _ in range(args.rounds):
+        for k, net in enumerate(nets):
+            for _ in range(args.per_turn):
+                begin = (step % batches) * args.batch_size
+                start = time.perf_counter()
+                net.train_step(
+                    x[begin : begin + args.batch_size], y[begin : begin + args.batch_size]
+                )
+                seconds[k].append(time.perf_counter() - start)
+                step += 1
+    return seconds
+
+
+def summarize(
+    args: argparse.Namespace, argv: list[str], seconds: list[list[float]]
+) -> dict[str, Any]:
+    """The JSON document: the command, the settings, and each version's median and 10th
+    percentile ms per step and its ratio to the first version."""
     first_turn = args.per_turn  # the first turn of each version warms it up: not counted
     medians = [1e3 * statistics.median(s[first_turn:]) for s in seconds]
-    result = {
-        "command": " ".join(
-            ["python", "benchmarks/ab_engine.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
+    return {
+        "command": " ".join(["python", "benchmarks/ab_engine.py", *argv]),
         "settings": {k: getattr(args, k) for k in ("rounds", "per_turn", "batch_size", "threads")},
         "versions": [
             {
@@ -144,15 +178,6 @@ def main(argv: list[str] | None = None) -> None:
             for v, m, s in zip(args.versions, medians, seconds)
         ],
     }
-    for row in result["versions"]:
-        print(
-            f"{row['version']:>20}: {row['step_ms_median']:6.2f} ms per step (p10 "
-            f"{row['step_ms_p10']:.2f}), "
-            f"{row['ratio_to_first']:.3f} x {args.versions[0]}"
-        )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {args.out}")
 
 
 if __name__ == "__main__":
