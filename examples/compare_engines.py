@@ -22,34 +22,9 @@ from cnnlab.utils import to_categorical
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--train-size", type=int, default=10_000)
-    parser.add_argument("--test-size", type=int, default=10_000)
-    args = parser.parse_args()
-
-    (x_train, y_train), (x_test, y_test) = mnist.load_data()
-    x_train = np.expand_dims(x_train[: args.train_size].astype("float32") / 255, -1)
-    x_test = np.expand_dims(x_test[: args.test_size].astype("float32") / 255, -1)
-    y_onehot = to_categorical(y_train[: args.train_size], 10)
-    y_test = y_test[: args.test_size]
-
-    model = Sequential(
-        [
-            Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ],
-        seed=0,
-    )
-    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    args = parse_args()
+    x_train, y_onehot, x_test, y_test = load_mnist(args.train_size, args.test_size)
+    model = seed_cnn()
 
     # the PyTorch twin: same architecture, same initial weights, same batch order
     twin = TorchTrainer(
@@ -72,6 +47,52 @@ def main() -> None:
         "numpy engine": model.predict(x_test).argmax(1),
         "pytorch": twin.predict(x_test).argmax(1),
     }
+    print_scores(predictions, y_test)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-size", type=int, default=10_000)
+    parser.add_argument("--test-size", type=int, default=10_000)
+    return parser.parse_args()
+
+
+def load_mnist(
+    train_size: int, test_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The first train_size training images (N, 28, 28, 1) in [0, 1] with one-hot labels
+    (N, 10), and the first test_size test images with their class numbers."""
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    x_train = np.expand_dims(x_train[:train_size].astype("float32") / 255, -1)
+    x_test = np.expand_dims(x_test[:test_size].astype("float32") / 255, -1)
+    y_onehot = to_categorical(y_train[:train_size], 10)
+    return x_train, y_onehot, x_test, y_test[:test_size]
+
+
+def seed_cnn() -> Sequential:
+    """The seed MNIST CNN, seeded and compiled as the seed program compiles it."""
+    model = Sequential(
+        [
+            Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        seed=0,
+    )
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+
+
+def print_scores(predictions: dict[str, np.ndarray], y_test: np.ndarray) -> None:
+    """Each engine's test accuracy, macro precision and recall, and how often they agree."""
     for name, predicted in predictions.items():
         print(
             f"{name:>12}: accuracy {accuracy_score(y_test, predicted):.4f}  "
