@@ -140,13 +140,21 @@ def check_run_directory(run: Path, data: object, dataset: str, epochs: int, trai
 
     model = cnnlab.load_model(run / "model.cnnlab")
     assert Sequential.from_config(config["model"]).get_config() == model.get_config()
+    metrics = json.loads((run / "metrics.json").read_text())
+    check_metrics(metrics, model, data, dataset, epochs)
+    check_history(run, metrics, epochs)
+    check_summary(run, model)
+    check_figures_and_report(run, metrics)
+
+
+def check_metrics(metrics: dict, model: object, data: object, dataset: str, epochs: int) -> None:
+    """metrics.json against the model's own predictions on the test set."""
     y_prob = model.predict(data.x_test, verbose=0)
     y_pred = y_prob.argmax(axis=1)
     k = data.num_classes
     confusion = np.zeros((k, k), dtype=int)
     np.add.at(confusion, (data.y_test, y_pred), 1)
 
-    metrics = json.loads((run / "metrics.json").read_text())
     assert METRICS_KEYS <= set(metrics)
     assert metrics["confusion_matrix"] == confusion.tolist()
     assert np.sum(metrics["confusion_matrix"]) == len(data.y_test)
@@ -160,6 +168,9 @@ def check_run_directory(run: Path, data: object, dataset: str, epochs: int, trai
     assert len(metrics["epoch_seconds"]) == epochs and all(s > 0 for s in metrics["epoch_seconds"])
     assert (metrics["engine"], metrics["dataset"]) == ("numpy", dataset)
 
+
+def check_history(run: Path, metrics: dict, epochs: int) -> None:
+    """history.csv: one finite row per epoch, its seconds those of metrics.json."""
     rows = read_history(run)
     assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
     for row in rows:
@@ -167,11 +178,17 @@ def check_run_directory(run: Path, data: object, dataset: str, epochs: int, trai
         assert 0 <= float(row["accuracy"]) <= 1 and 0 <= float(row["val_accuracy"]) <= 1
     assert [float(row["seconds"]) for row in rows] == pytest.approx(metrics["epoch_seconds"])
 
+
+def check_summary(run: Path, model: object) -> None:
+    """summary.txt is the model's own summary()."""
     lines: list[str] = []
     model.summary(print_fn=lines.append)
     assert (run / "summary.txt").read_text() == "\n".join(lines) + "\n"
     assert f"Total params: {model.count_params():,}" in (run / "summary.txt").read_text()
 
+
+def check_figures_and_report(run: Path, metrics: dict) -> None:
+    """Valid PNG figures, and a report that shows the test accuracy and embeds every figure."""
     figures = sorted((run / "figures").glob("*.png"))
     assert {"history.png", "confusion_matrix.png"} <= {f.name for f in figures}
     for figure in figures:
