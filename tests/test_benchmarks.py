@@ -178,6 +178,19 @@ def test_settings_and_environment_are_recorded(result: dict) -> None:
 AB_SCRIPT = REPO / "benchmarks" / "ab_engine.py"
 
 
+def run_benchmark(script: Path, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Run a benchmark script as a user would, from the repository root, on DATA_DIR."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=REPO,
+        env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_ab_engine_times_two_versions_of_the_engine(tmp_path: Path) -> None:
     """The A/B script loads HEAD's engine and the working tree's side by side and times both."""
     if subprocess.run(
@@ -185,31 +198,10 @@ def test_ab_engine_times_two_versions_of_the_engine(tmp_path: Path) -> None:
     ).returncode:
         pytest.skip("not a git checkout")
     out = tmp_path / "ab.json"
-    env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
     if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("MNIST is not in the data directory")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(AB_SCRIPT),
-            "HEAD",
-            "worktree",
-            "--rounds",
-            "2",
-            "--per-turn",
-            "2",
-            "--threads",
-            "1",
-            "--out",
-            str(out),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    settings = ["--rounds", "2", "--per-turn", "2", "--threads", "1", "--out", str(out)]
+    done = run_benchmark(AB_SCRIPT, ["HEAD", "worktree", *settings], timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert [row["version"] for row in result["versions"]] == ["HEAD", "worktree"]
@@ -245,23 +237,8 @@ def test_bench_study_times_the_study_both_ways_and_reports_the_median_ratio(tmp_
     if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("MNIST is not in the data directory")
     out = tmp_path / "bench_study.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(STUDY_SCRIPT),
-            "--train-size",
-            "200",
-            "--rounds",
-            "2",
-            "--out",
-            str(out),
-        ],
-        cwd=REPO,
-        env={**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = run_benchmark(
+        STUDY_SCRIPT, ["--train-size", "200", "--rounds", "2", "--out", str(out)], timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -342,27 +319,8 @@ def test_bench_busy_runs_and_its_ratios_are_its_quotients(tmp_path: Path) -> Non
     if not (DATA_DIR / "mnist").is_dir():
         pytest.skip("needs MNIST in the data directory")
     out = tmp_path / "bench_busy.json"
-    env = {**os.environ, "CNNLAB_DATA_DIR": str(DATA_DIR)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "bench_busy.py"),
-            "--steps",
-            "3",
-            "--epochs",
-            "1",
-            "--digits-epochs",
-            "1",
-            "--out",
-            str(out),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    settings = ["--steps", "3", "--epochs", "1", "--digits-epochs", "1", "--out", str(out)]
+    done = run_benchmark(REPO / "benchmarks" / "bench_busy.py", settings, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     networks = json.loads(out.read_text())["networks"]
     assert set(networks) == {"seed-cnn on MNIST", "seed-cnn-same on digits"}
