@@ -71,32 +71,31 @@ def test_agreement_is_computed_from_the_two_saved_models(comparison):
     assert summary["agreement"]["max_abs_prob_diff"] == pytest.approx(np.abs(a - b).max(), abs=1e-6)
 
 
+NO_DROPOUT_MODEL = {
+    "layers": [
+        {
+            "class_name": "Conv2D",
+            "config": {
+                "name": "conv2d",
+                "filters": 4,
+                "kernel_size": [3, 3],
+                "activation": "relu",
+            },
+        },
+        {"class_name": "Flatten", "config": {"name": "flatten"}},
+        {
+            "class_name": "Dense",
+            "config": {"name": "dense", "units": 10, "activation": "softmax"},
+        },
+    ]
+}  # no Dropout: nothing random in training once the weights and batch order are shared
+
+
 def test_both_engines_started_from_the_same_weights(tmp_path, capsys):
     """With no dropout, SGD and one epoch, identical start and batch order give near-identical
     weights."""
     model = tmp_path / "nodrop.json"
-    model.write_text(
-        json.dumps(
-            {
-                "layers": [
-                    {
-                        "class_name": "Conv2D",
-                        "config": {
-                            "name": "conv2d",
-                            "filters": 4,
-                            "kernel_size": [3, 3],
-                            "activation": "relu",
-                        },
-                    },
-                    {"class_name": "Flatten", "config": {"name": "flatten"}},
-                    {
-                        "class_name": "Dense",
-                        "config": {"name": "dense", "units": 10, "activation": "softmax"},
-                    },
-                ]
-            }
-        )
-    )
+    model.write_text(json.dumps(NO_DROPOUT_MODEL))
     out = tmp_path / "run"
     assert (
         main(
