@@ -438,6 +438,50 @@ def test_saving_legacy_h5_is_refused_with_the_formats_that_work(tmp_path: Path) 
     assert not (tmp_path / "m.h5").exists()
 
 
+KERAS2_DENSE = {
+    "class_name": "Dense",
+    "config": {
+        "name": "dense",
+        "trainable": True,
+        "batch_input_shape": [None, 3],
+        "dtype": "float32",
+        "units": 2,
+        "activation": "softmax",
+        "use_bias": True,
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+    },
+}  # Keras 2's layout: the input shape on the first layer
+KERAS2_TRAINING = {
+    "loss": "categorical_crossentropy",
+    "metrics": [["accuracy"]],
+    "optimizer_config": {
+        "class_name": "Adam",
+        "config": {
+            "name": "Adam",
+            "learning_rate": 0.01,
+            "decay": 0.0,
+            "beta_1": 0.9,
+            "beta_2": 0.999,
+            "epsilon": 1e-07,
+            "amsgrad": False,
+        },
+    },
+}
+
+
+def write_keras2_h5(path: Path, kernel: np.ndarray, bias: np.ndarray) -> None:
+    """A Keras 2 .h5 file of one Dense layer, written by hand: weight names with ":0"."""
+    with h5py.File(path, "w") as h5:
+        h5.attrs["model_config"] = json.dumps(
+            {"class_name": "Sequential", "config": {"name": "s", "layers": [KERAS2_DENSE]}}
+        )
+        h5.attrs["training_config"] = json.dumps(KERAS2_TRAINING)
+        group = h5.create_group("model_weights/dense")
+        group.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
+        group["dense/kernel:0"], group["dense/bias:0"] = kernel, bias
+
+
 def test_a_keras2_h5_file_loads_with_its_weights(tmp_path: Path) -> None:
     """Keras 2's layout, written by hand: the input shape on the first layer, weight names with
     ":0"."""
@@ -446,44 +490,7 @@ def test_a_keras2_h5_file_loads_with_its_weights(tmp_path: Path) -> None:
         rng.standard_normal((3, 2)).astype(np.float32),
         rng.standard_normal(2).astype(np.float32),
     )
-    dense = {
-        "class_name": "Dense",
-        "config": {
-            "name": "dense",
-            "trainable": True,
-            "batch_input_shape": [None, 3],
-            "dtype": "float32",
-            "units": 2,
-            "activation": "softmax",
-            "use_bias": True,
-            "bias_initializer": {"class_name": "Zeros", "config": {}},
-            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
-        },
-    }
-    training = {
-        "loss": "categorical_crossentropy",
-        "metrics": [["accuracy"]],
-        "optimizer_config": {
-            "class_name": "Adam",
-            "config": {
-                "name": "Adam",
-                "learning_rate": 0.01,
-                "decay": 0.0,
-                "beta_1": 0.9,
-                "beta_2": 0.999,
-                "epsilon": 1e-07,
-                "amsgrad": False,
-            },
-        },
-    }
-    with h5py.File(tmp_path / "keras2.h5", "w") as h5:
-        h5.attrs["model_config"] = json.dumps(
-            {"class_name": "Sequential", "config": {"name": "s", "layers": [dense]}}
-        )
-        h5.attrs["training_config"] = json.dumps(training)
-        group = h5.create_group("model_weights/dense")
-        group.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
-        group["dense/kernel:0"], group["dense/bias:0"] = kernel, bias
+    write_keras2_h5(tmp_path / "keras2.h5", kernel, bias)
     model = load_model(tmp_path / "keras2.h5")
     x = rng.standard_normal((4, 3)).astype(np.float32)
     logits = x @ kernel + bias
