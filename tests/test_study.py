@@ -531,6 +531,26 @@ open(sys.argv[3], "wb").write(pickle.dumps(result))
 """
 
 
+def write_rows_spec(tmp_path):
+    """A study of one trial on rows.npz: 8x8 noise (300 train, 60 test) where the class
+    lights up a row, a learnable signal."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((360, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 360)
+    x[np.arange(360), y % 8, :, 0] += 2.0  # a learnable signal: the class lights up a row
+    np.savez(
+        tmp_path / "rows.npz", x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:]
+    )
+    return write_spec(
+        tmp_path,
+        '"conv2d.filters" = [4]',
+        dataset=str(tmp_path / "rows.npz"),
+        train_size=300,
+        test_size=60,
+    )
+
+
 def test_workers_bring_back_predictions_and_the_driver_scores_them(tmp_path):
     """A trial (in a fresh process, as a worker) trains and predicts without importing
     scikit-learn; score() in the driver turns its probabilities into the stored metrics."""
@@ -539,19 +559,7 @@ def test_workers_bring_back_predictions_and_the_driver_scores_them(tmp_path):
     import numpy as np
     from sklearn.metrics import accuracy_score, confusion_matrix
 
-    rng = np.random.default_rng(0)
-    x, y = rng.random((360, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 360)
-    x[np.arange(360), y % 8, :, 0] += 2.0  # a learnable signal: the class lights up a row
-    np.savez(
-        tmp_path / "rows.npz", x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:]
-    )
-    spec_path = write_spec(
-        tmp_path,
-        '"conv2d.filters" = [4]',
-        dataset=str(tmp_path / "rows.npz"),
-        train_size=300,
-        test_size=60,
-    )
+    spec_path = write_rows_spec(tmp_path)
     out = tmp_path / "result.pickle"
     done = subprocess.run(
         [sys.executable, "-c", WORKER_WITHOUT_SKLEARN, str(spec_path), str(tmp_path), str(out)],
