@@ -437,41 +437,31 @@ def batches(
     return out
 
 
+BATCH_NORM_CNN_KERAS = [  # (output shape, parameter count) of each layer, as Keras has them
+    ((8, 8, 1), 0),
+    ((10, 10, 1), 0),
+    ((8, 8, 4), 40),
+    ((8, 8, 4), 16),
+    ((8, 8, 4), 0),
+    ((4, 4, 4), 0),
+    ((4, 4, 4), 148),
+    ((4, 4, 4), 0),
+    ((1, 1, 4), 0),
+    ((4,), 0),
+    ((6,), 30),
+    ((6,), 24),
+    ((3,), 21),
+    ((3,), 0),
+]
+
+
 def test_shapes_and_parameter_counts_are_keras_ones():
     layers.clear_session()
     model = batch_norm_cnn()
     shapes = [layer.output_shape for layer in model.layers]
-    assert shapes == [
-        (8, 8, 1),
-        (10, 10, 1),
-        (8, 8, 4),
-        (8, 8, 4),
-        (8, 8, 4),
-        (4, 4, 4),
-        (4, 4, 4),
-        (4, 4, 4),
-        (1, 1, 4),
-        (4,),
-        (6,),
-        (6,),
-        (3,),
-        (3,),
-    ]
+    assert shapes == [shape for shape, _ in BATCH_NORM_CNN_KERAS]
     assert [layer.count_params() for layer in model.layers] == [
-        0,
-        0,
-        40,
-        16,
-        0,
-        0,
-        148,
-        0,
-        0,
-        0,
-        30,
-        24,
-        21,
-        0,
+        count for _, count in BATCH_NORM_CNN_KERAS
     ]
     assert [layer.count_trainable_params() for layer in model.layers][
         3
