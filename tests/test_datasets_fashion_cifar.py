@@ -547,9 +547,8 @@ def test_both_are_registered_and_the_cli_help_lists_every_dataset(capsys):
         load_dataset("cifar100")
 
 
-def test_cli_explore_and_train_on_small_cifar10(tmp_path, capsys):
-    from cnnlab.cli import main
-
+def write_small_cifar10(data_dir):
+    """A CIFAR-10 archive of 20 noise images per batch file (2 of each class) under data_dir."""
     rng = np.random.default_rng(3)
     parts = {
         name: (
@@ -558,7 +557,13 @@ def test_cli_explore_and_train_on_small_cifar10(tmp_path, capsys):
         )
         for name in cifar10.TRAIN_MEMBERS + cifar10.TEST_MEMBERS
     }
-    write_cifar(tmp_path / "data", cifar_archive(parts))
+    write_cifar(data_dir, cifar_archive(parts))
+
+
+def test_cli_explore_and_train_on_small_cifar10(tmp_path, capsys):
+    from cnnlab.cli import main
+
+    write_small_cifar10(tmp_path / "data")
     common = ["--data-dir", str(tmp_path / "data")]
     assert main(["explore", "cifar10", *common, "--out", str(tmp_path / "explore")]) == 0
     assert re.search(r"train\s*│\s*100\s*│\s*\(32, 32, 3\)\s*│\s*uint8", capsys.readouterr().out)
