@@ -504,6 +504,9 @@ def test_optimizer_get_takes_every_keras_name_class_and_instance():
     assert type(optimizers.get(optimizers.Nadam)) is optimizers.Nadam
     adagrad = optimizers.Adagrad(0.1)
     assert optimizers.get(adagrad) is adagrad
+
+
+def test_optimizer_get_takes_the_keras_config_form():
     keras_form = {
         "class_name": "Adadelta",
         "config": {
@@ -521,6 +524,9 @@ def test_optimizer_get_takes_every_keras_name_class_and_instance():
         "rho": 0.9,
         "epsilon": 1e-7,
     }
+
+
+def test_optimizers_refuse_what_cnnlab_does_not_support():
     with pytest.raises(
         UnsupportedKerasFeature,
         match="unknown optimizer 'lion'; cnnlab supports sgd, adam, rmsprop",
