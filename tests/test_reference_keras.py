@@ -345,11 +345,11 @@ def test_trainer_batch_order_equals_the_engine(digits: tuple[np.ndarray, np.ndar
     assert max_weight_diff(engine, trainers[1].keras_model) > 100 * STEPS_TOLERANCE
 
 
-def test_trainer_interface(digits: tuple[np.ndarray, np.ndarray]) -> None:
-    """Keras's history keys, per-epoch hooks and timings; repeatable with a seed (dropout on);
-    predict/evaluate/to_engine as TorchTrainer's."""
-    x, y = digits
-    config = with_input((8, 8, 1), seed_cnn(10, "same"), "digits_cnn")  # Dropout(0.5)
+def fit_twice(
+    config: dict, x: np.ndarray, y: np.ndarray
+) -> tuple[list[dict], list[tuple[int, list[str]]], reference.KerasTrainer]:
+    """Two KerasTrainers of config (Adam, seed 11), each fit 2 epochs with validation data:
+    their histories, the (epoch, sorted log keys) the epoch hook saw, and the second trainer."""
     runs, seen = [], []
     for _ in range(2):
         trainer = reference.KerasTrainer(
@@ -365,6 +365,15 @@ def test_trainer_interface(digits: tuple[np.ndarray, np.ndarray]) -> None:
                 on_epoch_end=lambda epoch, logs: seen.append((epoch, sorted(logs))),
             )
         )
+    return runs, seen, trainer
+
+
+def test_trainer_interface(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    """Keras's history keys, per-epoch hooks and timings; repeatable with a seed (dropout on);
+    predict/evaluate/to_engine as TorchTrainer's."""
+    x, y = digits
+    config = with_input((8, 8, 1), seed_cnn(10, "same"), "digits_cnn")  # Dropout(0.5)
+    runs, seen, trainer = fit_twice(config, x, y)
     assert runs[0] == runs[1]
     assert (
         sorted(runs[0]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
