@@ -1,6 +1,6 @@
 """Training speed of the networks real Keras programs build: cnnlab's engine against plain PyTorch.
 
-    CNNLAB_DATA_DIR=../shared/data python benchmarks/bench_keras_models.py [--rounds 3] [--steps 40]
+    CNNLAB_DATA_DIR=../shared/data python benchmarks/bench_keras_models.py [--rounds 6]
 
 Three networks, each as a Keras program writes it (and as idiomatic PyTorch: nn.Conv2d,
 nn.BatchNorm2d, torch.optim.Adam, NCHW):
@@ -263,11 +263,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both engines")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds of both engines")
     parser.add_argument(
-        "--steps", type=int, default=40, help="timed training steps per engine and round"
+        "--steps", type=int, default=100, help="timed training steps per engine and round"
     )
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=40,
+        help="untimed steps first (PyTorch's step time settles over its first few dozen steps)",
+    )
     parser.add_argument(
         "--threads", type=int, default=2, help="BLAS / torch threads of both engines"
     )
