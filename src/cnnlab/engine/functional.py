@@ -199,7 +199,8 @@ def conv2d_forward(
         cols[:, k] = 1
         weights = np.concatenate([weights, bias.reshape(1, f)])  # (K + 1, F)
     im2col(xp, (kh, kw), strides, out_hw, out=cols[:, :k])  # (N*Ho*Wo, K)
-    y = cols @ weights  # (N*Ho*Wo, F)
+    y = scratch(workspace, "y", (len(cols), f), x.dtype)  # reused: no fresh pages every batch
+    np.matmul(cols, weights, out=y)  # (N*Ho*Wo, F)
     return y.reshape(n, *out_hw, f), cols
 
 
@@ -266,16 +267,21 @@ def conv2d_input_gradient(
 
 
 # ---------------------------------------------------------------------- pooling
-def max_pool_forward(x: np.ndarray, pool: Pair, strides: Pair, padding: str) -> np.ndarray:
-    """x: (N, H, W, C) -> (N, Ho, Wo, C), the largest value of each window.
+def max_pool_forward(
+    x: np.ndarray, pool: Pair, strides: Pair, padding: str, workspace: Workspace | None = None
+) -> np.ndarray:
+    """x: (N, H, W, C) -> (N, Ho, Wo, C), the largest value of each window (into the workspace's
+    "out": no fresh pages every batch).
 
     Padding is -inf, so a padded pixel never wins.
     """
     out_hw = output_hw(x.shape[1:3], pool, strides, padding)
     xp = pad(x, pads_hw(x.shape[1:3], pool, strides, padding), value=-np.inf)
-    out = tap(xp, 0, 0, strides, out_hw).copy()
-    for i, j in taps(pool):
-        np.maximum(out, tap(xp, i, j, strides, out_hw), out=out)
+    views = [tap(xp, i, j, strides, out_hw) for i, j in taps(pool)]
+    out = scratch(workspace, "out", views[0].shape, x.dtype)
+    np.copyto(out, views[0])
+    for view in views[1:]:
+        np.maximum(out, view, out=out)
     return out
 
 

@@ -59,10 +59,13 @@ class MaxPooling2D(Pooling2D):
             self.windows = functional.window_taps(
                 x, self.pool_size, self.strides, self.padding, self.workspace
             )
-            self.out = self.windows.max(axis=0)
+            out = self.workspace.empty("out", self.windows.shape[1:], x.dtype)
+            self.out = np.max(self.windows, axis=0, out=out)
         else:
             self.windows = None
-            self.out = functional.max_pool_forward(x, self.pool_size, self.strides, self.padding)
+            self.out = functional.max_pool_forward(
+                x, self.pool_size, self.strides, self.padding, self.workspace
+            )
         return self.out
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
