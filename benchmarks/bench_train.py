@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnlab import Sequential, layers, models
+from cnnlab.engine.fused import step_layers
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -529,27 +530,33 @@ class Stopwatch:
         self.seconds.setdefault(self.name, []).append(time.perf_counter() - self.start)
 
 
+def step_name(step: Any) -> str:
+    """A layer's name, or "conv2d+max_pooling2d" for a fused step (engine/fused.py)."""
+    return "+".join(layer.name for layer in step_layers(step))
+
+
 def profiled_step(model: Sequential, x: np.ndarray, y: np.ndarray, watch: Stopwatch) -> None:
-    """One training step, as Sequential.train_step does it, every layer timed on its own."""
-    for layer in model.layers:
-        with watch(layer.name, "forward"):
-            x = layer.forward(x, training=True)
+    """One training step, as Sequential.train_step does it, every step (a layer, or two fused)
+    timed on its own."""
+    for step in model.steps:
+        with watch(step_name(step), "forward"):
+            x = step.forward(x, training=True)
     with watch("loss", "forward"):
         model.loss(y, x)
-    trainable = model.layers[model.backward_start :]
+    trainable = model.steps[model.backward_step :]
     grad = None
     if model.uses_fused_gradient():  # softmax + cross-entropy: the gradient of the logits
         with watch("loss", "backward"):
             dz = model.loss.gradient_before_activation(y, x)
-        with watch(trainable[-1].name, "backward"):
+        with watch(step_name(trainable[-1]), "backward"):
             grad = trainable[-1].backward_linear(dz)
         trainable = trainable[:-1]
     else:
         with watch("loss", "backward"):
             grad = model.loss.gradient(y, x)
-    for layer in reversed(trainable):
-        with watch(layer.name, "backward"):
-            grad = layer.backward(grad)
+    for step in reversed(trainable):
+        with watch(step_name(step), "backward"):
+            grad = step.backward(grad)
     with watch("optimizer", "backward"):
         model.optimizer.apply(model.trainable_updates())
 
@@ -577,9 +584,10 @@ def run_profile(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def profile_rows(model: Sequential, watch: Stopwatch) -> list[dict[str, Any]]:
-    """One row per layer (then the loss and the optimizer): median forward and backward ms."""
+    """One row per step (a layer, or two fused; then the loss and the optimizer): median forward
+    and backward ms."""
     median_ms = lambda name, phase: 1e3 * statistics.median(watch.seconds.get((name, phase), [0.0]))  # noqa: E731
-    rows = [(layer.name, type(layer).__name__) for layer in model.layers]
+    rows = [(step_name(step), type(step).__name__) for step in model.steps]
     rows += [("loss", type(model.loss).__name__), ("optimizer", type(model.optimizer).__name__)]
     return [
         {

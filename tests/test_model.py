@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import zipfile
 
@@ -471,36 +472,42 @@ def test_terminate_on_nan_stops_after_the_batch_where_the_guard_would_raise():
         exploding().fit(x, y, batch_size=2, epochs=3, verbose=0)
 
 
-@pytest.mark.parametrize(
-    "pool", [layers.MaxPooling2D(2), layers.MaxPooling2D(3, strides=2, padding="same")]
-)
-@pytest.mark.parametrize("relu_layer", ["conv", "activation"])
-def test_pooling_before_relu_gives_the_layer_by_layer_results_bit_for_bit(pool, relu_layer):
-    """Sequential runs Conv2D(relu) + MaxPooling2D (and Activation("relu") + MaxPooling2D) as linear
-    part -> pool -> ReLU (sequential.PoolThenReLU); outputs and every gradient must be those of the
-    layers run one by one."""
-    if relu_layer == "conv":
-        front = [layers.Conv2D(4, 3, activation="relu")]
-    else:
-        front = [layers.Conv2D(4, 3), layers.BatchNormalization(), layers.Activation("relu")]
-    model = Sequential(
-        [
-            Input(shape=(9, 9, 2)),
-            *front,
-            pool,
-            layers.Flatten(),
-            layers.Dense(3, activation="softmax"),
-        ],
-        seed=0,
-    )
-    model.compile(optimizer="sgd", loss="categorical_crossentropy")
-    assert any(type(step).__name__ == "PoolThenReLU" for step in model.steps)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((6, 9, 9, 2)).astype(np.float32)
-    y = to_categorical(rng.integers(0, 3, 6), 3)
-    fused_out = model.forward(x, training=True).copy()
-    model.backward_from_loss(y, fused_out)
-    fused = {key: grad.copy() for key, grad in model.grads.items()}
+FUSED_CASES = {  # name -> (the layers before the pool, the pool, the fused step expected)
+    "conv relu, tiling pool": (
+        lambda: [layers.Conv2D(4, 3, activation="relu")],
+        lambda: layers.MaxPooling2D(2),
+        "ConvThenPool",
+    ),
+    "two convs, the second linear with strides and same padding, pool 3": (
+        lambda: [layers.Conv2D(3, 2, activation="tanh"), layers.Conv2D(4, 3, strides=(1, 2))],
+        lambda: layers.MaxPooling2D((2, 1)),
+        "ConvThenPool",
+    ),
+    "conv relu without bias, same padding, pool 3 of stride 3": (
+        lambda: [layers.Conv2D(5, 2, padding="same", use_bias=False, activation="relu")],
+        lambda: layers.MaxPooling2D(3),
+        "ConvThenPool",
+    ),
+    "conv relu, overlapping pool": (
+        lambda: [layers.Conv2D(4, 3, activation="relu")],
+        lambda: layers.MaxPooling2D(3, strides=2, padding="same"),
+        "PoolThenReLU",
+    ),
+    "activation layer, tiling pool": (
+        lambda: [layers.Conv2D(4, 3), layers.BatchNormalization(), layers.Activation("relu")],
+        lambda: layers.MaxPooling2D(2),
+        "PoolThenReLU",
+    ),
+    "activation layer, overlapping pool": (
+        lambda: [layers.Conv2D(4, 3), layers.BatchNormalization(), layers.Activation("relu")],
+        lambda: layers.MaxPooling2D(3, strides=2, padding="same"),
+        "PoolThenReLU",
+    ),
+}
+
+
+def layer_by_layer_step(model: Sequential, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The output of a training forward and every gradient, each layer run on its own."""
     out = x
     for layer in model.layers:  # one by one, as the model defines them
         out = layer.forward(out, training=True)
@@ -508,9 +515,39 @@ def test_pooling_before_relu_gives_the_layer_by_layer_results_bit_for_bit(pool, 
     grad = model.layers[-1].backward_linear(grad)
     for layer in reversed(model.layers[:-1]):
         grad = layer.backward(grad)
-    np.testing.assert_array_equal(fused_out, out)
+    return out
+
+
+@pytest.mark.parametrize("case", FUSED_CASES)
+def test_fused_steps_give_the_layer_by_layer_results(case):
+    """Sequential runs Conv2D + a tiling MaxPooling2D as one step (fused.ConvThenPool) and a ReLU
+    layer + MaxPooling2D as linear part -> pool -> ReLU (fused.PoolThenReLU); outputs and every
+    gradient must be those of the layers run one by one: bit for bit where the same products
+    are computed, and to float32 rounding where ConvThenPool multiplies fewer rows in another
+    order (the routing of every gradient is the same: a wrong pixel would be off by O(1))."""
+    front, pool, expected = FUSED_CASES[case]
+    model = Sequential(
+        [Input(shape=(9, 9, 2)), *front(), pool(), layers.Flatten(), layers.Dense(3, "softmax")],
+        seed=0,
+    )
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    assert [type(step).__name__ for step in model.steps].count(expected) == 1
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 9, 9, 2)).astype(np.float32)
+    y = to_categorical(rng.integers(0, 3, 6), 3)
+    check = np.testing.assert_array_equal
+    if expected == "ConvThenPool":
+        check = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6)
+    one_by_one = x
+    for layer in model.layers:
+        one_by_one = layer.forward(one_by_one, training=False)
+    check(model.predict(x, verbose=0), one_by_one)  # inference takes the fused step too
+    fused_out = model.forward(x, training=True).copy()
+    model.backward_from_loss(y, fused_out)
+    fused = {key: grad.copy() for key, grad in model.grads.items()}
+    check(fused_out, layer_by_layer_step(model, x, y))
     for key, value in model.grads.items():
-        np.testing.assert_array_equal(fused[key], value, err_msg=key)
+        check(fused[key], value, err_msg=key)
 
 
 def test_a_layers_own_get_and_set_weights_as_in_keras():

@@ -30,6 +30,7 @@ Pair = tuple[int, int]
 # C=2 the one 6-D copy is 3-4x faster)
 FEW_CHANNELS = 1
 Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+Pooled = tuple[Pair, Pair]  # ((ph, pw), (Ho, Wo)): a pool's window and its output size
 
 
 # --------------------------------------------------------------------------- sizes
@@ -157,23 +158,44 @@ def column_sums(a: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- im2col
+def receptive_fields(xp: np.ndarray, window: Pair, strides: Pair, grid: Pooled) -> np.ndarray:
+    """xp: padded (N, Hp, Wp, C) -> a read-only view (ph, pw, N, Ho, Wo, kh, kw, C): [pi, pj, n,
+    r, s, i, j] is the pixel that kernel tap (i, j) reads for output pixel (n, ph*r + pi,
+    pw*s + pj). grid = ((ph, pw), (Ho, Wo)); with (ph, pw) = (1, 1) that is every output pixel,
+    and otherwise the pixels a tiling (ph, pw) pool reads, window tap by window tap."""
+    (sh, sw), ((ph, pw), (ho, wo)) = strides, grid
+    s_n, s_h, s_w, s_c = xp.strides
+    return np.lib.stride_tricks.as_strided(
+        xp,
+        (ph, pw, xp.shape[0], ho, wo, *window, xp.shape[3]),
+        (sh * s_h, sw * s_w, s_n, ph * sh * s_h, pw * sw * s_w, s_h, s_w, s_c),
+        writeable=False,
+    )
+
+
 def im2col(
-    xp: np.ndarray, window: Pair, strides: Pair, out_hw: Pair, out: np.ndarray | None = None
+    xp: np.ndarray,
+    window: Pair,
+    strides: Pair,
+    out_hw: Pair,
+    out: np.ndarray | None = None,
+    pool: Pair = (1, 1),
 ) -> np.ndarray:
     """xp: padded (N, Hp, Wp, C) -> cols: (N*Ho*Wo, kh*kw*C), rows in (kh, kw, C) order.
 
-    out may be a column slice of a wider array (its rows need not be contiguous)."""
-    n, c = xp.shape[0], xp.shape[3]
-    (sh, sw), (ho, wo) = strides, out_hw
-    cols = np.empty((n * ho * wo, window[0] * window[1] * c), xp.dtype) if out is None else out
-    rows = cols.reshape(n, ho, wo, *window, c, copy=False)  # a view: what is written lands in cols
-    if c <= FEW_CHANNELS:  # one strided copy per tap: faster than a 6-D transpose when C is tiny
+    out_hw is the output's (Ho, Wo), or with pool = (ph, pw) the pooled output's: then the
+    rows are the ph*pw*N*Ho*Wo output pixels that pool reads, in (ph, pw, N, Ho, Wo) order
+    (``receptive_fields``). out may be a column slice of a wider array (its rows need not be
+    contiguous)."""
+    fields = receptive_fields(xp, window, strides, (pool, out_hw))
+    shape = (math.prod(fields.shape[:5]), math.prod(fields.shape[5:]))
+    cols = np.empty(shape, xp.dtype) if out is None else out
+    rows = cols.reshape(fields.shape, copy=False)  # a view: what is written lands in cols
+    if xp.shape[3] <= FEW_CHANNELS:  # a strided copy per tap: faster than one 8-D copy at tiny C
         for i, j in taps(window):
-            rows[:, :, :, i, j, :] = tap(xp, i, j, strides, out_hw)
+            rows[..., i, j, :] = fields[..., i, j, :]
         return cols
-    views = np.lib.stride_tricks.sliding_window_view(xp, window, axis=(1, 2))
-    views = views[:, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]  # (N, Ho, Wo, C, kh, kw)
-    rows[...] = views.transpose(0, 1, 2, 4, 5, 3)
+    rows[...] = fields
     return cols
 
 
@@ -185,23 +207,31 @@ def conv2d_forward(
     strides: Pair,
     padding: str,
     workspace: Workspace | None = None,
+    pool: Pair = (1, 1),
 ) -> tuple[np.ndarray, np.ndarray]:
     """x: (N, H, W, C), kernel: (kh, kw, C, F), bias: (F,) -> y: (N, Ho, Wo, F), and cols
-    for backward: (N*Ho*Wo, K) with K = kh*kw*C, or (N*Ho*Wo, K + 1) ending in ones with a bias."""
+    for backward: (N*Ho*Wo, K) with K = kh*kw*C, or (N*Ho*Wo, K + 1) ending in ones with a bias.
+
+    With pool = (ph, pw), a MaxPooling2D of that size and stride that follows (fused.ConvThenPool):
+    only the output pixels its windows read, window tap by window tap: y: (ph*pw*N, Ho // ph,
+    Wo // pw, F), y[pi*pw + pj] the tap (pi, pj) of every window (see ``receptive_fields``).
+    """
     n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape
     k = kh * kw * c
     out_hw = output_hw((h, w), (kh, kw), strides, padding)
+    out_hw = (out_hw[0] // pool[0], out_hw[1] // pool[1])
     xp = pad(x, pads_hw((h, w), (kh, kw), strides, padding))
     weights = kernel.reshape(k, f)  # (K, F)
-    cols = scratch(workspace, "cols", (n * out_hw[0] * out_hw[1], k + (bias is not None)), x.dtype)
+    rows = pool[0] * pool[1] * n * out_hw[0] * out_hw[1]
+    cols = scratch(workspace, "cols", (rows, k + (bias is not None)), x.dtype)
     if bias is not None:  # the bias is the weight of an input that is always 1
         cols[:, k] = 1
         weights = np.concatenate([weights, bias.reshape(1, f)])  # (K + 1, F)
-    im2col(xp, (kh, kw), strides, out_hw, out=cols[:, :k])  # (N*Ho*Wo, K)
-    y = scratch(workspace, "y", (len(cols), f), x.dtype)  # reused: no fresh pages every batch
-    np.matmul(cols, weights, out=y)  # (N*Ho*Wo, F)
-    return y.reshape(n, *out_hw, f), cols
+    im2col(xp, (kh, kw), strides, out_hw, out=cols[:, :k], pool=pool)  # (rows, K)
+    y = scratch(workspace, "y", (rows, f), x.dtype)  # reused: no fresh pages every batch
+    np.matmul(cols, weights, out=y)  # (rows, F)
+    return y.reshape(-1, *out_hw, f), cols
 
 
 def conv2d_backward(
@@ -215,42 +245,46 @@ def conv2d_backward(
     workspace: Workspace | None = None,
     *,
     has_bias: bool,
+    pool: Pair = (1, 1),
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """dy: (N, Ho, Wo, F) -> (dx: (N, H, W, C) or None, dkernel: (kh, kw, C, F), dbias: (F,)
-    or None without a bias). With has_bias, cols ends in the column of ones conv2d_forward adds.
+    or None without a bias). With has_bias, cols ends in the column of ones conv2d_forward adds;
+    with pool, dy is laid out as conv2d_forward's y with that pool: (ph*pw*N, Ho, Wo, F).
 
     dweights = cols^T dy (each weight meets the inputs it multiplied; the bias's input is 1,
     so its row is the sum of dy). dx: see ``conv2d_input_gradient``.
     """
     kh, kw, c, _ = kernel.shape
     k = kh * kw * c
-    dy2 = dy.reshape(-1, dy.shape[-1])  # (N*Ho*Wo, F)
+    dy2 = dy.reshape(-1, dy.shape[-1])  # (rows, F)
     dweights = cols.T @ dy2  # (K, F), or (K + 1, F) with the bias's gradient last
     dkernel = dweights[:k].reshape(kernel.shape)
     dbias = dweights[k] if has_bias else None
     if not input_grad:
         return None, dkernel, dbias
-    dx = conv2d_input_gradient(dy2, dy.shape[:3], kernel, x_shape, strides, padding, workspace)
+    grid = (pool, dy.shape[1:3])
+    dx = conv2d_input_gradient(dy2, grid, kernel, x_shape, strides, padding, workspace)
     return dx, dkernel, dbias
 
 
 def conv2d_input_gradient(
     dy2: np.ndarray,
-    out_shape: tuple[int, ...],
+    grid: Pooled,
     kernel: np.ndarray,
     x_shape: tuple[int, ...],
     strides: Pair,
     padding: str,
     workspace: Workspace | None = None,
 ) -> np.ndarray:
-    """dy2: (N*Ho*Wo, F), the output gradient as rows; out_shape: (N, Ho, Wo) -> dx: (N, H, W, C).
+    """dy2: (rows, F), the output gradient as rows in (ph, pw, N, Ho, Wo) order, grid = ((ph, pw),
+    (Ho, Wo)) as in ``receptive_fields`` -> dx: (N, H, W, C).
 
     dx is dy correlated with the flipped kernel: for each kernel tap (i, j), dy @ kernel[i, j]^T
-    is what that tap sends back, and it is added to the pixels the tap read (a strided slice):
+    is what that tap sends back, and it is added to the pixels the tap read (strided slices):
     the transpose of im2col, one product per tap.
     """
     kh, kw, c, _ = kernel.shape
-    n, ho, wo = out_shape
+    n, (sh, sw), ((ph, pw), out_hw) = x_shape[0], strides, grid
     pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
     dxp = scratch(
         workspace,
@@ -259,10 +293,13 @@ def conv2d_input_gradient(
         dy2.dtype,
         zero=True,
     )
-    sent_back = scratch(workspace, "sent_back", (n * ho * wo, c), dy2.dtype)
+    sent_back = scratch(workspace, "sent_back", (len(dy2), c), dy2.dtype)
+    by_window_tap = sent_back.reshape(ph, pw, n, *out_hw, c)
     for i, j in taps((kh, kw)):
-        np.matmul(dy2, kernel[i, j].T, out=sent_back)  # (N*Ho*Wo, F) @ (F, C): tap (i, j)
-        tap(dxp, i, j, strides, (ho, wo))[...] += sent_back.reshape(n, ho, wo, c)  # to its pixels
+        np.matmul(dy2, kernel[i, j].T, out=sent_back)  # (rows, F) @ (F, C): tap (i, j)
+        for pi, pj in taps((ph, pw)):  # to its pixels; the read (sh*pi + i, sw*pj + j) onwards
+            pixels = tap(dxp, sh * pi + i, sw * pj + j, (sh * ph, sw * pw), out_hw)
+            pixels += by_window_tap[pi, pj]
     return crop(dxp, pads)
 
 
@@ -346,6 +383,27 @@ def first_maximum_shares(
         yield k, first
 
 
+def max_of_taps(windows: np.ndarray, workspace: Workspace | None = None) -> np.ndarray:
+    """windows: (kh*kw, N, Ho, Wo, C), pixel k of every window -> (N, Ho, Wo, C), the largest
+    (the workspace's "out"), one contiguous pairwise maximum per tap."""
+    out = scratch(workspace, "out", windows.shape[1:], windows.dtype)
+    np.copyto(out, windows[0])
+    for k in range(1, len(windows)):
+        np.maximum(out, windows[k], out=out)
+    return out
+
+
+def window_shares(
+    dy: np.ndarray, windows: np.ndarray, out: np.ndarray, workspace: Workspace | None = None
+) -> np.ndarray:
+    """dy: (N, Ho, Wo, C) -> shares: (kh*kw, N, Ho, Wo, C), laid out as windows: each window's
+    gradient at its first maximum, 0 at its other pixels (the workspace's "shares")."""
+    shares = scratch(workspace, "shares", windows.shape, dy.dtype)
+    for k, first in first_maximum_shares(dy, windows, out, workspace):
+        np.multiply(dy, first, out=shares[k])
+    return shares
+
+
 def max_pool_backward_tiled(
     dy: np.ndarray,
     windows: np.ndarray,
@@ -361,9 +419,7 @@ def max_pool_backward_tiled(
     dxp = scratch(workspace, "dxp", dxp_shape, dy.dtype)
     dxp[:, ho * ph :] = 0  # pixels past the last window get no gradient
     dxp[:, :, wo * pw :] = 0
-    shares = scratch(workspace, "shares", windows.shape, dy.dtype)
-    for k, first in first_maximum_shares(dy, windows, out, workspace):
-        np.multiply(dy, first, out=shares[k])
+    shares = window_shares(dy, windows, out, workspace)
     in_windows = dxp[:, : ho * ph, : wo * pw].reshape(n, ho, ph, wo, pw, c, copy=False)
     in_windows[...] = shares.reshape(ph, pw, n, ho, wo, c).transpose(2, 3, 0, 4, 1, 5)
     return dxp

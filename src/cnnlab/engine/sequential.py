@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .fused import execution_steps, step_layers
 from .layers import InputLayer, Layer, deserialize, register_model
 from .model import Model
 
@@ -150,6 +151,7 @@ class Sequential(Model):
                 self.backward_start = i
             needed = needed or trains
         self.steps = execution_steps(self._layers)
+        self.ran_fused = True  # what the last forward ran: the steps, or the layers one by one
         first = (
             self._layers[self.backward_start] if self.backward_start < len(self._layers) else None
         )
@@ -161,20 +163,21 @@ class Sequential(Model):
         self, x: np.ndarray, training: bool = False, trace: list | None = None
     ) -> np.ndarray:
         """x: (N, *input_shape) -> (N, *output_shape); trace collects (layer name, output) of
-        every layer, which the fused steps (PoolThenReLU) do not compute, so it runs layer by
-        layer."""
-        if trace is not None:
-            for layer in self._layers:
-                x = layer.forward(x, training=training)
-                trace.append((layer.name, x))
-            return x
-        for step in self.steps:
+        every layer, which the fused steps (fused.py) do not compute, so it runs layer by
+        layer. backward_from goes back the way the last forward went."""
+        self.ran_fused = trace is None
+        for step in self.steps if self.ran_fused else self._layers:
             x = step.forward(x, training=training)
+            if trace is not None:
+                trace.append((step.name, x))
         return x
 
     def backward_from(self, grad: np.ndarray, fused: bool) -> np.ndarray | None:
         """grad: d(loss)/d(output), or d(loss)/d(the output layer's pre-activation) when fused."""
-        steps = self.steps[self.backward_step :]
+        if self.ran_fused:
+            steps = self.steps[self.backward_step :]
+        else:
+            steps = self._layers[self.backward_start :]
         if not steps:
             return None  # nothing to train
         if fused:
@@ -222,61 +225,3 @@ class Sequential(Model):
             )
         name = None if isinstance(config, list) else config.get("name")
         return cls([deserialize(spec) for spec in specs], name=name, seed=seed)
-
-
-class PoolThenReLU:
-    """A layer that ends in a ReLU (``Conv2D(activation="relu")``, ``Activation("relu")``) followed
-    by MaxPooling2D, computed as: the layer's linear part, the pooling, then the ReLU on what was
-    pooled.
-
-    The maximum of a window commutes with ReLU, max_k relu(z_k) = relu(max_k z_k), so the outputs
-    are the same; and so are the gradients: where a window's largest z is positive the same pixel
-    takes its gradient (ReLU keeps ties as ties), and where it is not, every gradient of the window
-    is 0 either way. The ReLU then touches a quarter of the values (2x2 pooling). docs/backprop.md,
-    section 5.
-    """
-
-    def __init__(self, layer: Layer, pool: Layer) -> None:
-        self.layer, self.pool = layer, pool
-
-    @staticmethod
-    def fits(layer: Layer, following: Layer) -> bool:
-        activation = getattr(layer, "activation", None)
-        return (
-            type(following).__name__ == "MaxPooling2D"
-            and hasattr(layer, "forward_linear")
-            and getattr(activation, "name", None) == "relu"
-        )
-
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x -> z (the layer's linear part) -> pooled z (N, Ho, Wo, C) -> relu, in place: the pool's
-        # kept output becomes relu(max z), which backward can use as well as max z (see there)
-        pooled = self.pool.forward(self.layer.forward_linear(x, training), training)
-        return self.layer.activation.forward(pooled)
-
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        # The pool's output is relu(max z), as after a forward layer by layer. It is positive where
-        # max z is: the ReLU's mask. Where it is positive it is the window's maximum, so the pool
-        # routes dy to the same pixel as from max z; where it is 0 the ReLU passed no gradient, so
-        # the pool routes zeros whichever pixel it picks.
-        return self.layer.backward_linear(
-            self.pool.backward(self.layer.activation.backward(dy, self.pool.out))
-        )
-
-
-def execution_steps(layers: list[Layer]) -> list[Any]:
-    """The layers in order, each ReLU layer followed by MaxPooling2D taken as one PoolThenReLU."""
-    steps: list[Any] = []
-    i = 0
-    while i < len(layers):
-        if i + 1 < len(layers) and PoolThenReLU.fits(layers[i], layers[i + 1]):
-            steps.append(PoolThenReLU(layers[i], layers[i + 1]))
-            i += 2
-        else:
-            steps.append(layers[i])
-            i += 1
-    return steps
-
-
-def step_layers(step: Any) -> tuple[Layer, ...]:
-    return (step.layer, step.pool) if isinstance(step, PoolThenReLU) else (step,)

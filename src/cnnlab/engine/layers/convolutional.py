@@ -66,9 +66,13 @@ class Conv2D(Layer):
         self.a = self.activation.forward(self.forward_linear(x, training))
         return self.a
 
-    def forward_linear(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """x -> z, the output before the activation (backward_linear takes its gradient)."""
-        self.x_shape = x.shape
+    def forward_linear(
+        self, x: np.ndarray, training: bool = False, pool: tuple[int, int] = (1, 1)
+    ) -> np.ndarray:
+        """x -> z, the output before the activation (backward_linear takes its gradient). With
+        pool, only the pixels a tiling pool of that size reads, window tap by window tap:
+        (ph*pw*N, Ho // ph, Wo // pw, filters) (functional.conv2d_forward, fused.ConvThenPool)."""
+        self.x_shape, self.pool = x.shape, pool
         z, self.cols = functional.conv2d_forward(
             x,
             self.params["kernel"],
@@ -76,6 +80,7 @@ class Conv2D(Layer):
             self.strides,
             self.padding,
             self.workspace,
+            pool,
         )
         return z
 
@@ -83,7 +88,8 @@ class Conv2D(Layer):
         return self.backward_linear(self.activation.backward(dy, self.a))
 
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
-        """dz: (N, Ho, Wo, filters) -> dx: (N, H, W, C_in); fills grads kernel and bias."""
+        """dz: (N, Ho, Wo, filters), laid out as forward_linear's z -> dx: (N, H, W, C_in);
+        fills grads kernel and bias."""
         dx, dkernel, dbias = functional.conv2d_backward(
             dz,
             self.cols,
@@ -94,6 +100,7 @@ class Conv2D(Layer):
             self.needs_input_grad,
             self.workspace,
             has_bias=self.use_bias,
+            pool=self.pool,
         )
         self.grads["kernel"] = dkernel
         if self.use_bias:

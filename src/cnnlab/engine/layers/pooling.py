@@ -59,8 +59,7 @@ class MaxPooling2D(Pooling2D):
             self.windows = functional.window_taps(
                 x, self.pool_size, self.strides, self.padding, self.workspace
             )
-            out = self.workspace.empty("out", self.windows.shape[1:], x.dtype)
-            self.out = np.max(self.windows, axis=0, out=out)
+            self.out = functional.max_of_taps(self.windows, self.workspace)
         else:
             self.windows = None
             self.out = functional.max_pool_forward(

@@ -118,11 +118,9 @@ def first_batch_rows(
     engine: Sequential, twin: TorchSequential, loss: KerasLoss, x: np.ndarray, y: np.ndarray
 ) -> list[dict[str, Any]]:
     """Forward outputs, loss and weight gradients of one batch in both engines."""
-    outputs = []
-    h = x
-    for layer in engine.layers:
-        h = layer.forward(h, training=True)
-        outputs.append(h.copy())
+    trace: list[tuple[str, np.ndarray]] = []
+    h = engine.forward(x, training=True, trace=trace)  # layer by layer, each output kept
+    outputs = [out.copy() for _, out in trace]
     engine_loss = engine.loss(y, h)
     engine.backward_from_loss(y, h)
     torch_x, torch_y = twin_tensors(twin, x, y)

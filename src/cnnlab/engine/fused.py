@@ -1,0 +1,121 @@
+"""Fused steps: two layers computed as one, with the same outputs and gradients as the layers
+run one after the other, and less work.
+
+``Sequential`` runs its layers through ``execution_steps``; each step has the layer interface
+(``forward(x, training)``, ``backward(dy)``, and ``backward_linear`` where the last layer
+has one). The layers keep their weights and gradients; a fused step only changes the order
+of the arithmetic. The reasoning is in docs/backprop.md, section 5, and
+tests/test_model.py checks every fused step against its layers run one by one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import functional
+from .layers import Layer
+
+COMMUTES_WITH_MAX = ("relu", "linear")  # max_k g(z_k) = g(max_k z_k), ties kept as ties
+
+
+class PoolThenReLU:
+    """A layer that ends in a ReLU (``Conv2D(activation="relu")``, ``Activation("relu")``) followed
+    by MaxPooling2D, computed as: the layer's linear part, the pooling, then the ReLU on what was
+    pooled.
+
+    The maximum of a window commutes with ReLU, max_k relu(z_k) = relu(max_k z_k), so the outputs
+    are the same; and so are the gradients: where a window's largest z is positive the same pixel
+    takes its gradient (ReLU keeps ties as ties), and where it is not, every gradient of the window
+    is 0 either way. The ReLU then touches a quarter of the values (2x2 pooling).
+    """
+
+    def __init__(self, layer: Layer, pool: Layer) -> None:
+        self.layer, self.pool = layer, pool
+
+    @staticmethod
+    def fits(layer: Layer, following: Layer) -> bool:
+        activation = getattr(layer, "activation", None)
+        return (
+            type(following).__name__ == "MaxPooling2D"
+            and hasattr(layer, "forward_linear")
+            and getattr(activation, "name", None) == "relu"
+        )
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # x -> z (the layer's linear part) -> pooled z (N, Ho, Wo, C) -> relu, in place: the pool's
+        # kept output becomes relu(max z), which backward can use as well as max z (see there)
+        pooled = self.pool.forward(self.layer.forward_linear(x, training), training)
+        return self.layer.activation.forward(pooled)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        # The pool's output is relu(max z), as after a forward layer by layer. It is positive where
+        # max z is: the ReLU's mask. Where it is positive it is the window's maximum, so the pool
+        # routes dy to the same pixel as from max z; where it is 0 the ReLU passed no gradient, so
+        # the pool routes zeros whichever pixel it picks.
+        return self.layer.backward_linear(
+            self.pool.backward(self.layer.activation.backward(dy, self.pool.out))
+        )
+
+
+class ConvThenPool:
+    """Conv2D (activation relu or none) followed by a MaxPooling2D whose windows tile the image
+    (strides = pool_size, no padding), computed as one step:
+
+    - the convolution computes only the pixels the windows read, window tap by window tap:
+      z: (ph*pw, N, Ho, Wo, F), z[k] pixel k of every window (functional.receptive_fields).
+      Pixels no window reads (the last row of an odd-sized output) are never computed; their
+      gradient would be 0;
+    - the pool is the maximum of ph*pw contiguous blocks, with no copy of the windows;
+    - the activation comes after the pool, as in PoolThenReLU;
+    - backward: the pool hands each window's gradient to its first maximum in the same layout,
+      which is the layout the convolution's gradient products take, so nothing is scattered back
+      into an image in between.
+    """
+
+    def __init__(self, layer: Layer, pool: Layer) -> None:
+        self.layer, self.pool = layer, pool
+
+    @staticmethod
+    def fits(layer: Layer, following: Layer) -> bool:
+        if type(layer).__name__ != "Conv2D" or type(following).__name__ != "MaxPooling2D":
+            return False
+        tiles = following.strides == following.pool_size and following.padding == "valid"
+        return tiles and layer.activation.name in COMMUTES_WITH_MAX
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # x -> z: (ph*pw, N, Ho, Wo, F) -> out = max over the window's taps: (N, Ho, Wo, F) ->
+        # the activation, in place (backward reads out as PoolThenReLU reads the pool's output)
+        taps = self.pool.pool_size[0] * self.pool.pool_size[1]
+        z = self.layer.forward_linear(x, training, pool=self.pool.pool_size)
+        self.windows = z.reshape(taps, len(x), *z.shape[1:])
+        self.out = functional.max_of_taps(self.windows, self.pool.workspace)
+        return self.layer.activation.forward(self.out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        # dy: (N, Ho, Wo, F) -> the activation's mask -> dz: (ph*pw, N, Ho, Wo, F), dy at each
+        # window's first maximum -> the convolution's backward, in the same layout
+        dy = self.layer.activation.backward(dy, self.out)
+        shares = functional.window_shares(dy, self.windows, self.out, self.pool.workspace)
+        return self.layer.backward_linear(shares.reshape(-1, *shares.shape[2:]))
+
+
+FUSED_STEPS = (ConvThenPool, PoolThenReLU)  # the first that fits two neighbours is taken
+
+
+def execution_steps(layers: list[Layer]) -> list[Any]:
+    """The layers in order, two neighbours taken as one step where a fused step fits them."""
+    steps: list[Any] = []
+    i = 0
+    while i < len(layers):
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        fused = next((f for f in FUSED_STEPS if following and f.fits(layers[i], following)), None)
+        steps.append(layers[i] if fused is None else fused(layers[i], following))
+        i += 1 if fused is None else 2
+    return steps
+
+
+def step_layers(step: Any) -> tuple[Layer, ...]:
+    """The layers a step computes."""
+    return (step.layer, step.pool) if isinstance(step, FUSED_STEPS) else (step,)
