@@ -262,29 +262,41 @@ def conv2d_backward(
     dbias = dweights[k] if has_bias else None
     if not input_grad:
         return None, dkernel, dbias
-    grid = (pool, dy.shape[1:3])
-    dx = conv2d_input_gradient(dy2, grid, kernel, x_shape, strides, padding, workspace)
+    if pool != (1, 1):  # window tap by window tap -> image order: 9 long additions, not 36 short
+        dy = image_order(dy, pool, workspace)
+        dy2 = dy.reshape(-1, dy.shape[-1])
+    dx = conv2d_input_gradient(dy2, dy.shape[:3], kernel, x_shape, strides, padding, workspace)
     return dx, dkernel, dbias
+
+
+def image_order(dy: np.ndarray, pool: Pair, workspace: Workspace | None = None) -> np.ndarray:
+    """dy: (ph*pw*N, Ho, Wo, F), window tap by window tap (conv2d_forward with pool) -> (N,
+    ph*Ho, pw*Wo, F), the same pixels in image order (the workspace's "dy_image")."""
+    (ph, pw), (_, ho, wo, f) = pool, dy.shape
+    n = len(dy) // (ph * pw)
+    image = scratch(workspace, "dy_image", (n, ho, ph, wo, pw, f), dy.dtype)
+    image[...] = dy.reshape(ph, pw, n, ho, wo, f).transpose(2, 3, 0, 4, 1, 5)
+    return image.reshape(n, ho * ph, wo * pw, f)
 
 
 def conv2d_input_gradient(
     dy2: np.ndarray,
-    grid: Pooled,
+    out_shape: tuple[int, ...],
     kernel: np.ndarray,
     x_shape: tuple[int, ...],
     strides: Pair,
     padding: str,
     workspace: Workspace | None = None,
 ) -> np.ndarray:
-    """dy2: (rows, F), the output gradient as rows in (ph, pw, N, Ho, Wo) order, grid = ((ph, pw),
-    (Ho, Wo)) as in ``receptive_fields`` -> dx: (N, H, W, C).
+    """dy2: (N*Ho*Wo, F), the output gradient as rows; out_shape: (N, Ho, Wo) -> dx: (N, H, W, C).
 
     dx is dy correlated with the flipped kernel: for each kernel tap (i, j), dy @ kernel[i, j]^T
-    is what that tap sends back, and it is added to the pixels the tap read (strided slices):
-    the transpose of im2col, one product per tap.
+    is what that tap sends back, and it is added to the pixels the tap read (a strided slice):
+    the transpose of im2col, one product per tap. (Ho, Wo) may leave out the last output pixels
+    (ConvThenPool does not compute those no pool window reads): they send nothing back.
     """
     kh, kw, c, _ = kernel.shape
-    n, (sh, sw), ((ph, pw), out_hw) = x_shape[0], strides, grid
+    n, ho, wo = out_shape
     pads = pads_hw(x_shape[1:3], (kh, kw), strides, padding)
     dxp = scratch(
         workspace,
@@ -293,13 +305,10 @@ def conv2d_input_gradient(
         dy2.dtype,
         zero=True,
     )
-    sent_back = scratch(workspace, "sent_back", (len(dy2), c), dy2.dtype)
-    by_window_tap = sent_back.reshape(ph, pw, n, *out_hw, c)
+    sent_back = scratch(workspace, "sent_back", (n * ho * wo, c), dy2.dtype)
     for i, j in taps((kh, kw)):
-        np.matmul(dy2, kernel[i, j].T, out=sent_back)  # (rows, F) @ (F, C): tap (i, j)
-        for pi, pj in taps((ph, pw)):  # to its pixels; the read (sh*pi + i, sw*pj + j) onwards
-            pixels = tap(dxp, sh * pi + i, sw * pj + j, (sh * ph, sw * pw), out_hw)
-            pixels += by_window_tap[pi, pj]
+        np.matmul(dy2, kernel[i, j].T, out=sent_back)  # (N*Ho*Wo, F) @ (F, C): tap (i, j)
+        tap(dxp, i, j, strides, (ho, wo))[...] += sent_back.reshape(n, ho, wo, c)  # to its pixels
     return crop(dxp, pads)
 
 
