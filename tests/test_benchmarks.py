@@ -138,18 +138,17 @@ def test_blas_floor_from_the_layer_shapes(result: dict) -> None:
     assert len(floor["seed_cnn_gemms"]) == 8  # 3 layers x (forward, kernel grad) + 2 input grads
 
 
-def test_profile_has_every_layer_and_the_optimizer(result: dict) -> None:
+def test_profile_has_every_step_and_the_optimizer(result: dict) -> None:
+    """One row per step of Sequential (each conv-pool pair fused: engine/fused.py)."""
     rows = {row["name"]: row for row in result["profile"]["rows"]}
-    classes = [row["class"] for row in result["profile"]["rows"]]
-    assert classes[:8] == [
-        "Conv2D",
-        "MaxPooling2D",
-        "Conv2D",
-        "MaxPooling2D",
-        "Flatten",
-        "Dropout",
-        "Dense",
-        "CategoricalCrossentropy",
+    assert [(row["name"], row["class"]) for row in result["profile"]["rows"]][:7] == [
+        ("conv2d+max_pooling2d", "ConvThenPool"),
+        ("conv2d_1+max_pooling2d_1", "ConvThenPool"),
+        ("flatten", "Flatten"),
+        ("dropout", "Dropout"),
+        ("dense", "Dense"),
+        ("loss", "CategoricalCrossentropy"),
+        ("optimizer", "Adam"),
     ]
     assert rows["optimizer"]["backward_ms"] > 0 and result["profile"]["train_step_ms"] > 0
     assert all(row["forward_ms"] >= 0 and row["backward_ms"] >= 0 for row in rows.values())

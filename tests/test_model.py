@@ -550,6 +550,27 @@ def test_fused_steps_give_the_layer_by_layer_results(case):
         check(fused[key], value, err_msg=key)
 
 
+@pytest.mark.parametrize("case", FUSED_CASES)
+def test_fused_steps_give_the_layer_by_layer_saliency(case):
+    """model.input_gradient (saliency: an inference forward, then backward to the input, with the
+    gradient flags switched on, which rebuilds the steps) through the fused steps, against the
+    same model run layer by layer."""
+    front, pool, _ = FUSED_CASES[case]
+    model = Sequential(
+        [Input(shape=(9, 9, 2)), *front(), pool(), layers.Flatten(), layers.Dense(3, "softmax")],
+        seed=0,
+    )
+    x = np.random.default_rng(1).standard_normal((4, 9, 9, 2)).astype(np.float32)
+    fused = model.input_gradient(x, class_index=1)
+    model.needs_input_grad = True
+    logits = model.forward(x, training=False, trace=[])  # layer by layer; backward follows
+    seed = np.zeros_like(logits)
+    seed[:, 1] = 1
+    one_by_one = model.backward_from(seed, fused=True)
+    assert fused.shape == x.shape and np.abs(fused).max() > 0
+    np.testing.assert_allclose(fused, one_by_one, rtol=1e-5, atol=1e-7)
+
+
 def test_a_layers_own_get_and_set_weights_as_in_keras():
     model = seed_cnn()
     kernel, bias = model.layers[0].get_weights()  # the tutorials' way to look at the first filters

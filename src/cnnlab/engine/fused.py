@@ -87,17 +87,19 @@ class ConvThenPool:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x -> z: (ph*pw, N, Ho, Wo, F) -> out = max over the window's taps: (N, Ho, Wo, F) ->
         # the activation, in place (backward reads out as PoolThenReLU reads the pool's output)
-        taps = self.pool.pool_size[0] * self.pool.pool_size[1]
-        z = self.layer.forward_linear(x, training, pool=self.pool.pool_size)
-        self.windows = z.reshape(taps, len(x), *z.shape[1:])
-        self.out = functional.max_of_taps(self.windows, self.pool.workspace)
-        return self.layer.activation.forward(self.out)
+        # (kept by the layers, as they keep their own: a step is rebuilt when a flag changes)
+        pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
+        z = self.layer.forward_linear(x, training, pool=pool.pool_size)
+        pool.windows = z.reshape(taps, len(x), *z.shape[1:])
+        pool.out = functional.max_of_taps(pool.windows, pool.workspace)
+        return self.layer.activation.forward(pool.out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         # dy: (N, Ho, Wo, F) -> the activation's mask -> dz: (ph*pw, N, Ho, Wo, F), dy at each
         # window's first maximum -> the convolution's backward, in the same layout
-        dy = self.layer.activation.backward(dy, self.out)
-        shares = functional.window_shares(dy, self.windows, self.out, self.pool.workspace)
+        pool = self.pool
+        dy = self.layer.activation.backward(dy, pool.out)
+        shares = functional.window_shares(dy, pool.windows, pool.out, pool.workspace)
         return self.layer.backward_linear(shares.reshape(-1, *shares.shape[2:]))
 
 
