@@ -72,7 +72,7 @@ class Conv2D(Layer):
         """x -> z, the output before the activation (backward_linear takes its gradient). With
         pool, only the pixels a tiling pool of that size reads, window tap by window tap:
         (ph*pw*N, Ho // ph, Wo // pw, filters) (functional.conv2d_forward, fused.ConvThenPool)."""
-        self.x_shape, self.pool = x.shape, pool
+        self.x_shape, self.pooled = x.shape, pool
         z, self.cols = functional.conv2d_forward(
             x,
             self.params["kernel"],
@@ -100,7 +100,7 @@ class Conv2D(Layer):
             self.needs_input_grad,
             self.workspace,
             has_bias=self.use_bias,
-            pool=self.pool,
+            pool=self.pooled,
         )
         self.grads["kernel"] = dkernel
         if self.use_bias:
