@@ -196,3 +196,40 @@ def test_relu_forward_equals_numpy_maximum(shape, dtype):
     )  # not contiguous
     expected = np.maximum(strided, 0)
     np.testing.assert_array_equal(maximum_with_zero(strided), expected)
+
+
+def naive_first_maximum(z, pool):
+    """z: (N, H, W, F) -> (max, tap of the first maximum) of each tiling window, by loops."""
+    (ph, pw), (n, h, w, f) = pool, z.shape
+    ho, wo = h // ph, w // pw
+    out, first = np.zeros((n, ho, wo, f)), np.zeros((n, ho, wo, f), dtype=int)
+    for r in range(ho):
+        for s in range(wo):
+            window = z[:, r * ph : (r + 1) * ph, s * pw : (s + 1) * pw, :].reshape(n, ph * pw, f)
+            out[:, r, s], first[:, r, s] = window.max(axis=1), window.argmax(axis=1)
+    return out, first
+
+
+@pytest.mark.parametrize("shape, k, s, padding", CASES[:4])
+@pytest.mark.parametrize("pool", [(2, 2), (3, 2), (1, 3)])
+def test_conv_max_pool_is_the_convolution_then_the_pool_with_the_first_maximum(
+    shape, k, s, padding, pool
+):
+    """conv2d_max_pool (fused.ConvThenPool) against the loops: the convolution, then each tiling
+    window's maximum and the row-major tap of its first maximum (np.argmax takes the first too),
+    with ties made on purpose (a blank region); route_to_first puts dy at that tap only."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    x[:, : shape[1] // 2] = 0  # blank: every window there holds equal values
+    kernel, bias = rng.standard_normal((*k, shape[3], 4)), rng.standard_normal(4)
+    z = naive_conv(x, kernel, bias, s, padding)
+    pool = (min(pool[0], z.shape[1]), min(pool[1], z.shape[2]))  # a window fits the output
+    out, first, cols = F.conv2d_max_pool(x, kernel, bias, s, padding, pool)
+    expected_out, expected_first = naive_first_maximum(z, pool)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-10, atol=1e-10)
+    assert np.array_equal(first, expected_first) and first.dtype == np.uint8
+    assert len(cols) == pool[0] * pool[1] * out[..., 0].size
+    dy = rng.standard_normal(out.shape)
+    routed = F.route_to_first(dy, first, pool[0] * pool[1])
+    taps = np.arange(pool[0] * pool[1]).reshape(-1, 1, 1, 1, 1)
+    np.testing.assert_array_equal(routed, np.where(taps == expected_first, dy, 0))

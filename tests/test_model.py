@@ -561,6 +561,10 @@ def test_fused_steps_give_the_layer_by_layer_saliency(case):
         seed=0,
     )
     x = np.random.default_rng(1).standard_normal((4, 9, 9, 2)).astype(np.float32)
+    x[:, 1:8, 2:8] = 0  # blank, as MNIST's borders: with a positive bias, windows of equal values
+    for layer in model.layers:  # whose first pixel must take the gradient, as layer by layer
+        if "bias" in layer.params:
+            layer.params["bias"][...] = 0.1
     fused = model.input_gradient(x, class_index=1)
     model.needs_input_grad = True
     logits = model.forward(x, training=False, trace=[])  # layer by layer; backward follows

@@ -200,7 +200,7 @@ def im2col(
 
 
 # ------------------------------------------------------------------ convolution
-def conv2d_forward(
+def conv2d_columns(
     x: np.ndarray,
     kernel: np.ndarray,
     bias: np.ndarray | None,
@@ -208,14 +208,12 @@ def conv2d_forward(
     padding: str,
     workspace: Workspace | None = None,
     pool: Pair = (1, 1),
-) -> tuple[np.ndarray, np.ndarray]:
-    """x: (N, H, W, C), kernel: (kh, kw, C, F), bias: (F,) -> y: (N, Ho, Wo, F), and cols
-    for backward: (N*Ho*Wo, K) with K = kh*kw*C, or (N*Ho*Wo, K + 1) ending in ones with a bias.
-
-    With pool = (ph, pw), a MaxPooling2D of that size and stride that follows (fused.ConvThenPool):
-    only the output pixels its windows read, window tap by window tap: y: (ph*pw*N, Ho // ph,
-    Wo // pw, F), y[pi*pw + pj] the tap (pi, pj) of every window (see ``receptive_fields``).
-    """
+) -> tuple[np.ndarray, np.ndarray, Pair]:
+    """x: (N, H, W, C) -> (cols: (rows, K) with K = kh*kw*C, or (rows, K + 1) ending in ones with
+    a bias; weights: (K, F) or (K + 1, F) ending in the bias; (Ho, Wo)): the convolution is
+    cols @ weights. With pool = (1, 1) the rows are the N*Ho*Wo output pixels; with a pool, the
+    ph*pw*N*(Ho // ph)*(Wo // pw) pixels its windows read, window tap by window tap
+    (``receptive_fields``), and (Ho, Wo) is the pooled size."""
     n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape
     k = kh * kw * c
@@ -229,9 +227,72 @@ def conv2d_forward(
         cols[:, k] = 1
         weights = np.concatenate([weights, bias.reshape(1, f)])  # (K + 1, F)
     im2col(xp, (kh, kw), strides, out_hw, out=cols[:, :k], pool=pool)  # (rows, K)
-    y = scratch(workspace, "y", (rows, f), x.dtype)  # reused: no fresh pages every batch
-    np.matmul(cols, weights, out=y)  # (rows, F)
-    return y.reshape(-1, *out_hw, f), cols
+    return cols, weights, out_hw
+
+
+def conv2d_forward(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides: Pair,
+    padding: str,
+    workspace: Workspace | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """x: (N, H, W, C), kernel: (kh, kw, C, F), bias: (F,) -> y: (N, Ho, Wo, F), and cols
+    for backward (``conv2d_columns``)."""
+    cols, weights, out_hw = conv2d_columns(x, kernel, bias, strides, padding, workspace)
+    y = scratch(workspace, "y", (len(cols), kernel.shape[3]), x.dtype)  # no fresh pages
+    np.matmul(cols, weights, out=y)  # (N*Ho*Wo, F)
+    return y.reshape(len(x), *out_hw, -1), cols
+
+
+def conv2d_max_pool(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides: Pair,
+    padding: str,
+    pool: Pair,
+    workspace: Workspace | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The convolution followed by a max pool whose (ph, pw) windows tile its output:
+    x: (N, H, W, C) -> (out: (N, Ho, Wo, F), the maximum of each window; first: (N, Ho, Wo, F),
+    the tap k (row-major in the window) of its first maximum, uint8 (at most 256 taps); cols for
+    backward, rows window tap by window tap (``conv2d_columns`` with the pool)).
+
+    Only the pixels the windows read are computed, one product per window tap, each compared
+    with the running maximum: tap k takes the window where it is greater than every tap before
+    it, so on a tie the first keeps it (as max_pool_backward routes it). As k only grows,
+    first = max(first, k * greater). The taps' outputs are never stored.
+    """
+    cols, weights, out_hw = conv2d_columns(x, kernel, bias, strides, padding, workspace, pool)
+    by_tap = cols.reshape(pool[0] * pool[1], -1, cols.shape[1])  # (ph*pw, N*Ho*Wo, K)
+    shape = (len(x), *out_hw, kernel.shape[3])
+    out = scratch(workspace, "out", shape, x.dtype)
+    first = scratch(workspace, "first", shape, np.dtype(np.uint8), zero=True)
+    z = scratch(workspace, "z", shape, x.dtype)
+    greater = scratch(workspace, "greater", shape, np.dtype(bool))
+    k_if_greater = scratch(workspace, "k_if_greater", shape, np.dtype(np.uint8))
+    np.matmul(by_tap[0], weights, out=out.reshape(-1, shape[3]))
+    for k in range(1, len(by_tap)):
+        np.matmul(by_tap[k], weights, out=z.reshape(-1, shape[3]))  # (N*Ho*Wo, F): tap k
+        np.greater(z, out, out=greater)
+        np.maximum(out, z, out=out)
+        np.maximum(first, np.multiply(greater, np.uint8(k), out=k_if_greater), out=first)
+    return out, first, cols
+
+
+def route_to_first(
+    dy: np.ndarray, first: np.ndarray, taps: int, workspace: Workspace | None = None
+) -> np.ndarray:
+    """dy: (N, Ho, Wo, F), first: the tap of each window's first maximum (conv2d_max_pool) ->
+    (taps, N, Ho, Wo, F): each window's gradient at that tap, 0 at the others (the workspace's
+    "routed")."""
+    routed = scratch(workspace, "routed", (taps, *dy.shape), dy.dtype)
+    is_first = scratch(workspace, "is_first", dy.shape, np.dtype(bool))
+    for k in range(taps):
+        np.multiply(dy, np.equal(first, k, out=is_first), out=routed[k])
+    return routed
 
 
 def conv2d_backward(

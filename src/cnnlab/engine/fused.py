@@ -63,15 +63,15 @@ class ConvThenPool:
     """Conv2D (activation relu or none) followed by a MaxPooling2D whose windows tile the image
     (strides = pool_size, no padding), computed as one step:
 
-    - the convolution computes only the pixels the windows read, window tap by window tap:
-      z: (ph*pw, N, Ho, Wo, F), z[k] pixel k of every window (functional.receptive_fields).
-      Pixels no window reads (the last row of an odd-sized output) are never computed; their
-      gradient would be 0;
-    - the pool is the maximum of ph*pw contiguous blocks, with no copy of the windows;
+    - the convolution computes only the pixels the windows read, window tap by window tap
+      (functional.receptive_fields), one product per tap, each folded into the running maximum
+      of its windows (functional.conv2d_max_pool): the pool's output and, for each window and
+      channel, which tap holds its first maximum. Pixels no window reads (the last row of an
+      odd-sized output) are never computed; their gradient would be 0;
     - the activation comes after the pool, as in PoolThenReLU;
-    - backward: the pool hands each window's gradient to its first maximum in the same layout,
-      which is the layout the convolution's gradient products take, so nothing is scattered back
-      into an image in between.
+    - backward: each window's gradient goes to its first maximum, laid out tap by tap, which is
+      the layout of the convolution's rows, so nothing is scattered back into an image between
+      the pool and the convolution's gradient products.
     """
 
     def __init__(self, layer: Layer, pool: Layer) -> None:
@@ -82,25 +82,25 @@ class ConvThenPool:
         if type(layer).__name__ != "Conv2D" or type(following).__name__ != "MaxPooling2D":
             return False
         tiles = following.strides == following.pool_size and following.padding == "valid"
-        return tiles and layer.activation.name in COMMUTES_WITH_MAX
+        taps = following.pool_size[0] * following.pool_size[1]  # numbered in a uint8
+        return tiles and taps <= 256 and layer.activation.name in COMMUTES_WITH_MAX
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x -> z: (ph*pw, N, Ho, Wo, F) -> out = max over the window's taps: (N, Ho, Wo, F) ->
-        # the activation, in place (backward reads out as PoolThenReLU reads the pool's output)
-        # (kept by the layers, as they keep their own: a step is rebuilt when a flag changes)
-        pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
-        z = self.layer.forward_linear(x, training, pool=pool.pool_size)
-        pool.windows = z.reshape(taps, len(x), *z.shape[1:])
-        pool.out = functional.max_of_taps(pool.windows, pool.workspace)
+        # x -> out: (N, Ho, Wo, F), the maximum over each window of z, and first: the tap of
+        # each window's first maximum -> the activation, in place (backward reads out as
+        # PoolThenReLU reads the pool's output). Kept by the pooling layer, as a layer keeps its
+        # own state: a step is rebuilt when a gradient flag changes.
+        pool = self.pool
+        pool.out, pool.first = self.layer.forward_max_pooled(x, pool.pool_size)
         return self.layer.activation.forward(pool.out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         # dy: (N, Ho, Wo, F) -> the activation's mask -> dz: (ph*pw, N, Ho, Wo, F), dy at each
         # window's first maximum -> the convolution's backward, in the same layout
-        pool = self.pool
+        pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
         dy = self.layer.activation.backward(dy, pool.out)
-        shares = functional.window_shares(dy, pool.windows, pool.out, pool.workspace)
-        return self.layer.backward_linear(shares.reshape(-1, *shares.shape[2:]))
+        routed = functional.route_to_first(dy, pool.first, taps, pool.workspace)
+        return self.layer.backward_linear(routed.reshape(-1, *routed.shape[2:]))
 
 
 FUSED_STEPS = (ConvThenPool, PoolThenReLU)  # the first that fits two neighbours is taken

@@ -66,13 +66,9 @@ class Conv2D(Layer):
         self.a = self.activation.forward(self.forward_linear(x, training))
         return self.a
 
-    def forward_linear(
-        self, x: np.ndarray, training: bool = False, pool: tuple[int, int] = (1, 1)
-    ) -> np.ndarray:
-        """x -> z, the output before the activation (backward_linear takes its gradient). With
-        pool, only the pixels a tiling pool of that size reads, window tap by window tap:
-        (ph*pw*N, Ho // ph, Wo // pw, filters) (functional.conv2d_forward, fused.ConvThenPool)."""
-        self.x_shape, self.pooled = x.shape, pool
+    def forward_linear(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x -> z, the output before the activation (backward_linear takes its gradient)."""
+        self.x_shape, self.pooled = x.shape, (1, 1)
         z, self.cols = functional.conv2d_forward(
             x,
             self.params["kernel"],
@@ -80,16 +76,34 @@ class Conv2D(Layer):
             self.strides,
             self.padding,
             self.workspace,
-            pool,
         )
         return z
+
+    def forward_max_pooled(
+        self, x: np.ndarray, pool: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """x -> (the maximum of z over each window of a tiling (ph, pw) pool: (N, Ho, Wo,
+        filters); the tap of each window's first maximum) (functional.conv2d_max_pool,
+        fused.ConvThenPool). backward_linear then takes dz window tap by window tap: (ph*pw*N,
+        Ho, Wo, filters)."""
+        self.x_shape, self.pooled = x.shape, pool
+        out, first, self.cols = functional.conv2d_max_pool(
+            x,
+            self.params["kernel"],
+            self.params.get("bias"),
+            self.strides,
+            self.padding,
+            pool,
+            self.workspace,
+        )
+        return out, first
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         return self.backward_linear(self.activation.backward(dy, self.a))
 
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
-        """dz: (N, Ho, Wo, filters), laid out as forward_linear's z -> dx: (N, H, W, C_in);
-        fills grads kernel and bias."""
+        """dz: (N, Ho, Wo, filters), laid out as the last forward's z (forward_linear's, or
+        forward_max_pooled's window taps) -> dx: (N, H, W, C_in); fills grads kernel and bias."""
         dx, dkernel, dbias = functional.conv2d_backward(
             dz,
             self.cols,
