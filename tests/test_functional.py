@@ -229,6 +229,8 @@ def test_conv_max_pool_is_the_convolution_then_the_pool_with_the_first_maximum(
     np.testing.assert_allclose(out, expected_out, rtol=1e-10, atol=1e-10)
     assert np.array_equal(first, expected_first) and first.dtype == np.uint8
     assert len(cols) == pool[0] * pool[1] * out[..., 0].size
+    inference, none, _ = F.conv2d_max_pool(x, kernel, bias, s, padding, pool, find_first=False)
+    assert none is None and np.array_equal(inference, out)
     dy = rng.standard_normal(out.shape)
     routed = F.route_to_first(dy, first, pool[0] * pool[1])
     taps = np.arange(pool[0] * pool[1]).reshape(-1, 1, 1, 1, 1)

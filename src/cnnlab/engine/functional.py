@@ -254,11 +254,13 @@ def conv2d_max_pool(
     padding: str,
     pool: Pair,
     workspace: Workspace | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    find_first: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The convolution followed by a max pool whose (ph, pw) windows tile its output:
     x: (N, H, W, C) -> (out: (N, Ho, Wo, F), the maximum of each window; first: (N, Ho, Wo, F),
-    the tap k (row-major in the window) of its first maximum, uint8 (at most 256 taps); cols for
-    backward, rows window tap by window tap (``conv2d_columns`` with the pool)).
+    the tap k (row-major in the window) of its first maximum, uint8 (at most 256 taps), or None
+    without find_first (inference); cols for backward, rows window tap by window tap
+    (``conv2d_columns`` with the pool)).
 
     Only the pixels the windows read are computed, one product per window tap, each compared
     with the running maximum: tap k takes the window where it is greater than every tap before
@@ -268,17 +270,17 @@ def conv2d_max_pool(
     cols, weights, out_hw = conv2d_columns(x, kernel, bias, strides, padding, workspace, pool)
     by_tap = cols.reshape(pool[0] * pool[1], -1, cols.shape[1])  # (ph*pw, N*Ho*Wo, K)
     shape = (len(x), *out_hw, kernel.shape[3])
-    out = scratch(workspace, "out", shape, x.dtype)
+    out, z = scratch(workspace, "out", shape, x.dtype), scratch(workspace, "z", shape, x.dtype)
     first = scratch(workspace, "first", shape, np.dtype(np.uint8), zero=True)
-    z = scratch(workspace, "z", shape, x.dtype)
-    greater = scratch(workspace, "greater", shape, np.dtype(bool))
-    k_if_greater = scratch(workspace, "k_if_greater", shape, np.dtype(np.uint8))
+    first = first if find_first else None
     np.matmul(by_tap[0], weights, out=out.reshape(-1, shape[3]))
     for k in range(1, len(by_tap)):
         np.matmul(by_tap[k], weights, out=z.reshape(-1, shape[3]))  # (N*Ho*Wo, F): tap k
-        np.greater(z, out, out=greater)
+        if first is not None:
+            greater = np.greater(z, out, out=scratch(workspace, "greater", shape, np.dtype(bool)))
+            k_if_greater = scratch(workspace, "k_if_greater", shape, np.dtype(np.uint8))
+            np.maximum(first, np.multiply(greater, np.uint8(k), out=k_if_greater), out=first)
         np.maximum(out, z, out=out)
-        np.maximum(first, np.multiply(greater, np.uint8(k), out=k_if_greater), out=first)
     return out, first, cols
 
 

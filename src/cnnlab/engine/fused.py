@@ -86,18 +86,21 @@ class ConvThenPool:
         return tiles and taps <= 256 and layer.activation.name in COMMUTES_WITH_MAX
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # x -> out: (N, Ho, Wo, F), the maximum over each window of z, and first: the tap of
-        # each window's first maximum -> the activation, in place (backward reads out as
-        # PoolThenReLU reads the pool's output). Kept by the pooling layer, as a layer keeps its
-        # own state: a step is rebuilt when a gradient flag changes.
+        # x -> out: (N, Ho, Wo, F), the maximum over each window of z, and in training first:
+        # the tap of each window's first maximum -> the activation, in place (backward reads out
+        # as PoolThenReLU reads the pool's output). Kept by the pooling layer, as a layer keeps
+        # its own state: a step is rebuilt when a gradient flag changes.
         pool = self.pool
-        pool.out, pool.first = self.layer.forward_max_pooled(x, pool.pool_size)
+        pool.x = x  # an inference forward finds no first maxima: backward finds them (saliency)
+        pool.out, pool.first = self.layer.forward_max_pooled(x, pool.pool_size, training)
         return self.layer.activation.forward(pool.out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         # dy: (N, Ho, Wo, F) -> the activation's mask -> dz: (ph*pw, N, Ho, Wo, F), dy at each
         # window's first maximum -> the convolution's backward, in the same layout
         pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
+        if pool.first is None:  # after an inference forward: the same products, finding them
+            _, pool.first = self.layer.forward_max_pooled(pool.x, pool.pool_size)
         dy = self.layer.activation.backward(dy, pool.out)
         routed = functional.route_to_first(dy, pool.first, taps, pool.workspace)
         return self.layer.backward_linear(routed.reshape(-1, *routed.shape[2:]))

@@ -80,12 +80,12 @@ class Conv2D(Layer):
         return z
 
     def forward_max_pooled(
-        self, x: np.ndarray, pool: tuple[int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, x: np.ndarray, pool: tuple[int, int], find_first: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """x -> (the maximum of z over each window of a tiling (ph, pw) pool: (N, Ho, Wo,
-        filters); the tap of each window's first maximum) (functional.conv2d_max_pool,
-        fused.ConvThenPool). backward_linear then takes dz window tap by window tap: (ph*pw*N,
-        Ho, Wo, filters)."""
+        filters); the tap of each window's first maximum, or None without find_first)
+        (functional.conv2d_max_pool, fused.ConvThenPool). backward_linear then takes dz window
+        tap by window tap: (ph*pw*N, Ho, Wo, filters)."""
         self.x_shape, self.pooled = x.shape, pool
         out, first, self.cols = functional.conv2d_max_pool(
             x,
@@ -95,6 +95,7 @@ class Conv2D(Layer):
             self.padding,
             pool,
             self.workspace,
+            find_first,
         )
         return out, first
 
