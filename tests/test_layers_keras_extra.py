@@ -423,7 +423,31 @@ def softmax_inside() -> Sequential:
     )
 
 
-MODELS = [batch_norm_cnn, dense_on_images, softmax_inside]
+def conv_norm_pool() -> Sequential:
+    """The conv-BN-relu-pool block of many tutorials, then a conv-pool pair whose pool leaves the
+    last row and column out: Sequential runs them as fused.ConvNormThenPool and ConvThenPool."""
+    return Sequential(
+        [
+            Input(shape=(8, 8, 2)),
+            layers.Conv2D(4, 3, use_bias=False),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(5, 2, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ],
+        seed=6,
+    )
+
+
+MODELS = [batch_norm_cnn, dense_on_images, softmax_inside, conv_norm_pool]
+
+
+def test_the_conv_norm_pool_model_runs_fused_steps():
+    steps = [type(step).__name__ for step in conv_norm_pool().steps]
+    assert steps[:2] == ["ConvNormThenPool", "ConvThenPool"]
 
 
 def batches(

@@ -493,10 +493,33 @@ FUSED_CASES = {  # name -> (the layers before the pool, the pool, the fused step
         lambda: layers.MaxPooling2D(3, strides=2, padding="same"),
         "PoolThenReLU",
     ),
-    "activation layer, tiling pool": (
+    "activation layer, tiling pool that leaves the last pixels out": (
         lambda: [layers.Conv2D(4, 3), layers.BatchNormalization(), layers.Activation("relu")],
         lambda: layers.MaxPooling2D(2),
         "PoolThenReLU",
+    ),
+    "conv, batch norm, relu, a pool that tiles all of the conv's output": (
+        lambda: [layers.Conv2D(4, 2), layers.BatchNormalization(), layers.Activation("relu")],
+        lambda: layers.MaxPooling2D(2),
+        "ConvNormThenPool",
+    ),
+    "conv without bias, strides 2, same padding, batch norm, relu, pool 3 by 1": (
+        lambda: [
+            layers.Conv2D(3, 3, strides=(1, 2), padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+        ],
+        lambda: layers.MaxPooling2D((3, 1)),
+        "ConvNormThenPool",
+    ),
+    "conv, batch norm, then a conv with relu before the pool: not ConvNormThenPool": (
+        lambda: [
+            layers.Conv2D(4, 2),
+            layers.BatchNormalization(),
+            layers.Conv2D(3, 1, activation="relu"),
+        ],
+        lambda: layers.MaxPooling2D(2),
+        "ConvThenPool",
     ),
     "activation layer, overlapping pool": (
         lambda: [layers.Conv2D(4, 3), layers.BatchNormalization(), layers.Activation("relu")],
@@ -536,7 +559,7 @@ def test_fused_steps_give_the_layer_by_layer_results(case):
     x = rng.standard_normal((6, 9, 9, 2)).astype(np.float32)
     y = to_categorical(rng.integers(0, 3, 6), 3)
     check = np.testing.assert_array_equal
-    if expected == "ConvThenPool":
+    if expected in ("ConvThenPool", "ConvNormThenPool"):
         check = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6)
     one_by_one = x
     for layer in model.layers:

@@ -237,13 +237,15 @@ def conv2d_forward(
     strides: Pair,
     padding: str,
     workspace: Workspace | None = None,
+    pool: Pair = (1, 1),
 ) -> tuple[np.ndarray, np.ndarray]:
     """x: (N, H, W, C), kernel: (kh, kw, C, F), bias: (F,) -> y: (N, Ho, Wo, F), and cols
-    for backward (``conv2d_columns``)."""
-    cols, weights, out_hw = conv2d_columns(x, kernel, bias, strides, padding, workspace)
+    for backward (``conv2d_columns``). With a pool, y holds the pixels its windows read, window
+    tap by window tap: (ph*pw*N, Ho // ph, Wo // pw, F)."""
+    cols, weights, out_hw = conv2d_columns(x, kernel, bias, strides, padding, workspace, pool)
     y = scratch(workspace, "y", (len(cols), kernel.shape[3]), x.dtype)  # no fresh pages
-    np.matmul(cols, weights, out=y)  # (N*Ho*Wo, F)
-    return y.reshape(len(x), *out_hw, -1), cols
+    np.matmul(cols, weights, out=y)  # (rows, F)
+    return y.reshape(-1, *out_hw, kernel.shape[3]), cols
 
 
 def conv2d_max_pool(
@@ -258,14 +260,12 @@ def conv2d_max_pool(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The convolution followed by a max pool whose (ph, pw) windows tile its output:
     x: (N, H, W, C) -> (out: (N, Ho, Wo, F), the maximum of each window; first: (N, Ho, Wo, F),
-    the tap k (row-major in the window) of its first maximum, uint8 (at most 256 taps), or None
-    without find_first (inference); cols for backward, rows window tap by window tap
-    (``conv2d_columns`` with the pool)).
+    the tap k (row-major in the window) of its first maximum, or None without find_first
+    (inference); cols for backward, rows window tap by window tap (``conv2d_columns`` with the
+    pool)).
 
-    Only the pixels the windows read are computed, one product per window tap, each compared
-    with the running maximum: tap k takes the window where it is greater than every tap before
-    it, so on a tie the first keeps it (as max_pool_backward routes it). As k only grows,
-    first = max(first, k * greater). The taps' outputs are never stored.
+    Only the pixels the windows read are computed, one product per window tap, each folded into
+    the running maximum (``fold_maximum``). The taps' outputs are never stored.
     """
     cols, weights, out_hw = conv2d_columns(x, kernel, bias, strides, padding, workspace, pool)
     by_tap = cols.reshape(pool[0] * pool[1], -1, cols.shape[1])  # (ph*pw, N*Ho*Wo, K)
@@ -276,12 +276,39 @@ def conv2d_max_pool(
     np.matmul(by_tap[0], weights, out=out.reshape(-1, shape[3]))
     for k in range(1, len(by_tap)):
         np.matmul(by_tap[k], weights, out=z.reshape(-1, shape[3]))  # (N*Ho*Wo, F): tap k
-        if first is not None:
-            greater = np.greater(z, out, out=scratch(workspace, "greater", shape, np.dtype(bool)))
-            k_if_greater = scratch(workspace, "k_if_greater", shape, np.dtype(np.uint8))
-            np.maximum(first, np.multiply(greater, np.uint8(k), out=k_if_greater), out=first)
-        np.maximum(out, z, out=out)
+        fold_maximum(out, first, z, k, workspace)
     return out, first, cols
+
+
+def fold_maximum(
+    out: np.ndarray,
+    first: np.ndarray | None,
+    z: np.ndarray,
+    k: int,
+    workspace: Workspace | None = None,
+) -> None:
+    """Tap k's values z into the running maximum out of each window, in place; first (uint8, at
+    most 256 taps), the tap of each window's first maximum so far, if not None. Tap k takes a
+    window where it is greater than every tap before it, so on a tie the first keeps it (as
+    max_pool_backward routes it); as k only grows, first = max(first, k * greater)."""
+    if first is not None:
+        greater = np.greater(z, out, out=scratch(workspace, "greater", z.shape, np.dtype(bool)))
+        k_if_greater = scratch(workspace, "k_if_greater", z.shape, np.dtype(np.uint8))
+        np.maximum(first, np.multiply(greater, np.uint8(k), out=k_if_greater), out=first)
+    np.maximum(out, z, out=out)
+
+
+def first_maximum_of_taps(
+    windows: np.ndarray, workspace: Workspace | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """windows: (kh*kw, N, Ho, Wo, C), pixel k of every window -> (the maximum of each window,
+    the tap of its first maximum, uint8) (the workspace's "out" and "first")."""
+    out = scratch(workspace, "out", windows.shape[1:], windows.dtype)
+    first = scratch(workspace, "first", windows.shape[1:], np.dtype(np.uint8), zero=True)
+    np.copyto(out, windows[0])
+    for k in range(1, len(windows)):
+        fold_maximum(out, first, windows[k], k, workspace)
+    return out, first
 
 
 def route_to_first(

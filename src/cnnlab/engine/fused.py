@@ -31,6 +31,8 @@ class PoolThenReLU:
     is 0 either way. The ReLU then touches a quarter of the values (2x2 pooling).
     """
 
+    span = 2  # layers
+
     def __init__(self, layer: Layer, pool: Layer) -> None:
         self.layer, self.pool = layer, pool
 
@@ -74,16 +76,16 @@ class ConvThenPool:
       the pool and the convolution's gradient products.
     """
 
+    span = 2  # layers
+
     def __init__(self, layer: Layer, pool: Layer) -> None:
         self.layer, self.pool = layer, pool
 
     @staticmethod
     def fits(layer: Layer, following: Layer) -> bool:
-        if type(layer).__name__ != "Conv2D" or type(following).__name__ != "MaxPooling2D":
+        if type(layer).__name__ != "Conv2D" or not tiling_max_pool(following):
             return False
-        tiles = following.strides == following.pool_size and following.padding == "valid"
-        taps = following.pool_size[0] * following.pool_size[1]  # numbered in a uint8
-        return tiles and taps <= 256 and layer.activation.name in COMMUTES_WITH_MAX
+        return layer.activation.name in COMMUTES_WITH_MAX
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x -> out: (N, Ho, Wo, F), the maximum over each window of z, and in training first:
@@ -106,21 +108,91 @@ class ConvThenPool:
         return self.layer.backward_linear(routed.reshape(-1, *routed.shape[2:]))
 
 
-FUSED_STEPS = (ConvThenPool, PoolThenReLU)  # the first that fits two neighbours is taken
+class ConvNormThenPool:
+    """Conv2D (no activation), BatchNormalization, Activation("relu") and a MaxPooling2D whose
+    windows tile the convolution's whole output (strides = pool_size, no padding, no pixel left
+    over), computed as one step:
+
+    - the convolution computes its output window tap by window tap, (ph*pw*N, Ho, Wo, F), as in
+      ConvThenPool but every product kept: BatchNormalization needs every pixel;
+    - BatchNormalization runs on that array as it is: its statistics are per channel over all
+      pixels, and the order of the pixels does not change them;
+    - the pool is the maximum of ph*pw contiguous blocks, with the tap of each window's first
+      maximum; the ReLU comes after it, as in PoolThenReLU;
+    - backward: the routed gradient is laid out as the convolution's rows, through
+      BatchNormalization's backward, with no copy of the windows and no scatter between.
+    """
+
+    span = 4  # layers
+
+    def __init__(self, layer: Layer, norm: Layer, activation: Layer, pool: Layer) -> None:
+        self.layer, self.norm, self.activation, self.pool = layer, norm, activation, pool
+
+    @staticmethod
+    def fits(layer: Layer, norm: Layer, activation: Layer, pool: Layer) -> bool:
+        if type(layer).__name__ != "Conv2D" or layer.activation.name != "linear":
+            return False
+        if type(norm).__name__ != "BatchNormalization" or not getattr(norm, "channels_last", 0):
+            return False
+        if type(activation).__name__ != "Activation" or layer.output_shape is None:
+            return False
+        if not (PoolThenReLU.fits(activation, pool) and tiling_max_pool(pool)):
+            return False
+        height, width = layer.output_shape[:2]  # every pixel in a window: nothing left over
+        return height % pool.pool_size[0] == 0 and width % pool.pool_size[1] == 0
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # x -> z: (ph*pw*N, Ho, Wo, F) window tap by window tap -> normalized, same layout ->
+        # the maximum over each window's taps and the tap of its first maximum -> relu
+        pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
+        z = self.layer.forward_linear(x, training, pool=pool.pool_size)
+        normalized = self.norm.forward(z, training)
+        windows = normalized.reshape(taps, len(x), *normalized.shape[1:])
+        pool.out, pool.first = functional.first_maximum_of_taps(windows, pool.workspace)
+        return self.activation.activation.forward(pool.out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        # dy: (N, Ho, Wo, F) -> relu's mask -> routed to each window's first maximum:
+        # (ph*pw*N, Ho, Wo, F) -> BatchNormalization's backward -> the convolution's
+        pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
+        dy = self.activation.activation.backward(dy, pool.out)
+        routed = functional.route_to_first(dy, pool.first, taps, pool.workspace)
+        return self.layer.backward_linear(self.norm.backward(routed.reshape(-1, *dy.shape[1:])))
+
+
+def tiling_max_pool(layer: Layer) -> bool:
+    """A MaxPooling2D whose windows tile the image: strides = pool_size, no padding (and at
+    most 256 taps, numbered in a uint8)."""
+    if type(layer).__name__ != "MaxPooling2D":
+        return False
+    tiles = layer.strides == layer.pool_size and layer.padding == "valid"
+    return tiles and layer.pool_size[0] * layer.pool_size[1] <= 256
+
+
+# The first that fits the layers from a position on is taken
+FUSED_STEPS = (ConvNormThenPool, ConvThenPool, PoolThenReLU)
 
 
 def execution_steps(layers: list[Layer]) -> list[Any]:
-    """The layers in order, two neighbours taken as one step where a fused step fits them."""
+    """The layers in order, neighbours taken as one step where a fused step fits them."""
     steps: list[Any] = []
     i = 0
     while i < len(layers):
-        following = layers[i + 1] if i + 1 < len(layers) else None
-        fused = next((f for f in FUSED_STEPS if following and f.fits(layers[i], following)), None)
-        steps.append(layers[i] if fused is None else fused(layers[i], following))
-        i += 1 if fused is None else 2
+        fused = next(
+            (
+                step
+                for step in FUSED_STEPS
+                if i + step.span <= len(layers) and step.fits(*layers[i : i + step.span])
+            ),
+            None,
+        )
+        steps.append(layers[i] if fused is None else fused(*layers[i : i + fused.span]))
+        i += 1 if fused is None else fused.span
     return steps
 
 
 def step_layers(step: Any) -> tuple[Layer, ...]:
     """The layers a step computes."""
+    if isinstance(step, ConvNormThenPool):
+        return (step.layer, step.norm, step.activation, step.pool)
     return (step.layer, step.pool) if isinstance(step, FUSED_STEPS) else (step,)

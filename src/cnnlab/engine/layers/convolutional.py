@@ -66,9 +66,13 @@ class Conv2D(Layer):
         self.a = self.activation.forward(self.forward_linear(x, training))
         return self.a
 
-    def forward_linear(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """x -> z, the output before the activation (backward_linear takes its gradient)."""
-        self.x_shape, self.pooled = x.shape, (1, 1)
+    def forward_linear(
+        self, x: np.ndarray, training: bool = False, pool: tuple[int, int] = (1, 1)
+    ) -> np.ndarray:
+        """x -> z, the output before the activation (backward_linear takes its gradient). With a
+        pool (ph, pw): the pixels a tiling pool reads, window tap by window tap, (ph*pw*N,
+        Ho // ph, Wo // pw, filters) (fused.ConvNormThenPool)."""
+        self.x_shape, self.pooled = x.shape, pool
         z, self.cols = functional.conv2d_forward(
             x,
             self.params["kernel"],
@@ -76,6 +80,7 @@ class Conv2D(Layer):
             self.strides,
             self.padding,
             self.workspace,
+            pool,
         )
         return z
 
