@@ -271,8 +271,9 @@ def conv2d_max_pool(
     by_tap = cols.reshape(pool[0] * pool[1], -1, cols.shape[1])  # (ph*pw, N*Ho*Wo, K)
     shape = (len(x), *out_hw, kernel.shape[3])
     out, z = scratch(workspace, "out", shape, x.dtype), scratch(workspace, "z", shape, x.dtype)
-    first = scratch(workspace, "first", shape, np.dtype(np.uint8), zero=True)
-    first = first if find_first else None
+    first = None
+    if find_first:
+        first = scratch(workspace, "first", shape, np.dtype(np.uint8), zero=True)
     np.matmul(by_tap[0], weights, out=out.reshape(-1, shape[3]))
     for k in range(1, len(by_tap)):
         np.matmul(by_tap[k], weights, out=z.reshape(-1, shape[3]))  # (N*Ho*Wo, F): tap k

@@ -1,5 +1,5 @@
-"""Fused steps: two layers computed as one, with the same outputs and gradients as the layers
-run one after the other, and less work.
+"""Fused steps: neighbouring layers computed as one step, with the same outputs and gradients
+as the layers run one after the other, and less work.
 
 ``Sequential`` runs its layers through ``execution_steps``; each step has the layer interface
 (``forward(x, training)``, ``backward(dy)``, and ``backward_linear`` where the last layer
