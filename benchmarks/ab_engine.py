@@ -4,9 +4,11 @@
 
 Each argument is a git revision, or ``worktree`` for the files as they are now. The
 ``src/cnnlab/engine`` package of each is loaded side by side under its own name (the engine
-imports NumPy only, so copies do not meet), each builds the seed CNN with the same seed,
-and the versions take turns: --per-turn training steps of one, then of the next, for
---rounds rounds, on the same MNIST batches. A slow spell of a shared machine then falls on
+imports NumPy only, so copies do not meet), each builds the same network with the same seed
+(--network: the seed CNN by default, its BatchNormalization variant, or TensorFlow's CIFAR-10
+CNN at batch 32 on random 32x32x3 images, as bench_keras_models.py builds them), and the
+versions take turns: --per-turn training steps of one, then of the next, for --rounds rounds,
+on the same batches. A slow spell of a shared machine then falls on
 every version alike, which separate runs (bench_train.py's rounds) cannot promise; use this
 to decide whether a change to the engine is faster, and bench_train.py for the figures
 against PyTorch.
@@ -54,7 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--per-turn", type=int, default=10, help="training steps of one version per turn"
     )
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--network", choices=tuple(NETWORKS), default="seed-cnn", help="the network timed"
+    )
+    parser.add_argument("--batch-size", type=int, help="default: the network's (128, CIFAR 32)")
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ab_engine.json"))
     return parser.parse_args(argv)
@@ -91,19 +96,40 @@ def load_engine(package_dir: Path, name: str) -> ModuleType:
     return module
 
 
-def seed_cnn(package: str) -> Any:
-    """The seed MNIST CNN of design.md (the built-in seed-cnn config), built by one engine copy."""
+NETWORKS = ("seed-cnn", "seed-cnn-bn", "cifar10-cnn")
+
+
+def network_config(name: str) -> tuple[dict[str, Any], bool, int]:
+    """(the network's get_config, whether its loss takes logits, its batch size), from the
+    engine as it is: the seed CNN of design.md (the built-in seed-cnn config), or
+    bench_keras_models.py's network."""
+    if name == "seed-cnn":
+        return models.model_config("seed-cnn", (28, 28, 1), 10), False, 128
+    from bench_keras_models import NETWORKS as SHAPES
+    from bench_keras_models import engine_model
+
+    model = engine_model(name, 0)
+    return model.get_config(), bool(getattr(model.loss, "from_logits", False)), SHAPES[name][1]
+
+
+def build_network(package: str, config: dict[str, Any], from_logits: bool) -> Any:
+    """The network built by one engine copy, compiled for one-hot targets."""
     engine = importlib.import_module(package)  # every engine version exports Sequential at its top
-    net = engine.Sequential.from_config(models.model_config("seed-cnn", (28, 28, 1), 10), seed=0)
-    net.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    net = engine.Sequential.from_config(config, seed=0)
+    loss = importlib.import_module(f"{package}.losses").CategoricalCrossentropy(
+        from_logits=from_logits
+    )
+    net.compile(loss=loss, optimizer="adam", metrics=["accuracy"])
     return net
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    config, from_logits, batch_size = network_config(args.network)
+    args.batch_size = args.batch_size or batch_size
     with tempfile.TemporaryDirectory() as folder:
-        nets = load_versions(args.versions, Path(folder))
-        x, y = training_images(args.batch_size)
+        nets = load_versions(args.versions, Path(folder), config, from_logits)
+        x, y = training_images(args.batch_size, nets[0].input_shape)
         with threadpool_limits(limits=args.threads, user_api="blas"):
             seconds = interleaved_step_seconds(nets, x, y, args)
     argv = argv if argv is not None else sys.argv[1:]
@@ -119,22 +145,29 @@ def main(argv: list[str] | None = None) -> None:
     print(f"saved {args.out}")
 
 
-def load_versions(versions: list[str], folder: Path) -> list[Any]:
-    """The seed CNN built by each version's engine, the copies exported under folder."""
+def load_versions(
+    versions: list[str], folder: Path, config: dict[str, Any], from_logits: bool
+) -> list[Any]:
+    """The network built by each version's engine, the copies exported under folder."""
     engines = [export_engine(version, folder / str(k)) for k, version in enumerate(versions)]
     return [
-        seed_cnn(load_engine(engine, f"ab_engine_{k}").__name__) for k, engine in enumerate(engines)
+        build_network(load_engine(engine, f"ab_engine_{k}").__name__, config, from_logits)
+        for k, engine in enumerate(engines)
     ]
 
 
-def training_images(batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first 50 batches of MNIST training images, (N, 28, 28, 1) in [0, 1], and their
-    one-hot labels (N, 10)."""
-    (x_train, y_train), _ = mnist.load_data()
-    images = min(len(x_train), 50 * batch_size)
-    x = (x_train[:images].astype(np.float32) / 255).reshape(-1, 28, 28, 1)
-    y = np.eye(10, dtype=np.float32)[y_train[:images]]
-    return x, y
+def training_images(batch_size: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """50 batches: the first MNIST training images, (N, 28, 28, 1) in [0, 1], for a 28x28x1
+    network, else uniform noise in [0, 1) of the network's input shape (CIFAR-10 is not on
+    every machine); one-hot labels (N, 10)."""
+    if tuple(shape) == (28, 28, 1):
+        (x_train, y_train), _ = mnist.load_data()
+        images = min(len(x_train), 50 * batch_size)
+        x = (x_train[:images].astype(np.float32) / 255).reshape(-1, 28, 28, 1)
+        return x, np.eye(10, dtype=np.float32)[y_train[:images]]
+    rng = np.random.default_rng(0)
+    x = rng.random((50 * batch_size, *shape), dtype=np.float32)
+    return x, np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(x))]
 
 
 def interleaved_step_seconds(
@@ -167,7 +200,9 @@ def summarize(
     medians = [1e3 * statistics.median(s[first_turn:]) for s in seconds]
     return {
         "command": " ".join(["python", "benchmarks/ab_engine.py", *argv]),
-        "settings": {k: getattr(args, k) for k in ("rounds", "per_turn", "batch_size", "threads")},
+        "settings": {
+            k: getattr(args, k) for k in ("network", "rounds", "per_turn", "batch_size", "threads")
+        },
         "versions": [
             {
                 "version": v,

@@ -235,3 +235,22 @@ def test_conv_max_pool_is_the_convolution_then_the_pool_with_the_first_maximum(
     routed = F.route_to_first(dy, first, pool[0] * pool[1])
     taps = np.arange(pool[0] * pool[1]).reshape(-1, 1, 1, 1, 1)
     np.testing.assert_array_equal(routed, np.where(taps == expected_first, dy, 0))
+
+
+@pytest.mark.parametrize("shape", [(7, 100, 97), (3, 5), (64, 1024)])
+def test_relu_backward_masks_in_pieces_as_on_the_whole(shape):
+    """ReLU's backward builds its mask a > 0 MASK_ROW values at a time on large arrays (small
+    temporaries, no fresh pages); the result is the whole-array product, written into da."""
+    from cnnlab.engine.activations import ReLU
+
+    rng = np.random.default_rng(9)
+    a = np.maximum(rng.standard_normal(shape).astype(np.float32), 0)
+    da = rng.standard_normal(shape).astype(np.float32)
+    expected = da * (a > 0)
+    out = ReLU().backward(da, a)
+    assert out is da
+    np.testing.assert_array_equal(out, expected)
+    strided_da = rng.standard_normal((shape[0], 2 * shape[-1])).astype(np.float32)[:, ::2]
+    strided_a = np.maximum(rng.standard_normal(strided_da.shape).astype(np.float32), 0)
+    expected = strided_da * (strided_a > 0)
+    np.testing.assert_array_equal(ReLU().backward(strided_da, strided_a), expected)

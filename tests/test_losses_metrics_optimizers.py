@@ -536,3 +536,31 @@ def test_optimizers_refuse_what_cnnlab_does_not_support():
         optimizers.Adam(use_ema=True)
     with pytest.raises(ValueError, match="AdamW: weight_decay must be a float"):
         optimizers.AdamW(weight_decay=None)
+
+
+@pytest.mark.parametrize("config", OPTIMIZER_CONFIGS, ids=lambda c: "-".join(map(str, c.values())))
+def test_a_large_parameter_updated_piece_by_piece_equals_the_rule_on_the_whole(config, monkeypatch):
+    """Optimizer.apply runs each rule over pieces of at most CHUNK_BYTES of a large parameter
+    (optimizers.chunks: small temporaries, no fresh pages); every rule is elementwise, so the
+    result is the rule applied to the whole array, bit for bit, slots included. A parameter
+    that is not contiguous is updated whole, in place."""
+    from cnnlab.engine import optimizers as engine_optimizers
+
+    rng = np.random.default_rng(8)
+    start = rng.standard_normal((300, 70)).astype(np.float32)  # 84 KB: several 16 KB pieces
+    grads = [rng.standard_normal(start.shape).astype(np.float32) for _ in range(3)]
+
+    def run(chunk_bytes: int, param: np.ndarray) -> tuple[np.ndarray, dict]:
+        monkeypatch.setattr(engine_optimizers, "CHUNK_BYTES", chunk_bytes)
+        optimizer = optimizers.get(config)
+        for grad in grads:
+            optimizer.apply([("dense/kernel", param, grad[: param.shape[0]])])
+        return param, optimizer.get_state()
+
+    whole, whole_state = run(1 << 30, start.copy())
+    pieces, pieces_state = run(16 * 1024, start.copy())
+    np.testing.assert_array_equal(pieces, whole)
+    for key, value in whole_state.items():
+        np.testing.assert_array_equal(pieces_state[key], value, err_msg=key)
+    strided = np.repeat(start, 2, axis=0)[::2]  # not contiguous: updated whole, in place
+    np.testing.assert_array_equal(run(16 * 1024, strided)[0], whole)

@@ -23,6 +23,7 @@ class Activation:
 
 
 ROW = 512  # values per row in maximum_with_zero
+MASK_ROW = 32 * 1024  # values per piece of ReLU's backward mask (32 KB of bools)
 
 
 def maximum_with_zero(z: np.ndarray) -> np.ndarray:
@@ -45,7 +46,15 @@ class ReLU(Activation):
         return maximum_with_zero(z)
 
     def backward(self, da: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return np.multiply(da, a > 0, out=da)  # da is this layer's own gradient: reuse it
+        # da is this layer's own gradient: reuse it. The mask a > 0 is made MASK_ROW values at
+        # a time: a small temporary comes back from malloc's heap, a large one as fresh pages
+        if not (da.flags.c_contiguous and a.flags.c_contiguous) or a.size <= MASK_ROW:
+            return np.multiply(da, a > 0, out=da)
+        flat_da, flat_a = da.reshape(-1), a.reshape(-1)
+        for start in range(0, a.size, MASK_ROW):
+            part = slice(start, start + MASK_ROW)
+            np.multiply(flat_da[part], flat_a[part] > 0, out=flat_da[part])
+        return da
 
 
 class Sigmoid(Activation):

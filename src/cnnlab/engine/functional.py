@@ -348,7 +348,8 @@ def conv2d_backward(
     kh, kw, c, _ = kernel.shape
     k = kh * kw * c
     dy2 = dy.reshape(-1, dy.shape[-1])  # (rows, F)
-    dweights = cols.T @ dy2  # (K, F), or (K + 1, F) with the bias's gradient last
+    dweights = scratch(workspace, "dweights", (cols.shape[1], dy2.shape[1]), dy2.dtype)
+    np.matmul(cols.T, dy2, out=dweights)  # (K, F), or (K + 1, F) with the bias's gradient last
     dkernel = dweights[:k].reshape(kernel.shape)
     dbias = dweights[k] if has_bias else None
     if not input_grad:

@@ -14,7 +14,8 @@ Ownership, the one rule (tests/test_model.py checks it for every registered laye
 - ``forward(x)`` never writes into ``x``;
 - ``forward`` and ``backward`` may return views into the layer's scratch memory
   (``workspace``), valid until this layer's next ``forward``/``backward``: a caller that keeps
-  one longer copies it (``Model.predict`` and ``feature_maps`` do);
+  one longer copies it (``Model.predict`` and ``feature_maps`` do). The same holds for the
+  arrays ``backward`` puts in ``grads``: valid until the next ``backward``;
 - ``backward(dy)`` owns ``dy``: it may overwrite it (a ReLU applies its mask in place), so a
   caller that needs ``dy`` afterwards passes a copy. Each gradient array goes to one layer
   (the functional graph sums a fork's gradients into a new array; Add hands out copies).

@@ -59,7 +59,10 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, ..., in) -> z: (N, ..., units) -> a: (N, ..., units)
         self.x = x
-        z = x @ self.params["kernel"]
+        kernel = self.params["kernel"]  # z into the workspace: no fresh pages every batch
+        shape, dtype = (*x.shape[:-1], kernel.shape[1]), np.result_type(x, kernel)
+        z = self.workspace.empty("z", shape, dtype)
+        np.matmul(x, kernel, out=z)
         if self.use_bias:
             z += self.params["bias"]
         self.a = self.activation.forward(z)
@@ -74,10 +77,15 @@ class Dense(Layer):
             self.x.reshape(-1, self.x.shape[-1]),
             dz.reshape(-1, dz.shape[-1]),
         )  # (M, in), (M, units)
-        self.grads["kernel"] = x_rows.T @ dz_rows  # (in, units)
+        kernel = self.params["kernel"]  # its gradient into the workspace: no fresh pages
+        dkernel = self.workspace.empty("dkernel", kernel.shape, np.result_type(x_rows, dz_rows))
+        self.grads["kernel"] = np.matmul(x_rows.T, dz_rows, out=dkernel)  # (in, units)
         if self.use_bias:
             self.grads["bias"] = functional.column_sums(dz_rows)
-        return dz @ self.params["kernel"].T if self.needs_input_grad else None
+        if not self.needs_input_grad:
+            return None
+        dx = self.workspace.empty("dx", self.x.shape, np.result_type(dz, kernel))
+        return np.matmul(dz, kernel.T, out=dx)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -129,12 +137,16 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self.mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
-        self.mask = keep.astype(x.dtype) * (1 / (1 - self.rate))
-        return x * self.mask
+        # (the mask and the output into the workspace: no fresh pages every batch)
+        uniform = self.workspace.empty("uniform", x.shape, np.dtype(np.float32))
+        keep = self.workspace.empty("keep", x.shape, np.dtype(bool))
+        np.greater_equal(self.rng.random(out=uniform, dtype=np.float32), self.rate, out=keep)
+        self.mask = self.workspace.empty("mask", x.shape, x.dtype)
+        np.multiply(keep, x.dtype.type(1 / (1 - self.rate)), out=self.mask)
+        return np.multiply(x, self.mask, out=self.workspace.empty("out", x.shape, x.dtype))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy if self.mask is None else dy * self.mask
+        return dy if self.mask is None else np.multiply(dy, self.mask, out=dy)  # dy is ours
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "rate": self.rate, "seed": self.seed}
