@@ -213,6 +213,22 @@ def test_ab_engine_times_two_versions_of_the_engine(tmp_path: Path) -> None:
     assert "worktree" in done.stdout and "saved" in done.stdout
 
 
+def test_ab_engine_times_the_cifar10_network_on_noise(tmp_path: Path) -> None:
+    """--network cifar10-cnn: bench_keras_models.py's CIFAR-10 CNN, batch 32, on random images
+    (CIFAR-10 itself need not be on the machine)."""
+    if subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, check=False
+    ).returncode:
+        pytest.skip("not a git checkout")
+    out = tmp_path / "ab.json"
+    settings = ["--network", "cifar10-cnn", "--rounds", "2", "--per-turn", "2", "--threads", "1"]
+    done = run_benchmark(AB_SCRIPT, ["worktree", *settings, "--out", str(out)], timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["settings"]["network"] == "cifar10-cnn" and result["settings"]["batch_size"] == 32
+    assert result["versions"][0]["step_ms_median"] > 0
+
+
 def test_ab_engine_names_a_revision_it_cannot_read(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(AB_SCRIPT), "no-such-revision", "--out", str(tmp_path / "ab.json")],
