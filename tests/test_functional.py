@@ -100,7 +100,10 @@ def test_max_pool_routes_a_tie_to_the_first_pixel():
     out = F.max_pool_forward(x, (2, 2), (2, 2), "valid")
     windows = F.window_taps(x, (2, 2), (2, 2), "valid")
     np.testing.assert_array_equal(windows.reshape(4), [5.0, 5.0, 1.0, 5.0])
-    dx = F.max_pool_backward(np.ones_like(out), windows, out, x.shape, (2, 2), (2, 2), "valid")
+    maximum, first = F.first_maximum_of_taps(windows)
+    np.testing.assert_array_equal(maximum, out)
+    assert first.reshape(()) == 0  # taps 0, 1 and 3 hold the maximum: the first takes it
+    dx = F.max_pool_backward(np.ones_like(out), first, x.shape, (2, 2), (2, 2), "valid")
     np.testing.assert_array_equal(dx.reshape(2, 2), [[1.0, 0.0], [0.0, 0.0]])
 
 

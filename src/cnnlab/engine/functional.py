@@ -443,8 +443,7 @@ def window_taps(
 
 def max_pool_backward(
     dy: np.ndarray,
-    windows: np.ndarray,
-    out: np.ndarray,
+    first: np.ndarray,
     x_shape: tuple[int, ...],
     pool: Pair,
     strides: Pair,
@@ -453,74 +452,37 @@ def max_pool_backward(
 ) -> np.ndarray:
     """dy: (N, Ho, Wo, C) -> dx: (N, H, W, C); each window's gradient goes to its maximum.
 
-    windows: (kh*kw, N, Ho, Wo, C) from window_taps; out: (N, Ho, Wo, C), the forward result.
-    Taps are visited in row-major order and the first pixel equal to the maximum takes the
-    window's gradient, so on a tie the later pixels get zero (as PyTorch and TensorFlow
-    route it). Windows that tile the image (stride = pool) and windows that overlap are two
-    algorithms: max_pool_backward_tiled and max_pool_backward_overlapping.
+    first: (N, Ho, Wo, C), the tap (row-major in the window) of each window's first maximum
+    (``first_maximum_of_taps``), so on a tie the later pixels get zero (as PyTorch and
+    TensorFlow route it). Windows that tile the image (stride = pool) and windows that overlap
+    are two algorithms: max_pool_backward_tiled and max_pool_backward_overlapping.
     """
     n, h, w, c = x_shape
     pads = pads_hw((h, w), pool, strides, padding)
     dxp_shape = (n, h + sum(pads[0]), w + sum(pads[1]), c)
     if tuple(strides) == tuple(pool):
-        dxp = max_pool_backward_tiled(dy, windows, out, dxp_shape, pool, workspace)
+        dxp = max_pool_backward_tiled(dy, first, dxp_shape, pool, workspace)
     else:
-        dxp = max_pool_backward_overlapping(dy, windows, out, dxp_shape, pool, strides, workspace)
+        dxp = max_pool_backward_overlapping(dy, first, dxp_shape, pool, strides, workspace)
     return crop(dxp, pads)
-
-
-def first_maximum_shares(
-    dy: np.ndarray, windows: np.ndarray, out: np.ndarray, workspace: Workspace | None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(k, what tap k of every window receives): dy where tap k holds the window's first
-    maximum, else 0. Each share is valid until the next one is made."""
-    taken = scratch(workspace, "taken", dy.shape, np.dtype(bool), zero=True)  # maximum found
-    is_max = scratch(workspace, "is_max", dy.shape, np.dtype(bool))
-    first = scratch(workspace, "first", dy.shape, np.dtype(bool))
-    for k in range(len(windows)):
-        np.equal(windows[k], out, out=is_max)
-        np.greater(is_max, taken, out=first)  # a maximum, and no earlier tap was: it takes dy
-        taken |= is_max
-        yield k, first
-
-
-def max_of_taps(windows: np.ndarray, workspace: Workspace | None = None) -> np.ndarray:
-    """windows: (kh*kw, N, Ho, Wo, C), pixel k of every window -> (N, Ho, Wo, C), the largest
-    (the workspace's "out"), one contiguous pairwise maximum per tap."""
-    out = scratch(workspace, "out", windows.shape[1:], windows.dtype)
-    np.copyto(out, windows[0])
-    for k in range(1, len(windows)):
-        np.maximum(out, windows[k], out=out)
-    return out
-
-
-def window_shares(
-    dy: np.ndarray, windows: np.ndarray, out: np.ndarray, workspace: Workspace | None = None
-) -> np.ndarray:
-    """dy: (N, Ho, Wo, C) -> shares: (kh*kw, N, Ho, Wo, C), laid out as windows: each window's
-    gradient at its first maximum, 0 at its other pixels (the workspace's "shares")."""
-    shares = scratch(workspace, "shares", windows.shape, dy.dtype)
-    for k, first in first_maximum_shares(dy, windows, out, workspace):
-        np.multiply(dy, first, out=shares[k])
-    return shares
 
 
 def max_pool_backward_tiled(
     dy: np.ndarray,
-    windows: np.ndarray,
-    out: np.ndarray,
+    first: np.ndarray,
     dxp_shape: tuple[int, ...],
     pool: Pair,
     workspace: Workspace | None = None,
 ) -> np.ndarray:
     """Stride = pool: each pixel is in one window at most. Every tap's share goes into one block
-    of (kh*kw, N, Ho, Wo, C), then one strided copy puts them all in place: padded dx."""
+    of (kh*kw, N, Ho, Wo, C) (``route_to_first``), then one strided copy puts them all in place:
+    padded dx."""
     n, ho, wo, c = dy.shape
     (ph, pw) = pool
     dxp = scratch(workspace, "dxp", dxp_shape, dy.dtype)
     dxp[:, ho * ph :] = 0  # pixels past the last window get no gradient
     dxp[:, :, wo * pw :] = 0
-    shares = window_shares(dy, windows, out, workspace)
+    shares = route_to_first(dy, first, ph * pw, workspace)
     in_windows = dxp[:, : ho * ph, : wo * pw].reshape(n, ho, ph, wo, pw, c, copy=False)
     in_windows[...] = shares.reshape(ph, pw, n, ho, wo, c).transpose(2, 3, 0, 4, 1, 5)
     return dxp
@@ -528,8 +490,7 @@ def max_pool_backward_tiled(
 
 def max_pool_backward_overlapping(
     dy: np.ndarray,
-    windows: np.ndarray,
-    out: np.ndarray,
+    first: np.ndarray,
     dxp_shape: tuple[int, ...],
     pool: Pair,
     strides: Pair,
@@ -539,10 +500,10 @@ def max_pool_backward_overlapping(
     added onto the tap's strided slice of the padded dx as soon as it is made."""
     dxp = scratch(workspace, "dxp", dxp_shape, dy.dtype, zero=True)
     share = scratch(workspace, "share", dy.shape, dy.dtype)
-    positions = list(taps(pool))
-    for k, first in first_maximum_shares(dy, windows, out, workspace):
-        i, j = positions[k]
-        tap(dxp, i, j, strides, dy.shape[1:3])[...] += np.multiply(dy, first, out=share)
+    is_first = scratch(workspace, "is_first", dy.shape, np.dtype(bool))
+    for k, (i, j) in enumerate(taps(pool)):
+        np.multiply(dy, np.equal(first, k, out=is_first), out=share)
+        tap(dxp, i, j, strides, dy.shape[1:3])[...] += share
     return dxp
 
 

@@ -53,31 +53,31 @@ class MaxPooling2D(Pooling2D):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x: (N, H, W, C) -> out: (N, Ho, Wo, C). In training the windows are laid out tap by
-        # tap, (kh*kw, N, Ho, Wo, C), and kept: backward finds each window's maximum in them.
+        # tap, (kh*kw, N, Ho, Wo, C), and the tap of each window's first maximum is kept for
+        # backward: first, (N, Ho, Wo, C).
         self.x = x
         if training:
-            self.windows = functional.window_taps(
+            windows = functional.window_taps(
                 x, self.pool_size, self.strides, self.padding, self.workspace
             )
-            self.out = functional.max_of_taps(self.windows, self.workspace)
+            self.out, self.first = functional.first_maximum_of_taps(windows, self.workspace)
         else:
-            self.windows = None
+            self.first = None
             self.out = functional.max_pool_forward(
                 x, self.pool_size, self.strides, self.padding, self.workspace
             )
         return self.out
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), routed to each window's maximum
-        windows = self.windows
-        if windows is None:  # after an inference forward (an input gradient): lay them out now
+        # dy: (N, Ho, Wo, C) -> dx: (N, H, W, C), routed to each window's first maximum
+        if self.first is None:  # after an inference forward (an input gradient): find them now
             windows = functional.window_taps(
                 self.x, self.pool_size, self.strides, self.padding, self.workspace
             )
+            _, self.first = functional.first_maximum_of_taps(windows)  # self.out stays as it is
         return functional.max_pool_backward(
             dy,
-            windows,
-            self.out,
+            self.first,
             self.x.shape,
             self.pool_size,
             self.strides,
