@@ -257,3 +257,50 @@ def test_relu_backward_masks_in_pieces_as_on_the_whole(shape):
     strided_a = np.maximum(rng.standard_normal(strided_da.shape).astype(np.float32), 0)
     expected = strided_da * (strided_a > 0)
     np.testing.assert_array_equal(ReLU().backward(strided_da, strided_a), expected)
+
+
+def correlated_columns(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
+    """Rows of k values as an image's neighbouring pixels are: an offset far from 0, and so
+    alike that a difference of them varies 1000 times less than each (the hard case for a
+    variance taken from sums of products)."""
+    common = 5 + rng.standard_normal((rows, 1))
+    return (common + 1e-3 * rng.standard_normal((rows, k))).astype(np.float32)
+
+
+@pytest.mark.parametrize("rows, k", [(50_000, 9), (3_000, 28), (7, 4)])
+def test_moments_of_the_columns_give_the_statistics_of_every_product(rows, k):
+    """column_moments + product_moments (fused.ConvNormThenPool's folded forward): the mean and
+    biased variance of each column of cols @ w, as computed from z itself in float64, for an
+    edge-like filter (weights summing to 0, variance ~1e-6 of the mean's square) as well."""
+    rng = np.random.default_rng(4)
+    cols = correlated_columns(rng, rows, k)
+    weights = rng.standard_normal((k, 3)).astype(np.float32)
+    weights[:, 0] -= weights[:, 0].mean()  # an edge filter: the offset cancels
+    mean, variance = F.product_moments(F.column_moments(cols, F.Workspace()), weights)
+    z = cols.astype(np.float64) @ weights.astype(np.float64)
+    np.testing.assert_allclose(mean, z.mean(axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(variance, z.var(axis=0), rtol=1e-7)
+    products_scale = (cols.astype(np.float64) ** 2).mean() * (weights[:, 0] ** 2).sum()
+    assert variance[0] < 1e-6 * products_scale  # what float32 sums of products would lose
+
+
+def test_the_normalized_product_gradient_is_cols_transposed_times_dz():
+    """normalized_product_gradient against dz written out: z = cols @ w, batch-normalized with
+    the batch's statistics (gain = gamma * inv_std), dz = gain * (dy - mean(dy) - x_hat *
+    mean(dy * x_hat)), and cols^T dz, in float64."""
+    rng = np.random.default_rng(5)
+    cols = correlated_columns(rng, 400, 6).astype(np.float64)
+    weights, gamma = rng.standard_normal((6, 4)), rng.standard_normal(4)
+    z = cols @ weights
+    mean, inv_std = z.mean(axis=0), 1 / np.sqrt(z.var(axis=0) + 1e-3)
+    x_hat, dy = (z - mean) * inv_std, rng.standard_normal(z.shape)
+    dz = gamma * inv_std * (dy - dy.mean(axis=0) - x_hat * (dy * x_hat).mean(axis=0))
+    moments = F.column_moments(cols)
+    gradient = F.normalized_product_gradient(
+        cols.T @ dy,
+        moments,
+        weights,
+        (mean, inv_std, gamma * inv_std),
+        (dy.sum(axis=0), (dy * x_hat).sum(axis=0)),
+    )
+    np.testing.assert_allclose(gradient, cols.T @ dz, rtol=1e-7, atol=1e-9)

@@ -512,6 +512,16 @@ FUSED_CASES = {  # name -> (the layers before the pool, the pool, the fused step
         lambda: layers.MaxPooling2D((3, 1)),
         "ConvNormThenPool",
     ),
+    "a conv, then conv, batch norm, relu, pool: ConvNormThenPool with an input gradient": (
+        lambda: [
+            layers.Conv2D(3, 1, activation="relu"),
+            layers.Conv2D(4, 2),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+        ],
+        lambda: layers.MaxPooling2D(2),
+        "ConvNormThenPool",
+    ),
     "conv, batch norm, then a conv with relu before the pool: not ConvNormThenPool": (
         lambda: [
             layers.Conv2D(4, 2),
@@ -565,12 +575,19 @@ def test_fused_steps_give_the_layer_by_layer_results(case):
     for layer in model.layers:
         one_by_one = layer.forward(one_by_one, training=False)
     check(model.predict(x, verbose=0), one_by_one)  # inference takes the fused step too
+    state = {key: value.copy() for key, value in model.state.items()}
     fused_out = model.forward(x, training=True).copy()
     model.backward_from_loss(y, fused_out)
     fused = {key: grad.copy() for key, grad in model.grads.items()}
+    fused_state = {key: value.copy() for key, value in model.state.items()}
+    for key, value in state.items():  # the moving statistics from the same start
+        model.state[key][...] = value
     check(fused_out, layer_by_layer_step(model, x, y))
     for key, value in model.grads.items():
         check(fused[key], value, err_msg=key)
+    for key, value in model.state.items():
+        check(fused_state[key], value, err_msg=key)
+        assert not np.array_equal(value, state[key]), key  # a training forward moved them
 
 
 @pytest.mark.parametrize("case", FUSED_CASES)

@@ -31,6 +31,7 @@ Pair = tuple[int, int]
 FEW_CHANNELS = 1
 Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 Pooled = tuple[Pair, Pair]  # ((ph, pw), (Ho, Wo)): a pool's window and its output size
+Moments = tuple[np.ndarray, np.ndarray, int]  # (cols^T 1, cols^T cols, rows): column_moments
 
 
 # --------------------------------------------------------------------------- sizes
@@ -268,9 +269,26 @@ def conv2d_max_pool(
     the running maximum (``fold_maximum``). The taps' outputs are never stored.
     """
     cols, weights, out_hw = conv2d_columns(x, kernel, bias, strides, padding, workspace, pool)
-    by_tap = cols.reshape(pool[0] * pool[1], -1, cols.shape[1])  # (ph*pw, N*Ho*Wo, K)
     shape = (len(x), *out_hw, kernel.shape[3])
-    out, z = scratch(workspace, "out", shape, x.dtype), scratch(workspace, "z", shape, x.dtype)
+    out, first = max_of_products(cols, weights, pool, shape, workspace, find_first)
+    return out, first, cols
+
+
+def max_of_products(
+    cols: np.ndarray,
+    weights: np.ndarray,
+    pool: Pair,
+    shape: tuple[int, ...],
+    workspace: Workspace | None = None,
+    find_first: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """cols: (ph*pw*N*Ho*Wo, K), rows window tap by window tap -> (out: shape = (N, Ho, Wo, F),
+    the maximum over the taps of cols @ weights; first, the tap of each window's first maximum
+    (uint8), or None without find_first): one product per tap, folded into the running maximum
+    (``fold_maximum``); the taps' products are never stored."""
+    by_tap = cols.reshape(pool[0] * pool[1], -1, cols.shape[1])  # (ph*pw, N*Ho*Wo, K)
+    out = scratch(workspace, "out", shape, cols.dtype)
+    z = scratch(workspace, "z", shape, cols.dtype)
     first = None
     if find_first:
         first = scratch(workspace, "first", shape, np.dtype(np.uint8), zero=True)
@@ -278,7 +296,58 @@ def conv2d_max_pool(
     for k in range(1, len(by_tap)):
         np.matmul(by_tap[k], weights, out=z.reshape(-1, shape[3]))  # (N*Ho*Wo, F): tap k
         fold_maximum(out, first, z, k, workspace)
-    return out, first, cols
+    return out, first
+
+
+# ------------------------------------------------- batch statistics of a convolution
+def column_moments(cols: np.ndarray, workspace: Workspace | None = None) -> Moments:
+    """cols: (M, K) -> (cols^T 1: (K,), the Gram matrix cols^T cols: (K, K), M), in float64,
+    block by block of rows: the mean and variance of any column of cols @ w follow from them
+    (``product_moments``) without computing the product."""
+    m, k = cols.shape
+    sums, gram = np.zeros(k), np.zeros((k, k))
+    step = max(1, BLOCK_BYTES // (8 * k))
+    block = scratch(workspace, "moments_block", (min(step, m), k), np.dtype(np.float64))
+    for start in range(0, m, step):
+        rows = block[: len(cols[start : start + step])]
+        np.copyto(rows, cols[start : start + step])
+        gram += rows.T @ rows
+        sums += column_sums(rows)
+    return sums, gram, m
+
+
+def product_moments(moments: Moments, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and the biased variance (F,) of each column of z = cols @ weights over its M
+    rows, in float64, from ``column_moments``: with mu = cols^T 1 / M and the covariance
+    S = cols^T cols / M - mu mu^T, mean_f = mu . w_f and var_f = w_f^T S w_f."""
+    sums, gram, m = moments
+    w = weights.astype(np.float64)
+    mu = sums / m
+    covariance = gram / m - np.outer(mu, mu)
+    variance = np.einsum("kf,kl,lf->f", w, covariance, w)
+    return mu @ w, np.maximum(variance, 0)
+
+
+def normalized_product_gradient(
+    colsT_dy: np.ndarray,
+    moments: Moments,
+    weights: np.ndarray,
+    statistics: tuple[np.ndarray, np.ndarray, np.ndarray],
+    dy_sums: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """The gradient (K, F) of the weights of z = cols @ weights followed by a batch
+    normalization y = gain * (z - mean) + beta with the batch's statistics, without dz.
+
+    colsT_dy = cols^T dy (K, F); statistics = (mean, inv_std, gain) (F,); dy_sums = (sum(dy),
+    sum(dy * x_hat)) (F,) over the M rows. With dz = gain * (dy - sum(dy) / M - x_hat *
+    sum(dy * x_hat) / M) (docs/backprop.md, section 12) and x_hat = (z - mean) * inv_std:
+    cols^T dz = gain * (cols^T dy - s sum(dy) / M - (G w - s mean) inv_std sum(dy x_hat) / M),
+    s = cols^T 1 and G = cols^T cols."""
+    sums, gram, m = moments
+    mean, inv_std, gain = statistics
+    dbeta, dgamma = dy_sums
+    colsT_xhat = (gram @ weights.astype(np.float64) - np.outer(sums, mean)) * inv_std
+    return gain * (colsT_dy - np.outer(sums, dbeta / m) - colsT_xhat * (dgamma / m))
 
 
 def fold_maximum(

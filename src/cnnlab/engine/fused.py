@@ -121,6 +121,14 @@ class ConvNormThenPool:
       maximum; the ReLU comes after it, as in PoolThenReLU;
     - backward: the routed gradient is laid out as the convolution's rows, through
       BatchNormalization's backward, with no copy of the windows and no scatter between.
+
+    A first layer (no input gradient to send back) training on the batch's statistics goes
+    further, without a pass over z (``folds``): the mean and variance of every channel of z =
+    cols @ w come from the moments of cols (functional.column_moments: cols^T 1 and the Gram
+    matrix cols^T cols, K x K), so the normalization folds into the weights, y = cols @ (w *
+    gain) + shift, and the step is ConvThenPool's, each tap folded into the maximum. Its
+    backward needs cols^T dy, as a convolution's does, and K x K corrections
+    (functional.normalized_product_gradient).
     """
 
     span = 4  # layers
@@ -141,9 +149,16 @@ class ConvNormThenPool:
         height, width = layer.output_shape[:2]  # every pixel in a window: nothing left over
         return height % pool.pool_size[0] == 0 and width % pool.pool_size[1] == 0
 
+    def folds(self, training: bool) -> bool:
+        """Training on the batch's statistics with no input gradient: the folded forward."""
+        return bool(training) and self.norm.trainable and not self.layer.needs_input_grad
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # x -> z: (ph*pw*N, Ho, Wo, F) window tap by window tap -> normalized, same layout ->
         # the maximum over each window's taps and the tap of its first maximum -> relu
+        self.pool.folded = self.folds(training)
+        if self.pool.folded:
+            return self.forward_folded(x)
         pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
         z = self.layer.forward_linear(x, training, pool=pool.pool_size)
         normalized = self.norm.forward(z, training)
@@ -157,7 +172,58 @@ class ConvNormThenPool:
         pool, taps = self.pool, self.pool.pool_size[0] * self.pool.pool_size[1]
         dy = self.activation.activation.backward(dy, pool.out)
         routed = functional.route_to_first(dy, pool.first, taps, pool.workspace)
+        if pool.folded:
+            return self.backward_folded(dy, routed.reshape(-1, dy.shape[-1]))
         return self.layer.backward_linear(self.norm.backward(routed.reshape(-1, *dy.shape[1:])))
+
+    def forward_folded(self, x: np.ndarray) -> np.ndarray:
+        # x -> cols (rows window tap by window tap) -> the statistics of z = cols @ w from the
+        # moments of cols -> out = max over the taps of cols @ (w * gain), + shift -> relu
+        layer, norm, pool = self.layer, self.norm, self.pool
+        layer.x_shape, layer.pooled = x.shape, pool.pool_size
+        cols, weights, out_hw = functional.conv2d_columns(
+            x, *self.kernel_and_bias(), layer.strides, layer.padding, layer.workspace, layer.pooled
+        )
+        layer.cols, moments = cols, functional.column_moments(cols, layer.workspace)
+        mean, variance = functional.product_moments(moments, weights)
+        norm.update_moving_statistics(mean, variance)
+        inv_std = 1 / np.sqrt(variance + norm.epsilon)
+        gain = inv_std * norm.params["gamma"] if norm.scale else inv_std
+        shift = norm.params.get("beta", 0) - gain * mean
+        pool.out, pool.first = functional.max_of_products(
+            cols,
+            (weights * gain).astype(cols.dtype),
+            pool.pool_size,
+            (len(x), *out_hw, weights.shape[1]),
+            layer.workspace,
+        )
+        pool.out += shift.astype(cols.dtype)
+        pool.moments, pool.statistics = (moments, weights), (mean, inv_std, gain)
+        return self.activation.activation.forward(pool.out)
+
+    def backward_folded(self, dy: np.ndarray, routed: np.ndarray) -> None:
+        # dy: (N, Ho, Wo, F), after relu's mask; routed: (rows, F) -> cols^T routed, and the
+        # gradients of gamma, beta and the weights from it (nothing is sent back)
+        layer, norm, pool = self.layer, self.norm, self.pool
+        (moments, weights), (mean, inv_std, _) = pool.moments, pool.statistics
+        colsT_dy = (layer.cols.T @ routed).astype(np.float64)  # (K, F)
+        dbeta = functional.column_sums(dy.reshape(-1, dy.shape[-1])).astype(np.float64)
+        # sum(dy * x_hat) = inv_std * (sum(dy * z) - mean * sum(dy)); sum(dy * z) = w . cols^T dy
+        dgamma = inv_std * (np.einsum("kf,kf->f", weights, colsT_dy) - mean * dbeta)
+        dweights = functional.normalized_product_gradient(
+            colsT_dy, moments, weights, pool.statistics, (dbeta, dgamma)
+        ).astype(dy.dtype)
+        k = layer.params["kernel"].size // weights.shape[1]
+        layer.grads["kernel"] = dweights[:k].reshape(layer.params["kernel"].shape)
+        if layer.use_bias:
+            layer.grads["bias"] = dweights[k]
+        if norm.scale:
+            norm.grads["gamma"] = dgamma.astype(dy.dtype)
+        if norm.center:
+            norm.grads["beta"] = dbeta.astype(dy.dtype)
+
+    def kernel_and_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.layer.params["kernel"], self.layer.params.get("bias")
 
 
 def tiling_max_pool(layer: Layer) -> bool:
