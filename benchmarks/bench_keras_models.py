@@ -10,21 +10,30 @@ nn.BatchNorm2d, torch.optim.Adam, NCHW):
 - ``cifar10-cnn``: TensorFlow's CIFAR-10 CNN tutorial (Conv 32, pool, Conv 64, pool, Conv 64,
   Dense 64, Dense 10 logits with from_logits=True), batch 32, 32x32x3.
 
-Both engines run in this process, taking turns (engine, torch, torch, engine, ...) for --rounds
-rounds of --steps training steps each, with the same number of threads (--threads; NumPy's BLAS
-through threadpoolctl, torch.set_num_threads), so a machine whose speed drifts or that other work
-shares hits both alike. Per round: median seconds per step of each engine; the ratio of each round,
-and the median of the rounds' ratios; an epoch is steps_per_epoch x the median step (MNIST: 422
-steps, CIFAR-10: 1563). The load average is recorded; a run whose rounds' ratios differ by more
-than 15% is marked not trustworthy. Writes benchmarks/results/bench_keras_models.json.
+Each network runs in a fresh process of its own, as a program that trains it would: what ran
+before in the same process (another network's large arrays) changes how malloc serves the next
+one, and PyTorch's step time by a third. In that process both engines take turns (engine, torch,
+torch, engine, ...) for --rounds rounds of --steps training steps each, with the same number of
+threads (--threads; NumPy's BLAS through threadpoolctl, torch.set_num_threads), so a machine
+whose speed drifts or that other work shares hits both alike. Per round: median seconds per step
+of each engine; the ratio of each round, and the median of the rounds' ratios; an epoch is
+steps_per_epoch x the median step (MNIST: 422 steps, CIFAR-10: 1563). The minor page faults per
+step of the process are recorded (both engines together), and the load average; a run whose
+rounds' ratios differ by more than 15% is marked not trustworthy. --tuned-malloc runs the
+processes with bench_train.py's allocator settings (both engines alike). Writes
+benchmarks/results/bench_keras_models.json.
 Target (issue 19): engine epoch <= 1.0 x PyTorch's for seed-cnn-bn and cifar10-cnn.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +44,12 @@ from cnnlab.runs import write_json
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "bench_keras_models.json"
+RESULT_MARK = "bench_keras_models result: "
+TUNED_MALLOC = {  # as bench_train.py's --tuned-malloc
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_TRIM_THRESHOLD_": "17179869184",
+    "MALLOC_TOP_PAD_": "268435456",
+}
 NETWORKS = {  # name -> (input shape, batch size, steps per epoch)
     "seed-cnn": ((28, 28, 1), 128, 422),
     "seed-cnn-bn": ((28, 28, 1), 128, 422),
@@ -228,6 +243,7 @@ def bench_network(name: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     for step in steppers.values():
         seconds_per_step(step, batches[: args.warmup])
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     rounds = []
     for index in range(args.rounds):
         order = ("numpy", "torch") if index % 2 == 0 else ("torch", "numpy")
@@ -237,6 +253,7 @@ def bench_network(name: str, args: argparse.Namespace) -> dict[str, Any]:
         rounds.append(
             {**timing, "ratio": timing["numpy"] / timing["torch"], "load": os.getloadavg()[0]}
         )
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     ratios = [r["ratio"] for r in rounds]
     numpy_step = statistics.median(r["numpy"] for r in rounds)
     torch_step = statistics.median(r["torch"] for r in rounds)
@@ -249,6 +266,7 @@ def bench_network(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "torch_epoch_seconds": torch_step * epoch_steps,
         "ratio": statistics.median(ratios),
         "trustworthy": max(ratios) / min(ratios) <= 1.15,
+        "minor_page_faults_per_step": faults / (2 * args.rounds * args.steps),
         "data": "MNIST"
         if NETWORKS[name][0] == (28, 28, 1) and x.max() > 0.99 and x.min() == 0
         else "noise",
@@ -278,24 +296,61 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--tuned-malloc",
+        action="store_true",
+        help=f"run both engines with {' '.join(f'{k}={v}' for k, v in TUNED_MALLOC.items())}",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--only", choices=list(NETWORKS), help=argparse.SUPPRESS)  # the child
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def child(args: argparse.Namespace) -> None:
+    """One network, both engines, in this (fresh) process; the row is printed on a marked line."""
     import torch
     from threadpoolctl import threadpool_limits
 
-    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads, user_api="blas"):
-        results = [bench_network(name, args) for name in args.networks]
+        row = bench_network(args.only, args)
+    print(RESULT_MARK + json.dumps(row), flush=True)
+
+
+def run_network(name: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """bench_network(name) in a fresh process of its own."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *argv, "--only", name],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    marked = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    if done.returncode != 0 or not marked:
+        raise RuntimeError(f"{name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(marked[-1][len(RESULT_MARK) :])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.only:
+        child(args)
+        return {}
+    import torch
+
+    env = {**os.environ, **(TUNED_MALLOC if args.tuned_malloc else {})}
+    load_before = os.getloadavg()
+    results = [run_network(name, argv, env) for name in args.networks]
     result = {
-        "command": "python benchmarks/bench_keras_models.py " + " ".join(argv or []),
+        "command": "python benchmarks/bench_keras_models.py " + " ".join(argv),
         "threads": args.threads,
         "steps": args.steps,
         "rounds": args.rounds,
-        "load_before": os.getloadavg(),
+        "process": "a fresh process per network, both engines in it taking turns",
+        "malloc": {k: v for k, v in sorted(env.items()) if k.startswith("MALLOC_")},
+        "load_before": load_before,
         "networks": results,
         "torch_version": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -309,7 +364,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"{row['network']:>12}: engine {row['numpy_epoch_seconds']:6.1f} s/epoch, PyTorch "
             f"{row['torch_epoch_seconds']:6.1f} s/epoch, ratio {row['ratio']:.2f} "
-            f"(rounds {round_ratios(row)}){mark}"
+            f"(rounds {round_ratios(row)}; {row['minor_page_faults_per_step']:.0f} minor page "
+            f"faults per step){mark}"
         )
     write_json(args.out, result)
     return result

@@ -309,6 +309,7 @@ def test_bench_keras_models_runs_and_its_ratios_are_its_quotients(tmp_path: Path
             "--networks",
             "seed-cnn-bn",
             "cifar10-cnn",
+            "--tuned-malloc",
             "--out",
             str(out),
         ],
@@ -321,8 +322,10 @@ def test_bench_keras_models_runs_and_its_ratios_are_its_quotients(tmp_path: Path
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert [row["network"] for row in result["networks"]] == ["seed-cnn-bn", "cifar10-cnn"]
+    assert result["malloc"]["MALLOC_MMAP_THRESHOLD_"] == "33554432"  # the children's settings
     for row in result["networks"]:
         assert len(row["rounds"]) == 2 and row["steps_per_epoch"] in (422, 1563)
+        assert row["minor_page_faults_per_step"] >= 0
         for round_ in row["rounds"]:
             assert round_["numpy"] > 0 and round_["torch"] > 0
             assert math.isclose(round_["ratio"], round_["numpy"] / round_["torch"])
