@@ -217,10 +217,10 @@ class ConvNormThenPool:
         layer.grads["kernel"] = dweights[:k].reshape(layer.params["kernel"].shape)
         if layer.use_bias:
             layer.grads["bias"] = dweights[k]
+        if norm.center:  # in BatchNormalization.backward's order
+            norm.grads["beta"] = dbeta.astype(dy.dtype)
         if norm.scale:
             norm.grads["gamma"] = dgamma.astype(dy.dtype)
-        if norm.center:
-            norm.grads["beta"] = dbeta.astype(dy.dtype)
 
     def kernel_and_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.layer.params["kernel"], self.layer.params.get("bias")
