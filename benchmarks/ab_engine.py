@@ -36,6 +36,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from blas_info import blas_kernels, describe
 from threadpoolctl import threadpool_limits
 
 from cnnlab import models
@@ -133,13 +134,14 @@ def main(argv: list[str] | None = None) -> None:
         with threadpool_limits(limits=args.threads, user_api="blas"):
             seconds = interleaved_step_seconds(nets, x, y, args)
     argv = argv if argv is not None else sys.argv[1:]
-    result = summarize(args, argv, seconds)
+    result = {**summarize(args, argv, seconds), "blas": blas_kernels()}
     for row in result["versions"]:
         print(
             f"{row['version']:>20}: {row['step_ms_median']:6.2f} ms per step (p10 "
             f"{row['step_ms_p10']:.2f}), "
             f"{row['ratio_to_first']:.3f} x {args.versions[0]}"
         )
+    print(describe(result["blas"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from blas_info import blas_kernels, describe
 
 from cnnlab import models
 from cnnlab.connect import connect_engine
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": "python benchmarks/bench_busy.py " + " ".join(argv or sys.argv[1:]),
         "networks": results,
         "load_before": os.getloadavg(),
+        "blas": blas_kernels(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     for name, row in results.items():
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "engine/torch "
             f"loaded {row['engine_over_torch_loaded']:.2f}"
         )
+    print(describe(result["blas"]))
     write_json(args.out, result)
     return result
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from blas_info import blas_kernels, describe
 
 from cnnlab.runs import write_json
 
@@ -351,6 +352,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "process": "a fresh process per network, both engines in it taking turns",
         "malloc": {k: v for k, v in sorted(env.items()) if k.startswith("MALLOC_")},
         "load_before": load_before,
+        "blas": blas_kernels(),
         "networks": results,
         "torch_version": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -367,6 +369,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"(rounds {round_ratios(row)}; {row['minor_page_faults_per_step']:.0f} minor page "
             f"faults per step){mark}"
         )
+    print(describe(result["blas"]))
     write_json(args.out, result)
     return result
 

@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 from bench_busy import one_core_busy
+from blas_info import blas_kernels, describe
 from rich.console import Console
 
 from cnnlab.study import parse_spec
@@ -149,8 +150,9 @@ def measure(args: argparse.Namespace) -> None:
     """The rounds, the figures, the printout and the JSON file."""
     importlib.import_module("cnnlab.metrics")  # scikit-learn, which the driver scores with
     runs, machine = run_rounds(args)
-    result = summarize(args, runs, machine)
+    result = {**summarize(args, runs, machine), "blas": blas_kernels()}
     print_summary(args, result)
+    print(describe(result["blas"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from blas_info import blas_kernels, describe
 
 from cnnlab import Sequential, layers, models
 from cnnlab.engine.fused import step_layers
@@ -790,6 +791,7 @@ def assemble(
             for name in (*CHILD_OPTIONS, "rounds", "inference_batches", "tuned_malloc")
         },
         "environment": environment(args, env, parts["torch"][0]),
+        "blas": blas_kernels(),
         "load_average_start": parts["load_start"],
         "load_average_end": parts["load_end"],
         "noise": noise_report(parts),
@@ -1032,6 +1034,7 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=2))
     print_tables(result)
+    print(describe(result["blas"]))
     print(f"saved {out}")
 
 

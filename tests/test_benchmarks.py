@@ -323,6 +323,9 @@ def test_bench_keras_models_runs_and_its_ratios_are_its_quotients(tmp_path: Path
     result = json.loads(out.read_text())
     assert [row["network"] for row in result["networks"]] == ["seed-cnn-bn", "cifar10-cnn"]
     assert result["malloc"]["MALLOC_MMAP_THRESHOLD_"] == "33554432"  # the children's settings
+    blas = result["blas"]  # the kernels NumPy's BLAS runs, and what in the environment chose them
+    assert blas["kernels"] and set(blas["environment"]) == {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+    assert "NumPy's BLAS: " in done.stdout
     for row in result["networks"]:
         assert len(row["rounds"]) == 2 and row["steps_per_epoch"] in (422, 1563)
         assert row["minor_page_faults_per_step"] >= 0
@@ -347,3 +350,21 @@ def test_bench_busy_runs_and_its_ratios_are_its_quotients(tmp_path: Path) -> Non
         assert min(*quiet.values(), *loaded.values()) > 0
         assert math.isclose(row["engine_loaded_over_quiet"], loaded["engine"] / quiet["engine"])
         assert math.isclose(row["engine_over_torch_loaded"], loaded["engine"] / loaded["torch"])
+
+
+def test_the_blas_line_says_when_the_environment_chose_the_kernels(monkeypatch) -> None:
+    """benchmarks/blas_info.py: the kernels threadpoolctl reports, and the variables that chose
+    them named in the printed line (a machine may set them; a learner's has none)."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import blas_info
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    info = blas_info.blas_kernels()
+    assert info["environment"] == {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": None}
+    assert info["library"] == "openblas" and info["kernels"]
+    line = blas_info.describe(info)
+    assert "as the environment chose (OPENBLAS_CORETYPE=Haswell)" in line
+    assert "unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE" in line
+    chosen_by_openblas = {**info, "environment": dict.fromkeys(blas_info.VARIABLES)}
+    assert blas_info.describe(chosen_by_openblas).endswith(f"{info['kernels']} kernels")
