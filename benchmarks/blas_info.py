@@ -28,7 +28,9 @@ def blas_kernels() -> dict[str, Any]:
     import numpy  # noqa: F401 - loads the BLAS that threadpoolctl then describes
     from threadpoolctl import threadpool_info
 
-    blas = next((info for info in threadpool_info() if info.get("user_api") == "blas"), {})
+    found = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    numpys = [info for info in found if "numpy" in info.get("filepath", "")]  # SciPy has its own
+    blas = (numpys or found or [{}])[0]
     return {
         "library": blas.get("internal_api"),
         "version": blas.get("version"),

@@ -309,7 +309,7 @@ def column_moments(cols: np.ndarray, workspace: Workspace | None = None) -> Mome
     step = max(1, BLOCK_BYTES // (8 * k))
     block = scratch(workspace, "moments_block", (min(step, m), k), np.dtype(np.float64))
     for start in range(0, m, step):
-        rows = block[: len(cols[start : start + step])]
+        rows = block[: min(step, m - start)]
         np.copyto(rows, cols[start : start + step])
         gram += rows.T @ rows
         sums += column_sums(rows)
