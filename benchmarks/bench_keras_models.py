@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_train import TUNED_MALLOC
 from blas_info import blas_kernels, describe
 
 from cnnlab.runs import write_json
@@ -46,11 +47,6 @@ from cnnlab.runs import write_json
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "bench_keras_models.json"
 RESULT_MARK = "bench_keras_models result: "
-TUNED_MALLOC = {  # as bench_train.py's --tuned-malloc
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "17179869184",
-    "MALLOC_TOP_PAD_": "268435456",
-}
 NETWORKS = {  # name -> (input shape, batch size, steps per epoch)
     "seed-cnn": ((28, 28, 1), 128, 422),
     "seed-cnn-bn": ((28, 28, 1), 128, 422),
