@@ -271,7 +271,7 @@ def correlated_columns(rng: np.random.Generator, rows: int, k: int) -> np.ndarra
 def test_moments_of_the_columns_give_the_statistics_of_every_product(rows, k):
     """column_moments + product_moments (fused.ConvNormThenPool's folded forward): the mean and
     biased variance of each column of cols @ w, as computed from z itself in float64, for an
-    edge-like filter (weights summing to 0, variance ~1e-6 of the mean's square) as well."""
+    edge-like filter (weights summing to 0: a variance below 1e-6 of its products' scale) too."""
     rng = np.random.default_rng(4)
     cols = correlated_columns(rng, rows, k)
     weights = rng.standard_normal((k, 3)).astype(np.float32)
